@@ -1,0 +1,142 @@
+// tiangong: one binary, its roles as subcommands.
+//   tiangong up       the all-in-one cloud on this machine (managed etcd + server)
+//   tiangong server   the control plane, against an existing etcd cluster
+//   tiangong status   what the control plane looks like now
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "base/config.h"
+#include "base/log.h"
+#include "base/runtime.h"
+#include "cli/server_role.h"
+#include "etcd/client.h"
+#include "etcd/election.h"
+#include "etcd/local_etcd.h"
+
+namespace tg::cli {
+namespace {
+
+struct UpOptions {
+  std::string state_dir = "/var/lib/tiangong";
+  uint16_t etcd_client_port = 2379;
+  uint16_t etcd_peer_port = 2380;
+  std::string etcd_binary = "etcd";
+};
+
+Result<std::unique_ptr<etcd::Client>> Connect(Runtime& rt, const std::vector<std::string>& urls) {
+  return etcd::Client::Create(rt.executor(), etcd::ClientOptions{.endpoints = urls});
+}
+
+Task<Status> RunUp(Runtime& rt, UpOptions up, ServerOptions server) {
+  auto log = log::Get("up");
+  std::error_code ec;
+  std::filesystem::create_directories(up.state_dir, ec);
+  if (ec) co_return ErrnoStatus(ec.value(), "create state directory " + up.state_dir);
+  // Named, not a braced temporary inside co_await: see etcd/client.h.
+  etcd::LocalEtcdOptions store_options{.name = "tiangong",
+                                       .data_dir = up.state_dir + "/etcd",
+                                       .client_port = up.etcd_client_port,
+                                       .peer_port = up.etcd_peer_port,
+                                       .binary = up.etcd_binary};
+  auto started = co_await etcd::LocalEtcd::Start(rt.executor(), store_options);
+  if (!started.ok()) co_return started.status().Annotate("starting the local etcd");
+  std::unique_ptr<etcd::LocalEtcd> store = std::move(*started);
+  server.etcd_endpoints = {store->client_url()};
+  if (server.name.empty()) server.name = "local";
+
+  Status result;
+  {
+    TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, server.etcd_endpoints));
+    log->info("tiangong is up etcd={} state={}", store->client_url(), up.state_dir);
+    // The store dying under us is fatal: stop everything and say so.
+    auto outcome = co_await (RunServer(rt, *client, server) ||
+                             store->process().AsyncWaitExit(rt.executor()));
+    if (outcome.index() == 0) {
+      result = std::get<0>(outcome);
+    } else {
+      result = Unavailable("the local etcd exited unexpectedly; see {}", store->options().log_path);
+    }
+  }
+  TG_CO_RETURN_IF_ERROR(store->Stop());
+  log->info("tiangong is down");
+  co_return result;
+}
+
+Task<Status> RunStatus(Runtime& rt, std::vector<std::string> urls) {
+  TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, urls));
+  TG_CO_RETURN_IF_ERROR(co_await client->CheckReachable());
+  TG_CO_ASSIGN_OR_RETURN(auto servers, co_await client->Get(kServersPrefix, {.prefix = true}));
+  auto leader = co_await etcd::Election::Leader(*client, kControllerElection);
+  nlohmann::json out = {{"etcd", client->current_endpoint()},
+                        {"servers", nlohmann::json::array()},
+                        {"controller_leader", leader.ok() ? leader->value : nullptr}};
+  for (const auto& kv : servers.kvs) {
+    out["servers"].push_back(nlohmann::json::parse(kv.value, nullptr, false));
+  }
+  std::cout << out.dump(2) << std::endl;
+  co_return Status::Ok();
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"Tiangong: an IaaS cloud in one binary"};
+  app.require_subcommand(1);
+  CommonFlags common;
+  AddCommonFlags(app, common);
+
+  UpOptions up;
+  ServerOptions server;
+  std::string etcd_list = "http://127.0.0.1:2379";
+
+  auto* up_cmd = app.add_subcommand("up", "Run the all-in-one cloud on this machine until Ctrl-C");
+  up_cmd->add_option("--state-dir", up.state_dir, "Directory for all local state (etcd data, logs)")
+      ->capture_default_str();
+  up_cmd->add_option("--etcd-client-port", up.etcd_client_port,
+                     "Loopback port of the managed etcd's client API")
+      ->capture_default_str();
+  up_cmd->add_option("--etcd-peer-port", up.etcd_peer_port, "Loopback port of its peer API")
+      ->capture_default_str();
+  up_cmd->add_option("--etcd-binary", up.etcd_binary, "The etcd program to run")
+      ->capture_default_str();
+
+  auto* server_cmd =
+      app.add_subcommand("server", "Run the control plane against an existing etcd cluster");
+  for (auto* cmd : {up_cmd, server_cmd}) {
+    cmd->add_option("--name", server.name, "Name of this server (default: hostname-pid)");
+    cmd->add_option("--lease-ttl", server.lease_ttl_seconds,
+                    "Seconds a dead server keeps its registration and leadership")
+        ->capture_default_str()
+        ->check(CLI::Range(2, 600));
+  }
+  server_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
+      ->capture_default_str();
+
+  auto* status_cmd = app.add_subcommand("status", "Print the control plane's state as JSON");
+  status_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  if (Status s = ApplyCommonFlags(common); !s.ok()) return ExitCode(s);
+
+  Runtime rt;
+  Status result;
+  if (*up_cmd) {
+    result = rt.Run([&] { return RunUp(rt, up, server); });
+  } else if (*server_cmd) {
+    server.etcd_endpoints = SplitList(etcd_list);
+    result = rt.Run([&]() -> Task<Status> {
+      TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, server.etcd_endpoints));
+      co_return co_await RunServer(rt, *client, server);
+    });
+  } else if (*status_cmd) {
+    result = rt.Run([&] { return RunStatus(rt, SplitList(etcd_list)); });
+  }
+  return ExitCode(result);
+}
+
+}  // namespace
+}  // namespace tg::cli
+
+int main(int argc, char** argv) { return tg::cli::Main(argc, argv); }

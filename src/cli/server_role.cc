@@ -1,0 +1,65 @@
+#include "cli/server_role.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "etcd/election.h"
+#include "etcd/lease.h"
+
+namespace tg::cli {
+
+namespace {
+
+auto Log() {
+  static auto log = log::Get("server");
+  return log;
+}
+
+std::string DefaultName() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}-{}", host, getpid());
+}
+
+}  // namespace
+
+Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptions& options) {
+  const std::string name = options.name.empty() ? DefaultName() : options.name;
+  const std::chrono::seconds ttl(options.lease_ttl_seconds);
+  TG_CO_RETURN_IF_ERROR(co_await client.CheckReachable());
+
+  // Registration: a key that lives exactly as long as this server does.
+  TG_CO_ASSIGN_OR_RETURN(auto registration, co_await etcd::LeaseKeeper::Start(client, ttl));
+  nlohmann::json info = {{"name", name}, {"pid", getpid()}};
+  auto put = co_await client.Put(kServersPrefix + name, info.dump(), {.lease = registration->id()});
+  if (!put.ok()) {
+    (co_await registration->Revoke()).IgnoreError();
+    co_return put.status();
+  }
+  Log()->info("server registered name={} etcd={}", name, client.current_endpoint());
+
+  etcd::Election election(client, kControllerElection, name, ttl);
+  Status result;
+  while (!runtime.shutdown().is_set()) {
+    auto campaign = co_await (election.Campaign() || runtime.shutdown().Wait());
+    if (campaign.index() == 1) break;
+    if (Status s = std::get<0>(campaign); !s.ok()) {
+      Log()->warn("campaign failed, retrying: {}", s);
+      if (!co_await SleepFor(1s)) break;
+      continue;
+    }
+    Log()->info("leading the controllers name={}", name);
+    auto ended = co_await (election.lost().Wait() || runtime.shutdown().Wait());
+    if (ended.index() == 0) Log()->warn("lost controller leadership name={}", name);
+  }
+  Status resigned = co_await election.Resign();
+  if (!resigned.ok()) Log()->warn("resign failed: {}", resigned);
+  Status revoked = co_await registration->Revoke();
+  if (!revoked.ok()) Log()->warn("deregistration failed: {}", revoked);
+  Log()->info("server stopped name={}", name);
+  co_return Status::Ok();
+}
+
+}  // namespace tg::cli

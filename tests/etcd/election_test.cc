@@ -1,0 +1,108 @@
+// Leader election failover with 3 candidate processes on a real etcd: kill -9
+// the leader, freeze the next one (SIGSTOP) past its lease, and check from the
+// candidates' own logs that no two ever believed they led at the same instant.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+#include "base/process.h"
+#include "support/etcd_cluster.h"
+#include "support/leadership_log.h"
+
+namespace tg::etcd {
+namespace {
+
+using testing::LeadershipInterval;
+using testing::MonotonicNanos;
+
+constexpr int kTtlSeconds = 2;
+
+struct Candidate {
+  std::string name;
+  std::string log;
+  std::unique_ptr<ChildProcess> process;
+};
+
+// Waits until a candidate other than those in `except` logs ELECTED after
+// `after_ns`; returns its index and the time, or -1.
+std::pair<int, int64_t> WaitForElected(const std::vector<Candidate>& cs, int64_t after_ns,
+                                       std::vector<int> except, Duration timeout) {
+  const TimePoint deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    for (int i = 0; i < static_cast<int>(cs.size()); ++i) {
+      if (std::find(except.begin(), except.end(), i) != except.end()) continue;
+      for (const LeadershipInterval& iv : testing::ReadLeadershipLogs({cs[i].log})) {
+        if (iv.start_ns > after_ns) return {i, iv.start_ns};
+      }
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return {-1, 0};
+}
+
+TEST(Election, FailoverNeverHasTwoLeaders) {
+  asio::io_context io;
+  testing::EtcdCluster cluster(io, 1);
+  testing::TempDir dir;
+  std::vector<Candidate> cs;
+  for (int i = 0; i < 3; ++i) {
+    Candidate c{fmt::format("c{}", i), fmt::format("{}/c{}.log", dir.path(), i), nullptr};
+    auto p = ChildProcess::Spawn(
+        {.argv = {testing::SiblingBinary("election_candidate"), cluster.urls()[0], c.name,
+                  std::to_string(kTtlSeconds), c.log},
+         .output_path = fmt::format("{}/c{}.out", dir.path(), i)});
+    ASSERT_TRUE(p.ok()) << p.status();
+    c.process = std::make_unique<ChildProcess>(std::move(*p));
+    cs.push_back(std::move(c));
+  }
+  const int64_t t0 = MonotonicNanos();
+  auto [first, first_at] = WaitForElected(cs, t0, {}, 30s);
+  ASSERT_GE(first, 0) << "nobody was elected";
+
+  // 1. kill -9 the leader: another is elected within the lease TTL (plus
+  //    etcd's expiry tick and the watch round trip).
+  std::this_thread::sleep_for(500ms);
+  const int64_t killed_at = MonotonicNanos();
+  ASSERT_OK(cs[first].process->Signal(SIGKILL));
+  auto [second, second_at] = WaitForElected(cs, killed_at, {first}, 15s);
+  ASSERT_GE(second, 0) << "no new leader after the kill";
+  const double failover_s = (second_at - killed_at) / 1e9;
+  std::printf("failover after kill -9: %.2f s (lease TTL %d s)\n", failover_s, kTtlSeconds);
+  EXPECT_LT(failover_s, kTtlSeconds + 1.0);
+
+  // 2. Freeze the new leader past its lease: the third takes over, and the
+  //    frozen one, once thawed, must not believe it still leads.
+  std::this_thread::sleep_for(300ms);
+  const int64_t frozen_at = MonotonicNanos();
+  ASSERT_OK(cs[second].process->Signal(SIGSTOP));
+  auto [third, third_at] = WaitForElected(cs, frozen_at, {first, second}, 15s);
+  ASSERT_GE(third, 0) << "no new leader while the leader was frozen";
+  ASSERT_OK(cs[second].process->Signal(SIGCONT));
+  std::this_thread::sleep_for(1s);
+
+  // 3. The leader resigns on SIGTERM: the thawed candidate takes over at once.
+  const int64_t resigned_at = MonotonicNanos();
+  ASSERT_OK(cs[third].process->Signal(SIGTERM));
+  auto st = cs[third].process->Wait(10s);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(DescribeWaitStatus(*st), "exited with code 0");
+  auto [fourth, fourth_at] = WaitForElected(cs, resigned_at, {first, third}, 10s);
+  ASSERT_EQ(fourth, second);
+  std::printf("handover after resign: %.2f s\n", (fourth_at - resigned_at) / 1e9);
+  EXPECT_LT((fourth_at - resigned_at) / 1e9, 1.5);
+  ASSERT_OK(cs[second].process->Signal(SIGTERM));
+  EXPECT_TRUE(cs[second].process->Wait(10s).ok());
+
+  std::vector<std::string> logs;
+  for (const auto& c : cs) logs.push_back(c.log);
+  auto intervals = testing::ReadLeadershipLogs(logs);
+  EXPECT_GE(intervals.size(), 4u);
+  auto overlap = testing::FindOverlap(intervals);
+  EXPECT_FALSE(overlap) << *overlap;
+}
+
+}  // namespace
+}  // namespace tg::etcd
