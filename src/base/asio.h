@@ -3,10 +3,9 @@
 // everywhere (see ARCHITECTURE.md, "Async runtime").
 #pragma once
 
-#include <utility>  // Asio's coroutine support needs std::exchange declared first.
-
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <utility>  // Asio's coroutine support needs std::exchange declared first.
 
 namespace asio = boost::asio;
 

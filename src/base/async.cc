@@ -77,8 +77,8 @@ Duration Backoff::Next() {
   double scale = 1.0;
   for (int i = 0; i < attempt_ && scale < 1e9; ++i) scale *= policy_.multiplier;
   ++attempt_;
-  auto ceiling = std::min<Duration>(
-      policy_.max, std::chrono::duration_cast<Duration>(policy_.initial * scale));
+  auto ceiling = std::min<Duration>(policy_.max,
+                                    std::chrono::duration_cast<Duration>(policy_.initial * scale));
   std::uniform_int_distribution<Duration::rep> jitter(ceiling.count() / 2, ceiling.count());
   return Duration(jitter(rng_));
 }

@@ -7,8 +7,8 @@
 #pragma once
 
 #include <deque>
-#include <list>
 #include <functional>
+#include <list>
 #include <optional>
 #include <random>
 

@@ -91,7 +91,9 @@ ChildProcess::~ChildProcess() {
   if (pidfd_ >= 0) close(pidfd_);
 }
 
-void ChildProcess::Reap(int wait_status) { exit_status_ = wait_status; }
+void ChildProcess::Reap(int wait_status) {
+  exit_status_ = wait_status;
+}
 
 bool ChildProcess::running() {
   if (exit_status_) return false;
@@ -111,8 +113,9 @@ Result<int> ChildProcess::Wait(Duration timeout) {
   const TimePoint deadline = Clock::now() + timeout;
   while (running()) {
     if (Clock::now() >= deadline) {
-      return DeadlineExceeded("process {} still running after {} ms", pid_,
-                              std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+      return DeadlineExceeded(
+          "process {} still running after {} ms", pid_,
+          std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
     }
     std::this_thread::sleep_for(10ms);
   }

@@ -17,8 +17,8 @@
 namespace tg {
 
 struct SpawnOptions {
-  std::vector<std::string> argv;  // argv[0] is looked up in PATH
-  std::string output_path;        // stdout and stderr go here (appended); empty: inherit
+  std::vector<std::string> argv;       // argv[0] is looked up in PATH
+  std::string output_path;             // stdout and stderr go here (appended); empty: inherit
   std::vector<std::string> extra_env;  // "NAME=value" added to the environment
 };
 

@@ -67,12 +67,14 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline std::ostream& operator<<(std::ostream& os, const Status& s) { return os << s.ToString(); }
+inline std::ostream& operator<<(std::ostream& os, const Status& s) {
+  return os << s.ToString();
+}
 
 // Shorthands with fmt-style formatting: InvalidArgument("bad port {}", p).
-#define TG_STATUS_FACTORY(Name)                                               \
-  template <typename... Args>                                                 \
-  Status Name(fmt::format_string<Args...> format, Args&&... args) {           \
+#define TG_STATUS_FACTORY(Name)                                                          \
+  template <typename... Args>                                                            \
+  Status Name(fmt::format_string<Args...> format, Args&&... args) {                      \
     return Status(ErrorCode::k##Name, fmt::format(format, std::forward<Args>(args)...)); \
   }
 TG_STATUS_FACTORY(InvalidArgument)
@@ -98,7 +100,7 @@ class [[nodiscard]] Result {
  public:
   // Only for frameworks that need a default (asio's co_spawn): an Internal error.
   Result() : state_(Status(ErrorCode::kInternal, "result never set")) {}
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : state_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : state_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(state_).ok() && "Result needs a value or an error");
   }
@@ -137,12 +139,12 @@ struct fmt::formatter<tg::Status> : fmt::formatter<std::string> {
 #define TG_CONCAT_INNER(a, b) a##b
 #define TG_CONCAT(a, b) TG_CONCAT_INNER(a, b)
 
-#define TG_RETURN_IF_ERROR(expr)                       \
-  do {                                                 \
+#define TG_RETURN_IF_ERROR(expr)                          \
+  do {                                                    \
     if (::tg::Status _st = (expr); !_st.ok()) return _st; \
   } while (0)
-#define TG_CO_RETURN_IF_ERROR(expr)                       \
-  do {                                                    \
+#define TG_CO_RETURN_IF_ERROR(expr)                          \
+  do {                                                       \
     if (::tg::Status _st = (expr); !_st.ok()) co_return _st; \
   } while (0)
 
@@ -151,6 +153,6 @@ struct fmt::formatter<tg::Status> : fmt::formatter<std::string> {
   if (!tmp.ok()) ret tmp.status();                    \
   lhs = std::move(tmp).value()
 #define TG_ASSIGN_OR_RETURN(lhs, expr) \
-  TG_ASSIGN_OR_RETURN_IMPL(TG_CONCAT(_result_, __LINE__), lhs, expr, return)
+  TG_ASSIGN_OR_RETURN_IMPL(TG_CONCAT(_result_, __LINE__), lhs, expr, return )
 #define TG_CO_ASSIGN_OR_RETURN(lhs, expr) \
-  TG_ASSIGN_OR_RETURN_IMPL(TG_CONCAT(_result_, __LINE__), lhs, expr, co_return)
+  TG_ASSIGN_OR_RETURN_IMPL(TG_CONCAT(_result_, __LINE__), lhs, expr, co_return )

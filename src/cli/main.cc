@@ -3,7 +3,6 @@
 //   tiangong server   the control plane, against an existing etcd cluster
 //   tiangong status   what the control plane looks like now
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -52,8 +51,8 @@ Task<Status> RunUp(Runtime& rt, UpOptions up, ServerOptions server) {
     TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, server.etcd_endpoints));
     log->info("tiangong is up etcd={} state={}", store->client_url(), up.state_dir);
     // The store dying under us is fatal: stop everything and say so.
-    auto outcome = co_await (RunServer(rt, *client, server) ||
-                             store->process().AsyncWaitExit(rt.executor()));
+    auto outcome =
+        co_await (RunServer(rt, *client, server) || store->process().AsyncWaitExit(rt.executor()));
     if (outcome.index() == 0) {
       result = std::get<0>(outcome);
     } else {
@@ -93,8 +92,9 @@ int Main(int argc, char** argv) {
   auto* up_cmd = app.add_subcommand("up", "Run the all-in-one cloud on this machine until Ctrl-C");
   up_cmd->add_option("--state-dir", up.state_dir, "Directory for all local state (etcd data, logs)")
       ->capture_default_str();
-  up_cmd->add_option("--etcd-client-port", up.etcd_client_port,
-                     "Loopback port of the managed etcd's client API")
+  up_cmd
+      ->add_option("--etcd-client-port", up.etcd_client_port,
+                   "Loopback port of the managed etcd's client API")
       ->capture_default_str();
   up_cmd->add_option("--etcd-peer-port", up.etcd_peer_port, "Loopback port of its peer API")
       ->capture_default_str();
@@ -139,4 +139,6 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace tg::cli
 
-int main(int argc, char** argv) { return tg::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  return tg::cli::Main(argc, argv);
+}

@@ -43,6 +43,16 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
+// gRPC 1.51 shares one completion queue among all channels for callback
+// calls, and shuts it down when the last such channel goes; a new channel
+// racing that shutdown double-frees it (seen under ASan when a test destroys
+// its clients and makes new ones). One channel is kept for the life of the
+// process, so the queue is made once and never shut down early.
+void KeepCallbackQueueAlive(const std::shared_ptr<grpc::Channel>& channel) {
+  static auto* anchor = new std::shared_ptr<grpc::Channel>(channel);
+  (void)anchor;
+}
+
 }  // namespace
 
 Result<std::string> ParseEndpoint(std::string_view url) {
@@ -93,6 +103,7 @@ Result<std::unique_ptr<Client>> Client::Create(Executor ex, ClientOptions option
     auto m = std::make_unique<Member>();
     m->address = address;
     m->channel = MakeChannel(address);
+    KeepCallbackQueueAlive(m->channel);
     m->kv = pb::KV::NewStub(m->channel);
     m->lease = pb::Lease::NewStub(m->channel);
     m->watch = pb::Watch::NewStub(m->channel);
@@ -102,11 +113,17 @@ Result<std::unique_ptr<Client>> Client::Create(Executor ex, ClientOptions option
 }
 
 Client::Client(Executor ex, ClientOptions options)
-    : executor_(ex), options_(std::move(options)), tracker_(std::make_unique<detail::CallTracker>()) {}
+    : executor_(ex),
+      options_(std::move(options)),
+      tracker_(std::make_unique<detail::CallTracker>()) {}
 
-Client::~Client() { tracker_->CancelAllAndWait(); }
+Client::~Client() {
+  tracker_->CancelAllAndWait();
+}
 
-std::string Client::current_endpoint() const { return members_[current_.load()]->address; }
+std::string Client::current_endpoint() const {
+  return members_[current_.load()]->address;
+}
 
 void Client::ReportFailure(size_t member, const Status& why) {
   size_t expected = member;
@@ -125,7 +142,9 @@ Task<Result<T>> Client::CallWithFailover(std::string_view what, bool always_retr
   bool maybe_sent = false;
   RetryPolicy policy = options_.retry;
   if (budget) policy.budget = *budget;
-  policy.retryable = [&](const Status& s) { return IsTransient(s) && (always_retry || !maybe_sent); };
+  policy.retryable = [&](const Status& s) {
+    return IsTransient(s) && (always_retry || !maybe_sent);
+  };
   co_return co_await Retry<T>(policy, [&]() -> Task<Result<T>> {
     size_t index = current_.load();
     Member& m = *members_[index];
@@ -144,12 +163,16 @@ Task<Result<GetResult>> Client::Get(std::string key, GetOptions options) {
 Task<Result<GetResult>> Client::GetWithBudget(std::string key, GetOptions options,
                                               std::optional<Duration> budget) {
   pb::RangeRequest req = ToRangeRequest(key, options);
-  auto r = co_await CallWithFailover<pb::RangeResponse>("get", true, [&](Member& m) {
-    return detail::UnaryCall<pb::RangeRequest, pb::RangeResponse>(
-        *tracker_, "Range", options_.request_timeout, req, [&m](auto* c, auto* q, auto* p, auto d) {
-          m.kv->async()->Range(c, q, p, std::move(d));
-        });
-  }, budget);
+  auto r = co_await CallWithFailover<pb::RangeResponse>(
+      "get", true,
+      [&](Member& m) {
+        return detail::UnaryCall<pb::RangeRequest, pb::RangeResponse>(
+            *tracker_, "Range", options_.request_timeout, req,
+            [&m](auto* c, auto* q, auto* p, auto d) {
+              m.kv->async()->Range(c, q, p, std::move(d));
+            });
+      },
+      budget);
   if (!r.ok()) co_return r.status();
   co_return FromRangeResponse(*r);
 }
@@ -163,9 +186,8 @@ Task<Result<PutResult>> Client::Put(std::string key, std::string value, PutOptio
   // A put writes the whole value, so repeating it leaves the same state.
   auto r = co_await CallWithFailover<pb::PutResponse>("put", true, [&](Member& m) {
     return detail::UnaryCall<pb::PutRequest, pb::PutResponse>(
-        *tracker_, "Put", options_.request_timeout, req, [&m](auto* c, auto* q, auto* p, auto d) {
-          m.kv->async()->Put(c, q, p, std::move(d));
-        });
+        *tracker_, "Put", options_.request_timeout, req,
+        [&m](auto* c, auto* q, auto* p, auto d) { m.kv->async()->Put(c, q, p, std::move(d)); });
   });
   if (!r.ok()) co_return r.status();
   PutResult out;
@@ -191,16 +213,16 @@ Task<Result<TxnResult>> Client::Commit(Txn txn) {
   pb::TxnRequest req = ToTxnRequest(txn);
   auto r = co_await CallWithFailover<pb::TxnResponse>("txn", false, [&](Member& m) {
     return detail::UnaryCall<pb::TxnRequest, pb::TxnResponse>(
-        *tracker_, "Txn", options_.request_timeout, req, [&m](auto* c, auto* q, auto* p, auto d) {
-          m.kv->async()->Txn(c, q, p, std::move(d));
-        });
+        *tracker_, "Txn", options_.request_timeout, req,
+        [&m](auto* c, auto* q, auto* p, auto d) { m.kv->async()->Txn(c, q, p, std::move(d)); });
   });
   if (!r.ok()) co_return r.status();
   co_return FromTxnResponse(*r);
 }
 
 Task<Result<Lease>> Client::GrantLease(std::chrono::seconds ttl) {
-  if (ttl.count() <= 0) co_return InvalidArgument("lease TTL must be positive, got {}s", ttl.count());
+  if (ttl.count() <= 0)
+    co_return InvalidArgument("lease TTL must be positive, got {}s", ttl.count());
   pb::LeaseGrantRequest req;
   req.set_ttl(ttl.count());
   // A repeated grant can at worst leave an unused lease, which expires.
@@ -242,7 +264,8 @@ std::unique_ptr<Client::WatchStream> Client::OpenWatch(size_t* member) {
   Member& m = *members_[*member];
   return WatchStream::Open(
       executor_, *tracker_,
-      [&m](grpc::ClientContext* ctx, grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchResponse>* r) {
+      [&m](grpc::ClientContext* ctx,
+           grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchResponse>* r) {
         m.watch->async()->Watch(ctx, r);
       },
       /*require_leader=*/true);

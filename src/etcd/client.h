@@ -59,12 +59,12 @@ struct KeyValue {
 // co_await expression (it frees the temporary twice), and these are written
 // exactly that way: co_await client.Get(k, {.prefix = true}).
 struct GetOptions {
-  bool prefix = false;         // every key that starts with `key`
-  int64_t limit = 0;           // 0: no limit
-  int64_t revision = 0;        // read as of this revision; 0: latest
+  bool prefix = false;   // every key that starts with `key`
+  int64_t limit = 0;     // 0: no limit
+  int64_t revision = 0;  // read as of this revision; 0: latest
   bool keys_only = false;
   bool count_only = false;
-  bool serializable = false;   // allow a possibly stale read from the member itself
+  bool serializable = false;        // allow a possibly stale read from the member itself
   int64_t max_create_revision = 0;  // only keys created at or before this revision
   enum class Sort { kNone, kByKey, kByCreateRevision } sort = Sort::kNone;
   bool descending = false;
@@ -108,10 +108,18 @@ struct Compare {
   int64_t number = 0;  // for version, revisions and lease
   std::string value;   // for kValue
 
-  static Compare Version(std::string key, Op op, int64_t v) { return {std::move(key), Target::kVersion, op, v, {}}; }
-  static Compare CreateRevision(std::string key, Op op, int64_t r) { return {std::move(key), Target::kCreateRevision, op, r, {}}; }
-  static Compare ModRevision(std::string key, Op op, int64_t r) { return {std::move(key), Target::kModRevision, op, r, {}}; }
-  static Compare Value(std::string key, Op op, std::string v) { return {std::move(key), Target::kValue, op, 0, std::move(v)}; }
+  static Compare Version(std::string key, Op op, int64_t v) {
+    return {std::move(key), Target::kVersion, op, v, {}};
+  }
+  static Compare CreateRevision(std::string key, Op op, int64_t r) {
+    return {std::move(key), Target::kCreateRevision, op, r, {}};
+  }
+  static Compare ModRevision(std::string key, Op op, int64_t r) {
+    return {std::move(key), Target::kModRevision, op, r, {}};
+  }
+  static Compare Value(std::string key, Op op, std::string v) {
+    return {std::move(key), Target::kValue, op, 0, std::move(v)};
+  }
   // "the key does not exist"
   static Compare Missing(std::string key) { return CreateRevision(std::move(key), Op::kEqual, 0); }
 };
@@ -119,14 +127,20 @@ struct Compare {
 struct TxnOp {
   enum class Kind { kGet, kPut, kDelete } kind;
   std::string key;
-  std::string value;       // put
-  LeaseId lease = 0;       // put
-  GetOptions get;          // get
-  DeleteOptions del;       // delete
+  std::string value;  // put
+  LeaseId lease = 0;  // put
+  GetOptions get;     // get
+  DeleteOptions del;  // delete
 
-  static TxnOp Get(std::string key, GetOptions o = {}) { return {Kind::kGet, std::move(key), {}, 0, std::move(o), {}}; }
-  static TxnOp Put(std::string key, std::string value, LeaseId lease = 0) { return {Kind::kPut, std::move(key), std::move(value), lease, {}, {}}; }
-  static TxnOp Delete(std::string key, DeleteOptions o = {}) { return {Kind::kDelete, std::move(key), {}, 0, {}, std::move(o)}; }
+  static TxnOp Get(std::string key, GetOptions o = {}) {
+    return {Kind::kGet, std::move(key), {}, 0, std::move(o), {}};
+  }
+  static TxnOp Put(std::string key, std::string value, LeaseId lease = 0) {
+    return {Kind::kPut, std::move(key), std::move(value), lease, {}, {}};
+  }
+  static TxnOp Delete(std::string key, DeleteOptions o = {}) {
+    return {Kind::kDelete, std::move(key), {}, 0, {}, std::move(o)};
+  }
 };
 
 // A transaction is retried on another member only when the failed attempt

@@ -25,7 +25,9 @@ TimePoint Election::leader_until() const {
   return is_leader() ? keeper_->valid_until() : TimePoint::min();
 }
 
-Event& Election::lost() { return keeper_ ? keeper_->lost() : no_keeper_lost_; }
+Event& Election::lost() {
+  return keeper_ ? keeper_->lost() : no_keeper_lost_;
+}
 
 Task<Status> Election::Campaign() {
   if (is_leader()) co_return Status::Ok();

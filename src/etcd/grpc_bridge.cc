@@ -5,21 +5,50 @@ namespace tg::etcd::detail {
 Status FromGrpc(const grpc::Status& s, std::string_view what) {
   ErrorCode code;
   switch (s.error_code()) {
-    case grpc::StatusCode::OK: return Status::Ok();
-    case grpc::StatusCode::CANCELLED: code = ErrorCode::kCancelled; break;
-    case grpc::StatusCode::INVALID_ARGUMENT: code = ErrorCode::kInvalidArgument; break;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: code = ErrorCode::kDeadlineExceeded; break;
-    case grpc::StatusCode::NOT_FOUND: code = ErrorCode::kNotFound; break;
-    case grpc::StatusCode::ALREADY_EXISTS: code = ErrorCode::kAlreadyExists; break;
-    case grpc::StatusCode::PERMISSION_DENIED: code = ErrorCode::kPermissionDenied; break;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: code = ErrorCode::kResourceExhausted; break;
-    case grpc::StatusCode::FAILED_PRECONDITION: code = ErrorCode::kFailedPrecondition; break;
-    case grpc::StatusCode::ABORTED: code = ErrorCode::kAborted; break;
-    case grpc::StatusCode::OUT_OF_RANGE: code = ErrorCode::kOutOfRange; break;
-    case grpc::StatusCode::UNIMPLEMENTED: code = ErrorCode::kUnimplemented; break;
-    case grpc::StatusCode::UNAVAILABLE: code = ErrorCode::kUnavailable; break;
-    case grpc::StatusCode::DATA_LOSS: code = ErrorCode::kDataLoss; break;
-    default: code = ErrorCode::kInternal; break;
+    case grpc::StatusCode::OK:
+      return Status::Ok();
+    case grpc::StatusCode::CANCELLED:
+      code = ErrorCode::kCancelled;
+      break;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      code = ErrorCode::kInvalidArgument;
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      code = ErrorCode::kDeadlineExceeded;
+      break;
+    case grpc::StatusCode::NOT_FOUND:
+      code = ErrorCode::kNotFound;
+      break;
+    case grpc::StatusCode::ALREADY_EXISTS:
+      code = ErrorCode::kAlreadyExists;
+      break;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      code = ErrorCode::kPermissionDenied;
+      break;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      code = ErrorCode::kResourceExhausted;
+      break;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      code = ErrorCode::kFailedPrecondition;
+      break;
+    case grpc::StatusCode::ABORTED:
+      code = ErrorCode::kAborted;
+      break;
+    case grpc::StatusCode::OUT_OF_RANGE:
+      code = ErrorCode::kOutOfRange;
+      break;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      code = ErrorCode::kUnimplemented;
+      break;
+    case grpc::StatusCode::UNAVAILABLE:
+      code = ErrorCode::kUnavailable;
+      break;
+    case grpc::StatusCode::DATA_LOSS:
+      code = ErrorCode::kDataLoss;
+      break;
+    default:
+      code = ErrorCode::kInternal;
+      break;
   }
   return Status(code, fmt::format("{}: {}", what, s.error_message()));
 }

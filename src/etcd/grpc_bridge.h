@@ -59,7 +59,10 @@ Task<Result<Resp>> UnaryCall(CallTracker& tracker, std::string_view what, Durati
   if (!tracker.Add(id, [state] { state->ctx.TryCancel(); })) {
     co_return Cancelled("{}: client is shutting down", what);
   }
-  Executor ex = co_await asio::this_coro::executor;
+  // Tracked: the event loop must not think it has run out of work while gRPC
+  // still owes it a completion.
+  Executor ex =
+      asio::prefer(co_await asio::this_coro::executor, asio::execution::outstanding_work.tracked);
   co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
       [&](auto handler) {
         auto slot = asio::get_associated_cancellation_slot(handler);
@@ -137,8 +140,12 @@ class BidiStream {
 
   class Reactor : public grpc::ClientBidiReactor<Req, Resp> {
    public:
+    // The executor is tracked: the loop keeps running while the stream lives.
     Reactor(Executor ex, std::shared_ptr<LoopSide> loop, CallTracker& tracker)
-        : ex_(ex), loop_(loop), tracker_(tracker), id(tracker.NextId()) {}
+        : ex_(asio::prefer(ex, asio::execution::outstanding_work.tracked)),
+          loop_(loop),
+          tracker_(tracker),
+          id(tracker.NextId()) {}
 
     // We write from outside gRPC's reactions (from the event loop), which
     // gRPC allows only under a hold; the hold goes once the stream ends.

@@ -7,7 +7,9 @@
 namespace tg::etcd {
 
 namespace {
-std::string Url(uint16_t port) { return fmt::format("http://127.0.0.1:{}", port); }
+std::string Url(uint16_t port) {
+  return fmt::format("http://127.0.0.1:{}", port);
+}
 }  // namespace
 
 Result<std::unique_ptr<LocalEtcd>> LocalEtcd::Launch(LocalEtcdOptions o) {
@@ -16,15 +18,14 @@ Result<std::unique_ptr<LocalEtcd>> LocalEtcd::Launch(LocalEtcdOptions o) {
   std::filesystem::create_directories(std::filesystem::path(o.data_dir).parent_path(), ec);
   if (ec) return ErrnoStatus(ec.value(), "create directory for " + o.data_dir);
   if (o.log_path.empty()) o.log_path = o.data_dir + ".log";
-  std::string cluster =
-      o.initial_cluster.empty() ? fmt::format("{}={}", o.name, Url(o.peer_port)) : o.initial_cluster;
+  std::string cluster = o.initial_cluster.empty() ? fmt::format("{}={}", o.name, Url(o.peer_port))
+                                                  : o.initial_cluster;
   SpawnOptions spawn{
-      .argv = {o.binary, "--name", o.name, "--data-dir", o.data_dir,
-               "--listen-client-urls", Url(o.client_port), "--advertise-client-urls",
-               Url(o.client_port), "--listen-peer-urls", Url(o.peer_port),
-               "--initial-advertise-peer-urls", Url(o.peer_port), "--initial-cluster", cluster,
-               "--initial-cluster-state", o.join_existing ? "existing" : "new",
-               "--initial-cluster-token", "tiangong",
+      .argv = {o.binary, "--name", o.name, "--data-dir", o.data_dir, "--listen-client-urls",
+               Url(o.client_port), "--advertise-client-urls", Url(o.client_port),
+               "--listen-peer-urls", Url(o.peer_port), "--initial-advertise-peer-urls",
+               Url(o.peer_port), "--initial-cluster", cluster, "--initial-cluster-state",
+               o.join_existing ? "existing" : "new", "--initial-cluster-token", "tiangong",
                // Keep a week of history for watchers to resume from, and no more.
                "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "168h"},
       .output_path = o.log_path};
@@ -45,7 +46,9 @@ LocalEtcd::~LocalEtcd() {
   if (process_.running()) Stop().IgnoreError();
 }
 
-std::string LocalEtcd::client_url() const { return Url(options_.client_port); }
+std::string LocalEtcd::client_url() const {
+  return Url(options_.client_port);
+}
 
 Task<Status> LocalEtcd::WaitReady(Executor ex, Duration timeout) {
   auto client = Client::Create(

@@ -14,10 +14,10 @@ namespace tg::etcd {
 
 struct LocalEtcdOptions {
   std::string name = "tiangong";
-  std::string data_dir;     // created if missing
+  std::string data_dir;  // created if missing
   uint16_t client_port = 2379;
   uint16_t peer_port = 2380;
-  std::string log_path;     // etcd's own output; empty: data_dir + ".log"
+  std::string log_path;  // etcd's own output; empty: data_dir + ".log"
   std::string binary = "etcd";
   // For a multi-member cluster: "n1=http://127.0.0.1:P1,n2=..."; empty: a
   // single-member cluster of this member alone.

@@ -14,7 +14,9 @@ KeyValue FromProto(const mvccpb::KeyValue& kv) {
 }
 
 namespace {
-std::string RangeEnd(const std::string& key, bool prefix) { return prefix ? PrefixEnd(key) : ""; }
+std::string RangeEnd(const std::string& key, bool prefix) {
+  return prefix ? PrefixEnd(key) : "";
+}
 }  // namespace
 
 pb::RangeRequest ToRangeRequest(const std::string& key, const GetOptions& o) {
@@ -31,8 +33,12 @@ pb::RangeRequest ToRangeRequest(const std::string& key, const GetOptions& o) {
     case GetOptions::Sort::kNone:
       if (o.descending) req.set_sort_target(pb::RangeRequest::KEY);
       break;
-    case GetOptions::Sort::kByKey: req.set_sort_target(pb::RangeRequest::KEY); break;
-    case GetOptions::Sort::kByCreateRevision: req.set_sort_target(pb::RangeRequest::CREATE); break;
+    case GetOptions::Sort::kByKey:
+      req.set_sort_target(pb::RangeRequest::KEY);
+      break;
+    case GetOptions::Sort::kByCreateRevision:
+      req.set_sort_target(pb::RangeRequest::CREATE);
+      break;
   }
   if (o.descending) {
     req.set_sort_order(pb::RangeRequest::DESCEND);
@@ -63,7 +69,9 @@ namespace {
 
 void ToRequestOp(const TxnOp& op, pb::RequestOp* out) {
   switch (op.kind) {
-    case TxnOp::Kind::kGet: *out->mutable_request_range() = ToRangeRequest(op.key, op.get); break;
+    case TxnOp::Kind::kGet:
+      *out->mutable_request_range() = ToRangeRequest(op.key, op.get);
+      break;
     case TxnOp::Kind::kPut: {
       auto* put = out->mutable_request_put();
       put->set_key(op.key);
@@ -85,10 +93,18 @@ pb::TxnRequest ToTxnRequest(const Txn& txn) {
     auto* cmp = req.add_compare();
     cmp->set_key(c.key);
     switch (c.op) {
-      case Compare::Op::kEqual: cmp->set_result(pb::Compare::EQUAL); break;
-      case Compare::Op::kNotEqual: cmp->set_result(pb::Compare::NOT_EQUAL); break;
-      case Compare::Op::kLess: cmp->set_result(pb::Compare::LESS); break;
-      case Compare::Op::kGreater: cmp->set_result(pb::Compare::GREATER); break;
+      case Compare::Op::kEqual:
+        cmp->set_result(pb::Compare::EQUAL);
+        break;
+      case Compare::Op::kNotEqual:
+        cmp->set_result(pb::Compare::NOT_EQUAL);
+        break;
+      case Compare::Op::kLess:
+        cmp->set_result(pb::Compare::LESS);
+        break;
+      case Compare::Op::kGreater:
+        cmp->set_result(pb::Compare::GREATER);
+        break;
     }
     switch (c.target) {
       case Compare::Target::kVersion:

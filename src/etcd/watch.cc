@@ -70,10 +70,10 @@ Task<Result<WatchBatch>> Watcher::Next() {
       // would duplicate state changes downstream: filter to be sure. (One
       // transaction can put several events at the same revision.)
       if (ev.kv().mod_revision() < floor) continue;
-      batch.events.push_back(WatchEvent{
-          .type = ev.type() == mvccpb::Event::DELETE ? WatchEvent::Type::kDelete
-                                                     : WatchEvent::Type::kPut,
-          .kv = FromProto(ev.kv())});
+      batch.events.push_back(WatchEvent{.type = ev.type() == mvccpb::Event::DELETE
+                                                    ? WatchEvent::Type::kDelete
+                                                    : WatchEvent::Type::kPut,
+                                        .kv = FromProto(ev.kv())});
       next_revision_ = ev.kv().mod_revision() + 1;
     }
     if (!batch.events.empty()) co_return batch;

@@ -38,17 +38,18 @@ TEST(Retry, RetriesTransientErrorsThenSucceeds) {
 TEST(Retry, StopsOnPermanentErrorAndOnBudget) {
   asio::io_context io;
   int calls = 0;
-  auto permanent = RunTask(io, Retry<int>({.backoff = {.initial = 1ms}, .budget = 5s},
-                                          [&]() -> Task<Result<int>> {
-                                            ++calls;
-                                            co_return InvalidArgument("bad");
-                                          }));
+  auto permanent = RunTask(
+      io, Retry<int>({.backoff = {.initial = 1ms}, .budget = 5s}, [&]() -> Task<Result<int>> {
+        ++calls;
+        co_return InvalidArgument("bad");
+      }));
   EXPECT_EQ(permanent.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(calls, 1);
 
   auto start = Clock::now();
-  auto exhausted = RunTask(io, Retry<int>({.backoff = {.initial = 10ms, .max = 20ms}, .budget = 200ms},
-                                          []() -> Task<Result<int>> { co_return Unavailable("down"); }));
+  auto exhausted =
+      RunTask(io, Retry<int>({.backoff = {.initial = 10ms, .max = 20ms}, .budget = 200ms},
+                             []() -> Task<Result<int>> { co_return Unavailable("down"); }));
   EXPECT_EQ(exhausted.status().code(), ErrorCode::kUnavailable);
   EXPECT_NE(exhausted.status().message().find("gave up after"), std::string::npos);
   EXPECT_LT(Clock::now() - start, 2s);
@@ -77,17 +78,23 @@ TEST(AsyncQueue, DeliversInOrderAcrossSuspensionAndClose) {
   AsyncQueue<int> q(io.get_executor());
   std::vector<int> got;
   bool consumer_done = false;
-  asio::co_spawn(io, [&]() -> Task<void> {
-    while (auto v = co_await q.Pop()) got.push_back(*v);
-    consumer_done = true;
-  }, asio::detached);
-  asio::co_spawn(io, [&]() -> Task<void> {
-    for (int i = 0; i < 5; ++i) {
-      q.Push(i);
-      if (i % 2) co_await SleepFor(1ms);
-    }
-    q.Close();
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        while (auto v = co_await q.Pop()) got.push_back(*v);
+        consumer_done = true;
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        for (int i = 0; i < 5; ++i) {
+          q.Push(i);
+          if (i % 2) co_await SleepFor(1ms);
+        }
+        q.Close();
+      },
+      asio::detached);
   io.run();
   EXPECT_TRUE(consumer_done);
   EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3, 4}));
@@ -120,15 +127,21 @@ TEST(Event, WakesEveryWaiter) {
   Event ev(io.get_executor());
   int woken = 0;
   for (int i = 0; i < 2; ++i) {
-    asio::co_spawn(io, [&]() -> Task<void> {
-      co_await ev.Wait();
-      ++woken;
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> Task<void> {
+          co_await ev.Wait();
+          ++woken;
+        },
+        asio::detached);
   }
-  asio::co_spawn(io, [&]() -> Task<void> {
-    co_await SleepFor(5ms);
-    ev.Set();
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        co_await SleepFor(5ms);
+        ev.Set();
+      },
+      asio::detached);
   io.run();
   EXPECT_EQ(woken, 2);
   EXPECT_TRUE(ev.is_set());

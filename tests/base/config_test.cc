@@ -12,7 +12,8 @@ namespace {
 TEST(SplitList, TrimsAndDropsEmptyParts) {
   EXPECT_EQ(SplitList("a, b,,c "), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_TRUE(SplitList("").empty());
-  EXPECT_EQ(SplitList("http://127.0.0.1:2379"), (std::vector<std::string>{"http://127.0.0.1:2379"}));
+  EXPECT_EQ(SplitList("http://127.0.0.1:2379"),
+            (std::vector<std::string>{"http://127.0.0.1:2379"}));
 }
 
 TEST(Config, FileSetsFlagsAndCommandLineWins) {

@@ -15,7 +15,8 @@ namespace {
 TEST(ChildProcess, ReportsExitCodeAndOutput) {
   testing::TempDir dir;
   std::string out = dir.path() + "/out.txt";
-  auto child = ChildProcess::Spawn({.argv = {"sh", "-c", "echo hello; exit 3"}, .output_path = out});
+  auto child =
+      ChildProcess::Spawn({.argv = {"sh", "-c", "echo hello; exit 3"}, .output_path = out});
   ASSERT_TRUE(child.ok()) << child.status();
   auto st = child->Wait(10s);
   ASSERT_TRUE(st.ok()) << st.status();

@@ -22,7 +22,8 @@ TEST(Status, OkAndErrorsCarryCodeAndMessage) {
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.code(), ErrorCode::kUnavailable);
   EXPECT_EQ(s.ToString(), "Unavailable: etcd at 127.0.0.1:1 refused");
-  EXPECT_EQ(s.Annotate("connecting").ToString(), "Unavailable: connecting: etcd at 127.0.0.1:1 refused");
+  EXPECT_EQ(s.Annotate("connecting").ToString(),
+            "Unavailable: connecting: etcd at 127.0.0.1:1 refused");
   EXPECT_TRUE(Status::Ok().Annotate("ignored").ok());
 }
 

@@ -14,7 +14,8 @@ TEST(Cli, UnreachableEtcdExitsNonZeroWithAClearMessage) {
   auto r = RunTiangong(dir, {"server", "--etcd", fmt::format("http://127.0.0.1:{}", port)});
   ASSERT_TRUE(WIFEXITED(r.wait_status)) << r.output;
   EXPECT_EQ(WEXITSTATUS(r.wait_status), 1) << r.output;
-  EXPECT_NE(r.output.find(fmt::format("cannot reach etcd at 127.0.0.1:{}", port)), std::string::npos)
+  EXPECT_NE(r.output.find(fmt::format("cannot reach etcd at 127.0.0.1:{}", port)),
+            std::string::npos)
       << r.output;
   EXPECT_LT(r.elapsed, 30s);
 }

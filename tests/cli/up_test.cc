@@ -14,9 +14,9 @@ namespace tg::testing {
 namespace {
 
 nlohmann::json Status(const TempDir& dir, const std::string& url) {
-  auto r = RunTiangong(dir, {"status", "--etcd", url, "--log-level", "warn"}, 30s);
-  if (!WIFEXITED(r.wait_status) || WEXITSTATUS(r.wait_status) != 0) return nullptr;
-  return nlohmann::json::parse(r.output.substr(r.output.find('{')), nullptr, false);
+  auto r = RunTiangong(dir, {"--log-level", "warn", "status", "--etcd", url}, 30s);
+  if (!WIFEXITED(r.wait_status) || WEXITSTATUS(r.wait_status) != 0) return r.output;
+  return nlohmann::json::parse(r.output, nullptr, false);
 }
 
 TEST(Up, RunsTheControlPlaneAndStopsCleanly) {
@@ -34,9 +34,9 @@ TEST(Up, RunsTheControlPlaneAndStopsCleanly) {
 
   // A second server joins as a hot standby.
   const std::string standby_log = dir.path() + "/standby.out";
-  auto standby = ChildProcess::Spawn(
-      {.argv = {TiangongBinary(), "server", "--etcd", url, "--name", "standby"},
-       .output_path = standby_log});
+  auto standby =
+      ChildProcess::Spawn({.argv = {TiangongBinary(), "server", "--etcd", url, "--name", "standby"},
+                           .output_path = standby_log});
   ASSERT_TRUE(standby.ok());
   ASSERT_TRUE(WaitForText(standby_log, "server registered name=standby", 30s))
       << ReadFile(standby_log);

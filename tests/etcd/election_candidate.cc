@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
 
   Runtime rt;
   Status s = rt.Run([&]() -> Task<Status> {
-    TG_CO_ASSIGN_OR_RETURN(auto client, etcd::Client::Create(rt.executor(), {.endpoints = endpoints}));
+    TG_CO_ASSIGN_OR_RETURN(auto client,
+                           etcd::Client::Create(rt.executor(), {.endpoints = endpoints}));
     etcd::Election election(*client, "test", name, ttl);
     while (!rt.shutdown().is_set()) {
       auto won = co_await (election.Campaign() || rt.shutdown().Wait());

@@ -32,7 +32,8 @@ TEST(PrefixEnd, IsTheNextKeyAfterAllWithThePrefix) {
 TEST(Client, CreateValidatesEveryEndpoint) {
   asio::io_context io;
   EXPECT_EQ(Client::Create(io.get_executor(), {}).status().code(), ErrorCode::kInvalidArgument);
-  auto bad = Client::Create(io.get_executor(), {.endpoints = {"http://127.0.0.1:2379", "nonsense"}});
+  auto bad =
+      Client::Create(io.get_executor(), {.endpoints = {"http://127.0.0.1:2379", "nonsense"}});
   EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_TRUE(Client::Create(io.get_executor(), {.endpoints = {"127.0.0.1:2379"}}).ok());
 }

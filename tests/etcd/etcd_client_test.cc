@@ -108,35 +108,42 @@ TEST_F(EtcdClientTest, WatchDeliversEveryEventInOrderAndResumesAfterRestart) {
   Status writer_status, reader_status;
   int done = 0;
 
-  asio::co_spawn(io_, [&]() -> Task<void> {
-    for (int i = 0; i < kKeys; ++i) {
-      if (i == kKeys / 2) {
-        // Restart the only member mid-stream: the watch must resume after it.
-        cluster_->Kill(0);
-        cluster_->Restart(0);
-      }
-      auto put = co_await client_->Put(fmt::format("/w/k{:03}", i), fmt::format("v{}", i));
-      if (!put.ok()) {
-        writer_status = put.status();
-        break;
-      }
-    }
-    ++done;
-  }, asio::detached);
-  asio::co_spawn(io_, [&]() -> Task<void> {
-    while (static_cast<int>(seen.size()) < kKeys) {
-      auto batch = co_await WithTimeout<WatchBatch>(30s, "watch", watcher.Next());
-      if (!batch.ok()) {
-        reader_status = batch.status();
-        break;
-      }
-      for (const auto& ev : batch->events) {
-        EXPECT_EQ(ev.type, WatchEvent::Type::kPut);
-        seen.push_back(ev.kv.key + "=" + ev.kv.value);
-      }
-    }
-    ++done;
-  }, asio::detached);
+  asio::co_spawn(
+      io_,
+      [&]() -> Task<void> {
+        for (int i = 0; i < kKeys; ++i) {
+          if (i == kKeys / 2) {
+            // Restart the only member mid-stream: the watch must resume after it.
+            cluster_->Kill(0);
+            cluster_->Restart(0);
+          }
+          auto put = co_await client_->Put(fmt::format("/w/k{:03}", i), fmt::format("v{}", i));
+          if (!put.ok()) {
+            writer_status = put.status();
+            break;
+          }
+        }
+        ++done;
+      },
+      asio::detached);
+  asio::co_spawn(
+      io_,
+      [&]() -> Task<void> {
+        while (static_cast<int>(seen.size()) < kKeys) {
+          auto batch = co_await WithTimeout<WatchBatch>(30s, "watch", watcher.Next());
+          if (!batch.ok()) {
+            reader_status = batch.status();
+            break;
+          }
+          for (const auto& ev : batch->events) {
+            EXPECT_EQ(ev.type, WatchEvent::Type::kPut);
+            seen.push_back(ev.kv.key + "=" + ev.kv.value);
+          }
+        }
+        ++done;
+      },
+      asio::detached);
+  io_.restart();
   while (done < 2) io_.run_one();
 
   ASSERT_OK(writer_status);
@@ -200,9 +207,8 @@ TEST_F(EtcdClientTest, KeeperReportsLossWhenTheStoreIsGone) {
 TEST(EtcdUnreachable, GivesAClearErrorQuickly) {
   asio::io_context io;
   const uint16_t port = testing::FreePort();  // nobody listens here
-  auto client = Client::Create(
-      io.get_executor(),
-      {.endpoints = {fmt::format("http://127.0.0.1:{}", port)}});
+  auto client =
+      Client::Create(io.get_executor(), {.endpoints = {fmt::format("http://127.0.0.1:{}", port)}});
   ASSERT_TRUE(client.ok());
   auto start = Clock::now();
   Status s = RunTask(io, (*client)->CheckReachable(2s));

@@ -1,10 +1,11 @@
 // A 3-member etcd cluster: kill -9 the member the client talks to, and the
 // client carries on with the others, reads, writes and watches alike.
+#include "support/etcd_cluster.h"
+
 #include <gtest/gtest.h>
 
 #include "etcd/client.h"
 #include "etcd/watch.h"
-#include "support/etcd_cluster.h"
 
 namespace tg::etcd {
 namespace {
@@ -14,7 +15,8 @@ using testing::EtcdCluster;
 TEST(EtcdCluster, ClientCarriesOnWhenItsMemberIsKilled) {
   asio::io_context io;
   EtcdCluster cluster(io, 3);
-  auto made = Client::Create(io.get_executor(), {.endpoints = cluster.urls(), .request_timeout = 2s});
+  auto made =
+      Client::Create(io.get_executor(), {.endpoints = cluster.urls(), .request_timeout = 2s});
   ASSERT_TRUE(made.ok()) << made.status();
   auto& client = **made;
 
@@ -27,37 +29,44 @@ TEST(EtcdCluster, ClientCarriesOnWhenItsMemberIsKilled) {
   ASSERT_TRUE(first.ok()) << first.status();
   Watcher watcher(client, "/c/k", {.prefix = true, .start_revision = first->revision + 1});
 
-  asio::co_spawn(io, [&]() -> Task<void> {
-    for (int i = 0; i < kWrites; ++i) {
-      if (i == kWrites / 2) {
-        killed_member = client.current_endpoint();
-        cluster.Kill(cluster.IndexOf(killed_member));
-      }
-      auto put = co_await client.Put(fmt::format("/c/k{:03}", i), std::to_string(i));
-      if (!put.ok()) {
-        writer_status = put.status().Annotate(fmt::format("write {}", i));
-        break;
-      }
-      // Every acknowledged write is readable at once (linearizable read).
-      auto got = co_await client.Get(fmt::format("/c/k{:03}", i));
-      if (!got.ok() || got->kvs.empty() || got->kvs[0].value != std::to_string(i)) {
-        writer_status = Internal("read-back of write {} failed: {}", i, got.status());
-        break;
-      }
-    }
-    ++done;
-  }, asio::detached);
-  asio::co_spawn(io, [&]() -> Task<void> {
-    while (static_cast<int>(watched.size()) < kWrites) {
-      auto batch = co_await WithTimeout<WatchBatch>(30s, "watch", watcher.Next());
-      if (!batch.ok()) {
-        reader_status = batch.status();
-        break;
-      }
-      for (const auto& ev : batch->events) watched.push_back(ev.kv.value);
-    }
-    ++done;
-  }, asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        for (int i = 0; i < kWrites; ++i) {
+          if (i == kWrites / 2) {
+            killed_member = client.current_endpoint();
+            cluster.Kill(cluster.IndexOf(killed_member));
+          }
+          auto put = co_await client.Put(fmt::format("/c/k{:03}", i), std::to_string(i));
+          if (!put.ok()) {
+            writer_status = put.status().Annotate(fmt::format("write {}", i));
+            break;
+          }
+          // Every acknowledged write is readable at once (linearizable read).
+          auto got = co_await client.Get(fmt::format("/c/k{:03}", i));
+          if (!got.ok() || got->kvs.empty() || got->kvs[0].value != std::to_string(i)) {
+            writer_status = Internal("read-back of write {} failed: {}", i, got.status());
+            break;
+          }
+        }
+        ++done;
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> Task<void> {
+        while (static_cast<int>(watched.size()) < kWrites) {
+          auto batch = co_await WithTimeout<WatchBatch>(30s, "watch", watcher.Next());
+          if (!batch.ok()) {
+            reader_status = batch.status();
+            break;
+          }
+          for (const auto& ev : batch->events) watched.push_back(ev.kv.value);
+        }
+        ++done;
+      },
+      asio::detached);
+  io.restart();
   while (done < 2) io.run_one();
 
   ASSERT_OK(writer_status);

@@ -24,7 +24,8 @@ TEST(LeadershipLog, OverlapOfTwoCandidatesIsFound) {
   ASSERT_TRUE(overlap);
   EXPECT_NE(overlap->find("a led [100, 300]"), std::string::npos) << *overlap;
   // The same candidate re-elected back to back is not an overlap.
-  EXPECT_FALSE(FindOverlap(ParseLeadershipLog("1 a ELECTED\n5 a LEADING\n5 a ELECTED\n9 a LEADING\n")));
+  EXPECT_FALSE(
+      FindOverlap(ParseLeadershipLog("1 a ELECTED\n5 a LEADING\n5 a ELECTED\n9 a LEADING\n")));
 }
 
 }  // namespace

@@ -20,8 +20,8 @@ class EtcdCluster {
   int size() const { return static_cast<int>(members_.size()); }
   // The member index listening on "127.0.0.1:port", or -1.
   int IndexOf(const std::string& address) const;
-  void Kill(int i);              // SIGKILL
-  void Restart(int i);           // starts a killed member again on its data
+  void Kill(int i);     // SIGKILL
+  void Restart(int i);  // starts a killed member again on its data
   etcd::LocalEtcd& member(int i) { return *members_[i]; }
 
  private:

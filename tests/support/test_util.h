@@ -51,29 +51,29 @@ int64_t MonotonicNanos();
 
 }  // namespace tg::testing
 
-#define ASSERT_OK(expr)                                      \
-  do {                                                       \
-    const ::tg::Status& _s = (expr);                         \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();  \
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    const ::tg::Status& _s = (expr);                        \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
   } while (0)
-#define EXPECT_OK(expr)                                      \
-  do {                                                       \
-    const ::tg::Status& _s = (expr);                         \
-    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();  \
+#define EXPECT_OK(expr)                                     \
+  do {                                                      \
+    const ::tg::Status& _s = (expr);                        \
+    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
   } while (0)
 
 // Assertions for coroutine bodies (gtest's ASSERT_* use `return`).
-#define CO_ASSERT_TRUE(cond)                          \
-  if (!static_cast<bool>(cond)) {                     \
-    ADD_FAILURE() << "Assertion failed: " << #cond;   \
-    co_return;                                        \
-  } else                                              \
+#define CO_ASSERT_TRUE(cond)                        \
+  if (!static_cast<bool>(cond)) {                   \
+    ADD_FAILURE() << "Assertion failed: " << #cond; \
+    co_return;                                      \
+  } else                                            \
     (void)0
-#define CO_ASSERT_OK(expr)                                            \
-  if (const ::tg::Status& _co_s = (expr); !_co_s.ok()) {              \
-    ADD_FAILURE() << #expr << " failed: " << _co_s.ToString();        \
-    co_return;                                                        \
-  } else                                                              \
+#define CO_ASSERT_OK(expr)                                     \
+  if (const ::tg::Status& _co_s = (expr); !_co_s.ok()) {       \
+    ADD_FAILURE() << #expr << " failed: " << _co_s.ToString(); \
+    co_return;                                                 \
+  } else                                                       \
     (void)0
 #define CO_ASSERT_EQ(a, b) \
   if (!((a) == (b))) {     \
