@@ -99,6 +99,22 @@ TEST_F(EtcdClientTest, TxnCompareAndSwapHasExactlyOneWinner) {
   }());
 }
 
+// Puts /w/k000.., restarting the only member halfway through.
+Task<void> WriteKeysRestartingMidway(Client& client, EtcdCluster& cluster, int keys,
+                                     Status& status) {
+  for (int i = 0; i < keys; ++i) {
+    if (i == keys / 2) {
+      cluster.Kill(0);
+      cluster.Restart(0);
+    }
+    auto put = co_await client.Put(fmt::format("/w/k{:03}", i), fmt::format("v{}", i));
+    if (!put.ok()) {
+      status = put.status();
+      co_return;
+    }
+  }
+}
+
 TEST_F(EtcdClientTest, WatchDeliversEveryEventInOrderAndResumesAfterRestart) {
   constexpr int kKeys = 60;
   auto start = RunTask(io_, client_->Put("/w/start", "x"));
@@ -106,45 +122,8 @@ TEST_F(EtcdClientTest, WatchDeliversEveryEventInOrderAndResumesAfterRestart) {
   Watcher watcher(*client_, "/w/k", {.prefix = true, .start_revision = start->revision + 1});
   std::vector<std::string> seen;
   Status writer_status, reader_status;
-  int done = 0;
-
-  asio::co_spawn(
-      io_,
-      [&]() -> Task<void> {
-        for (int i = 0; i < kKeys; ++i) {
-          if (i == kKeys / 2) {
-            // Restart the only member mid-stream: the watch must resume after it.
-            cluster_->Kill(0);
-            cluster_->Restart(0);
-          }
-          auto put = co_await client_->Put(fmt::format("/w/k{:03}", i), fmt::format("v{}", i));
-          if (!put.ok()) {
-            writer_status = put.status();
-            break;
-          }
-        }
-        ++done;
-      },
-      asio::detached);
-  asio::co_spawn(
-      io_,
-      [&]() -> Task<void> {
-        while (static_cast<int>(seen.size()) < kKeys) {
-          auto batch = co_await WithTimeout<WatchBatch>(30s, "watch", watcher.Next());
-          if (!batch.ok()) {
-            reader_status = batch.status();
-            break;
-          }
-          for (const auto& ev : batch->events) {
-            EXPECT_EQ(ev.type, WatchEvent::Type::kPut);
-            seen.push_back(ev.kv.key + "=" + ev.kv.value);
-          }
-        }
-        ++done;
-      },
-      asio::detached);
-  io_.restart();
-  while (done < 2) io_.run_one();
+  testing::RunBoth(io_, WriteKeysRestartingMidway(*client_, *cluster_, kKeys, writer_status),
+                   testing::CollectWatchEvents(watcher, kKeys, seen, reader_status));
 
   ASSERT_OK(writer_status);
   ASSERT_OK(reader_status);

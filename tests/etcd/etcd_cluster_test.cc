@@ -12,6 +12,29 @@ namespace {
 
 using testing::EtcdCluster;
 
+// Writes /c/k000.. and reads each back; halfway, kills the member the client
+// is talking to (its address goes to `killed`).
+Task<void> WriteKillingTheCurrentMember(Client& client, EtcdCluster& cluster, int writes,
+                                        std::string& killed, Status& status) {
+  for (int i = 0; i < writes; ++i) {
+    if (i == writes / 2) {
+      killed = client.current_endpoint();
+      cluster.Kill(cluster.IndexOf(killed));
+    }
+    auto put = co_await client.Put(fmt::format("/c/k{:03}", i), std::to_string(i));
+    if (!put.ok()) {
+      status = put.status().Annotate(fmt::format("write {}", i));
+      co_return;
+    }
+    // Every acknowledged write is readable at once (linearizable read).
+    auto got = co_await client.Get(fmt::format("/c/k{:03}", i));
+    if (!got.ok() || got->kvs.empty() || got->kvs[0].value != std::to_string(i)) {
+      status = Internal("read-back of write {} failed: {}", i, got.status());
+      co_return;
+    }
+  }
+}
+
 TEST(EtcdCluster, ClientCarriesOnWhenItsMemberIsKilled) {
   asio::io_context io;
   EtcdCluster cluster(io, 3);
@@ -24,56 +47,19 @@ TEST(EtcdCluster, ClientCarriesOnWhenItsMemberIsKilled) {
   std::vector<std::string> watched;
   Status writer_status, reader_status;
   std::string killed_member;
-  int done = 0;
   auto first = testing::RunTask(io, client.Put("/c/start", "x"));
   ASSERT_TRUE(first.ok()) << first.status();
   Watcher watcher(client, "/c/k", {.prefix = true, .start_revision = first->revision + 1});
 
-  asio::co_spawn(
-      io,
-      [&]() -> Task<void> {
-        for (int i = 0; i < kWrites; ++i) {
-          if (i == kWrites / 2) {
-            killed_member = client.current_endpoint();
-            cluster.Kill(cluster.IndexOf(killed_member));
-          }
-          auto put = co_await client.Put(fmt::format("/c/k{:03}", i), std::to_string(i));
-          if (!put.ok()) {
-            writer_status = put.status().Annotate(fmt::format("write {}", i));
-            break;
-          }
-          // Every acknowledged write is readable at once (linearizable read).
-          auto got = co_await client.Get(fmt::format("/c/k{:03}", i));
-          if (!got.ok() || got->kvs.empty() || got->kvs[0].value != std::to_string(i)) {
-            writer_status = Internal("read-back of write {} failed: {}", i, got.status());
-            break;
-          }
-        }
-        ++done;
-      },
-      asio::detached);
-  asio::co_spawn(
-      io,
-      [&]() -> Task<void> {
-        while (static_cast<int>(watched.size()) < kWrites) {
-          auto batch = co_await WithTimeout<WatchBatch>(30s, "watch", watcher.Next());
-          if (!batch.ok()) {
-            reader_status = batch.status();
-            break;
-          }
-          for (const auto& ev : batch->events) watched.push_back(ev.kv.value);
-        }
-        ++done;
-      },
-      asio::detached);
-  io.restart();
-  while (done < 2) io.run_one();
+  testing::RunBoth(
+      io, WriteKillingTheCurrentMember(client, cluster, kWrites, killed_member, writer_status),
+      testing::CollectWatchEvents(watcher, kWrites, watched, reader_status));
 
   ASSERT_OK(writer_status);
   ASSERT_OK(reader_status);
   EXPECT_NE(client.current_endpoint(), killed_member);
   ASSERT_EQ(watched.size(), static_cast<size_t>(kWrites));
-  for (int i = 0; i < kWrites; ++i) EXPECT_EQ(watched[i], std::to_string(i));
+  for (int i = 0; i < kWrites; ++i) EXPECT_EQ(watched[i], fmt::format("/c/k{:03}={}", i, i));
 
   // The killed member rejoins with its data and catches up.
   int idx = cluster.IndexOf(killed_member);

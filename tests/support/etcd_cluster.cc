@@ -60,4 +60,24 @@ void EtcdCluster::Restart(int i) {
   members_[i] = std::move(*m);
 }
 
+Task<void> CollectWatchEvents(etcd::Watcher& watcher, size_t count, std::vector<std::string>& out,
+                              Status& error) {
+  while (out.size() < count) {
+    auto batch = co_await WithTimeout<etcd::WatchBatch>(30s, "watch", watcher.Next());
+    if (!batch.ok()) {
+      error = batch.status();
+      co_return;
+    }
+    for (const auto& ev : batch->events) out.push_back(ev.kv.key + "=" + ev.kv.value);
+  }
+}
+
+void RunBoth(asio::io_context& io, Task<void> a, Task<void> b) {
+  int done = 0;
+  asio::co_spawn(io, std::move(a), [&](std::exception_ptr) { ++done; });
+  asio::co_spawn(io, std::move(b), [&](std::exception_ptr) { ++done; });
+  io.restart();
+  while (done < 2) io.run_one();
+}
+
 }  // namespace tg::testing

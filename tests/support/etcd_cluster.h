@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "etcd/local_etcd.h"
+#include "etcd/watch.h"
 #include "support/test_util.h"
 
 namespace tg::testing {
@@ -30,5 +31,13 @@ class EtcdCluster {
   std::vector<etcd::LocalEtcdOptions> options_;
   std::vector<std::unique_ptr<etcd::LocalEtcd>> members_;
 };
+
+// Collects `count` watch events as "key=value" into `out`; stops at the first
+// error (or 30 s without an event) and leaves it in `error`.
+Task<void> CollectWatchEvents(etcd::Watcher& watcher, size_t count, std::vector<std::string>& out,
+                              Status& error);
+
+// Runs the two tasks side by side on `io` until both have finished.
+void RunBoth(asio::io_context& io, Task<void> a, Task<void> b);
 
 }  // namespace tg::testing
