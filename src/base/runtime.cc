@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <cstdio>
 
 #include "base/log.h"
 
@@ -50,7 +49,8 @@ Status Runtime::Run(std::function<Task<Status>()> main) {
 
 int ExitCode(const Status& s) {
   if (s.ok()) return 0;
-  std::fprintf(stderr, "tiangong: error: %s\n", s.ToString().c_str());
+  // Through the logger, so that with --log-format=json even the last word is JSON.
+  log::Get("tiangong")->error("{}", s);
   return s.code() == ErrorCode::kInvalidArgument ? 2 : 1;
 }
 

@@ -35,7 +35,8 @@ class Runtime {
   Event shutdown_;
 };
 
-// Maps a role's final status to a process exit code and prints the error.
+// Maps a role's final status to a process exit code (0 ok, 2 bad input, 1
+// anything else) and logs the error.
 int ExitCode(const Status& s);
 
 }  // namespace tg

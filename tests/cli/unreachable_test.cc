@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_test_util.h"
 
 namespace tg::testing {
@@ -18,6 +20,22 @@ TEST(Cli, UnreachableEtcdExitsNonZeroWithAClearMessage) {
             std::string::npos)
       << r.output;
   EXPECT_LT(r.elapsed, 30s);
+}
+
+TEST(Cli, JsonLogsAreOneValidObjectPerLine) {
+  TempDir dir;
+  auto r = RunTiangong(dir, {"--log-format", "json", "--log-level", "debug", "server", "--etcd",
+                             fmt::format("http://127.0.0.1:{}", FreePort())});
+  int json_lines = 0;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.front() != '{') continue;
+    auto parsed = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(parsed.is_discarded()) << line;
+    EXPECT_TRUE(parsed.contains("time") && parsed.contains("level") && parsed.contains("msg"));
+    ++json_lines;
+  }
+  EXPECT_GT(json_lines, 0) << r.output;
 }
 
 TEST(Cli, MalformedEndpointAndFlagsAreRejected) {

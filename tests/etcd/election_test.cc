@@ -1,6 +1,8 @@
 // Leader election failover with 3 candidate processes on a real etcd: kill -9
 // the leader, freeze the next one (SIGSTOP) past its lease, and check from the
 // candidates' own logs that no two ever believed they led at the same instant.
+#include "etcd/election.h"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -102,6 +104,40 @@ TEST(Election, FailoverNeverHasTwoLeaders) {
   EXPECT_GE(intervals.size(), 4u);
   auto overlap = testing::FindOverlap(intervals);
   EXPECT_FALSE(overlap) << *overlap;
+}
+
+// Two in-process candidates and an observer: the observer sees each change of
+// leader, and "no leader" once both have resigned.
+Task<void> ObserveTwoLeaders(Client& client, std::vector<std::string>& seen) {
+  Election a(client, "observed", "a", 2s), b(client, "observed", "b", 2s);
+  Election::Observer observer(client, "observed");
+  auto note = [&](const Result<std::optional<LeaderInfo>>& r) {
+    seen.push_back(!r.ok() ? r.status().ToString() : (*r ? (*r)->value : "none"));
+  };
+  note(co_await observer.Next());  // nobody yet
+  CO_ASSERT_OK(co_await a.Campaign());
+  note(co_await observer.Next());
+  // b queues behind a; a resigns; b leads.
+  TaskGroup group(client.executor());
+  group.Spawn("b campaigns", [](Election& e) -> Task<void> { (void)co_await e.Campaign(); }(b));
+  co_await SleepFor(300ms);
+  EXPECT_FALSE(b.is_leader());
+  CO_ASSERT_OK(co_await a.Resign());
+  note(co_await observer.Next());
+  co_await group.Join();
+  EXPECT_TRUE(b.is_leader());
+  CO_ASSERT_OK(co_await b.Resign());
+  note(co_await observer.Next());
+}
+
+TEST(Election, ObserverFollowsEveryChangeOfLeader) {
+  asio::io_context io;
+  testing::EtcdCluster cluster(io, 1);
+  auto client = Client::Create(io.get_executor(), {.endpoints = cluster.urls()});
+  ASSERT_TRUE(client.ok());
+  std::vector<std::string> seen;
+  testing::RunTask(io, ObserveTwoLeaders(**client, seen));
+  EXPECT_EQ(seen, (std::vector<std::string>{"none", "a", "b", "none"}));
 }
 
 }  // namespace
