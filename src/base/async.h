@@ -33,6 +33,11 @@ class Event {
     timer_.cancel();
   }
   bool is_set() const { return set_; }
+  // Clears the event so that Wait() suspends again until the next Set().
+  void Reset() {
+    set_ = false;
+    timer_.expires_at(TimePoint::max());
+  }
   // Completes when the event is set, or early if the coroutine is cancelled.
   Task<void> Wait();
 

@@ -1,6 +1,7 @@
 // tiangong: one binary, its roles as subcommands.
 //   tiangong up       the all-in-one cloud on this machine (managed etcd + server)
 //   tiangong server   the control plane, against an existing etcd cluster
+//   tiangong node     the per-host data plane (today: NBD exports of local volumes)
 //   tiangong status   what the control plane looks like now
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/runtime.h"
+#include "cli/node_role.h"
 #include "cli/server_role.h"
 #include "etcd/client.h"
 #include "etcd/election.h"
@@ -113,6 +115,17 @@ int Main(int argc, char** argv) {
   server_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
       ->capture_default_str();
 
+  NodeOptions node;
+  auto* node_cmd =
+      app.add_subcommand("node", "Run the per-host data plane: serve volumes over NBD");
+  node_cmd
+      ->add_option("--volume", node.volumes,
+                   "A volume to serve: NAME=memory:SIZE or NAME=file:PATH[:SIZE] (repeatable)")
+      ->required();
+  node_cmd->add_option("--nbd-unix", node.nbd_unix, "Serve NBD on this Unix socket");
+  node_cmd->add_option("--nbd-tcp", node.nbd_tcp,
+                       "Serve NBD on this HOST:PORT (e.g. 127.0.0.1:10809)");
+
   auto* status_cmd = app.add_subcommand("status", "Print the control plane's state as JSON");
   status_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
       ->capture_default_str();
@@ -130,6 +143,8 @@ int Main(int argc, char** argv) {
       TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, server.etcd_endpoints));
       co_return co_await RunServer(rt, *client, server);
     });
+  } else if (*node_cmd) {
+    result = rt.Run([&] { return RunNode(rt, node); });
   } else if (*status_cmd) {
     result = rt.Run([&] { return RunStatus(rt, SplitList(etcd_list)); });
   }

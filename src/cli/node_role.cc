@@ -1,0 +1,136 @@
+#include "cli/node_role.h"
+
+#include <charconv>
+#include <map>
+
+#include "base/log.h"
+#include "nbd/server.h"
+#include "volume/volume.h"
+
+namespace tg::cli {
+
+namespace {
+
+auto Log() {
+  static auto log = log::Get("node");
+  return log;
+}
+
+struct VolumeSpec {
+  std::string name;
+  std::string kind;  // memory | file
+  std::string path;
+  uint64_t size = 0;
+};
+
+Result<VolumeSpec> ParseVolumeSpec(std::string_view text) {
+  size_t eq = text.find('=');
+  if (eq == 0 || eq == std::string_view::npos) {
+    return InvalidArgument("--volume '{}': expected NAME=memory:SIZE or NAME=file:PATH[:SIZE]",
+                           text);
+  }
+  VolumeSpec v{.name = std::string(text.substr(0, eq))};
+  std::string_view rest = text.substr(eq + 1);
+  size_t colon = rest.find(':');
+  v.kind = std::string(rest.substr(0, colon));
+  std::string_view args = colon == std::string_view::npos ? "" : rest.substr(colon + 1);
+  if (v.kind == "memory") {
+    TG_ASSIGN_OR_RETURN(v.size, ParseSize(args));
+  } else if (v.kind == "file") {
+    size_t last = args.rfind(':');
+    v.path = std::string(args.substr(0, last));
+    if (last != std::string_view::npos) {
+      TG_ASSIGN_OR_RETURN(v.size, ParseSize(args.substr(last + 1)));
+    }
+    if (v.path.empty()) return InvalidArgument("--volume '{}': a file volume needs a path", text);
+  } else {
+    return InvalidArgument("--volume '{}': unknown kind '{}' (memory or file)", text, v.kind);
+  }
+  return v;
+}
+
+Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return InvalidArgument("'{}': expected HOST:PORT", text);
+  unsigned port = 0;
+  auto digits = text.substr(colon + 1);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc() || p != digits.data() + digits.size() || port > 65535) {
+    return InvalidArgument("'{}': bad port", text);
+  }
+  return std::make_pair(std::string(text.substr(0, colon)), static_cast<uint16_t>(port));
+}
+
+}  // namespace
+
+Result<uint64_t> ParseSize(std::string_view text) {
+  uint64_t value = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || p == text.data()) return InvalidArgument("bad size '{}'", text);
+  std::string_view unit(p, text.data() + text.size() - p);
+  uint64_t scale = 1;
+  if (unit == "K" || unit == "k")
+    scale = 1ull << 10;
+  else if (unit == "M")
+    scale = 1ull << 20;
+  else if (unit == "G")
+    scale = 1ull << 30;
+  else if (unit == "T")
+    scale = 1ull << 40;
+  else if (!unit.empty())
+    return InvalidArgument("bad size unit in '{}' (K, M, G, T)", text);
+  if (value > UINT64_MAX / scale) return InvalidArgument("size '{}' is too large", text);
+  return value * scale;
+}
+
+Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
+  if (options.nbd_unix.empty() && options.nbd_tcp.empty()) {
+    co_return InvalidArgument("nothing to serve: give --nbd-unix and/or --nbd-tcp");
+  }
+  std::vector<VolumeSpec> specs;
+  for (const auto& text : options.volumes) {
+    TG_CO_ASSIGN_OR_RETURN(VolumeSpec spec, ParseVolumeSpec(text));
+    specs.push_back(std::move(spec));
+  }
+  std::map<std::string, std::unique_ptr<volume::Volume>> volumes;
+  nbd::Server server(rt.executor());
+  Status status;
+  for (const auto& spec : specs) {
+    Result<std::unique_ptr<volume::Volume>> v = Internal("unreachable");
+    if (spec.kind == "memory") {
+      v = volume::MakeMemoryVolume(spec.size);
+    } else {
+      volume::FileVolumeOptions fo{.path = spec.path, .size = spec.size};
+      v = co_await volume::OpenFileVolume(rt.executor(), fo);
+    }
+    if (!v.ok()) {
+      status = v.status().Annotate("volume " + spec.name);
+      break;
+    }
+    status = server.AddExport({.name = spec.name, .volume = v->get()});
+    if (!status.ok()) break;
+    Log()->info("volume ready name={} kind={} size={}", spec.name, spec.kind, (*v)->size());
+    volumes[spec.name] = std::move(*v);
+  }
+  if (status.ok() && !options.nbd_unix.empty()) status = server.ListenUnix(options.nbd_unix);
+  if (status.ok() && !options.nbd_tcp.empty()) {
+    auto hp = ParseHostPort(options.nbd_tcp);
+    status = hp.ok() ? server.ListenTcp(hp->first, hp->second) : hp.status();
+  }
+  if (status.ok()) {
+    Log()->info("serving NBD unix={} tcp_port={} exports={}", options.nbd_unix, server.tcp_port(),
+                volumes.size());
+    auto ended = co_await (server.Run() || rt.shutdown().Wait());
+    (void)ended;
+    co_await server.Stop();
+  }
+  for (auto& [name, v] : volumes) {
+    Status flushed = co_await v->Flush();
+    if (!flushed.ok()) Log()->warn("flush of {} failed: {}", name, flushed);
+    co_await v->Close();
+  }
+  Log()->info("node stopped");
+  co_return status;
+}
+
+}  // namespace tg::cli

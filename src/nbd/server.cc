@@ -1,0 +1,411 @@
+#include "nbd/server.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "base/log.h"
+#include "nbd/protocol.h"
+
+namespace tg::nbd {
+
+namespace {
+
+auto Log() {
+  static auto log = log::Get("nbd");
+  return log;
+}
+
+// Request payloads and read data, 4 KiB-aligned so that a file volume can
+// hand them to O_DIRECT as they are.
+struct AlignedBuffer {
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> data;
+  size_t size = 0;
+
+  static AlignedBuffer Make(size_t n) {
+    size_t rounded = (n + 4095) / 4096 * 4096;
+    AlignedBuffer b;
+    b.data.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, rounded ? rounded : 4096)));
+    b.size = n;
+    return b;
+  }
+  std::span<uint8_t> span() { return {data.get(), size}; }
+};
+
+struct Reply {
+  std::vector<uint8_t> header;
+  AlignedBuffer data;  // for successful reads
+};
+
+uint32_t ToNbdError(const Status& s) {
+  switch (s.code()) {
+    case ErrorCode::kOutOfRange:
+    case ErrorCode::kInvalidArgument:
+      return kErrInval;
+    case ErrorCode::kResourceExhausted:
+      return kErrNoSpc;
+    case ErrorCode::kUnimplemented:
+      return kErrNotSup;
+    case ErrorCode::kCancelled:
+      return kErrShutdown;
+    default:
+      return kErrIo;
+  }
+}
+
+constexpr size_t kMaxInFlight = 128;
+
+}  // namespace
+
+// One client: the handshake, then the transmission phase with a reader loop,
+// one coroutine per request and a single writer of replies.
+class Server::Connection {
+ public:
+  Connection(Server& server, Socket& socket)
+      : server_(server),
+        socket_(socket),
+        replies_(server.ex_),
+        slot_freed_(server.ex_),
+        handlers_(server.ex_),
+        writer_(server.ex_) {}
+
+  Task<Status> Run() {
+    TG_CO_ASSIGN_OR_RETURN(const Export* e, co_await Handshake());
+    if (!e) co_return Status::Ok();  // the client aborted or only asked questions
+    co_return co_await Transmission(*e);
+  }
+
+ private:
+  Task<Status> Send(std::vector<uint8_t> bytes) {
+    boost::system::error_code ec;
+    co_await asio::async_write(socket_, asio::buffer(bytes),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return Unavailable("nbd: send: {}", ec.message());
+    co_return Status::Ok();
+  }
+
+  Task<Status> Receive(std::span<uint8_t> into) {
+    boost::system::error_code ec;
+    co_await asio::async_read(socket_, asio::buffer(into.data(), into.size()),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::eof) co_return Cancelled("nbd: client closed the connection");
+    if (ec) co_return Unavailable("nbd: receive: {}", ec.message());
+    co_return Status::Ok();
+  }
+
+  const Export* FindExport(const std::string& name) const {
+    if (name.empty() && server_.exports_.size() == 1) return &server_.exports_.begin()->second;
+    auto it = server_.exports_.find(name);
+    return it == server_.exports_.end() ? nullptr : &it->second;
+  }
+
+  static uint16_t TransmissionFlags(const Export& e) {
+    uint16_t f = kTxHasFlags | kTxSendFlush | kTxSendFua | kTxSendTrim | kTxSendWriteZeroes;
+    if (e.read_only) f |= kTxReadOnly;
+    return f;
+  }
+
+  // Returns the export to serve, or nullptr when the client ended politely.
+  Task<Result<const Export*>> Handshake() {
+    std::vector<uint8_t> hello;
+    PutU64(hello, kNbdMagic);
+    PutU64(hello, kOptionMagic);
+    PutU16(hello, kFlagFixedNewstyle | kFlagNoZeroes);
+    TG_CO_RETURN_IF_ERROR(co_await Send(std::move(hello)));
+    uint8_t flags_bytes[4];
+    TG_CO_RETURN_IF_ERROR(co_await Receive(flags_bytes));
+    const uint32_t client_flags = GetU32(flags_bytes);
+    if (client_flags & ~(kClientFixedNewstyle | kClientNoZeroes)) {
+      co_return InvalidArgument("nbd: unknown client flags {:#x}", client_flags);
+    }
+    const bool no_zeroes = client_flags & kClientNoZeroes;
+
+    for (;;) {
+      uint8_t header_bytes[kOptionHeaderSize];
+      TG_CO_RETURN_IF_ERROR(co_await Receive(header_bytes));
+      TG_CO_ASSIGN_OR_RETURN(OptionHeader h, ParseOptionHeader(header_bytes));
+      std::vector<uint8_t> data(h.length);
+      TG_CO_RETURN_IF_ERROR(co_await Receive(data));
+
+      switch (h.option) {
+        case kOptExportName: {
+          const Export* e = FindExport(std::string(data.begin(), data.end()));
+          if (!e)
+            co_return NotFound("nbd: no export named '{}'", std::string(data.begin(), data.end()));
+          std::vector<uint8_t> reply;
+          PutU64(reply, e->volume->size());
+          PutU16(reply, TransmissionFlags(*e));
+          if (!no_zeroes) reply.resize(reply.size() + 124, 0);
+          TG_CO_RETURN_IF_ERROR(co_await Send(std::move(reply)));
+          co_return e;
+        }
+        case kOptAbort:
+          (co_await Send(OptionReplyBytes(h.option, kRepAck))).IgnoreError();
+          co_return nullptr;
+        case kOptList: {
+          for (const auto& [name, e] : server_.exports_) {
+            std::vector<uint8_t> item;
+            PutU32(item, static_cast<uint32_t>(name.size()));
+            item.insert(item.end(), name.begin(), name.end());
+            TG_CO_RETURN_IF_ERROR(co_await Send(OptionReplyBytes(h.option, kRepServer, item)));
+          }
+          TG_CO_RETURN_IF_ERROR(co_await Send(OptionReplyBytes(h.option, kRepAck)));
+          break;
+        }
+        case kOptInfo:
+        case kOptGo: {
+          auto go = ParseGoRequest(data);
+          if (!go.ok()) {
+            TG_CO_RETURN_IF_ERROR(co_await Send(OptionReplyBytes(h.option, kRepErrInvalid)));
+            break;
+          }
+          const Export* e = FindExport(go->name);
+          if (!e) {
+            TG_CO_RETURN_IF_ERROR(co_await Send(OptionReplyBytes(h.option, kRepErrUnknown)));
+            break;
+          }
+          std::vector<uint8_t> info;
+          PutU16(info, kInfoExport);
+          PutU64(info, e->volume->size());
+          PutU16(info, TransmissionFlags(*e));
+          TG_CO_RETURN_IF_ERROR(co_await Send(OptionReplyBytes(h.option, kRepInfo, info)));
+          for (uint16_t want : go->infos) {
+            std::vector<uint8_t> extra;
+            if (want == kInfoBlockSize) {
+              // Any alignment works (unaligned I/O takes the buffered path);
+              // 4 KiB is the size that takes the fast path.
+              PutU16(extra, kInfoBlockSize);
+              PutU32(extra, 1);
+              PutU32(extra, 4096);
+              PutU32(extra, kMaxPayload);
+            } else if (want == kInfoName) {
+              PutU16(extra, kInfoName);
+              extra.insert(extra.end(), e->name.begin(), e->name.end());
+            } else if (want == kInfoDescription && !e->description.empty()) {
+              PutU16(extra, kInfoDescription);
+              extra.insert(extra.end(), e->description.begin(), e->description.end());
+            } else {
+              continue;
+            }
+            TG_CO_RETURN_IF_ERROR(co_await Send(OptionReplyBytes(h.option, kRepInfo, extra)));
+          }
+          TG_CO_RETURN_IF_ERROR(co_await Send(OptionReplyBytes(h.option, kRepAck)));
+          if (h.option == kOptGo) co_return e;
+          break;
+        }
+        default:
+          // Structured replies, TLS, metadata contexts: not offered.
+          TG_CO_RETURN_IF_ERROR(co_await Send(OptionReplyBytes(h.option, kRepErrUnsup)));
+      }
+    }
+  }
+
+  Task<void> WriteReplies() {
+    while (auto reply = co_await replies_.Pop()) {
+      std::array<asio::const_buffer, 2> bufs = {
+          asio::buffer(reply->header), asio::buffer(reply->data.data.get(), reply->data.size)};
+      boost::system::error_code ec;
+      co_await asio::async_write(socket_, bufs, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        socket_.close(ec);  // the reader notices and winds down
+        co_return;
+      }
+    }
+  }
+
+  void QueueReply(uint32_t error, uint64_t handle, AlignedBuffer data = {}) {
+    if (replies_.closed()) return;
+    replies_.Push(
+        Reply{SimpleReplyBytes(error, handle), error ? AlignedBuffer{} : std::move(data)});
+  }
+
+  Task<void> Handle(const Export* e, Request r, AlignedBuffer payload) {
+    volume::Volume& v = *e->volume;
+    Status s;
+    AlignedBuffer out;
+    switch (r.type) {
+      case kCmdRead:
+        out = AlignedBuffer::Make(r.length);
+        s = co_await v.Read(r.offset, out.span());
+        break;
+      case kCmdWrite: {
+        std::span<const uint8_t> data(payload.data.get(), payload.size);
+        s = co_await v.Write(r.offset, data);
+        break;
+      }
+      case kCmdFlush:
+        s = co_await v.Flush();
+        break;
+      case kCmdTrim:
+        s = co_await v.Discard(r.offset, r.length);
+        break;
+      case kCmdWriteZeroes:
+        s = co_await v.WriteZeroes(r.offset, r.length);
+        break;
+      case kCmdCache:
+        break;  // a hint; nothing to do
+    }
+    if (s.ok() && (r.flags & kCmdFlagFua) && r.type != kCmdRead && r.type != kCmdFlush) {
+      s = co_await v.Flush();
+    }
+    if (!s.ok())
+      Log()->warn("request failed type={} offset={} length={}: {}", r.type, r.offset, r.length, s);
+    QueueReply(s.ok() ? 0 : ToNbdError(s), r.handle, std::move(out));
+    --in_flight_;
+    slot_freed_.Set();
+  }
+
+  Task<Status> Transmission(const Export& e) {
+    writer_.Spawn("nbd replies", WriteReplies());
+    Status result;
+    for (;;) {
+      uint8_t bytes[kRequestSize];
+      if (Status s = co_await Receive(bytes); !s.ok()) {
+        if (s.code() != ErrorCode::kCancelled) result = s;
+        break;
+      }
+      auto r = ParseRequest(bytes);
+      if (!r.ok()) {
+        result = r.status();
+        break;
+      }
+      AlignedBuffer payload;
+      if (r->type == kCmdWrite) {
+        // The payload follows whether or not we accept the write; one too big
+        // to read safely ends the connection.
+        if (r->length > kMaxPayload) {
+          result = InvalidArgument("nbd: write of {} bytes exceeds {}", r->length, kMaxPayload);
+          break;
+        }
+        payload = AlignedBuffer::Make(r->length);
+        if (Status s = co_await Receive(payload.span()); !s.ok()) {
+          result = s;
+          break;
+        }
+      }
+      if (r->type == kCmdDisconnect) break;
+      if (uint32_t err = CheckRequest(*r, e.volume->size(), e.read_only)) {
+        QueueReply(err, r->handle);
+        continue;
+      }
+      while (in_flight_ >= kMaxInFlight) {
+        slot_freed_.Reset();
+        co_await slot_freed_.Wait();
+      }
+      ++in_flight_;
+      handlers_.Spawn("nbd request", Handle(&e, *r, std::move(payload)));
+    }
+    co_await handlers_.Join();
+    replies_.Close();
+    co_await writer_.Join();
+    co_return result;
+  }
+
+  Server& server_;
+  Socket& socket_;
+  AsyncQueue<Reply> replies_;
+  Event slot_freed_;
+  TaskGroup handlers_;
+  TaskGroup writer_;
+  size_t in_flight_ = 0;
+};
+
+Server::Server(Executor ex) : ex_(ex), tasks_(ex) {}
+
+Server::~Server() {
+  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+}
+
+Status Server::AddExport(Export e) {
+  if (!e.volume) return InvalidArgument("export '{}' has no volume", e.name);
+  if (e.name.size() > 4096) return InvalidArgument("export name longer than 4096 bytes");
+  if (!exports_.emplace(e.name, e).second) return AlreadyExists("export '{}' exists", e.name);
+  return Status::Ok();
+}
+
+Status Server::ListenUnix(const std::string& path) {
+  ::unlink(path.c_str());
+  boost::system::error_code ec;
+  auto a = std::make_unique<asio::local::stream_protocol::acceptor>(ex_);
+  a->open(asio::local::stream_protocol(), ec);
+  if (!ec) a->bind(asio::local::stream_protocol::endpoint(path), ec);
+  if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Unavailable("nbd: listen on {}: {}", path, ec.message());
+  unix_ = std::move(a);
+  unix_path_ = path;
+  return Status::Ok();
+}
+
+Status Server::ListenTcp(const std::string& host, uint16_t port) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return InvalidArgument("nbd: bad listen address '{}'", host);
+  asio::ip::tcp::endpoint ep(addr, port);
+  auto a = std::make_unique<asio::ip::tcp::acceptor>(ex_);
+  a->open(ep.protocol(), ec);
+  if (!ec) a->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a->bind(ep, ec);
+  if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Unavailable("nbd: listen on {}:{}: {}", host, port, ec.message());
+  tcp_port_ = a->local_endpoint().port();
+  tcp_ = std::move(a);
+  return Status::Ok();
+}
+
+Task<void> Server::AcceptUnix() {
+  while (!stopping_) {
+    boost::system::error_code ec;
+    auto s = co_await unix_->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    Socket generic(ex_, asio::generic::stream_protocol(AF_UNIX, 0), s.release());
+    tasks_.Spawn("nbd connection", Serve(std::move(generic)));
+  }
+}
+
+Task<void> Server::AcceptTcp() {
+  while (!stopping_) {
+    boost::system::error_code ec;
+    auto s = co_await tcp_->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    s.set_option(asio::ip::tcp::no_delay(true), ec);
+    Socket generic(ex_, asio::generic::stream_protocol(AF_INET, IPPROTO_TCP), s.release());
+    tasks_.Spawn("nbd connection", Serve(std::move(generic)));
+  }
+}
+
+Task<void> Server::Serve(Socket socket) {
+  const uint64_t id = next_connection_++;
+  open_[id] = &socket;
+  ++connections_served_;
+  Connection c(*this, socket);
+  Status s = co_await c.Run();
+  if (!s.ok() && s.code() != ErrorCode::kCancelled) {
+    if (s.code() == ErrorCode::kInvalidArgument || s.code() == ErrorCode::kNotFound) {
+      ++protocol_errors_;
+    }
+    Log()->warn("closing connection {}: {}", id, s);
+  }
+  open_.erase(id);
+  boost::system::error_code ec;
+  socket.close(ec);
+}
+
+Task<void> Server::Run() {
+  if (unix_) tasks_.Spawn("nbd accept unix", AcceptUnix());
+  if (tcp_) tasks_.Spawn("nbd accept tcp", AcceptTcp());
+  co_await tasks_.Join();
+}
+
+Task<void> Server::Stop() {
+  stopping_ = true;
+  boost::system::error_code ec;
+  if (unix_) unix_->close(ec);
+  if (tcp_) tcp_->close(ec);
+  for (auto& [id, s] : open_) s->close(ec);
+  co_await tasks_.Join();
+}
+
+}  // namespace tg::nbd
