@@ -64,6 +64,14 @@ class AsyncQueue {
   bool closed() const { return closed_; }
   size_t size() const { return items_.size(); }
 
+  // Takes an item if one is waiting, without suspending.
+  std::optional<T> TryPop() {
+    if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    return item;
+  }
+
   Task<std::optional<T>> Pop() {
     while (items_.empty() && !closed_) {
       timer_.expires_at(TimePoint::max());
