@@ -73,8 +73,13 @@ class SplitQueue {
     used_idx_ = used;
     signalled_used_ = used;
   }
-  // The avail index the driver has published (for inflight recovery).
+  // The avail index the driver has published.
   uint16_t AvailIdx() const;
+  // The used index as it stands in the ring (for inflight recovery).
+  uint16_t UsedIdxInRing() const;
+  // The chain that starts at `head`, checked like Pop's (for resubmitting
+  // chains a previous backend took and never returned).
+  Result<Chain> Walk(const GuestMemory& mem, uint16_t head) const;
 
  private:
   Status WalkChain(const GuestMemory& mem, uint16_t head, Chain& chain) const;

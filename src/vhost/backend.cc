@@ -1,0 +1,629 @@
+#include "vhost/backend.h"
+
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/log.h"
+#include "vhost/message.h"
+#include "virtio/blk.h"
+
+namespace tg::vhost {
+
+namespace {
+
+auto Log() {
+  static auto log = log::Get("vhost");
+  return log;
+}
+
+// The inflight region (our own layout; the frontend only keeps it for us).
+// Per queue, 64-byte aligned: a header, then one entry per descriptor head.
+struct InflightHeader {
+  uint64_t features;
+  uint16_t version;  // 0: never used
+  uint16_t desc_num;
+  uint16_t last_batch_head;
+  uint16_t used_idx;
+};
+struct InflightDesc {
+  uint8_t inflight;
+  uint8_t padding[5];
+  uint16_t next;
+  uint64_t counter;  // submission order, for resubmitting in order
+};
+static_assert(sizeof(InflightHeader) == 16 && sizeof(InflightDesc) == 16);
+
+uint64_t InflightQueueBytes(uint16_t queue_size) {
+  return (sizeof(InflightHeader) + sizeof(InflightDesc) * uint64_t{queue_size} + 63) / 64 * 64;
+}
+
+struct Message {
+  Header header;
+  std::vector<uint8_t> payload;
+  std::vector<UniqueFd> fds;
+};
+
+}  // namespace
+
+class Connection {
+ public:
+  Connection(Executor ex, Device& device, asio::local::stream_protocol::socket socket)
+      : ex_(ex),
+        device_(device),
+        socket_(std::move(socket)),
+        tasks_(ex),
+        rings_(device.NumQueues()) {}
+
+  ~Connection() {
+    if (inflight_) munmap(inflight_, inflight_size_);
+  }
+
+  Task<Status> Run() {
+    Status result;
+    for (;;) {
+      auto m = co_await ReadMessage();
+      if (!m.ok()) {
+        if (m.status().code() != ErrorCode::kCancelled) result = m.status();
+        break;
+      }
+      Status s = co_await Handle(*m);
+      if (!s.ok()) {
+        result = s;
+        break;
+      }
+    }
+    // Stop the rings; let requests already taken finish into the used ring.
+    for (size_t i = 0; i < rings_.size(); ++i) StopRing(i);
+    co_await tasks_.Join();
+    co_return result;
+  }
+
+ private:
+  struct Ring {
+    uint16_t num = 0;
+    VringAddr addr;
+    bool addr_set = false;
+    uint16_t base = 0;
+    UniqueFd kick, call, err;
+    bool enabled = false;
+    bool started = false;
+    bool broken = false;
+    virtio::SplitQueue queue;
+    std::unique_ptr<asio::posix::stream_descriptor> kick_wait;
+    size_t in_progress = 0;
+    uint64_t counter = 0;
+    std::unique_ptr<Event> idle;
+  };
+
+  // ---- messages ----------------------------------------------------------
+  Task<Result<Message>> ReadMessage() {
+    Message m;
+    uint8_t header[kHeaderSize];
+    const int fd = socket_.native_handle();
+    for (;;) {
+      boost::system::error_code ec;
+      co_await socket_.async_wait(asio::socket_base::wait_read,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return Cancelled("vhost-user: connection closed");
+      iovec iov{header, sizeof header};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (n < 0) co_return ErrnoStatus(errno, "vhost-user: recvmsg");
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int received;
+          std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          m.fds.emplace_back(received);
+        }
+      }
+      if (n == 0) co_return Cancelled("vhost-user: connection closed");
+      if (msg.msg_flags & MSG_CTRUNC)
+        co_return InvalidArgument("vhost-user: too many fds in one message");
+      if (n != static_cast<ssize_t>(sizeof header)) {
+        co_return InvalidArgument("vhost-user: truncated header ({} bytes)", n);
+      }
+      break;
+    }
+    TG_CO_ASSIGN_OR_RETURN(m.header, ParseHeader(header));
+    m.payload.resize(m.header.size);
+    size_t got = 0;
+    while (got < m.payload.size()) {
+      ssize_t n = recv(fd, m.payload.data() + got, m.payload.size() - got, MSG_DONTWAIT);
+      if (n > 0) {
+        got += static_cast<size_t>(n);
+        continue;
+      }
+      if (n == 0) co_return InvalidArgument("vhost-user: message {} truncated", m.header.request);
+      if (errno != EAGAIN && errno != EINTR) co_return ErrnoStatus(errno, "vhost-user: recv");
+      boost::system::error_code ec;
+      co_await socket_.async_wait(asio::socket_base::wait_read,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return Cancelled("vhost-user: connection closed");
+    }
+    co_return m;
+  }
+
+  Status Send(uint32_t request, std::span<const uint8_t> payload, int fd = -1) {
+    auto bytes = EncodeReply(request, payload);
+    iovec iov{bytes.data(), bytes.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    if (fd >= 0) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    // Replies are small and the frontend waits for each: the socket buffer
+    // always has room, so a blocking send cannot stall the loop.
+    ssize_t n = sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+    if (n != static_cast<ssize_t>(bytes.size()))
+      return ErrnoStatus(errno, "vhost-user: send reply");
+    return Status::Ok();
+  }
+
+  Result<Ring*> RingFor(uint32_t index) {
+    if (index >= rings_.size())
+      return InvalidArgument("vring index {} (device has {})", index, rings_.size());
+    return &rings_[index];
+  }
+
+  uint64_t AllFeatures() const {
+    return device_.Features() | virtio::kFVersion1 | virtio::kFRingIndirectDesc |
+           virtio::kFRingEventIdx | kFeatureProtocolFeatures;
+  }
+
+  Task<Status> Handle(Message& m) {
+    const auto& p = m.payload;
+    bool replied = false;  // a message with its own reply needs no ack
+    Status s;
+    switch (m.header.request) {
+      case kGetFeatures:
+        s = Send(m.header.request, EncodeU64(AllFeatures()));
+        replied = true;
+        break;
+      case kSetFeatures: {
+        TG_CO_ASSIGN_OR_RETURN(uint64_t f, ParseU64(p));
+        if (f & ~AllFeatures()) {
+          s = InvalidArgument("frontend acked features {:#x} we do not offer", f & ~AllFeatures());
+        }
+        features_ = f;
+        break;
+      }
+      case kGetProtocolFeatures:
+        s = Send(m.header.request, EncodeU64(kProtocolMq | kProtocolReplyAck | kProtocolConfig |
+                                             kProtocolInflightShmfd));
+        replied = true;
+        break;
+      case kSetProtocolFeatures: {
+        TG_CO_ASSIGN_OR_RETURN(protocol_features_, ParseU64(p));
+        break;
+      }
+      case kSetOwner:
+      case kResetOwner:
+      case kSetBackendReqFd:
+      case kSetVringErr:
+      case kResetDevice:
+        if (m.header.request == kSetVringErr && !p.empty()) {
+          TG_CO_ASSIGN_OR_RETURN(uint64_t v, ParseU64(p));
+          TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(v & kVringIndexMask));
+          if (!m.fds.empty()) r->err = std::move(m.fds[0]);
+        }
+        break;
+      case kGetQueueNum:
+        s = Send(m.header.request, EncodeU64(device_.NumQueues()));
+        replied = true;
+        break;
+      case kGetMaxMemSlots:
+        s = Send(m.header.request, EncodeU64(kMaxFds));
+        replied = true;
+        break;
+      case kSetMemTable:
+        s = SetMemTable(m);
+        break;
+      case kSetVringNum: {
+        TG_CO_ASSIGN_OR_RETURN(VringState st, ParseVringState(p));
+        TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(st.index));
+        if (st.num == 0 || st.num > 32768 || (st.num & (st.num - 1))) {
+          s = InvalidArgument("vring {} size {}", st.index, st.num);
+        }
+        r->num = static_cast<uint16_t>(st.num);
+        break;
+      }
+      case kSetVringAddr: {
+        TG_CO_ASSIGN_OR_RETURN(VringAddr a, ParseVringAddr(p));
+        TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(a.index));
+        r->addr = a;
+        r->addr_set = true;
+        break;
+      }
+      case kSetVringBase: {
+        TG_CO_ASSIGN_OR_RETURN(VringState st, ParseVringState(p));
+        TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(st.index));
+        r->base = static_cast<uint16_t>(st.num);
+        break;
+      }
+      case kGetVringBase: {
+        TG_CO_ASSIGN_OR_RETURN(VringState st, ParseVringState(p));
+        TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(st.index));
+        StopRing(st.index);
+        while (r->in_progress > 0) {  // let taken chains finish first
+          r->idle->Reset();
+          co_await r->idle->Wait();
+        }
+        uint16_t last = r->started ? r->queue.last_avail_idx() : r->base;
+        r->started = false;
+        r->kick.Reset();
+        s = Send(m.header.request, EncodeVringState({st.index, last}));
+        replied = true;
+        break;
+      }
+      case kSetVringKick: {
+        TG_CO_ASSIGN_OR_RETURN(uint64_t v, ParseU64(p));
+        TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(v & kVringIndexMask));
+        if ((v & kVringNoFd) || m.fds.empty()) {
+          s = Unimplemented("vring kick without an fd (polling) is not supported");
+          break;
+        }
+        r->kick = std::move(m.fds[0]);
+        s = StartRing(v & kVringIndexMask);
+        break;
+      }
+      case kSetVringCall: {
+        TG_CO_ASSIGN_OR_RETURN(uint64_t v, ParseU64(p));
+        TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(v & kVringIndexMask));
+        if (!(v & kVringNoFd) && !m.fds.empty()) r->call = std::move(m.fds[0]);
+        break;
+      }
+      case kSetVringEnable: {
+        TG_CO_ASSIGN_OR_RETURN(VringState st, ParseVringState(p));
+        TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(st.index));
+        r->enabled = st.num != 0;
+        if (r->enabled && r->started && r->kick_wait)
+          r->kick_wait->cancel();  // look at the ring now
+        break;
+      }
+      case kGetConfig: {
+        TG_CO_ASSIGN_OR_RETURN(ConfigAccess c, ParseConfig(p));
+        auto config = device_.Config();
+        std::fill(c.data.begin(), c.data.end(), 0);
+        for (uint32_t i = 0; i < c.data.size() && c.offset + i < config.size(); ++i) {
+          c.data[i] = config[c.offset + i];
+        }
+        s = Send(m.header.request, EncodeConfig(c));
+        replied = true;
+        break;
+      }
+      case kSetConfig: {
+        TG_CO_ASSIGN_OR_RETURN(ConfigAccess c, ParseConfig(p));
+        (void)c;  // the config space is read-only for us (writeback is fixed)
+        break;
+      }
+      case kGetInflightFd:
+        s = GetInflight(m);
+        replied = s.ok();
+        break;
+      case kSetInflightFd:
+        s = SetInflight(m);
+        break;
+      default:
+        s = Unimplemented("vhost-user request {} is not supported", m.header.request);
+    }
+    const bool unsupported = s.code() == ErrorCode::kUnimplemented;
+    if (unsupported) Log()->warn("{}", s);
+    if (!replied && (m.header.flags & kFlagNeedReply) && (protocol_features_ & kProtocolReplyAck)) {
+      if (Status ack = Send(m.header.request, EncodeU64(s.ok() ? 0 : 1)); !ack.ok()) co_return ack;
+    }
+    // Unsupported requests are refused and the connection stays; a malformed
+    // one closes it.
+    co_return unsupported ? Status::Ok() : s;
+  }
+
+  Status SetMemTable(Message& m) {
+    TG_ASSIGN_OR_RETURN(auto regions, ParseMemTable(m.payload, m.fds.size()));
+    auto mem = std::make_shared<virtio::GuestMemory>();
+    for (size_t i = 0; i < regions.size(); ++i) {
+      TG_RETURN_IF_ERROR(mem->AddMapped(regions[i], m.fds[i].get()));
+    }
+    // Chains in progress keep the old table alive through their shared_ptr.
+    memory_ = std::move(mem);
+    for (size_t i = 0; i < rings_.size(); ++i) {
+      if (rings_[i].started) TG_RETURN_IF_ERROR(MapRing(i));
+    }
+    return Status::Ok();
+  }
+
+  Status GetInflight(Message& m) {
+    TG_ASSIGN_OR_RETURN(InflightInfo info, ParseInflight(m.payload));
+    if (info.num_queues == 0 || info.num_queues > rings_.size() || info.queue_size == 0 ||
+        info.queue_size > 32768) {
+      return InvalidArgument("inflight request for {} queues of {}", info.num_queues,
+                             info.queue_size);
+    }
+    UniqueFd fd(memfd_create("tiangong-inflight", MFD_CLOEXEC));
+    if (!fd.valid()) return ErrnoStatus(errno, "memfd_create");
+    info.mmap_size = InflightQueueBytes(info.queue_size) * info.num_queues;
+    info.mmap_offset = 0;
+    if (ftruncate(fd.get(), static_cast<off_t>(info.mmap_size)) != 0)
+      return ErrnoStatus(errno, "ftruncate");
+    TG_RETURN_IF_ERROR(MapInflight(fd.get(), info));
+    return Send(m.header.request, EncodeInflight(info), fd.get());
+  }
+
+  Status SetInflight(Message& m) {
+    TG_ASSIGN_OR_RETURN(InflightInfo info, ParseInflight(m.payload));
+    if (m.fds.size() != 1) return InvalidArgument("SET_INFLIGHT_FD with {} fds", m.fds.size());
+    if (info.num_queues == 0 || info.num_queues > rings_.size() || info.queue_size == 0 ||
+        info.queue_size > 32768 ||
+        info.mmap_size < InflightQueueBytes(info.queue_size) * info.num_queues) {
+      return InvalidArgument("inflight region of {} bytes for {} queues of {}", info.mmap_size,
+                             info.num_queues, info.queue_size);
+    }
+    return MapInflight(m.fds[0].get(), info);
+  }
+
+  Status MapInflight(int fd, const InflightInfo& info) {
+    if (inflight_) munmap(inflight_, inflight_size_);
+    void* p = mmap(nullptr, info.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                   static_cast<off_t>(info.mmap_offset));
+    if (p == MAP_FAILED) {
+      inflight_ = nullptr;
+      return ErrnoStatus(errno, "mmap inflight region");
+    }
+    inflight_ = static_cast<uint8_t*>(p);
+    inflight_size_ = info.mmap_size;
+    inflight_queue_size_ = info.queue_size;
+    inflight_queues_ = info.num_queues;
+    return Status::Ok();
+  }
+
+  // ---- rings --------------------------------------------------------------
+  InflightHeader* InflightFor(size_t index) {
+    if (!inflight_ || index >= inflight_queues_) return nullptr;
+    return reinterpret_cast<InflightHeader*>(inflight_ +
+                                             index * InflightQueueBytes(inflight_queue_size_));
+  }
+  InflightDesc* InflightDescs(InflightHeader* h) { return reinterpret_cast<InflightDesc*>(h + 1); }
+
+  Status MapRing(size_t index) {
+    Ring& r = rings_[index];
+    if (!memory_) return FailedPrecondition("vring {} started before the memory table", index);
+    if (!r.addr_set || r.num == 0)
+      return FailedPrecondition("vring {} started before its size/address", index);
+    TG_ASSIGN_OR_RETURN(uint8_t * desc,
+                        memory_->FromFrontend(r.addr.desc, virtio::DescTableBytes(r.num)));
+    TG_ASSIGN_OR_RETURN(uint8_t * avail,
+                        memory_->FromFrontend(r.addr.avail, virtio::AvailRingBytes(r.num)));
+    TG_ASSIGN_OR_RETURN(uint8_t * used,
+                        memory_->FromFrontend(r.addr.used, virtio::UsedRingBytes(r.num)));
+    const uint16_t last = r.started ? r.queue.last_avail_idx() : r.base;
+    const uint16_t used_idx = r.started ? r.queue.used_idx() : r.base;
+    TG_ASSIGN_OR_RETURN(r.queue, virtio::SplitQueue::Create(r.num, desc, avail, used,
+                                                            features_ & virtio::kFRingEventIdx));
+    r.queue.SetIndices(last, used_idx);
+    return Status::Ok();
+  }
+
+  Status StartRing(size_t index) {
+    Ring& r = rings_[index];
+    StopRing(index);
+    r.started = false;
+    TG_RETURN_IF_ERROR(MapRing(index));
+    r.started = true;
+    r.broken = false;
+    if (!(features_ & kFeatureProtocolFeatures)) r.enabled = true;  // no SET_VRING_ENABLE then
+    if (!r.idle) r.idle = std::make_unique<Event>(ex_);
+    std::vector<uint16_t> resubmit = RecoverInflight(index);
+    int dup = ::dup(r.kick.get());
+    if (dup < 0) return ErrnoStatus(errno, "dup kick fd");
+    r.kick_wait = std::make_unique<asio::posix::stream_descriptor>(ex_, dup);
+    tasks_.Spawn("vring", RunRing(index, std::move(resubmit)));
+    return Status::Ok();
+  }
+
+  void StopRing(size_t index) {
+    Ring& r = rings_[index];
+    if (r.kick_wait) {
+      boost::system::error_code ec;
+      r.kick_wait->close(ec);  // the runner's wait ends, and with it the runner
+      r.kick_wait.reset();
+    }
+  }
+
+  // After a backend restart: chains the previous backend took but never
+  // returned are in the inflight region. Returns them in submission order,
+  // and sets the ring indices so that they are not taken twice.
+  std::vector<uint16_t> RecoverInflight(size_t index) {
+    Ring& r = rings_[index];
+    InflightHeader* h = InflightFor(index);
+    if (!h) return {};
+    InflightDesc* d = InflightDescs(h);
+    if (h->version == 0 || h->desc_num != r.num) {
+      std::memset(d, 0, sizeof(InflightDesc) * r.num);
+      h->version = 1;
+      h->desc_num = r.num;
+      h->used_idx = r.queue.used_idx();
+      return {};
+    }
+    // The used index in the ring is the truth. If it is ahead of ours, the
+    // last batch was returned but not yet cleared: clear it now.
+    const uint16_t ring_used = r.queue.UsedIdxInRing();
+    if (h->used_idx != ring_used && h->last_batch_head < r.num) {
+      d[h->last_batch_head].inflight = 0;
+      h->used_idx = ring_used;
+    }
+    std::vector<std::pair<uint64_t, uint16_t>> pending;
+    for (uint16_t i = 0; i < r.num; ++i) {
+      if (d[i].inflight) pending.emplace_back(d[i].counter, i);
+    }
+    std::sort(pending.begin(), pending.end());
+    std::vector<uint16_t> heads;
+    for (auto& [counter, head] : pending) heads.push_back(head);
+    r.counter = pending.empty() ? 0 : pending.back().first;
+    r.queue.SetIndices(static_cast<uint16_t>(ring_used + heads.size()), ring_used);
+    if (!heads.empty()) {
+      Log()->info("vring {}: resubmitting {} requests left in flight by the previous backend",
+                  index, heads.size());
+    }
+    return heads;
+  }
+
+  Task<void> RunRing(size_t index, std::vector<uint16_t> resubmit) {
+    Ring& r = rings_[index];
+    for (uint16_t head : resubmit) {
+      auto again = r.queue.Walk(*memory_, head);
+      if (!again.ok()) {
+        Break(index, again.status());
+        co_return;
+      }
+      Begin(index, std::move(*again), /*record=*/false);
+    }
+    asio::posix::stream_descriptor* kick = r.kick_wait.get();
+    for (;;) {
+      if (r.enabled && !r.broken) Drain(index);
+      boost::system::error_code ec;
+      co_await kick->async_wait(asio::posix::descriptor::wait_read,
+                                asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted && r.kick_wait.get() == kick)
+        continue;  // enable poke
+      if (ec) co_return;
+      uint64_t count;
+      [[maybe_unused]] auto n = ::read(kick->native_handle(), &count, sizeof count);
+    }
+  }
+
+  void Drain(size_t index) {
+    Ring& r = rings_[index];
+    for (;;) {
+      auto chain = r.queue.Pop(*memory_);
+      if (!chain.ok()) {
+        Break(index, chain.status());
+        return;
+      }
+      if (!*chain) return;
+      Begin(index, std::move(**chain), /*record=*/true);
+    }
+  }
+
+  void Break(size_t index, const Status& why) {
+    Ring& r = rings_[index];
+    r.broken = true;
+    Log()->error("vring {} is broken and stops: {}", index, why);
+    if (r.err.valid()) {
+      uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(r.err.get(), &one, sizeof one);
+    }
+  }
+
+  void Begin(size_t index, virtio::Chain chain, bool record) {
+    Ring& r = rings_[index];
+    if (InflightHeader* h = InflightFor(index); h && record) {
+      InflightDesc& d = InflightDescs(h)[chain.head];
+      d.counter = ++r.counter;
+      d.inflight = 1;
+    }
+    ++r.in_progress;
+    tasks_.Spawn("virtio request", Complete(index, std::move(chain), memory_));
+  }
+
+  Task<void> Complete(size_t index, virtio::Chain chain,
+                      std::shared_ptr<virtio::GuestMemory> keep) {
+    (void)keep;  // the chain's buffers point into this memory table
+    const uint16_t head = chain.head;
+    uint32_t written = co_await device_.Process(static_cast<uint16_t>(index), std::move(chain));
+    Ring& r = rings_[index];
+    if (r.started && !r.broken) {
+      InflightHeader* h = InflightFor(index);
+      if (h) h->last_batch_head = head;
+      r.queue.Push(head, written);
+      if (h) {
+        InflightDescs(h)[head].inflight = 0;
+        h->used_idx = r.queue.used_idx();
+      }
+      if (r.queue.NeedsNotify() && r.call.valid()) {
+        uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(r.call.get(), &one, sizeof one);
+      }
+    }
+    if (--r.in_progress == 0 && r.idle) r.idle->Set();
+  }
+
+  Executor ex_;
+  Device& device_;
+  asio::local::stream_protocol::socket socket_;
+  TaskGroup tasks_;
+  std::vector<Ring> rings_;
+  std::shared_ptr<virtio::GuestMemory> memory_;
+  uint64_t features_ = 0;
+  uint64_t protocol_features_ = 0;
+  uint8_t* inflight_ = nullptr;
+  size_t inflight_size_ = 0;
+  uint16_t inflight_queue_size_ = 0;
+  uint16_t inflight_queues_ = 0;
+};
+
+Task<Status> ServeConnection(Executor ex, Device& device,
+                             asio::local::stream_protocol::socket socket) {
+  Connection c(ex, device, std::move(socket));
+  co_return co_await c.Run();
+}
+
+Server::Server(Executor ex, Device& device, std::string path)
+    : ex_(ex), device_(device), path_(std::move(path)) {}
+
+Server::~Server() {
+  ::unlink(path_.c_str());
+}
+
+Status Server::Listen() {
+  ::unlink(path_.c_str());
+  boost::system::error_code ec;
+  auto a = std::make_unique<asio::local::stream_protocol::acceptor>(ex_);
+  a->open(asio::local::stream_protocol(), ec);
+  if (!ec) a->bind(asio::local::stream_protocol::endpoint(path_), ec);
+  if (!ec) a->listen(1, ec);
+  if (ec) return Unavailable("vhost-user: listen on {}: {}", path_, ec.message());
+  acceptor_ = std::move(a);
+  return Status::Ok();
+}
+
+Task<void> Server::Run() {
+  while (!stopping_) {
+    boost::system::error_code ec;
+    auto socket = co_await acceptor_->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    Log()->info("frontend connected socket={}", path_);
+    Status s = co_await ServeConnection(ex_, device_, std::move(socket));
+    if (s.ok()) {
+      Log()->info("frontend disconnected socket={}", path_);
+    } else {
+      Log()->warn("frontend connection closed socket={}: {}", path_, s);
+    }
+  }
+}
+
+Task<void> Server::Stop() {
+  stopping_ = true;
+  boost::system::error_code ec;
+  if (acceptor_) acceptor_->close(ec);
+  co_return;
+}
+
+}  // namespace tg::vhost
