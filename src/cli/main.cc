@@ -117,7 +117,7 @@ int Main(int argc, char** argv) {
 
   NodeOptions node;
   auto* node_cmd =
-      app.add_subcommand("node", "Run the per-host data plane: serve volumes over NBD");
+      app.add_subcommand("node", "Run the per-host data plane: serve volumes to guests and tools");
   node_cmd
       ->add_option("--volume", node.volumes,
                    "A volume to serve: NAME=memory:SIZE or NAME=file:PATH[:SIZE] (repeatable)")
@@ -125,6 +125,10 @@ int Main(int argc, char** argv) {
   node_cmd->add_option("--nbd-unix", node.nbd_unix, "Serve NBD on this Unix socket");
   node_cmd->add_option("--nbd-tcp", node.nbd_tcp,
                        "Serve NBD on this HOST:PORT (e.g. 127.0.0.1:10809)");
+  node_cmd->add_option("--vhost-blk", node.vhost_blk,
+                       "Serve volume NAME to a guest as vhost-user-blk: NAME=SOCKET (repeatable)");
+  node_cmd->add_option("--vhost-queues", node.vhost_queues, "Queues per vhost-user-blk device")
+      ->capture_default_str();
 
   auto* status_cmd = app.add_subcommand("status", "Print the control plane's state as JSON");
   status_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")

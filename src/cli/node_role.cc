@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "nbd/server.h"
+#include "vhost_blk/blk_device.h"
 #include "volume/volume.h"
 
 namespace tg::cli {
@@ -84,8 +85,11 @@ Result<uint64_t> ParseSize(std::string_view text) {
 }
 
 Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
-  if (options.nbd_unix.empty() && options.nbd_tcp.empty()) {
-    co_return InvalidArgument("nothing to serve: give --nbd-unix and/or --nbd-tcp");
+  if (options.nbd_unix.empty() && options.nbd_tcp.empty() && options.vhost_blk.empty()) {
+    co_return InvalidArgument("nothing to serve: give --vhost-blk, --nbd-unix and/or --nbd-tcp");
+  }
+  if (options.vhost_queues == 0 || options.vhost_queues > 16) {
+    co_return InvalidArgument("--vhost-queues must be 1 to 16, not {}", options.vhost_queues);
   }
   std::vector<VolumeSpec> specs;
   for (const auto& text : options.volumes) {
@@ -117,12 +121,34 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     auto hp = ParseHostPort(options.nbd_tcp);
     status = hp.ok() ? server.ListenTcp(hp->first, hp->second) : hp.status();
   }
+  // vhost-user-blk: one device and one socket per NAME=SOCKET.
+  std::vector<std::unique_ptr<vhost_blk::BlkDevice>> devices;
+  std::vector<std::unique_ptr<vhost::Server>> vhost_servers;
+  for (const auto& text : options.vhost_blk) {
+    if (!status.ok()) break;
+    size_t eq = text.find('=');
+    std::string name = text.substr(0, eq);
+    if (eq == std::string::npos || eq + 1 >= text.size() || !volumes.count(name)) {
+      status = InvalidArgument("--vhost-blk '{}': expected NAME=SOCKET with NAME a --volume", text);
+      break;
+    }
+    devices.push_back(
+        std::make_unique<vhost_blk::BlkDevice>(*volumes[name], options.vhost_queues, name));
+    vhost_servers.push_back(
+        std::make_unique<vhost::Server>(rt.executor(), *devices.back(), text.substr(eq + 1)));
+    status = vhost_servers.back()->Listen();
+  }
   if (status.ok()) {
-    Log()->info("serving NBD unix={} tcp_port={} exports={}", options.nbd_unix, server.tcp_port(),
-                volumes.size());
-    auto ended = co_await (server.Run() || rt.shutdown().Wait());
-    (void)ended;
+    TaskGroup serving(rt.executor());
+    for (auto& v : vhost_servers) serving.Spawn("vhost-user-blk", v->Run());
+    if (!options.nbd_unix.empty() || !options.nbd_tcp.empty()) serving.Spawn("nbd", server.Run());
+    Log()->info("serving vhost_blk={} nbd_unix={} nbd_tcp_port={} volumes={}", vhost_servers.size(),
+                options.nbd_unix, server.tcp_port(), volumes.size());
+    co_await rt.shutdown().Wait();
+    for (auto& v : vhost_servers) co_await v->Stop();
     co_await server.Stop();
+    serving.CancelAll();
+    co_await serving.Join();
   }
   for (auto& [name, v] : volumes) {
     Status flushed = co_await v->Flush();

@@ -54,9 +54,13 @@ Task<uint8_t> BlkDevice::Execute(const BlkRequest& r, uint32_t* written) {
       // Straight between guest memory and the volume, buffer by buffer.
       uint64_t offset = r.sector * kSectorSize;
       for (const auto& b : r.data) {
-        Status s = r.type == kBlkIn
-                       ? co_await volume_.Read(offset, std::span(b.data, b.len))
-                       : co_await volume_.Write(offset, std::span<const uint8_t>(b.data, b.len));
+        // No co_await inside ?: here: GCC 12 destroys the wrong temporaries.
+        Status s;
+        if (r.type == kBlkIn) {
+          s = co_await volume_.Read(offset, std::span(b.data, b.len));
+        } else {
+          s = co_await volume_.Write(offset, std::span<const uint8_t>(b.data, b.len));
+        }
         if (!s.ok()) {
           log::Get("vhost-blk")
               ->warn("{} at {} failed: {}", r.type == kBlkIn ? "read" : "write", offset, s);
@@ -67,8 +71,10 @@ Task<uint8_t> BlkDevice::Execute(const BlkRequest& r, uint32_t* written) {
       if (r.type == kBlkIn) *written = static_cast<uint32_t>(r.data_bytes);
       co_return kBlkOk;
     }
-    case kBlkFlush:
-      co_return (co_await volume_.Flush()).ok() ? kBlkOk : kBlkIoErr;
+    case kBlkFlush: {
+      Status s = co_await volume_.Flush();
+      co_return s.ok() ? kBlkOk : kBlkIoErr;
+    }
     case kBlkGetId: {
       uint8_t id[kBlkIdBytes] = {};
       std::memcpy(id, serial_.data(), std::min<size_t>(serial_.size(), kBlkIdBytes));
@@ -88,8 +94,12 @@ Task<uint8_t> BlkDevice::Execute(const BlkRequest& r, uint32_t* written) {
         }
         const uint64_t off = seg.sector * kSectorSize,
                        len = uint64_t{seg.num_sectors} * kSectorSize;
-        Status s = r.type == kBlkDiscard ? co_await volume_.Discard(off, len)
-                                         : co_await volume_.WriteZeroes(off, len);
+        Status s;
+        if (r.type == kBlkDiscard) {
+          s = co_await volume_.Discard(off, len);
+        } else {
+          s = co_await volume_.WriteZeroes(off, len);
+        }
         if (!s.ok()) co_return kBlkIoErr;
       }
       co_return kBlkOk;

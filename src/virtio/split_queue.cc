@@ -151,4 +151,16 @@ bool SplitQueue::NeedsNotify() {
   return static_cast<uint16_t>(new_idx - event - 1) < static_cast<uint16_t>(new_idx - old_idx);
 }
 
+uint16_t SplitQueue::UsedIdxInRing() const {
+  return LoadAcquire(used_ + 2);
+}
+
+Result<Chain> SplitQueue::Walk(const GuestMemory& mem, uint16_t head) const {
+  if (head >= size_) return InvalidArgument("chain head {} out of range", head);
+  Chain chain;
+  chain.head = head;
+  TG_RETURN_IF_ERROR(WalkChain(mem, head, chain));
+  return chain;
+}
+
 }  // namespace tg::virtio

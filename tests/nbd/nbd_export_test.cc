@@ -38,7 +38,7 @@ class NbdExportTest : public ::testing::Test {
          .output_path = log_});
     ASSERT_TRUE(node.ok()) << node.status();
     node_ = std::make_unique<ChildProcess>(std::move(*node));
-    ASSERT_TRUE(WaitForText(log_, "serving NBD", 30s)) << ReadFile(log_);
+    ASSERT_TRUE(WaitForText(log_, "serving vhost_blk=", 30s)) << ReadFile(log_);
   }
   void TearDown() override {
     if (node_ && node_->running()) {
