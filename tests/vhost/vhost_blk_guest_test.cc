@@ -142,5 +142,12 @@ TEST_F(VhostBlkGuestTest, BackendKilledDuringIoIsInvisibleToTheGuest) {
   StopNodeAndCheckDisk();
 }
 
+TEST_F(VhostBlkGuestTest, DiscardReadsBackAsZeroes) {
+  StartGuest("discard", false);
+  std::string console = FinishGuest();
+  EXPECT_NE(console.find("discard verified"), std::string::npos) << console;
+  EXPECT_NE(console.find("TG-GUEST: RESULT OK"), std::string::npos) << console;
+}
+
 }  // namespace
 }  // namespace tg::testing
