@@ -52,10 +52,7 @@ Task<int> Uring::Submit(std::function<void(io_uring_sqe*)> prep) {
   Waiter waiter;
   io_uring_sqe_set_data(sqe, &waiter);
   ++in_flight_;
-  if (int r = io_uring_submit(&ring_); r < 0) {
-    --in_flight_;
-    co_return r;
-  }
+  ScheduleSubmit();
   // The waiter lives in this frame, which stays suspended until the reaper
   // has filled in the result: it cannot go away early.
   co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
@@ -65,6 +62,21 @@ Task<int> Uring::Submit(std::function<void(io_uring_sqe*)> prep) {
       },
       asio::use_awaitable);
   co_return waiter.result;
+}
+
+// Everything prepared during one turn of the event loop goes to the kernel in
+// one io_uring_submit: at queue depth 32 that is one system call, not 32.
+void Uring::ScheduleSubmit() {
+  if (submit_scheduled_) return;
+  submit_scheduled_ = true;
+  asio::post(ex_, [this] {
+    submit_scheduled_ = false;
+    int r = io_uring_submit(&ring_);
+    if (r < 0 && (r == -EAGAIN || r == -EBUSY || r == -EINTR)) ScheduleSubmit();  // try again soon
+    // Page-cache hits complete inside the submit call: take them now rather
+    // than a trip through the eventfd later.
+    DrainCompletions();
+  });
 }
 
 void Uring::DrainCompletions() {

@@ -35,6 +35,7 @@ class Uring {
   Uring(Executor ex, int eventfd);
   Task<void> Reap();
   void DrainCompletions();
+  void ScheduleSubmit();
 
   Executor ex_;
   io_uring ring_{};
@@ -42,6 +43,7 @@ class Uring {
   asio::posix::stream_descriptor event_;
   TaskGroup tasks_;
   size_t in_flight_ = 0;
+  bool submit_scheduled_ = false;
 };
 
 }  // namespace tg

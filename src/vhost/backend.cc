@@ -95,6 +95,7 @@ class Connection {
     virtio::SplitQueue queue;
     std::unique_ptr<asio::posix::stream_descriptor> kick_wait;
     size_t in_progress = 0;
+    bool notify_scheduled = false;
     uint64_t counter = 0;
     std::unique_ptr<Event> idle;
   };
@@ -557,12 +558,23 @@ class Connection {
         InflightDescs(h)[head].inflight = 0;
         h->used_idx = r.queue.used_idx();
       }
-      if (r.queue.NeedsNotify() && r.call.valid()) {
-        uint64_t one = 1;
-        [[maybe_unused]] auto n = ::write(r.call.get(), &one, sizeof one);
+      // One interrupt for all the chains that complete in this turn of the loop.
+      if (!r.notify_scheduled) {
+        r.notify_scheduled = true;
+        tasks_.Spawn("vring notify", Notify(index));
       }
     }
     if (--r.in_progress == 0 && r.idle) r.idle->Set();
+  }
+
+  Task<void> Notify(size_t index) {
+    Ring& r = rings_[index];
+    r.notify_scheduled = false;
+    if (r.started && r.queue.NeedsNotify() && r.call.valid()) {
+      uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(r.call.get(), &one, sizeof one);
+    }
+    co_return;
   }
 
   Executor ex_;
