@@ -27,6 +27,7 @@
 namespace {
 
 using namespace tg;
+using vhost::Pack;
 using Clock = std::chrono::steady_clock;
 
 [[noreturn]] void Die(const std::string& what) {
@@ -83,19 +84,6 @@ class Frontend {
  private:
   int fd_;
 };
-
-template <typename... T>
-std::vector<uint8_t> Pack(T... values) {
-  std::vector<uint8_t> out;
-  (
-      [&] {
-        size_t at = out.size();
-        out.resize(at + sizeof values);
-        std::memcpy(out.data() + at, &values, sizeof values);
-      }(),
-      ...);
-  return out;
-}
 
 }  // namespace
 

@@ -12,12 +12,6 @@ T Load(const uint8_t* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-template <typename T>
-void Store(std::vector<uint8_t>& out, T v) {
-  size_t at = out.size();
-  out.resize(at + sizeof v);
-  std::memcpy(out.data() + at, &v, sizeof v);
-}
 
 Status ExpectSize(std::string_view what, std::span<const uint8_t> p, size_t want) {
   if (p.size() != want)
@@ -99,44 +93,28 @@ Result<InflightInfo> ParseInflight(std::span<const uint8_t> p) {
 }
 
 std::vector<uint8_t> EncodeReply(uint32_t request, std::span<const uint8_t> payload) {
-  std::vector<uint8_t> out;
-  Store(out, request);
-  Store(out, kFlagVersion | kFlagReply);
-  Store(out, static_cast<uint32_t>(payload.size()));
+  auto out = Pack(request, kFlagVersion | kFlagReply, static_cast<uint32_t>(payload.size()));
   out.insert(out.end(), payload.begin(), payload.end());
   return out;
 }
 
 std::vector<uint8_t> EncodeU64(uint64_t v) {
-  std::vector<uint8_t> out;
-  Store(out, v);
-  return out;
+  return Pack(v);
 }
 
 std::vector<uint8_t> EncodeVringState(VringState s) {
-  std::vector<uint8_t> out;
-  Store(out, s.index);
-  Store(out, s.num);
-  return out;
+  return Pack(s.index, s.num);
 }
 
 std::vector<uint8_t> EncodeConfig(const ConfigAccess& c) {
-  std::vector<uint8_t> out;
-  Store(out, c.offset);
-  Store(out, static_cast<uint32_t>(c.data.size()));
-  Store(out, c.flags);
+  auto out = Pack(c.offset, static_cast<uint32_t>(c.data.size()), c.flags);
   out.insert(out.end(), c.data.begin(), c.data.end());
   return out;
 }
 
 std::vector<uint8_t> EncodeInflight(const InflightInfo& i) {
-  std::vector<uint8_t> out;
-  Store(out, i.mmap_size);
-  Store(out, i.mmap_offset);
-  Store(out, i.num_queues);
-  Store(out, i.queue_size);
-  Store(out, uint32_t{0});  // padding to 24 bytes
-  return out;
+  // Padded to 24 bytes.
+  return Pack(i.mmap_size, i.mmap_offset, i.num_queues, i.queue_size, uint32_t{0});
 }
 
 }  // namespace tg::vhost

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -100,6 +101,21 @@ Result<std::vector<virtio::MemoryRegion>> ParseMemTable(std::span<const uint8_t>
                                                         size_t fds);
 Result<ConfigAccess> ParseConfig(std::span<const uint8_t> payload);
 Result<InflightInfo> ParseInflight(std::span<const uint8_t> payload);
+
+// Packs values in host byte order (vhost-user is native-endian), e.g.
+// Pack(uint32_t{index}, uint32_t{num}) is a vring state.
+template <typename... T>
+std::vector<uint8_t> Pack(T... values) {
+  std::vector<uint8_t> out;
+  (
+      [&] {
+        const size_t at = out.size();
+        out.resize(at + sizeof values);
+        std::memcpy(out.data() + at, &values, sizeof values);
+      }(),
+      ...);
+  return out;
+}
 
 std::vector<uint8_t> EncodeReply(uint32_t request, std::span<const uint8_t> payload);
 std::vector<uint8_t> EncodeU64(uint64_t v);

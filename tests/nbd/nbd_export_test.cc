@@ -96,6 +96,18 @@ TEST_F(NbdExportTest, NbdcopyBothWaysAndTheFileKeepsTheData) {
   EXPECT_EQ(RunCommand(dir_, {"cmp", src, file_}), 0);
 }
 
+std::vector<uint8_t> RequestBytes(uint16_t type, uint64_t handle, uint64_t offset,
+                                  uint32_t length) {
+  std::vector<uint8_t> req;
+  nbd::PutU32(req, nbd::kRequestMagic);
+  nbd::PutU16(req, 0);
+  nbd::PutU16(req, type);
+  nbd::PutU64(req, handle);
+  nbd::PutU64(req, offset);
+  nbd::PutU32(req, length);
+  return req;
+}
+
 // A raw client on the Unix socket.
 int Connect(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -180,13 +192,8 @@ TEST_F(NbdExportTest, MisbehavingClientsLoseOnlyTheirConnection) {
   // 3. A request past the end gets EINVAL; a bad request magic ends the connection.
   fd = Connect(socket_);
   ASSERT_TRUE(Go(fd, "mem"));
-  std::vector<uint8_t> req;
-  nbd::PutU32(req, nbd::kRequestMagic);
-  nbd::PutU16(req, 0);
-  nbd::PutU16(req, nbd::kCmdRead);
-  nbd::PutU64(req, 42);
-  nbd::PutU64(req, 64 << 20);  // the export is 64 MiB: this reads past its end
-  nbd::PutU32(req, 4096);
+  // The export is 64 MiB: this reads past its end.
+  std::vector<uint8_t> req = RequestBytes(nbd::kCmdRead, 42, 64 << 20, 4096);
   WriteAll(fd, req);
   uint8_t reply[16];
   ASSERT_TRUE(ReadExactly(fd, reply, sizeof reply));
@@ -201,14 +208,7 @@ TEST_F(NbdExportTest, MisbehavingClientsLoseOnlyTheirConnection) {
   // 4. A write that claims a huge payload is cut off before it is buffered.
   fd = Connect(socket_);
   ASSERT_TRUE(Go(fd, "mem"));
-  std::vector<uint8_t> huge;
-  nbd::PutU32(huge, nbd::kRequestMagic);
-  nbd::PutU16(huge, 0);
-  nbd::PutU16(huge, nbd::kCmdWrite);
-  nbd::PutU64(huge, 1);
-  nbd::PutU64(huge, 0);
-  nbd::PutU32(huge, 0xffffffff);
-  WriteAll(fd, huge);
+  WriteAll(fd, RequestBytes(nbd::kCmdWrite, 1, 0, 0xffffffff));
   EXPECT_TRUE(ClosedByServer(fd));
   close(fd);
 

@@ -16,19 +16,6 @@ std::vector<uint8_t> HeaderBytes(uint32_t request, uint32_t flags, uint32_t size
   return b;
 }
 
-template <typename... T>
-std::vector<uint8_t> Pack(T... values) {
-  std::vector<uint8_t> out;
-  (
-      [&] {
-        size_t at = out.size();
-        out.resize(at + sizeof values);
-        std::memcpy(out.data() + at, &values, sizeof values);
-      }(),
-      ...);
-  return out;
-}
-
 TEST(VhostMessage, HeaderChecksVersionAndSize) {
   auto ok = ParseHeader(HeaderBytes(kSetVringNum, kFlagVersion, 8));
   ASSERT_TRUE(ok.ok());
