@@ -34,7 +34,7 @@ class NbdExportTest : public ::testing::Test {
     log_ = dir_.path() + "/node.out";
     auto node = ChildProcess::Spawn(
         {.argv = {TiangongBinary(), "node", "--volume", "mem=memory:64M", "--volume",
-                  "file=file:" + file_ + ":32M", "--nbd-unix", socket_},
+                  "file=file:" + file_ + ":32M", "--nbd-unix", socket_, "--nbd-tcp", "127.0.0.1:0"},
          .output_path = log_});
     ASSERT_TRUE(node.ok()) << node.status();
     node_ = std::make_unique<ChildProcess>(std::move(*node));
@@ -212,9 +212,18 @@ TEST_F(NbdExportTest, MisbehavingClientsLoseOnlyTheirConnection) {
   EXPECT_TRUE(ClosedByServer(fd));
   close(fd);
 
-  // The server lives on and serves a real client.
+  // The server lives on and serves a real client, on its Unix socket and on TCP.
   std::string out;
   EXPECT_EQ(RunCommand(dir_, {"nbdinfo", "--size", Uri("mem")}, &out), 0) << out;
+  EXPECT_EQ(out, "67108864\n");
+  const std::string log = ReadFile(log_);
+  const auto at = log.find("nbd_tcp_port=");
+  ASSERT_NE(at, std::string::npos) << log;
+  const int port = std::atoi(log.c_str() + at + 13);
+  ASSERT_GT(port, 0);
+  EXPECT_EQ(
+      RunCommand(dir_, {"nbdinfo", "--size", fmt::format("nbd://127.0.0.1:{}/mem", port)}, &out), 0)
+      << out;
   EXPECT_EQ(out, "67108864\n");
   EXPECT_TRUE(node_->running());
 }
