@@ -78,6 +78,12 @@ class Connection {
     }
     // Stop the rings; let requests already taken finish into the used ring.
     for (size_t i = 0; i < rings_.size(); ++i) StopRing(i);
+    for (auto& r : rings_) {
+      while (r.in_progress > 0) {
+        r.idle->Reset();
+        co_await r.idle->Wait();
+      }
+    }
     co_await tasks_.Join();
     co_return result;
   }
@@ -564,7 +570,10 @@ class Connection {
       d.inflight = 1;
     }
     ++r.in_progress;
-    tasks_.Spawn("virtio request", Complete(index, std::move(chain), memory_));
+    // Not through tasks_: in_progress already tracks these (Run waits for
+    // every ring to drain), and a TaskGroup entry per request costs a list
+    // node and a cancellation signal on the hot path.
+    asio::co_spawn(ex_, Complete(index, std::move(chain), memory_), asio::detached);
   }
 
   Task<void> Complete(size_t index, virtio::Chain chain,

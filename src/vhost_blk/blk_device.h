@@ -23,6 +23,10 @@ class BlkDevice final : public vhost::Device {
   static constexpr uint32_t kMaxDiscardSectors = (32u << 20) / 512;
 
  private:
+  bool InRange(uint64_t sector, uint64_t bytes) const;
+  // Reads and writes (returns the status byte).
+  Task<uint8_t> Transfer(const virtio::BlkRequest& r);
+  // Everything else: flush, get-id, discard, write-zeroes.
   Task<uint8_t> Execute(const virtio::BlkRequest& r, uint32_t* written);
 
   volume::Volume& volume_;
