@@ -77,6 +77,10 @@ class Connection {
       }
     }
     // Stop the rings; let requests already taken finish into the used ring.
+    // This must run to the end even when we were cancelled (shutdown): the
+    // requests still running refer to this connection.
+    co_await asio::this_coro::reset_cancellation_state();
+    co_await asio::this_coro::throw_if_cancelled(false);
     for (size_t i = 0; i < rings_.size(); ++i) StopRing(i);
     for (auto& r : rings_) {
       while (r.in_progress > 0) {
