@@ -142,6 +142,18 @@ TEST_F(VhostBlkGuestTest, BackendKilledDuringIoIsInvisibleToTheGuest) {
   StopNodeAndCheckDisk();
 }
 
+TEST_F(VhostBlkGuestTest, NodeStopsCleanlyUnderGuestIo) {
+  StartGuest("pattern", false);
+  ASSERT_TRUE(WaitForText(console_, "disk: ", 120s)) << ReadFile(console_);
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_OK(node_->Signal(SIGTERM));
+  auto st = node_->Wait(30s);
+  ASSERT_TRUE(st.ok()) << "node did not stop under I/O:\n" << ReadFile(node_log_);
+  EXPECT_EQ(DescribeWaitStatus(*st), "exited with code 0") << ReadFile(node_log_);
+  EXPECT_NE(ReadFile(node_log_).find("node stopped"), std::string::npos) << ReadFile(node_log_);
+  // The guest is left waiting on its disk; the fixture kills QEMU.
+}
+
 TEST_F(VhostBlkGuestTest, DiscardReadsBackAsZeroes) {
   StartGuest("discard", false);
   std::string console = FinishGuest();
