@@ -3,6 +3,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cassert>
+
 namespace tg {
 
 // One per operation in flight; its address is the SQE's user_data.
@@ -106,6 +108,8 @@ Task<void> Uring::Reap() {
 }
 
 Task<void> Uring::Stop() {
+  // A waiter still in flight would never be resumed once the reaper is gone.
+  assert(in_flight_ == 0 && "Uring::Stop with operations in flight");
   event_.cancel();
   tasks_.CancelAll();
   co_await tasks_.Join();
