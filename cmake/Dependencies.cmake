@@ -10,6 +10,11 @@ pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++ protobuf)
 find_program(PROTOC protoc REQUIRED)
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 find_program(ETCD_BINARY etcd PATHS /usr/bin /usr/sbin)
+# The release binary allocates through mimalloc (ARCHITECTURE.md, "Memory").
+# Sanitizer builds keep the sanitizer's allocator.
+if(NOT TG_SANITIZE)
+  find_library(MIMALLOC_LIBRARY NAMES mimalloc REQUIRED)
+endif()
 if(TG_TESTS)
   find_package(GTest REQUIRED)
 endif()

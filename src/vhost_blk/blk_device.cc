@@ -37,44 +37,42 @@ Task<uint32_t> BlkDevice::Process(uint16_t, Chain chain) {
     log::Get("vhost-blk")->warn("malformed request dropped: {}", r.status());
     co_return 0;
   }
-  // Reads and writes, the hot path, run here rather than one coroutine
-  // deeper: every coroutine frame is an allocation.
-  if (r->type == kBlkIn || r->type == kBlkOut) {
-    *r->status = co_await Transfer(*r);
-    co_return (r->type == kBlkIn && *r->status == kBlkOk ? static_cast<uint32_t>(r->data_bytes)
-                                                         : 0) +
-        1;
+  if (r->type != kBlkIn && r->type != kBlkOut) {
+    uint32_t written = 0;
+    *r->status = co_await Execute(*r, &written);
+    co_return written + 1;  // + the status byte
   }
-  uint32_t written = 0;
-  *r->status = co_await Execute(*r, &written);
-  co_return written + 1;  // + the status byte
-}
-
-bool BlkDevice::InRange(uint64_t sector, uint64_t bytes) const {
-  const uint64_t size = volume_.size();
-  return sector <= size / kSectorSize && bytes <= size - sector * kSectorSize;
-}
-
-Task<uint8_t> BlkDevice::Transfer(const BlkRequest& r) {
-  if (r.data_bytes % kSectorSize != 0 || !InRange(r.sector, r.data_bytes)) co_return kBlkIoErr;
+  // Reads and writes, the hot path, run in this frame rather than in a
+  // nested coroutine: every coroutine frame is an allocation.
   // Straight between guest memory and the volume, buffer by buffer.
-  uint64_t offset = r.sector * kSectorSize;
-  for (const auto& b : r.data) {
+  const bool read = r->type == kBlkIn;
+  if (r->data_bytes % kSectorSize != 0 || !InRange(r->sector, r->data_bytes)) {
+    *r->status = kBlkIoErr;
+    co_return 1;
+  }
+  uint64_t offset = r->sector * kSectorSize;
+  for (const auto& b : r->data) {
     // No co_await inside ?: here: GCC 12 destroys the wrong temporaries.
     Status s;
-    if (r.type == kBlkIn) {
+    if (read) {
       s = co_await volume_.Read(offset, std::span(b.data, b.len));
     } else {
       s = co_await volume_.Write(offset, std::span<const uint8_t>(b.data, b.len));
     }
     if (!s.ok()) {
-      log::Get("vhost-blk")
-          ->warn("{} at {} failed: {}", r.type == kBlkIn ? "read" : "write", offset, s);
-      co_return kBlkIoErr;
+      log::Get("vhost-blk")->warn("{} at {} failed: {}", read ? "read" : "write", offset, s);
+      *r->status = kBlkIoErr;
+      co_return 1;
     }
     offset += b.len;
   }
-  co_return kBlkOk;
+  *r->status = kBlkOk;
+  co_return (read ? static_cast<uint32_t>(r->data_bytes) : 0) + 1;
+}
+
+bool BlkDevice::InRange(uint64_t sector, uint64_t bytes) const {
+  const uint64_t size = volume_.size();
+  return sector <= size / kSectorSize && bytes <= size - sector * kSectorSize;
 }
 
 Task<uint8_t> BlkDevice::Execute(const BlkRequest& r, uint32_t* written) {

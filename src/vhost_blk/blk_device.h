@@ -24,8 +24,6 @@ class BlkDevice final : public vhost::Device {
 
  private:
   bool InRange(uint64_t sector, uint64_t bytes) const;
-  // Reads and writes (returns the status byte).
-  Task<uint8_t> Transfer(const virtio::BlkRequest& r);
   // Everything else: flush, get-id, discard, write-zeroes.
   Task<uint8_t> Execute(const virtio::BlkRequest& r, uint32_t* written);
 

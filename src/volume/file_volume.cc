@@ -1,6 +1,8 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <vector>
@@ -26,13 +28,14 @@ bool Aligned(const void* p, uint64_t offset, uint64_t length) {
 class FileVolume final : public Volume {
  public:
   FileVolume(std::unique_ptr<Uring> uring, int buffered_fd, int direct_fd, uint64_t size,
-             uint32_t block_size, std::string path)
+             uint32_t block_size, std::string path, bool memory_backed)
       : uring_(std::move(uring)),
         buffered_fd_(buffered_fd),
         direct_fd_(direct_fd),
         size_(size),
         block_size_(block_size),
-        path_(std::move(path)) {}
+        path_(std::move(path)),
+        memory_backed_(memory_backed) {}
   ~FileVolume() override {
     if (direct_fd_ >= 0) ::close(direct_fd_);
     ::close(buffered_fd_);
@@ -43,6 +46,7 @@ class FileVolume final : public Volume {
 
   Task<Status> Read(uint64_t offset, std::span<uint8_t> out) override {
     TG_CO_RETURN_IF_ERROR(CheckRange(size_, offset, out.size()));
+    if (memory_backed_) co_return CopyInline(out.data(), offset, out.size(), /*write=*/false);
     const int fd = PickFd(out.data(), offset, out.size());
     size_t done = 0;
     while (done < out.size()) {
@@ -64,6 +68,9 @@ class FileVolume final : public Volume {
 
   Task<Status> Write(uint64_t offset, std::span<const uint8_t> data) override {
     TG_CO_RETURN_IF_ERROR(CheckRange(size_, offset, data.size()));
+    if (memory_backed_) {
+      co_return CopyInline(const_cast<uint8_t*>(data.data()), offset, data.size(), /*write=*/true);
+    }
     const int fd = PickFd(data.data(), offset, data.size());
     size_t done = 0;
     while (done < data.size()) {
@@ -104,6 +111,28 @@ class FileVolume final : public Volume {
     return direct_fd_ >= 0 && Aligned(p, offset, length) ? direct_fd_ : buffered_fd_;
   }
 
+  // pread/pwrite on the event loop, for memory-backed files only: there they
+  // are a memory copy that never waits for a device, while io_uring, which
+  // cannot do them without blocking (no RWF_NOWAIT on tmpfs), hands each to a
+  // worker thread: a wake-up and two context switches per request.
+  Status CopyInline(uint8_t* p, uint64_t offset, size_t length, bool write) {
+    size_t done = 0;
+    while (done < length) {
+      const auto at = static_cast<off_t>(offset + done);
+      ssize_t n = write ? ::pwrite(buffered_fd_, p + done, length - done, at)
+                        : ::pread(buffered_fd_, p + done, length - done, at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus(errno, (write ? "write " : "read ") + path_);
+      if (n == 0 && write) return Status(ErrorCode::kIoError, "write " + path_ + ": no progress");
+      if (n == 0) {  // past the end of a shorter file: holes read as zeroes
+        std::fill(p + done, p + length, 0);
+        break;
+      }
+      done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+
   // Falls back to writing zeroes where the file system cannot punch or zero.
   Task<Status> Fallocate(int mode, uint64_t offset, uint64_t length) {
     const int fd = buffered_fd_;
@@ -126,7 +155,14 @@ class FileVolume final : public Volume {
   uint64_t size_;
   uint32_t block_size_;
   std::string path_;
+  bool memory_backed_;
 };
+
+bool MemoryBacked(int fd) {
+  struct statfs fs;
+  if (fstatfs(fd, &fs) != 0) return false;
+  return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+}
 
 }  // namespace
 
@@ -162,7 +198,7 @@ Task<Result<std::unique_ptr<Volume>>> OpenFileVolume(Executor ex, FileVolumeOpti
     co_return uring.status();
   }
   co_return std::unique_ptr<Volume>(
-      new FileVolume(std::move(*uring), fd, direct, size, o.block_size, o.path));
+      new FileVolume(std::move(*uring), fd, direct, size, o.block_size, o.path, MemoryBacked(fd)));
 }
 
 }  // namespace tg::volume

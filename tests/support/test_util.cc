@@ -9,8 +9,10 @@
 
 namespace tg::testing {
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "tiangong-test-XXXXXX").string();
+TempDir::TempDir(const std::string& parent) {
+  std::filesystem::path base =
+      parent.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(parent);
+  std::string tmpl = (base / "tiangong-test-XXXXXX").string();
   if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
 }

@@ -14,7 +14,8 @@ namespace tg::testing {
 // A fresh directory under the system temp dir, removed when destroyed.
 class TempDir {
  public:
-  TempDir();
+  // Under the system's temporary directory, or under `parent` if given.
+  explicit TempDir(const std::string& parent = "");
   ~TempDir();
   const std::string& path() const { return path_; }
 

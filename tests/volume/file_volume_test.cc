@@ -1,5 +1,6 @@
 // The file volume on a real file through io_uring: aligned I/O (O_DIRECT) and
 // unaligned I/O (buffered) agree, data survives a reopen, and zeroing works.
+// The same on tmpfs, where reads and writes are copied inline instead.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -70,6 +71,12 @@ TEST(FileVolume, AlignedAndUnalignedIoAgreeAndPersist) {
   struct stat st;
   ASSERT_EQ(stat((dir.path() + "/disk.img").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 8 << 20);
+}
+
+TEST(FileVolume, MemoryBackedFileAgreesAndPersists) {
+  testing::TempDir dir("/dev/shm");
+  asio::io_context io;
+  testing::RunTask(io, ExerciseFileVolume(dir.path() + "/disk.img"));
 }
 
 TEST(FileVolume, BadFilesAreClearErrors) {
