@@ -1,5 +1,7 @@
 #include "base/config.h"
 
+#include <charconv>
+
 #include "base/log.h"
 
 namespace tg {
@@ -29,6 +31,22 @@ std::vector<std::string> SplitList(std::string_view list) {
     start = end + 1;
   }
   return out;
+}
+
+Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return InvalidArgument("'{}': expected HOST:PORT", text);
+  unsigned port = 0;
+  auto digits = text.substr(colon + 1);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc() || p != digits.data() + digits.size() || port > 65535) {
+    return InvalidArgument("'{}': bad port", text);
+  }
+  auto host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::make_pair(std::string(host), static_cast<uint16_t>(port));
 }
 
 }  // namespace tg

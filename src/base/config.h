@@ -24,4 +24,7 @@ Status ApplyCommonFlags(const CommonFlags& flags);
 // Splits "a,b,c" into its non-empty, trimmed parts.
 std::vector<std::string> SplitList(std::string_view list);
 
+// "HOST:PORT" or "[IPV6]:PORT" -> host (without brackets) and port.
+Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text);
+
 }  // namespace tg

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <map>
 
+#include "base/config.h"
 #include "base/log.h"
 #include "nbd/server.h"
 #include "vhost_blk/blk_device.h"
@@ -48,18 +49,6 @@ Result<VolumeSpec> ParseVolumeSpec(std::string_view text) {
     return InvalidArgument("--volume '{}': unknown kind '{}' (memory or file)", text, v.kind);
   }
   return v;
-}
-
-Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) return InvalidArgument("'{}': expected HOST:PORT", text);
-  unsigned port = 0;
-  auto digits = text.substr(colon + 1);
-  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-  if (ec != std::errc() || p != digits.data() + digits.size() || port > 65535) {
-    return InvalidArgument("'{}': bad port", text);
-  }
-  return std::make_pair(std::string(text.substr(0, colon)), static_cast<uint16_t>(port));
 }
 
 }  // namespace

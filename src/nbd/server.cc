@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/stream.h"
 #include "nbd/protocol.h"
 
 namespace tg::nbd {
@@ -16,30 +17,6 @@ auto Log() {
   static auto log = log::Get("nbd");
   return log;
 }
-
-// Request payloads and read data, 4 KiB-aligned so that a file volume can
-// hand them to O_DIRECT as they are.
-struct AlignedBuffer {
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t, Free> data;
-  size_t size = 0;
-
-  static AlignedBuffer Make(size_t n) {
-    size_t rounded = (n + 4095) / 4096 * 4096;
-    AlignedBuffer b;
-    b.data.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, rounded ? rounded : 4096)));
-    b.size = n;
-    return b;
-  }
-  std::span<uint8_t> span() { return {data.get(), size}; }
-};
-
-struct Reply {
-  std::vector<uint8_t> header;
-  AlignedBuffer data;  // for successful reads
-};
 
 uint32_t ToNbdError(const Status& s) {
   switch (s.code()) {
@@ -68,7 +45,8 @@ class Server::Connection {
   Connection(Server& server, Socket& socket)
       : server_(server),
         socket_(socket),
-        replies_(server.ex_),
+        reader_(socket, "nbd"),
+        replies_(server.ex_, socket),
         slot_freed_(server.ex_),
         handlers_(server.ex_),
         writer_(server.ex_) {}
@@ -88,33 +66,7 @@ class Server::Connection {
     co_return Status::Ok();
   }
 
-  // Reads through a buffer: a client at queue depth 32 sends requests in
-  // bursts, and one read system call then serves many of them. Large write
-  // payloads skip the buffer.
-  Task<Status> Receive(std::span<uint8_t> into) {
-    while (!into.empty()) {
-      if (in_end_ > in_start_) {
-        size_t n = std::min(into.size(), in_end_ - in_start_);
-        std::memcpy(into.data(), in_.data() + in_start_, n);
-        in_start_ += n;
-        into = into.subspan(n);
-        continue;
-      }
-      boost::system::error_code ec;
-      if (into.size() >= kDirectReceive) {
-        co_await asio::async_read(socket_, asio::buffer(into.data(), into.size()),
-                                  asio::redirect_error(asio::use_awaitable, ec));
-        into = {};
-      } else {
-        in_start_ = 0;
-        in_end_ = co_await socket_.async_read_some(asio::buffer(in_),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-      }
-      if (ec == asio::error::eof) co_return Cancelled("nbd: client closed the connection");
-      if (ec) co_return Unavailable("nbd: receive: {}", ec.message());
-    }
-    co_return Status::Ok();
-  }
+  Task<Status> Receive(std::span<uint8_t> into) { return reader_.Receive(into); }
 
   const Export* FindExport(const std::string& name) const {
     if (name.empty() && server_.exports_.size() == 1) return &server_.exports_.begin()->second;
@@ -225,35 +177,9 @@ class Server::Connection {
 
   // Replies that are ready together leave in one gather write: at queue depth
   // 32 this saves most of the send system calls.
-  Task<void> WriteReplies() {
-    std::vector<Reply> batch;
-    std::vector<asio::const_buffer> bufs;
-    while (auto first = co_await replies_.Pop()) {
-      batch.clear();
-      bufs.clear();
-      batch.push_back(std::move(*first));
-      while (batch.size() < 64) {
-        auto more = replies_.TryPop();
-        if (!more) break;
-        batch.push_back(std::move(*more));
-      }
-      for (auto& r : batch) {
-        bufs.push_back(asio::buffer(r.header));
-        if (r.data.size) bufs.push_back(asio::buffer(r.data.data.get(), r.data.size));
-      }
-      boost::system::error_code ec;
-      co_await asio::async_write(socket_, bufs, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        socket_.close(ec);  // the reader notices and winds down
-        co_return;
-      }
-    }
-  }
-
   void QueueReply(uint32_t error, uint64_t handle, AlignedBuffer data = {}) {
-    if (replies_.closed()) return;
-    replies_.Push(
-        Reply{SimpleReplyBytes(error, handle), error ? AlignedBuffer{} : std::move(data)});
+    replies_.Send(
+        OutMessage{SimpleReplyBytes(error, handle), error ? AlignedBuffer{} : std::move(data)});
   }
 
   Task<void> Handle(const Export* e, Request r, AlignedBuffer payload) {
@@ -293,7 +219,7 @@ class Server::Connection {
   }
 
   Task<Status> Transmission(const Export& e) {
-    writer_.Spawn("nbd replies", WriteReplies());
+    writer_.Spawn("nbd replies", replies_.Run());
     Status result;
     for (;;) {
       uint8_t bytes[kRequestSize];
@@ -340,14 +266,12 @@ class Server::Connection {
 
   Server& server_;
   Socket& socket_;
-  AsyncQueue<Reply> replies_;
+  BufferedReader reader_;
+  MessageWriter replies_;
   Event slot_freed_;
   TaskGroup handlers_;
   TaskGroup writer_;
   size_t in_flight_ = 0;
-  static constexpr size_t kDirectReceive = 64 << 10;
-  std::vector<uint8_t> in_ = std::vector<uint8_t>(256 << 10);
-  size_t in_start_ = 0, in_end_ = 0;
 };
 
 Server::Server(Executor ex) : ex_(ex), tasks_(ex) {}

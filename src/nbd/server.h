@@ -14,6 +14,7 @@
 #include <string>
 
 #include "base/async.h"
+#include "base/stream.h"
 #include "volume/volume.h"
 
 namespace tg::nbd {
@@ -46,7 +47,7 @@ class Server {
 
  private:
   class Connection;
-  using Socket = asio::generic::stream_protocol::socket;
+  using Socket = StreamSocket;
   Task<void> AcceptUnix();
   Task<void> AcceptTcp();
   Task<void> Serve(Socket socket);

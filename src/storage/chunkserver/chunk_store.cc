@@ -1,0 +1,409 @@
+#include "storage/chunkserver/chunk_store.h"
+
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "base/log.h"
+#include "base/stream.h"
+#include "storage/common/crc32c.h"
+#include "storage/common/protocol.h"
+
+namespace tg::storage {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+auto Log() {
+  static auto log = log::Get("chunkstore");
+  return log;
+}
+
+constexpr size_t kCrcBytes = sizeof(uint32_t);
+
+std::string Hex(uint64_t v) {
+  return fmt::format("{:016x}", v);
+}
+
+// Makes a directory entry change (create, rename, unlink) durable.
+Status SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open " + dir);
+  int r = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  return r == 0 ? Status::Ok() : ErrnoStatus(err, "fsync " + dir);
+}
+
+// Writes `text` to `path` so that a crash leaves the old or the new content.
+Status WriteFileDurably(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(errno, "create " + tmp);
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fdatasync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!ok) return ErrnoStatus(err, "write " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename " + tmp);
+  return SyncDir(fs::path(path).parent_path().string());
+}
+
+Result<std::string> ReadSmallFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("{} is missing", path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+bool AllZero(std::span<const uint8_t> b) {
+  return b[0] == 0 && std::memcmp(b.data(), b.data() + 1, b.size() - 1) == 0;
+}
+
+std::optional<uint64_t> ParseHex(const std::string& s) {
+  if (s.empty() || s.size() > 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+            : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
+                                                        : -1;
+    if (d < 0) return std::nullopt;
+    v = v << 4 | static_cast<uint64_t>(d);
+  }
+  return v;
+}
+
+}  // namespace
+
+struct ChunkStore::ChunkFiles {
+  int data_fd = -1;    // buffered
+  int direct_fd = -1;  // O_DIRECT, or -1 where the file system refuses it
+  int crc_fd = -1;
+  int io_fd() const { return direct_fd >= 0 ? direct_fd : data_fd; }
+  ~ChunkFiles() {
+    for (int fd : {data_fd, direct_fd, crc_fd})
+      if (fd >= 0) ::close(fd);
+  }
+};
+
+ChunkStore::ChunkStore(Executor ex, std::string dir, std::unique_ptr<Uring> uring)
+    : ex_(ex), dir_(std::move(dir)), uring_(std::move(uring)), unlocked_(ex) {}
+
+ChunkStore::~ChunkStore() = default;
+
+Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::string dir) {
+  std::error_code ec;
+  for (const char* sub : {"chunks", "epochs"}) {
+    fs::create_directories(fs::path(dir) / sub, ec);
+    if (ec) co_return ErrnoStatus(ec.value(), fmt::format("create {}/{}", dir, sub));
+  }
+  TG_CO_ASSIGN_OR_RETURN(auto uring, Uring::Create(ex));
+  std::unique_ptr<ChunkStore> s(new ChunkStore(ex, dir, std::move(uring)));
+
+  const std::string id_path = dir + "/server-id";
+  if (auto id = ReadSmallFile(id_path); id.ok() && !id->empty()) {
+    s->server_id_ = *id;
+  } else {
+    std::random_device rd;
+    s->server_id_ = fmt::format("{:08x}{:08x}", rd(), rd());
+    TG_CO_RETURN_IF_ERROR(WriteFileDurably(id_path, s->server_id_ + "\n"));
+  }
+  for (const auto& e : fs::directory_iterator(dir + "/epochs", ec)) {
+    auto volume = ParseHex(e.path().filename().string());
+    if (!volume) continue;  // a leftover .tmp
+    TG_CO_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(e.path().string()));
+    s->epochs_[*volume] = std::strtoull(text.c_str(), nullptr, 10);
+  }
+  for (const auto& e : fs::directory_iterator(dir + "/chunks", ec)) {
+    if (e.path().extension() != ".data") continue;
+    auto id = ParseHex(e.path().stem().string());
+    if (!id) continue;
+    TG_CO_RETURN_IF_ERROR(s->Files(*id, /*create=*/true).status());
+  }
+  Log()->info("chunk store {} open: server id {}, {} chunks, {} volume epochs", dir, s->server_id_,
+              s->chunks_.size(), s->epochs_.size());
+  co_return s;
+}
+
+std::string ChunkStore::ChunkPath(uint64_t chunk_id, std::string_view ext) const {
+  return fmt::format("{}/chunks/{}{}", dir_, Hex(chunk_id), ext);
+}
+
+Result<ChunkStore::ChunkFiles*> ChunkStore::Files(uint64_t chunk_id, bool create) {
+  if (auto it = chunks_.find(chunk_id); it != chunks_.end()) return it->second.get();
+  if (!create) return static_cast<ChunkFiles*>(nullptr);
+  auto f = std::make_unique<ChunkFiles>();
+  const std::string data = ChunkPath(chunk_id, ".data"), crc = ChunkPath(chunk_id, ".crc");
+  const bool existed = ::access(data.c_str(), F_OK) == 0;
+  f->data_fd = ::open(data.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (f->data_fd < 0) return ErrnoStatus(errno, "open " + data);
+  f->crc_fd = ::open(crc.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (f->crc_fd < 0) return ErrnoStatus(errno, "open " + crc);
+  f->direct_fd = ::open(data.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  // Full size from the start: reads never run past the end, and the file
+  // system may allocate the holes lazily.
+  if (::ftruncate(f->data_fd, static_cast<off_t>(kChunkSize)) != 0 ||
+      ::ftruncate(f->crc_fd, static_cast<off_t>(kBlocksPerChunk * kCrcBytes)) != 0) {
+    return ErrnoStatus(errno, "size " + data);
+  }
+  if (!existed) {
+    if (::fsync(f->data_fd) != 0 || ::fsync(f->crc_fd) != 0) {
+      return ErrnoStatus(errno, "fsync " + data);
+    }
+    TG_RETURN_IF_ERROR(SyncDir(dir_ + "/chunks"));
+  }
+  return (chunks_[chunk_id] = std::move(f)).get();
+}
+
+uint64_t ChunkStore::EpochOf(uint64_t volume) const {
+  auto it = epochs_.find(volume);
+  return it == epochs_.end() ? 0 : it->second;
+}
+
+Status ChunkStore::Fence(uint64_t volume, uint64_t epoch) {
+  const uint64_t current = EpochOf(volume);
+  if (epoch < current) {
+    return Status(ErrorCode::kFailedPrecondition,
+                  fmt::format("volume {}: epoch {} is older than {}", volume, epoch, current));
+  }
+  if (epoch == current) return Status::Ok();
+  // Durable before anyone hears of it: after a crash the fence still holds.
+  TG_RETURN_IF_ERROR(
+      WriteFileDurably(fmt::format("{}/epochs/{}", dir_, Hex(volume)), fmt::format("{}\n", epoch)));
+  epochs_[volume] = epoch;
+  return Status::Ok();
+}
+
+Status ChunkStore::CheckEpoch(uint64_t chunk_id, uint64_t epoch) {
+  return Fence(VolumeOf(chunk_id), epoch);
+}
+
+Task<void> ChunkStore::Lock(const BlockRange& r) {
+  auto overlaps = [&] {
+    for (const auto& l : locked_) {
+      if (l.chunk_id == r.chunk_id && l.first < r.end && r.first < l.end) return true;
+    }
+    return false;
+  };
+  // A broadcast: every waiter re-checks after any release.
+  while (overlaps()) {
+    unlocked_.Reset();
+    co_await unlocked_.Wait();
+  }
+  locked_.push_back(r);
+}
+
+void ChunkStore::Unlock(const BlockRange& r) {
+  for (auto it = locked_.begin(); it != locked_.end(); ++it) {
+    if (it->chunk_id == r.chunk_id && it->first == r.first && it->end == r.end) {
+      locked_.erase(it);
+      break;
+    }
+  }
+  unlocked_.Set();
+}
+
+// Holds a block range for the life of a request.
+class ChunkStore::RangeLock {
+ public:
+  RangeLock(ChunkStore& s, BlockRange r) : s_(s), r_(r) {}
+  ~RangeLock() { s_.Unlock(r_); }
+
+ private:
+  ChunkStore& s_;
+  BlockRange r_;
+};
+
+Task<int> ChunkStore::Pread(int fd, void* p, size_t n, uint64_t at) {
+  return uring_->Submit(
+      [=](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, p, static_cast<unsigned>(n), at); });
+}
+
+Task<int> ChunkStore::PwriteDsync(int fd, const void* p, size_t n, uint64_t at) {
+  return uring_->Submit([=](io_uring_sqe* sqe) {
+    io_uring_prep_write(sqe, fd, p, static_cast<unsigned>(n), at);
+    sqe->rw_flags = RWF_DSYNC;  // durable when it completes
+  });
+}
+
+Task<Status> ChunkStore::ReadBlocks(ChunkFiles& f, uint64_t chunk_id, uint32_t first, uint32_t end,
+                                    std::span<uint8_t> into) {
+  const size_t bytes = size_t{end - first} * kBlockSize;
+  std::vector<uint32_t> crcs(end - first);
+  int got = co_await Pread(f.io_fd(), into.data(), bytes, uint64_t{first} * kBlockSize);
+  if (got != static_cast<int>(bytes)) {
+    co_return got < 0 ? ErrnoStatus(-got, "read chunk " + Hex(chunk_id))
+                      : Status(ErrorCode::kIoError, "short read of chunk " + Hex(chunk_id));
+  }
+  got = co_await Pread(f.crc_fd, crcs.data(), crcs.size() * kCrcBytes, uint64_t{first} * kCrcBytes);
+  if (got != static_cast<int>(crcs.size() * kCrcBytes)) {
+    co_return Status(ErrorCode::kIoError, "read checksums of chunk " + Hex(chunk_id));
+  }
+  for (uint32_t i = 0; i < crcs.size(); ++i) {
+    auto block = into.subspan(size_t{i} * kBlockSize, kBlockSize);
+    const uint32_t actual = Crc32c(block);
+    if (actual == crcs[i] || (crcs[i] == 0 && AllZero(block))) continue;
+    ++corrupt_blocks_found_;
+    Log()->error("chunk {} block {}: checksum mismatch (stored {:08x}, data {:08x})", Hex(chunk_id),
+                 first + i, crcs[i], actual);
+    co_return Status(ErrorCode::kDataLoss,
+                     fmt::format("chunk {} block {}: checksum mismatch", Hex(chunk_id), first + i));
+  }
+  co_return Status::Ok();
+}
+
+Task<Status> ChunkStore::WriteBlocks(ChunkFiles& f, uint32_t first,
+                                     std::span<const uint8_t> blocks) {
+  const uint32_t n = static_cast<uint32_t>(blocks.size() / kBlockSize);
+  std::vector<uint32_t> crcs(n);
+  for (uint32_t i = 0; i < n; ++i)
+    crcs[i] = Crc32c(blocks.subspan(size_t{i} * kBlockSize, kBlockSize));
+  // Data and checksums go down together; the request is acknowledged once
+  // both are durable. A crash between the two leaves a block that fails its
+  // checksum: never acknowledged, and repaired from a replica.
+  auto [data, sums] = co_await (
+      PwriteDsync(f.io_fd(), blocks.data(), blocks.size(), uint64_t{first} * kBlockSize) &&
+      PwriteDsync(f.crc_fd, crcs.data(), n * kCrcBytes, uint64_t{first} * kCrcBytes));
+  if (data < 0) co_return ErrnoStatus(-data, "write chunk data");
+  if (sums < 0) co_return ErrnoStatus(-sums, "write chunk checksums");
+  if (data != static_cast<int>(blocks.size()) || sums != static_cast<int>(n * kCrcBytes)) {
+    co_return Status(ErrorCode::kIoError, "short write to a chunk");
+  }
+  co_return Status::Ok();
+}
+
+namespace {
+Status CheckRangeInChunk(uint32_t offset, size_t length) {
+  if (length == 0 || offset > kChunkSize || length > kChunkSize - offset) {
+    return InvalidArgument("range [{}, +{}) is not inside a chunk", offset, length);
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Task<Status> ChunkStore::Write(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
+                               std::span<const uint8_t> data) {
+  TG_CO_RETURN_IF_ERROR(CheckRangeInChunk(offset, data.size()));
+  TG_CO_RETURN_IF_ERROR(CheckEpoch(chunk_id, epoch));
+  const uint32_t first = offset / kBlockSize;
+  const uint32_t end = static_cast<uint32_t>((offset + data.size() + kBlockSize - 1) / kBlockSize);
+  const BlockRange range{chunk_id, first, end};
+  co_await Lock(range);
+  RangeLock hold(*this, range);
+  // A fence may have come while this request waited.
+  TG_CO_RETURN_IF_ERROR(CheckEpoch(chunk_id, epoch));
+  TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/true));
+  AlignedBuffer buf = AlignedBuffer::Make(size_t{end - first} * kBlockSize);
+  // Partial blocks at the edges keep the bytes this write does not cover.
+  const bool head_partial = offset % kBlockSize != 0;
+  const bool tail_partial = (offset + data.size()) % kBlockSize != 0;
+  if (head_partial) {
+    TG_CO_RETURN_IF_ERROR(
+        co_await ReadBlocks(*f, chunk_id, first, first + 1, buf.span().first(kBlockSize)));
+  }
+  if (tail_partial && (end - 1 != first || !head_partial)) {
+    TG_CO_RETURN_IF_ERROR(
+        co_await ReadBlocks(*f, chunk_id, end - 1, end, buf.span().last(kBlockSize)));
+  }
+  std::memcpy(buf.data.get() + (offset - uint64_t{first} * kBlockSize), data.data(), data.size());
+  co_return co_await WriteBlocks(*f, first, buf.span());
+}
+
+Task<Status> ChunkStore::Read(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
+                              std::span<uint8_t> out) {
+  TG_CO_RETURN_IF_ERROR(CheckRangeInChunk(offset, out.size()));
+  TG_CO_RETURN_IF_ERROR(CheckEpoch(chunk_id, epoch));
+  TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/false));
+  if (!f) {  // never written
+    std::fill(out.begin(), out.end(), 0);
+    co_return Status::Ok();
+  }
+  const uint32_t first = offset / kBlockSize;
+  const uint32_t end = static_cast<uint32_t>((offset + out.size() + kBlockSize - 1) / kBlockSize);
+  const BlockRange range{chunk_id, first, end};
+  co_await Lock(range);
+  RangeLock hold(*this, range);
+  AlignedBuffer buf = AlignedBuffer::Make(size_t{end - first} * kBlockSize);
+  TG_CO_RETURN_IF_ERROR(co_await ReadBlocks(*f, chunk_id, first, end, buf.span()));
+  std::memcpy(out.data(), buf.data.get() + (offset - uint64_t{first} * kBlockSize), out.size());
+  co_return Status::Ok();
+}
+
+Task<Result<std::vector<uint32_t>>> ChunkStore::BlockCrcs(uint64_t chunk_id) {
+  std::vector<uint32_t> crcs(kBlocksPerChunk, 0);
+  TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/false));
+  if (!f) co_return crcs;
+  const BlockRange all{chunk_id, 0, kBlocksPerChunk};
+  co_await Lock(all);
+  RangeLock hold(*this, all);
+  int got = co_await Pread(f->crc_fd, crcs.data(), crcs.size() * kCrcBytes, 0);
+  if (got != static_cast<int>(crcs.size() * kCrcBytes)) {
+    co_return Status(ErrorCode::kIoError, "read checksums of chunk " + Hex(chunk_id));
+  }
+  co_return crcs;
+}
+
+Task<Status> ChunkStore::Delete(uint64_t chunk_id) {
+  const BlockRange all{chunk_id, 0, kBlocksPerChunk};
+  co_await Lock(all);
+  RangeLock hold(*this, all);
+  chunks_.erase(chunk_id);
+  for (const char* ext : {".data", ".crc"}) {
+    const std::string p = ChunkPath(chunk_id, ext);
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) co_return ErrnoStatus(errno, "unlink " + p);
+  }
+  co_return SyncDir(dir_ + "/chunks");
+}
+
+std::vector<uint64_t> ChunkStore::ListChunks() const {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, f] : chunks_) ids.push_back(id);
+  return ids;
+}
+
+StoreUsage ChunkStore::Usage() const {
+  StoreUsage u;
+  struct statvfs st;
+  if (::statvfs(dir_.c_str(), &st) == 0) {
+    u.capacity_bytes = uint64_t{st.f_blocks} * st.f_frsize;
+    u.free_bytes = uint64_t{st.f_bavail} * st.f_frsize;
+  }
+  u.chunks = chunks_.size();
+  return u;
+}
+
+Task<std::vector<uint64_t>> ChunkStore::Scrub() {
+  constexpr uint32_t kStep = 256;  // blocks per look: 1 MiB
+  std::vector<uint64_t> bad;
+  AlignedBuffer buf = AlignedBuffer::Make(size_t{kStep} * kBlockSize);
+  for (uint64_t id : ListChunks()) {
+    for (uint32_t first = 0; first < kBlocksPerChunk; first += kStep) {
+      auto f = Files(id, /*create=*/false);
+      if (!f.ok() || !*f) break;  // deleted meanwhile
+      const BlockRange range{id, first, first + kStep};
+      co_await Lock(range);
+      RangeLock hold(*this, range);
+      Status s = co_await ReadBlocks(**f, id, first, first + kStep, buf.span());
+      if (s.code() == ErrorCode::kDataLoss) {
+        bad.push_back(id);
+        break;
+      }
+    }
+    co_await asio::post(ex_, asio::use_awaitable);  // let requests through
+  }
+  co_return bad;
+}
+
+Task<void> ChunkStore::Close() {
+  chunks_.clear();
+  co_await uring_->Stop();
+}
+
+}  // namespace tg::storage

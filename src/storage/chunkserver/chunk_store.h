@@ -1,0 +1,99 @@
+// The chunks of one chunkserver, in files under its data directory:
+//
+//   DIR/server-id               this server's identity (random, made on first start)
+//   DIR/chunks/<id>.data        the chunk's bytes (sparse, up to kChunkSize)
+//   DIR/chunks/<id>.crc         one CRC32C per 4 KiB block; 0 = never written
+//   DIR/epochs/<volume>         the highest epoch seen for the volume
+//
+// Every write is durable before it returns (RWF_DSYNC through io_uring; the
+// data file with O_DIRECT where the file system allows it). Every read checks
+// each block it touches against its CRC. Writes from an epoch older than the
+// volume's are refused (fencing); a write with a newer epoch raises it first.
+//
+// Thread-safety: belongs to one executor. Requests on overlapping blocks of a
+// chunk run one after the other (a partial-block write is read-modify-write,
+// and data and checksum must change together); others run in parallel.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/async.h"
+#include "base/status.h"
+#include "base/uring.h"
+
+namespace tg::storage {
+
+struct StoreUsage {
+  uint64_t capacity_bytes = 0;  // the file system's size
+  uint64_t free_bytes = 0;      // what it has left
+  uint64_t chunks = 0;
+};
+
+class ChunkStore {
+ public:
+  static Task<Result<std::unique_ptr<ChunkStore>>> Open(Executor ex, std::string dir);
+  ~ChunkStore();
+
+  const std::string& server_id() const { return server_id_; }
+
+  // FailedPrecondition: epoch older than the volume's. DataLoss: a block
+  // that a partial write must keep fails its checksum.
+  Task<Status> Write(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
+                     std::span<const uint8_t> data);
+  // DataLoss: a block fails its checksum. A chunk never written reads as zeroes.
+  Task<Status> Read(uint64_t chunk_id, uint64_t epoch, uint32_t offset, std::span<uint8_t> out);
+  // Raises the volume's epoch (durably); FailedPrecondition if it is already higher.
+  Status Fence(uint64_t volume, uint64_t epoch);
+  uint64_t EpochOf(uint64_t volume) const;
+  // The chunk's per-block CRCs (kBlocksPerChunk entries, 0 = never written).
+  Task<Result<std::vector<uint32_t>>> BlockCrcs(uint64_t chunk_id);
+  Task<Status> Delete(uint64_t chunk_id);
+  std::vector<uint64_t> ListChunks() const;
+  StoreUsage Usage() const;
+
+  // Reads every block of every chunk and checks it; returns the chunk ids
+  // with a bad block. Yields between chunks so requests keep flowing.
+  Task<std::vector<uint64_t>> Scrub();
+  uint64_t corrupt_blocks_found() const { return corrupt_blocks_found_; }
+
+  Task<void> Close();
+
+ private:
+  struct ChunkFiles;
+  struct BlockRange {
+    uint64_t chunk_id;
+    uint32_t first, end;  // blocks [first, end)
+  };
+  class RangeLock;
+
+  ChunkStore(Executor ex, std::string dir, std::unique_ptr<Uring> uring);
+  std::string ChunkPath(uint64_t chunk_id, std::string_view ext) const;
+  // The chunk's open files; creates them (durably) if `create`. nullptr if
+  // absent and not `create`.
+  Result<ChunkFiles*> Files(uint64_t chunk_id, bool create);
+  Status CheckEpoch(uint64_t chunk_id, uint64_t epoch);
+  Task<Status> ReadBlocks(ChunkFiles& f, uint64_t chunk_id, uint32_t first, uint32_t end,
+                          std::span<uint8_t> into);
+  Task<Status> WriteBlocks(ChunkFiles& f, uint32_t first, std::span<const uint8_t> blocks);
+  Task<int> Pread(int fd, void* p, size_t n, uint64_t at);
+  Task<int> PwriteDsync(int fd, const void* p, size_t n, uint64_t at);
+  Task<void> Lock(const BlockRange& r);
+  void Unlock(const BlockRange& r);
+
+  Executor ex_;
+  std::string dir_;
+  std::string server_id_;
+  std::unique_ptr<Uring> uring_;
+  std::map<uint64_t, std::unique_ptr<ChunkFiles>> chunks_;
+  std::map<uint64_t, uint64_t> epochs_;  // volume -> epoch
+  std::vector<BlockRange> locked_;
+  Event unlocked_;
+  uint64_t corrupt_blocks_found_ = 0;
+};
+
+}  // namespace tg::storage

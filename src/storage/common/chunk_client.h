@@ -1,0 +1,61 @@
+// One TCP connection to a chunkserver's data port, shared by any number of
+// coroutines: requests are pipelined and matched to replies by request id.
+// If the connection breaks, every waiting request fails with Unavailable and
+// the client stays broken (callers reconnect with a new one).
+// Thread-safety: belongs to one executor.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/async.h"
+#include "base/stream.h"
+#include "storage/common/protocol.h"
+
+namespace tg::storage {
+
+class ChunkClient {
+ public:
+  // address: "HOST:PORT" (IPv4 or [IPv6]).
+  static Task<Result<std::unique_ptr<ChunkClient>>> Connect(Executor ex, std::string address);
+  ~ChunkClient();
+
+  const std::string& address() const { return address_; }
+  bool broken() const { return broken_; }
+
+  Task<Status> Write(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
+                     std::span<const uint8_t> data);
+  Task<Status> Read(uint64_t chunk_id, uint64_t epoch, uint32_t offset, std::span<uint8_t> out);
+  Task<Status> Fence(uint64_t volume, uint64_t epoch);
+  Task<Result<std::vector<uint32_t>>> BlockCrcs(uint64_t chunk_id);
+  Task<Status> Delete(uint64_t chunk_id);
+  Task<Status> Ping();
+
+  // Closes the connection; waiting requests fail. Then waits for the reader.
+  Task<void> Close();
+
+ private:
+  struct Pending;
+  ChunkClient(Executor ex, StreamSocket socket, std::string address);
+  // Sends one request and waits for its reply; `reply` receives the payload.
+  Task<Status> Call(Header h, std::span<const uint8_t> payload, AlignedBuffer* reply);
+  Task<void> ReadReplies();
+  void Fail(const Status& why);
+
+  Executor ex_;
+  StreamSocket socket_;
+  std::string address_;
+  BufferedReader reader_;
+  MessageWriter writer_;
+  TaskGroup tasks_;
+  std::map<uint64_t, Pending*> pending_;
+  uint64_t next_id_ = 1;
+  bool broken_ = false;
+  Status broken_why_;
+};
+
+}  // namespace tg::storage

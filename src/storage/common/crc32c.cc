@@ -1,0 +1,13 @@
+#include "storage/common/crc32c.h"
+
+#include <isa-l/crc.h>
+
+namespace tg::storage {
+
+uint32_t Crc32c(std::span<const uint8_t> data) {
+  // ISA-L's iSCSI CRC takes and returns the register without the final
+  // inversion; start from all ones and invert at the end.
+  return ~crc32_iscsi(const_cast<uint8_t*>(data.data()), static_cast<int>(data.size()), ~0u);
+}
+
+}  // namespace tg::storage
