@@ -66,22 +66,22 @@ Task<void> ReadWriteAndReopen(std::string dir) {
 
   // Never written: zeroes.
   std::vector<uint8_t> out(8192, 0xff);
-  CO_ASSERT_OK(co_await c->Read(kChunk, 1, 4096, out));
+  CO_ASSERT_OK(co_await c->Read(kChunk, {1, 0}, 4096, out));
   EXPECT_EQ(out, std::vector<uint8_t>(8192, 0));
 
   // Whole blocks, then a partial write across a block boundary.
   auto big = Bytes(64 << 10, 1);
-  CO_ASSERT_OK(co_await c->Write(kChunk, 1, 0, big));
+  CO_ASSERT_OK(co_await c->Write(kChunk, {1, 0}, 0, big));
   auto small = Bytes(1000, 9);
-  CO_ASSERT_OK(co_await c->Write(kChunk, 1, 4000, small));
+  CO_ASSERT_OK(co_await c->Write(kChunk, {1, 0}, 4000, small));
   std::vector<uint8_t> back(64 << 10);
-  CO_ASSERT_OK(co_await c->Read(kChunk, 1, 0, back));
+  CO_ASSERT_OK(co_await c->Read(kChunk, {1, 0}, 0, back));
   auto want = big;
   std::copy(small.begin(), small.end(), want.begin() + 4000);
   EXPECT_EQ(back, want);
   // Unaligned read inside.
   std::vector<uint8_t> mid(333);
-  CO_ASSERT_OK(co_await c->Read(kChunk, 1, 3999, mid));
+  CO_ASSERT_OK(co_await c->Read(kChunk, {1, 0}, 3999, mid));
   EXPECT_TRUE(std::equal(mid.begin(), mid.end(), want.begin() + 3999));
 
   // Many requests in flight on one connection.
@@ -90,7 +90,7 @@ Task<void> ReadWriteAndReopen(std::string dir) {
   std::vector<Status> results(16);
   auto one = [](ChunkClient& cl, uint32_t i, std::vector<uint8_t>& data,
                 Status& result) -> Task<void> {
-    result = co_await cl.Write(kChunk, 1, (1u << 20) + i * 4096, data);
+    result = co_await cl.Write(kChunk, {1, 0}, (1u << 20) + i * 4096, data);
   };
   for (uint32_t i = 0; i < 16; ++i) {
     blocks[i] = Bytes(4096, static_cast<uint8_t>(i));
@@ -112,11 +112,11 @@ Task<void> ReadWriteAndReopen(std::string dir) {
   EXPECT_EQ(again.store->ListChunks(), std::vector<uint64_t>{kChunk});
   ChunkClient* c2 = again.client.get();
   std::fill(back.begin(), back.end(), 0);
-  CO_ASSERT_OK(co_await c2->Read(kChunk, 1, 0, back));
+  CO_ASSERT_OK(co_await c2->Read(kChunk, {1, 0}, 0, back));
   EXPECT_EQ(back, want);
   for (uint32_t i = 0; i < 16; ++i) {
     std::vector<uint8_t> b(4096);
-    CO_ASSERT_OK(co_await c2->Read(kChunk, 1, (1u << 20) + i * 4096, b));
+    CO_ASSERT_OK(co_await c2->Read(kChunk, {1, 0}, (1u << 20) + i * 4096, b));
     EXPECT_EQ(b, blocks[i]) << i;
   }
   CO_ASSERT_OK(co_await c2->Delete(kChunk));
@@ -134,23 +134,23 @@ Task<void> Fencing(std::string dir) {
   CO_ASSERT_OK(co_await h.Start());
   ChunkClient* c = h.client.get();
   auto data = Bytes(4096, 3);
-  CO_ASSERT_OK(co_await c->Write(kChunk, 4, 0, data));
+  CO_ASSERT_OK(co_await c->Write(kChunk, {4, 0}, 0, data));
   // A new writer fences the volume at epoch 5: the old one's writes and
   // reads are refused from then on, for every chunk of the volume.
   CO_ASSERT_OK(co_await c->Fence(VolumeOf(kChunk), 5));
-  Status late = co_await c->Write(kChunk, 4, 0, Bytes(4096, 8));
+  Status late = co_await c->Write(kChunk, {4, 0}, 0, Bytes(4096, 8));
   EXPECT_EQ(late.code(), ErrorCode::kFailedPrecondition) << late;
-  Status other = co_await c->Write(MakeChunkId(5, 77), 4, 0, data);
+  Status other = co_await c->Write(MakeChunkId(5, 77), {4, 0}, 0, data);
   EXPECT_EQ(other.code(), ErrorCode::kFailedPrecondition) << other;
   std::vector<uint8_t> out(4096);
-  EXPECT_EQ((co_await c->Read(kChunk, 4, 0, out)).code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ((co_await c->Read(kChunk, {4, 0}, 0, out)).code(), ErrorCode::kFailedPrecondition);
   EXPECT_EQ((co_await c->Fence(VolumeOf(kChunk), 3)).code(), ErrorCode::kFailedPrecondition);
   // Another volume is not affected; the new epoch works.
-  CO_ASSERT_OK(co_await c->Write(MakeChunkId(6, 0), 1, 0, data));
-  CO_ASSERT_OK(co_await c->Read(kChunk, 5, 0, out));
+  CO_ASSERT_OK(co_await c->Write(MakeChunkId(6, 0), {1, 0}, 0, data));
+  CO_ASSERT_OK(co_await c->Read(kChunk, {5, 0}, 0, out));
   EXPECT_EQ(out, data);  // the late write did not land
   // A write with a newer epoch raises it by itself.
-  CO_ASSERT_OK(co_await c->Write(kChunk, 7, 0, data));
+  CO_ASSERT_OK(co_await c->Write(kChunk, {7, 0}, 0, data));
   EXPECT_EQ(h.store->EpochOf(VolumeOf(kChunk)), 7u);
   co_await h.Stop();
 
@@ -159,6 +159,43 @@ Task<void> Fencing(std::string dir) {
   CO_ASSERT_OK(co_await again.Start());
   EXPECT_EQ(again.store->EpochOf(VolumeOf(kChunk)), 7u);
   co_await again.Stop();
+}
+
+Task<void> VersionsAndFill(std::string dir) {
+  Executor ex = co_await asio::this_coro::executor;
+  Harness h(ex, dir);
+  CO_ASSERT_OK(co_await h.Start());
+  ChunkClient* c = h.client.get();
+  auto old_data = Bytes(8192, 1);
+  CO_ASSERT_OK(co_await c->Write(kChunk, {1, 3}, 0, old_data));
+  // Recovery raises the chunk's version: a writer that has not heard of the
+  // new replica set is turned away (and refreshes its map).
+  CO_ASSERT_OK(co_await c->SetVersion(kChunk, 4));
+  Status stale = co_await c->Write(kChunk, {1, 3}, 0, Bytes(4096, 2));
+  EXPECT_EQ(stale.code(), ErrorCode::kAborted) << stale;
+  EXPECT_EQ((co_await c->SetVersion(kChunk, 2)).code(), ErrorCode::kAborted);
+  // A client write lands on block 0 of a fresh replica before the recovery
+  // copy does: the copy fills only the blocks never written.
+  const uint64_t fresh = MakeChunkId(5, 9);
+  auto client_data = Bytes(4096, 7);
+  CO_ASSERT_OK(co_await c->Write(fresh, {1, 4}, 0, client_data));
+  CO_ASSERT_OK(co_await c->Fill(fresh, {1, 4}, 0, old_data));
+  std::vector<uint8_t> back(8192);
+  CO_ASSERT_OK(co_await c->Read(fresh, {1, 4}, 0, back));
+  EXPECT_TRUE(std::equal(client_data.begin(), client_data.end(), back.begin()));
+  EXPECT_TRUE(std::equal(old_data.begin() + 4096, old_data.end(), back.begin() + 4096));
+  Status partial = co_await c->Fill(fresh, {1, 4}, 100, Bytes(4096, 1));
+  EXPECT_EQ(partial.code(), ErrorCode::kInvalidArgument);
+  co_await h.Stop();
+
+  Harness again(ex, dir);  // versions are durable
+  CO_ASSERT_OK(co_await again.Start());
+  EXPECT_EQ(again.store->VersionOf(kChunk), 4u);
+  co_await again.Stop();
+}
+
+TEST(ChunkServer, ReplicaSetVersionsAndRecoveryFill) {
+  RunInTempDir(VersionsAndFill);
 }
 
 TEST(ChunkServer, OlderEpochsAreFencedOutDurably) {
@@ -170,8 +207,8 @@ Task<void> BitRot(std::string dir) {
   Harness h(ex, dir);
   CO_ASSERT_OK(co_await h.Start());
   ChunkClient* c = h.client.get();
-  CO_ASSERT_OK(co_await c->Write(kChunk, 1, 0, Bytes(16384, 5)));
-  CO_ASSERT_OK(co_await c->Write(MakeChunkId(5, 2), 1, 0, Bytes(4096, 6)));
+  CO_ASSERT_OK(co_await c->Write(kChunk, {1, 0}, 0, Bytes(16384, 5)));
+  CO_ASSERT_OK(co_await c->Write(MakeChunkId(5, 2), {1, 0}, 0, Bytes(4096, 6)));
   // Flip a byte of block 2 behind the server's back (it wrote with O_DIRECT,
   // so no stale page cache hides the change).
   {
@@ -185,14 +222,14 @@ Task<void> BitRot(std::string dir) {
     ::close(fd);
   }
   std::vector<uint8_t> out(4096);
-  Status bad = co_await c->Read(kChunk, 1, 2 * 4096, out);
+  Status bad = co_await c->Read(kChunk, {1, 0}, 2 * 4096, out);
   EXPECT_EQ(bad.code(), ErrorCode::kDataLoss) << bad;
-  CO_ASSERT_OK(co_await c->Read(kChunk, 1, 4096, out));  // its neighbour is fine
+  CO_ASSERT_OK(co_await c->Read(kChunk, {1, 0}, 4096, out));  // its neighbour is fine
   auto found = co_await h.store->Scrub();
   EXPECT_EQ(found, std::vector<uint64_t>{kChunk});
   EXPECT_GE(h.store->corrupt_blocks_found(), 2u);
   // Rewriting the block repairs it.
-  CO_ASSERT_OK(co_await c->Write(kChunk, 1, 2 * 4096, Bytes(4096, 1)));
+  CO_ASSERT_OK(co_await c->Write(kChunk, {1, 0}, 2 * 4096, Bytes(4096, 1)));
   EXPECT_TRUE((co_await h.store->Scrub()).empty());
   co_await h.Stop();
 }
@@ -291,7 +328,7 @@ Task<void> BadInput(std::string dir) {
   EXPECT_GE(h.server->protocol_errors(), 2u);
 
   // The server still serves well-behaved clients, old and new.
-  CO_ASSERT_OK(co_await h.client->Write(kChunk, 1, 0, Bytes(4096, 1)));
+  CO_ASSERT_OK(co_await h.client->Write(kChunk, {1, 0}, 0, Bytes(4096, 1)));
   auto fresh = co_await ChunkClient::Connect(ex, h.address());
   CO_ASSERT_OK(fresh.status());
   CO_ASSERT_OK(co_await (*fresh)->Ping());

@@ -52,7 +52,7 @@ TEST(ChunkProtocol, UntrustworthyFramingIsRefused) {
   bad_version[4] = 2;
   EXPECT_EQ(ParseHeader(bad_version).status().code(), ErrorCode::kInvalidArgument);
   // Any flipped bit in the fields fails the header checksum.
-  for (size_t i = 5; i < kHeaderSize; ++i) {
+  for (size_t i = 5; i < kHeaderSize; ++i) {  // flags included
     auto flipped = good;
     flipped[i] ^= 0x10;
     EXPECT_FALSE(ParseHeader(flipped).ok()) << "byte " << i;

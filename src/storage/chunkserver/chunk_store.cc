@@ -122,6 +122,11 @@ Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::str
     s->epochs_[*volume] = std::strtoull(text.c_str(), nullptr, 10);
   }
   for (const auto& e : fs::directory_iterator(dir + "/chunks", ec)) {
+    if (e.path().extension() == ".version") {
+      auto id = ParseHex(e.path().stem().string());
+      TG_CO_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(e.path().string()));
+      if (id) s->versions_[*id] = static_cast<uint32_t>(std::strtoul(text.c_str(), nullptr, 10));
+    }
     if (e.path().extension() != ".data") continue;
     auto id = ParseHex(e.path().stem().string());
     if (!id) continue;
@@ -181,8 +186,28 @@ Status ChunkStore::Fence(uint64_t volume, uint64_t epoch) {
   return Status::Ok();
 }
 
-Status ChunkStore::CheckEpoch(uint64_t chunk_id, uint64_t epoch) {
-  return Fence(VolumeOf(chunk_id), epoch);
+uint32_t ChunkStore::VersionOf(uint64_t chunk_id) const {
+  auto it = versions_.find(chunk_id);
+  return it == versions_.end() ? 0 : it->second;
+}
+
+Status ChunkStore::SetVersion(uint64_t chunk_id, uint32_t version) {
+  const uint32_t current = VersionOf(chunk_id);
+  if (version < current) {
+    return Status(ErrorCode::kAborted,
+                  fmt::format("chunk {}: replica-set version {} is older than {}", Hex(chunk_id),
+                              version, current));
+  }
+  if (version == current) return Status::Ok();
+  TG_RETURN_IF_ERROR(
+      WriteFileDurably(ChunkPath(chunk_id, ".version"), fmt::format("{}\n", version)));
+  versions_[chunk_id] = version;
+  return Status::Ok();
+}
+
+Status ChunkStore::CheckStamp(uint64_t chunk_id, Stamp stamp) {
+  TG_RETURN_IF_ERROR(Fence(VolumeOf(chunk_id), stamp.epoch));
+  return SetVersion(chunk_id, stamp.version);
 }
 
 Task<void> ChunkStore::Lock(const BlockRange& r) {
@@ -288,18 +313,54 @@ Status CheckRangeInChunk(uint32_t offset, size_t length) {
 }
 }  // namespace
 
-Task<Status> ChunkStore::Write(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
+Task<Status> ChunkStore::Write(uint64_t chunk_id, Stamp stamp, uint32_t offset,
                                std::span<const uint8_t> data) {
+  return Store(chunk_id, stamp, offset, data, /*fill=*/false);
+}
+
+Task<Status> ChunkStore::Fill(uint64_t chunk_id, Stamp stamp, uint32_t offset,
+                              std::span<const uint8_t> data) {
+  return Store(chunk_id, stamp, offset, data, /*fill=*/true);
+}
+
+Task<Status> ChunkStore::Store(uint64_t chunk_id, Stamp stamp, uint32_t offset,
+                               std::span<const uint8_t> data, bool fill) {
   TG_CO_RETURN_IF_ERROR(CheckRangeInChunk(offset, data.size()));
-  TG_CO_RETURN_IF_ERROR(CheckEpoch(chunk_id, epoch));
+  if (fill && (offset % kBlockSize || data.size() % kBlockSize)) {
+    co_return InvalidArgument("fill [{}, +{}) is not whole blocks", offset, data.size());
+  }
+  TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp));
   const uint32_t first = offset / kBlockSize;
   const uint32_t end = static_cast<uint32_t>((offset + data.size() + kBlockSize - 1) / kBlockSize);
   const BlockRange range{chunk_id, first, end};
   co_await Lock(range);
   RangeLock hold(*this, range);
-  // A fence may have come while this request waited.
-  TG_CO_RETURN_IF_ERROR(CheckEpoch(chunk_id, epoch));
+  // A fence or a new replica set may have come while this request waited.
+  TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp));
   TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/true));
+  if (fill) {
+    // Only the runs of blocks nobody has written yet.
+    std::vector<uint32_t> crcs(end - first);
+    int got = co_await Pread(f->crc_fd, crcs.data(), crcs.size() * kCrcBytes,
+                             uint64_t{first} * kCrcBytes);
+    if (got != static_cast<int>(crcs.size() * kCrcBytes)) {
+      co_return Status(ErrorCode::kIoError, "read checksums of chunk " + Hex(chunk_id));
+    }
+    AlignedBuffer buf = AlignedBuffer::Make(data.size());
+    std::memcpy(buf.data.get(), data.data(), data.size());
+    for (uint32_t i = 0; i < crcs.size();) {
+      if (crcs[i] != 0) {
+        ++i;
+        continue;
+      }
+      uint32_t j = i;
+      while (j < crcs.size() && crcs[j] == 0) ++j;
+      TG_CO_RETURN_IF_ERROR(co_await WriteBlocks(
+          *f, first + i, buf.span().subspan(size_t{i} * kBlockSize, size_t{j - i} * kBlockSize)));
+      i = j;
+    }
+    co_return Status::Ok();
+  }
   AlignedBuffer buf = AlignedBuffer::Make(size_t{end - first} * kBlockSize);
   // Partial blocks at the edges keep the bytes this write does not cover.
   const bool head_partial = offset % kBlockSize != 0;
@@ -316,10 +377,10 @@ Task<Status> ChunkStore::Write(uint64_t chunk_id, uint64_t epoch, uint32_t offse
   co_return co_await WriteBlocks(*f, first, buf.span());
 }
 
-Task<Status> ChunkStore::Read(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
+Task<Status> ChunkStore::Read(uint64_t chunk_id, Stamp stamp, uint32_t offset,
                               std::span<uint8_t> out) {
   TG_CO_RETURN_IF_ERROR(CheckRangeInChunk(offset, out.size()));
-  TG_CO_RETURN_IF_ERROR(CheckEpoch(chunk_id, epoch));
+  TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp));
   TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/false));
   if (!f) {  // never written
     std::fill(out.begin(), out.end(), 0);
@@ -355,7 +416,8 @@ Task<Status> ChunkStore::Delete(uint64_t chunk_id) {
   co_await Lock(all);
   RangeLock hold(*this, all);
   chunks_.erase(chunk_id);
-  for (const char* ext : {".data", ".crc"}) {
+  versions_.erase(chunk_id);
+  for (const char* ext : {".data", ".crc", ".version"}) {
     const std::string p = ChunkPath(chunk_id, ext);
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) co_return ErrnoStatus(errno, "unlink " + p);
   }

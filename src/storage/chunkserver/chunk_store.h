@@ -3,12 +3,16 @@
 //   DIR/server-id               this server's identity (random, made on first start)
 //   DIR/chunks/<id>.data        the chunk's bytes (sparse, up to kChunkSize)
 //   DIR/chunks/<id>.crc         one CRC32C per 4 KiB block; 0 = never written
+//   DIR/chunks/<id>.version     the chunk's replica-set version, when not 0
 //   DIR/epochs/<volume>         the highest epoch seen for the volume
 //
 // Every write is durable before it returns (RWF_DSYNC through io_uring; the
 // data file with O_DIRECT where the file system allows it). Every read checks
 // each block it touches against its CRC. Writes from an epoch older than the
 // volume's are refused (fencing); a write with a newer epoch raises it first.
+// Likewise the chunk's replica-set version: a request from a client that has
+// not heard of the current replica set is refused, so that a recovery copy
+// never misses a write (see ARCHITECTURE.md, "Re-replication").
 //
 // Thread-safety: belongs to one executor. Requests on overlapping blocks of a
 // chunk run one after the other (a partial-block write is read-modify-write,
@@ -25,6 +29,7 @@
 #include "base/async.h"
 #include "base/status.h"
 #include "base/uring.h"
+#include "storage/common/protocol.h"
 
 namespace tg::storage {
 
@@ -41,12 +46,19 @@ class ChunkStore {
 
   const std::string& server_id() const { return server_id_; }
 
-  // FailedPrecondition: epoch older than the volume's. DataLoss: a block
-  // that a partial write must keep fails its checksum.
-  Task<Status> Write(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
+  // FailedPrecondition: epoch older than the volume's. Aborted: version older
+  // than the chunk's. DataLoss: a block that a partial write must keep fails
+  // its checksum.
+  Task<Status> Write(uint64_t chunk_id, Stamp stamp, uint32_t offset,
                      std::span<const uint8_t> data);
+  // A recovery copy: writes only the blocks never written, so that it cannot
+  // undo a client write that reached this replica first. Whole blocks only.
+  Task<Status> Fill(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<const uint8_t> data);
   // DataLoss: a block fails its checksum. A chunk never written reads as zeroes.
-  Task<Status> Read(uint64_t chunk_id, uint64_t epoch, uint32_t offset, std::span<uint8_t> out);
+  Task<Status> Read(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<uint8_t> out);
+  // Raises the chunk's replica-set version (durably); Aborted if it is higher.
+  Status SetVersion(uint64_t chunk_id, uint32_t version);
+  uint32_t VersionOf(uint64_t chunk_id) const;
   // Raises the volume's epoch (durably); FailedPrecondition if it is already higher.
   Status Fence(uint64_t volume, uint64_t epoch);
   uint64_t EpochOf(uint64_t volume) const;
@@ -76,7 +88,9 @@ class ChunkStore {
   // The chunk's open files; creates them (durably) if `create`. nullptr if
   // absent and not `create`.
   Result<ChunkFiles*> Files(uint64_t chunk_id, bool create);
-  Status CheckEpoch(uint64_t chunk_id, uint64_t epoch);
+  Status CheckStamp(uint64_t chunk_id, Stamp stamp);
+  Task<Status> Store(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<const uint8_t> data,
+                     bool fill);
   Task<Status> ReadBlocks(ChunkFiles& f, uint64_t chunk_id, uint32_t first, uint32_t end,
                           std::span<uint8_t> into);
   Task<Status> WriteBlocks(ChunkFiles& f, uint32_t first, std::span<const uint8_t> blocks);
@@ -90,7 +104,8 @@ class ChunkStore {
   std::string server_id_;
   std::unique_ptr<Uring> uring_;
   std::map<uint64_t, std::unique_ptr<ChunkFiles>> chunks_;
-  std::map<uint64_t, uint64_t> epochs_;  // volume -> epoch
+  std::map<uint64_t, uint64_t> epochs_;    // volume -> epoch
+  std::map<uint64_t, uint32_t> versions_;  // chunk -> replica-set version (0 if absent)
   std::vector<BlockRange> locked_;
   Event unlocked_;
   uint64_t corrupt_blocks_found_ = 0;

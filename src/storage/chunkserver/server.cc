@@ -22,6 +22,8 @@ WireStatus ToWire(const Status& s) {
       return WireStatus::kBadRequest;
     case ErrorCode::kFailedPrecondition:
       return WireStatus::kStaleEpoch;
+    case ErrorCode::kAborted:
+      return WireStatus::kStaleVersion;
     case ErrorCode::kDataLoss:
       return WireStatus::kCorrupt;
     case ErrorCode::kResourceExhausted:
@@ -64,7 +66,8 @@ class ChunkServer::Connection {
       }
       TG_CO_ASSIGN_OR_RETURN(Header h, ParseHeader(bytes));
       AlignedBuffer payload;
-      if (h.op == Op::kWrite && !h.reply) {  // ParseHeader bounded the length
+      const bool carries_payload = (h.op == Op::kWrite || h.op == Op::kFill) && !h.reply;
+      if (carries_payload) {  // ParseHeader bounded the length
         payload = AlignedBuffer::Make(h.length);
         TG_CO_RETURN_IF_ERROR(co_await reader_.Receive(payload.span()));
       } else if (h.length > kMaxPayload) {
@@ -76,7 +79,7 @@ class ChunkServer::Connection {
         Reply(h, WireStatus::kBadRequest);
         continue;
       }
-      if (h.op == Op::kWrite && Crc32c(payload.span()) != h.payload_crc) {
+      if (carries_payload && Crc32c(payload.span()) != h.payload_crc) {
         Log()->warn("request {}: write payload fails its checksum", h.request_id);
         Reply(h, WireStatus::kBadRequest);
         continue;
@@ -99,6 +102,7 @@ class ChunkServer::Connection {
     h.chunk_id = request.chunk_id;
     h.epoch = request.epoch;
     h.offset = request.offset;
+    h.chunk_version = request.chunk_version;
     h.length = static_cast<uint32_t>(payload.size);
     if (payload.size) h.payload_crc = Crc32c(payload.span());
     auto bytes = EncodeHeader(h);
@@ -107,15 +111,22 @@ class ChunkServer::Connection {
 
   Task<void> Handle(Header h, AlignedBuffer payload) {
     ChunkStore& store = server_.store_;
+    const Stamp stamp{h.epoch, h.chunk_version};
     Status s;
     AlignedBuffer out;
     switch (h.op) {
       case Op::kWrite:
-        s = co_await store.Write(h.chunk_id, h.epoch, h.offset, payload.span());
+        s = co_await store.Write(h.chunk_id, stamp, h.offset, payload.span());
+        break;
+      case Op::kFill:
+        s = co_await store.Fill(h.chunk_id, stamp, h.offset, payload.span());
         break;
       case Op::kRead:
         out = AlignedBuffer::Make(h.length);
-        s = co_await store.Read(h.chunk_id, h.epoch, h.offset, out.span());
+        s = co_await store.Read(h.chunk_id, stamp, h.offset, out.span());
+        break;
+      case Op::kSetVersion:
+        s = store.SetVersion(h.chunk_id, h.chunk_version);
         break;
       case Op::kFence:
         s = store.Fence(VolumeOf(h.chunk_id), h.epoch);

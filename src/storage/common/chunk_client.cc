@@ -98,7 +98,7 @@ Task<Status> ChunkClient::Call(Header h, std::span<const uint8_t> payload, Align
   Pending p(ex_);
   p.reply = reply;
   h.request_id = next_id_++;
-  h.length = h.op == Op::kWrite ? static_cast<uint32_t>(payload.size()) : h.length;
+  if (!payload.empty()) h.length = static_cast<uint32_t>(payload.size());
   if (!payload.empty()) h.payload_crc = Crc32c(payload);
   auto bytes = EncodeHeader(h);
   OutMessage m{std::vector<uint8_t>(bytes.begin(), bytes.end()), {}};
@@ -116,23 +116,31 @@ Task<Status> ChunkClient::Call(Header h, std::span<const uint8_t> payload, Align
   co_return p.status;
 }
 
-Task<Status> ChunkClient::Write(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
-                                std::span<const uint8_t> data) {
+namespace {
+Header DataHeader(Op op, uint64_t chunk_id, Stamp stamp, uint32_t offset) {
   Header h;
-  h.op = Op::kWrite;
+  h.op = op;
   h.chunk_id = chunk_id;
-  h.epoch = epoch;
+  h.epoch = stamp.epoch;
+  h.chunk_version = stamp.version;
   h.offset = offset;
-  co_return co_await Call(h, data, nullptr);
+  return h;
+}
+}  // namespace
+
+Task<Status> ChunkClient::Write(uint64_t chunk_id, Stamp stamp, uint32_t offset,
+                                std::span<const uint8_t> data) {
+  co_return co_await Call(DataHeader(Op::kWrite, chunk_id, stamp, offset), data, nullptr);
 }
 
-Task<Status> ChunkClient::Read(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
+Task<Status> ChunkClient::Fill(uint64_t chunk_id, Stamp stamp, uint32_t offset,
+                               std::span<const uint8_t> data) {
+  co_return co_await Call(DataHeader(Op::kFill, chunk_id, stamp, offset), data, nullptr);
+}
+
+Task<Status> ChunkClient::Read(uint64_t chunk_id, Stamp stamp, uint32_t offset,
                                std::span<uint8_t> out) {
-  Header h;
-  h.op = Op::kRead;
-  h.chunk_id = chunk_id;
-  h.epoch = epoch;
-  h.offset = offset;
+  Header h = DataHeader(Op::kRead, chunk_id, stamp, offset);
   h.length = static_cast<uint32_t>(out.size());
   AlignedBuffer reply;
   TG_CO_RETURN_IF_ERROR(co_await Call(h, {}, &reply));
@@ -143,6 +151,10 @@ Task<Status> ChunkClient::Read(uint64_t chunk_id, uint64_t epoch, uint32_t offse
   }
   std::memcpy(out.data(), reply.data.get(), out.size());
   co_return Status::Ok();
+}
+
+Task<Status> ChunkClient::SetVersion(uint64_t chunk_id, uint32_t version) {
+  co_return co_await Call(DataHeader(Op::kSetVersion, chunk_id, Stamp{0, version}, 0), {}, nullptr);
 }
 
 Task<Status> ChunkClient::Fence(uint64_t volume, uint64_t epoch) {

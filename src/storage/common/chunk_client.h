@@ -27,9 +27,12 @@ class ChunkClient {
   const std::string& address() const { return address_; }
   bool broken() const { return broken_; }
 
-  Task<Status> Write(uint64_t chunk_id, uint64_t epoch, uint32_t offset,
+  Task<Status> Write(uint64_t chunk_id, Stamp stamp, uint32_t offset,
                      std::span<const uint8_t> data);
-  Task<Status> Read(uint64_t chunk_id, uint64_t epoch, uint32_t offset, std::span<uint8_t> out);
+  // Writes only blocks the replica has never had (recovery copies).
+  Task<Status> Fill(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<const uint8_t> data);
+  Task<Status> Read(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<uint8_t> out);
+  Task<Status> SetVersion(uint64_t chunk_id, uint32_t version);
   Task<Status> Fence(uint64_t volume, uint64_t epoch);
   Task<Result<std::vector<uint32_t>>> BlockCrcs(uint64_t chunk_id);
   Task<Status> Delete(uint64_t chunk_id);

@@ -22,7 +22,7 @@ T Get(const uint8_t* at) {
 constexpr size_t kCrcOffset = kHeaderSize - 4;
 
 bool KnownOp(uint8_t op) {
-  return op >= 1 && op <= 6;
+  return op >= 1 && op <= kLastOp;
 }
 
 }  // namespace
@@ -38,7 +38,9 @@ std::array<uint8_t, kHeaderSize> EncodeHeader(const Header& h) {
   Put<uint64_t>(&b[24], h.epoch);
   Put<uint32_t>(&b[32], h.offset);
   Put<uint32_t>(&b[36], h.length);
-  Put<uint32_t>(&b[40], h.payload_crc);
+  Put<uint32_t>(&b[40], h.chunk_version);
+  Put<uint32_t>(&b[44], 0);  // flags: none defined yet
+  Put<uint32_t>(&b[48], h.payload_crc);
   Put<uint32_t>(&b[kCrcOffset], Crc32c(std::span(b.data(), kCrcOffset)));
   return b;
 }
@@ -61,10 +63,12 @@ Result<Header> ParseHeader(std::span<const uint8_t, kHeaderSize> b) {
   h.epoch = Get<uint64_t>(&b[24]);
   h.offset = Get<uint32_t>(&b[32]);
   h.length = Get<uint32_t>(&b[36]);
-  h.payload_crc = Get<uint32_t>(&b[40]);
+  h.chunk_version = Get<uint32_t>(&b[40]);
+  if (Get<uint32_t>(&b[44]) != 0) return InvalidArgument("chunk protocol: unknown flags");
+  h.payload_crc = Get<uint32_t>(&b[48]);
   // Only the length frames the stream; everything else is checked per request.
-  const bool carries_payload =
-      h.reply ? (h.op == Op::kRead || h.op == Op::kBlockCrcs) : h.op == Op::kWrite;
+  const bool carries_payload = h.reply ? (h.op == Op::kRead || h.op == Op::kBlockCrcs)
+                                       : (h.op == Op::kWrite || h.op == Op::kFill);
   if (carries_payload && h.length > kMaxPayload) {
     return InvalidArgument("chunk protocol: payload of {} bytes exceeds {}", h.length, kMaxPayload);
   }
@@ -79,6 +83,7 @@ Status CheckRequest(const Header& h) {
   if (h.status != WireStatus::kOk) return InvalidArgument("a request carries a status");
   switch (h.op) {
     case Op::kWrite:
+    case Op::kFill:
     case Op::kRead:
       if (h.length == 0 || h.length > kMaxPayload) {
         return InvalidArgument("{} of {} bytes (1 to {} allowed)", OpName(h.op), h.length,
@@ -111,6 +116,10 @@ std::string_view OpName(Op op) {
       return "delete";
     case Op::kPing:
       return "ping";
+    case Op::kFill:
+      return "fill";
+    case Op::kSetVersion:
+      return "set-version";
   }
   return "unknown";
 }
@@ -129,6 +138,8 @@ std::string_view StatusName(WireStatus s) {
       return "corrupt";
     case WireStatus::kNoSpace:
       return "no space";
+    case WireStatus::kStaleVersion:
+      return "stale replica-set version";
   }
   return "unknown status";
 }
@@ -146,6 +157,8 @@ Status ToStatus(WireStatus s, std::string_view context) {
       return Status(ErrorCode::kDataLoss, fmt::format("{}: checksum mismatch", context));
     case WireStatus::kNoSpace:
       return Status(ErrorCode::kResourceExhausted, fmt::format("{}: no space", context));
+    case WireStatus::kStaleVersion:
+      return Status(ErrorCode::kAborted, fmt::format("{}: stale replica-set version", context));
     default:
       return Status(ErrorCode::kIoError, fmt::format("{}: {}", context, StatusName(s)));
   }
