@@ -94,7 +94,7 @@ struct ChunkStore::ChunkFiles {
 };
 
 ChunkStore::ChunkStore(Executor ex, std::string dir, std::unique_ptr<Uring> uring)
-    : ex_(ex), dir_(std::move(dir)), uring_(std::move(uring)), unlocked_(ex) {}
+    : ex_(ex), dir_(std::move(dir)), uring_(std::move(uring)), locks_(ex) {}
 
 ChunkStore::~ChunkStore() = default;
 
@@ -205,46 +205,13 @@ Status ChunkStore::SetVersion(uint64_t chunk_id, uint32_t version) {
   return Status::Ok();
 }
 
-Status ChunkStore::CheckStamp(uint64_t chunk_id, Stamp stamp) {
-  TG_RETURN_IF_ERROR(Fence(VolumeOf(chunk_id), stamp.epoch));
+Status ChunkStore::CheckStamp(uint64_t chunk_id, Stamp stamp, bool maintenance_ok) {
+  // Epoch 0 on a read or a fill is the recovery copy, which works beside
+  // the writer rather than as one; writes always carry the writer's epoch.
+  if (!(maintenance_ok && stamp.epoch == 0))
+    TG_RETURN_IF_ERROR(Fence(VolumeOf(chunk_id), stamp.epoch));
   return SetVersion(chunk_id, stamp.version);
 }
-
-Task<void> ChunkStore::Lock(const BlockRange& r) {
-  auto overlaps = [&] {
-    for (const auto& l : locked_) {
-      if (l.chunk_id == r.chunk_id && l.first < r.end && r.first < l.end) return true;
-    }
-    return false;
-  };
-  // A broadcast: every waiter re-checks after any release.
-  while (overlaps()) {
-    unlocked_.Reset();
-    co_await unlocked_.Wait();
-  }
-  locked_.push_back(r);
-}
-
-void ChunkStore::Unlock(const BlockRange& r) {
-  for (auto it = locked_.begin(); it != locked_.end(); ++it) {
-    if (it->chunk_id == r.chunk_id && it->first == r.first && it->end == r.end) {
-      locked_.erase(it);
-      break;
-    }
-  }
-  unlocked_.Set();
-}
-
-// Holds a block range for the life of a request.
-class ChunkStore::RangeLock {
- public:
-  RangeLock(ChunkStore& s, BlockRange r) : s_(s), r_(r) {}
-  ~RangeLock() { s_.Unlock(r_); }
-
- private:
-  ChunkStore& s_;
-  BlockRange r_;
-};
 
 Task<int> ChunkStore::Pread(int fd, void* p, size_t n, uint64_t at) {
   return uring_->Submit(
@@ -329,14 +296,12 @@ Task<Status> ChunkStore::Store(uint64_t chunk_id, Stamp stamp, uint32_t offset,
   if (fill && (offset % kBlockSize || data.size() % kBlockSize)) {
     co_return InvalidArgument("fill [{}, +{}) is not whole blocks", offset, data.size());
   }
-  TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp));
+  TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp, fill));
   const uint32_t first = offset / kBlockSize;
   const uint32_t end = static_cast<uint32_t>((offset + data.size() + kBlockSize - 1) / kBlockSize);
-  const BlockRange range{chunk_id, first, end};
-  co_await Lock(range);
-  RangeLock hold(*this, range);
+  auto hold = co_await Lock(chunk_id, first, end);
   // A fence or a new replica set may have come while this request waited.
-  TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp));
+  TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp, fill));
   TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/true));
   if (fill) {
     // Only the runs of blocks nobody has written yet.
@@ -380,7 +345,7 @@ Task<Status> ChunkStore::Store(uint64_t chunk_id, Stamp stamp, uint32_t offset,
 Task<Status> ChunkStore::Read(uint64_t chunk_id, Stamp stamp, uint32_t offset,
                               std::span<uint8_t> out) {
   TG_CO_RETURN_IF_ERROR(CheckRangeInChunk(offset, out.size()));
-  TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp));
+  TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp, /*maintenance_ok=*/true));
   TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/false));
   if (!f) {  // never written
     std::fill(out.begin(), out.end(), 0);
@@ -388,9 +353,7 @@ Task<Status> ChunkStore::Read(uint64_t chunk_id, Stamp stamp, uint32_t offset,
   }
   const uint32_t first = offset / kBlockSize;
   const uint32_t end = static_cast<uint32_t>((offset + out.size() + kBlockSize - 1) / kBlockSize);
-  const BlockRange range{chunk_id, first, end};
-  co_await Lock(range);
-  RangeLock hold(*this, range);
+  auto hold = co_await Lock(chunk_id, first, end);
   AlignedBuffer buf = AlignedBuffer::Make(size_t{end - first} * kBlockSize);
   TG_CO_RETURN_IF_ERROR(co_await ReadBlocks(*f, chunk_id, first, end, buf.span()));
   std::memcpy(out.data(), buf.data.get() + (offset - uint64_t{first} * kBlockSize), out.size());
@@ -401,9 +364,7 @@ Task<Result<std::vector<uint32_t>>> ChunkStore::BlockCrcs(uint64_t chunk_id) {
   std::vector<uint32_t> crcs(kBlocksPerChunk, 0);
   TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/false));
   if (!f) co_return crcs;
-  const BlockRange all{chunk_id, 0, kBlocksPerChunk};
-  co_await Lock(all);
-  RangeLock hold(*this, all);
+  auto hold = co_await Lock(chunk_id, 0, kBlocksPerChunk);
   int got = co_await Pread(f->crc_fd, crcs.data(), crcs.size() * kCrcBytes, 0);
   if (got != static_cast<int>(crcs.size() * kCrcBytes)) {
     co_return Status(ErrorCode::kIoError, "read checksums of chunk " + Hex(chunk_id));
@@ -412,12 +373,11 @@ Task<Result<std::vector<uint32_t>>> ChunkStore::BlockCrcs(uint64_t chunk_id) {
 }
 
 Task<Status> ChunkStore::Delete(uint64_t chunk_id) {
-  const BlockRange all{chunk_id, 0, kBlocksPerChunk};
-  co_await Lock(all);
-  RangeLock hold(*this, all);
+  auto hold = co_await Lock(chunk_id, 0, kBlocksPerChunk);
   chunks_.erase(chunk_id);
-  versions_.erase(chunk_id);
-  for (const char* ext : {".data", ".crc", ".version"}) {
+  // The version stays (a tombstone): a writer that still has an old replica
+  // set in mind must not recreate the chunk here.
+  for (const char* ext : {".data", ".crc"}) {
     const std::string p = ChunkPath(chunk_id, ext);
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) co_return ErrnoStatus(errno, "unlink " + p);
   }
@@ -449,9 +409,7 @@ Task<std::vector<uint64_t>> ChunkStore::Scrub() {
     for (uint32_t first = 0; first < kBlocksPerChunk; first += kStep) {
       auto f = Files(id, /*create=*/false);
       if (!f.ok() || !*f) break;  // deleted meanwhile
-      const BlockRange range{id, first, first + kStep};
-      co_await Lock(range);
-      RangeLock hold(*this, range);
+      auto hold = co_await Lock(id, first, first + kStep);
       Status s = co_await ReadBlocks(**f, id, first, first + kStep, buf.span());
       if (s.code() == ErrorCode::kDataLoss) {
         bad.push_back(id);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "base/async.h"
+#include "base/range_lock.h"
 #include "base/status.h"
 #include "base/uring.h"
 #include "storage/common/protocol.h"
@@ -53,6 +54,8 @@ class ChunkStore {
                      std::span<const uint8_t> data);
   // A recovery copy: writes only the blocks never written, so that it cannot
   // undo a client write that reached this replica first. Whole blocks only.
+  // Epoch 0 (on Fill and Read only) means the recovery copy itself: no epoch
+  // check, as it works beside the volume's writer.
   Task<Status> Fill(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<const uint8_t> data);
   // DataLoss: a block fails its checksum. A chunk never written reads as zeroes.
   Task<Status> Read(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<uint8_t> out);
@@ -64,6 +67,7 @@ class ChunkStore {
   uint64_t EpochOf(uint64_t volume) const;
   // The chunk's per-block CRCs (kBlocksPerChunk entries, 0 = never written).
   Task<Result<std::vector<uint32_t>>> BlockCrcs(uint64_t chunk_id);
+  // Removes the chunk's data; its version stays, so stale writers stay out.
   Task<Status> Delete(uint64_t chunk_id);
   std::vector<uint64_t> ListChunks() const;
   StoreUsage Usage() const;
@@ -77,18 +81,13 @@ class ChunkStore {
 
  private:
   struct ChunkFiles;
-  struct BlockRange {
-    uint64_t chunk_id;
-    uint32_t first, end;  // blocks [first, end)
-  };
-  class RangeLock;
 
   ChunkStore(Executor ex, std::string dir, std::unique_ptr<Uring> uring);
   std::string ChunkPath(uint64_t chunk_id, std::string_view ext) const;
   // The chunk's open files; creates them (durably) if `create`. nullptr if
   // absent and not `create`.
   Result<ChunkFiles*> Files(uint64_t chunk_id, bool create);
-  Status CheckStamp(uint64_t chunk_id, Stamp stamp);
+  Status CheckStamp(uint64_t chunk_id, Stamp stamp, bool maintenance_ok);
   Task<Status> Store(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<const uint8_t> data,
                      bool fill);
   Task<Status> ReadBlocks(ChunkFiles& f, uint64_t chunk_id, uint32_t first, uint32_t end,
@@ -96,8 +95,10 @@ class ChunkStore {
   Task<Status> WriteBlocks(ChunkFiles& f, uint32_t first, std::span<const uint8_t> blocks);
   Task<int> Pread(int fd, void* p, size_t n, uint64_t at);
   Task<int> PwriteDsync(int fd, const void* p, size_t n, uint64_t at);
-  Task<void> Lock(const BlockRange& r);
-  void Unlock(const BlockRange& r);
+  // Blocks [first, end) of a chunk, for one request.
+  Task<RangeLock::Hold> Lock(uint64_t chunk_id, uint32_t first, uint32_t end) {
+    return locks_.Acquire({chunk_id, first, end});
+  }
 
   Executor ex_;
   std::string dir_;
@@ -106,8 +107,7 @@ class ChunkStore {
   std::map<uint64_t, std::unique_ptr<ChunkFiles>> chunks_;
   std::map<uint64_t, uint64_t> epochs_;    // volume -> epoch
   std::map<uint64_t, uint32_t> versions_;  // chunk -> replica-set version (0 if absent)
-  std::vector<BlockRange> locked_;
-  Event unlocked_;
+  RangeLock locks_;
   uint64_t corrupt_blocks_found_ = 0;
 };
 

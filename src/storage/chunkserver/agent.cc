@@ -1,0 +1,235 @@
+#include "storage/chunkserver/agent.h"
+
+#include <unistd.h>
+
+#include "base/config.h"
+#include "base/log.h"
+#include "etcd/lease.h"
+#include "etcd/watch.h"
+#include "storage/chunkserver/chunk_store.h"
+#include "storage/chunkserver/server.h"
+#include "storage/common/chunk_client.h"
+#include "storage/common/metadata.h"
+
+namespace tg::storage {
+
+namespace {
+
+auto Log() {
+  static auto log = log::Get("chunkserver");
+  return log;
+}
+
+class Agent {
+ public:
+  Agent(etcd::Client& client, ChunkserverOptions options, ChunkStore& store)
+      : client_(client), options_(std::move(options)), store_(store) {}
+
+  Task<Status> Run(Event& stop, ChunkServer& server, etcd::LeaseKeeper& lease) {
+    Executor ex = co_await asio::this_coro::executor;
+    TaskGroup tasks(ex);
+    tasks.Spawn("chunkserver report", ReportLoop(lease));
+    tasks.Spawn("chunkserver scrub", ScrubLoop());
+    tasks.Spawn("chunkserver recovery", RecoveryLoop());
+    auto ended = co_await (stop.Wait() || lease.lost().Wait());
+    Status result;
+    if (ended.index() == 1) {
+      result = Unavailable("chunkserver {}: registration lease lost", info_.id);
+    }
+    tasks.CancelAll();
+    co_await tasks.Join();
+    co_await server.Stop();
+    co_return result;
+  }
+
+  ChunkserverInfo info_;
+
+ private:
+  ChunkserverInfo Snapshot() const {
+    ChunkserverInfo i = info_;
+    StoreUsage u = store_.Usage();
+    i.capacity_bytes = u.capacity_bytes;
+    i.free_bytes = u.free_bytes;
+    i.chunks = u.chunks;
+    i.corrupt_chunks.assign(corrupt_.begin(), corrupt_.end());
+    return i;
+  }
+
+ public:
+  Task<Status> Publish(etcd::LeaseId lease) {
+    auto put = co_await client_.Put(ChunkserverKey(info_.id), Encode(Snapshot()), {.lease = lease});
+    co_return put.status();
+  }
+
+ private:
+  Task<void> ReportLoop(etcd::LeaseKeeper& lease) {
+    for (;;) {
+      if (!co_await SleepFor(std::chrono::milliseconds(options_.report_interval_ms))) co_return;
+      if (Status s = co_await Publish(lease.id()); !s.ok()) {
+        Log()->warn("capacity report failed: {}", s);
+      }
+    }
+  }
+
+  Task<void> ScrubLoop() {
+    for (;;) {
+      auto bad = co_await store_.Scrub();
+      std::set<uint64_t> now(bad.begin(), bad.end());
+      // Chunks repaired (deleted and refilled) since drop off the list.
+      for (auto it = corrupt_.begin(); it != corrupt_.end();) {
+        it = now.count(*it) ? std::next(it) : corrupt_.erase(it);
+      }
+      for (uint64_t id : bad) {
+        if (corrupt_.insert(id).second) Log()->error("scrub: chunk {:016x} has a bad block", id);
+      }
+      if (!co_await SleepFor(std::chrono::seconds(options_.scrub_interval_seconds))) co_return;
+    }
+  }
+
+  // Watches this server's task list; runs each new task once.
+  Task<void> RecoveryLoop() {
+    Executor ex = co_await asio::this_coro::executor;
+    TaskGroup copies(ex);
+    const std::string prefix = TasksOfServerPrefix(info_.id);
+    for (;;) {
+      auto current = co_await client_.Get(prefix, {.prefix = true});
+      if (!current.ok()) {
+        if (!co_await SleepFor(1s)) break;
+        continue;
+      }
+      for (const auto& kv : current->kvs) StartTask(copies, kv);
+      etcd::Watcher watch(client_, prefix,
+                          {.prefix = true, .start_revision = current->revision + 1});
+      for (;;) {
+        auto batch = co_await watch.Next();
+        if (!batch.ok()) break;  // cancelled, or compacted: re-read
+        for (const auto& e : batch->events) {
+          if (e.type == etcd::WatchEvent::Type::kPut) StartTask(copies, e.kv);
+        }
+      }
+      if (co_await IsCancelled()) break;
+    }
+    copies.CancelAll();
+    co_await copies.Join();
+  }
+
+  void StartTask(TaskGroup& copies, const etcd::KeyValue& kv) {
+    auto task = DecodeTask(kv.value);
+    if (!task.ok()) {
+      Log()->warn("ignoring bad task {}: {}", kv.key, task.status());
+      return;
+    }
+    if (task->done || running_.count(kv.key)) return;
+    running_.insert(kv.key);
+    copies.Spawn("recovery copy", Copy(kv.key, kv.mod_revision, *task));
+  }
+
+  // Fills the chunk here from its healthy replicas, 1 MiB at a time, trying
+  // each source in turn for every piece; then marks the task done.
+  Task<void> Copy(std::string key, int64_t revision, RecoveryTask task) {
+    Executor ex = co_await asio::this_coro::executor;
+    const auto started = Clock::now();
+    Status s = co_await CopyChunk(ex, task);
+    running_.erase(key);
+    if (!s.ok()) {
+      Log()->warn("recovery of chunk {:016x} failed: {}", task.chunk_id, s);
+      co_return;  // the master sees no progress and reassigns
+    }
+    task.done = true;
+    etcd::Txn txn;
+    txn.compares.push_back(etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, revision));
+    txn.then.push_back(etcd::TxnOp::Put(key, Encode(task)));
+    auto r = co_await client_.Commit(std::move(txn));
+    Log()->info(
+        "recovered chunk {:016x} in {} ms{}", task.chunk_id,
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count(),
+        r.ok() && r->succeeded ? "" : " (task changed meanwhile)");
+  }
+
+  Task<Status> CopyChunk(Executor ex, const RecoveryTask& task) {
+    const Stamp stamp{0, task.version};  // epoch 0: the recovery copy (see ChunkStore::Fill)
+    std::vector<std::unique_ptr<ChunkClient>> sources;
+    for (const auto& address : task.sources) {
+      auto c = co_await ChunkClient::Connect(ex, address);
+      if (!c.ok()) continue;
+      // From now on the source turns away writers that do not know this
+      // replica is a member: every write it accepts also comes here.
+      if (Status v = co_await (*c)->SetVersion(task.chunk_id, task.version); !v.ok()) {
+        (co_await (*c)->Close());
+        continue;
+      }
+      sources.push_back(std::move(*c));
+    }
+    if (sources.empty()) co_return Unavailable("no source reachable");
+    TG_CO_RETURN_IF_ERROR(store_.SetVersion(task.chunk_id, task.version));
+    constexpr uint32_t kPiece = 1 << 20;
+    std::vector<uint8_t> buf(kPiece);
+    Status result;
+    for (uint64_t off = 0; off < kChunkSize && result.ok(); off += kPiece) {
+      Status got = Unavailable("no source");
+      for (auto& src : sources) {
+        got = co_await src->Read(task.chunk_id, stamp, static_cast<uint32_t>(off), buf);
+        if (got.ok()) break;
+      }
+      if (!got.ok()) {
+        result = got;
+        break;
+      }
+      result = co_await store_.Fill(task.chunk_id, stamp, static_cast<uint32_t>(off), buf);
+      // The rate limit: a recovery must not starve the guests' I/O.
+      const auto pause = std::chrono::nanoseconds(
+          kPiece * 1'000'000'000ull / std::max<uint64_t>(options_.recovery_bytes_per_second, 1));
+      if (!co_await SleepFor(pause)) result = Cancelled("recovery cancelled");
+    }
+    for (auto& src : sources) co_await src->Close();
+    co_return result;
+  }
+
+  etcd::Client& client_;
+  ChunkserverOptions options_;
+  ChunkStore& store_;
+  std::set<uint64_t> corrupt_;
+  std::set<std::string> running_;
+};
+
+}  // namespace
+
+Task<Status> RunChunkserver(etcd::Client& client, ChunkserverOptions options, Event& stop) {
+  Executor ex = co_await asio::this_coro::executor;
+  if (options.data_dir.empty()) co_return InvalidArgument("chunkserver: --data is required");
+  TG_CO_ASSIGN_OR_RETURN(auto listen, ParseHostPort(options.listen));
+  TG_CO_RETURN_IF_ERROR(co_await client.CheckReachable());
+  TG_CO_ASSIGN_OR_RETURN(auto store, co_await ChunkStore::Open(ex, options.data_dir));
+  ChunkServer server(ex, *store);
+  Status result = server.Listen(listen.first, listen.second);
+  if (result.ok()) {
+    Agent agent(client, options, *store);
+    agent.info_.id = store->server_id();
+    agent.info_.address = options.advertise.empty()
+                              ? fmt::format("{}:{}", listen.first, server.port())
+                              : options.advertise;
+    agent.info_.host = options.host.empty() ? agent.info_.id : options.host;
+    agent.info_.rack = options.rack;
+    TaskGroup serving(ex);
+    serving.Spawn("chunk data port", server.Run());
+    auto lease =
+        co_await etcd::LeaseKeeper::Start(client, std::chrono::seconds(options.lease_ttl_seconds));
+    if (!lease.ok()) {
+      result = lease.status();
+    } else if (Status put = co_await agent.Publish((*lease)->id()); !put.ok()) {
+      result = put;
+    } else {
+      Log()->info("chunkserver {} serving address={} host={} rack={} data={}", agent.info_.id,
+                  agent.info_.address, agent.info_.host, agent.info_.rack, options.data_dir);
+      result = co_await agent.Run(stop, server, **lease);
+    }
+    co_await server.Stop();
+    co_await serving.Join();
+    if (lease.ok()) (co_await (*lease)->Revoke()).IgnoreError();
+  }
+  co_await store->Close();
+  Log()->info("chunkserver stopped");
+  co_return result;
+}
+
+}  // namespace tg::storage

@@ -1,0 +1,201 @@
+#include "storage/common/metadata.h"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "storage/common/protocol.h"
+
+namespace tg::storage {
+
+using nlohmann::json;
+
+uint32_t VolumeInfo::chunk_count() const {
+  return static_cast<uint32_t>((size + kChunkSize - 1) / kChunkSize);
+}
+
+std::vector<std::string> ChunkInfo::healthy() const {
+  std::vector<std::string> out;
+  for (const auto& r : replicas)
+    if (r.state == ReplicaState::kHealthy) out.push_back(r.server);
+  return out;
+}
+
+bool ChunkInfo::Has(std::string_view server) const {
+  for (const auto& r : replicas)
+    if (r.server == server) return true;
+  return false;
+}
+
+std::string ChunkserverKey(std::string_view id) {
+  return fmt::format("{}{}", kChunkserversPrefix, id);
+}
+std::string VolumeKey(std::string_view name) {
+  return fmt::format("{}{}", kVolumesPrefix, name);
+}
+std::string ChunksOfVolumePrefix(uint64_t volume) {
+  return fmt::format("{}{:010x}/", kChunksPrefix, volume);
+}
+std::string ChunkKey(uint64_t chunk_id) {
+  return fmt::format("{}{:06x}", ChunksOfVolumePrefix(VolumeOf(chunk_id)), IndexOf(chunk_id));
+}
+std::string TasksOfServerPrefix(std::string_view server) {
+  return fmt::format("{}{}/", kTasksPrefix, server);
+}
+std::string TaskKey(std::string_view server, uint64_t chunk_id) {
+  return fmt::format("{}{:016x}", TasksOfServerPrefix(server), chunk_id);
+}
+std::string ReportKey(uint64_t chunk_id, std::string_view server) {
+  return fmt::format("{}{:016x}/{}", kReportsPrefix, chunk_id, server);
+}
+std::string AttachKey(std::string_view name) {
+  return fmt::format("{}{}", kAttachPrefix, name);
+}
+
+std::string_view VolumeStateName(VolumeState s) {
+  switch (s) {
+    case VolumeState::kCreating:
+      return "creating";
+    case VolumeState::kAvailable:
+      return "available";
+    case VolumeState::kDeleting:
+      return "deleting";
+  }
+  return "unknown";
+}
+
+std::string Encode(const ChunkserverInfo& v) {
+  return json{{"id", v.id},
+              {"address", v.address},
+              {"host", v.host},
+              {"rack", v.rack},
+              {"capacity_bytes", v.capacity_bytes},
+              {"free_bytes", v.free_bytes},
+              {"chunks", v.chunks},
+              {"corrupt_chunks", v.corrupt_chunks}}
+      .dump();
+}
+
+std::string Encode(const VolumeInfo& v) {
+  return json{{"name", v.name},
+              {"number", v.number},
+              {"size", v.size},
+              {"epoch", v.epoch},
+              {"state", VolumeStateName(v.state)}}
+      .dump();
+}
+
+std::string Encode(const ChunkInfo& v) {
+  json replicas = json::array();
+  for (const auto& r : v.replicas) {
+    replicas.push_back({{"server", r.server},
+                        {"state", r.state == ReplicaState::kHealthy ? "healthy" : "recovering"}});
+  }
+  return json{{"chunk_id", v.chunk_id}, {"version", v.version}, {"replicas", replicas}}.dump();
+}
+
+std::string Encode(const RecoveryTask& v) {
+  return json{
+      {"chunk_id", v.chunk_id}, {"version", v.version}, {"sources", v.sources}, {"done", v.done}}
+      .dump();
+}
+
+namespace {
+
+// Parses `text` and runs `fill` on it; any JSON or type error becomes
+// InvalidArgument naming `what`.
+template <typename T, typename Fill>
+Result<T> Decode(std::string_view text, std::string_view what, Fill fill) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return InvalidArgument("{} record is not JSON", what);
+  try {
+    T v;
+    fill(j, v);
+    return v;
+  } catch (const json::exception& e) {
+    return InvalidArgument("{} record: {}", what, e.what());
+  }
+}
+
+}  // namespace
+
+Result<ChunkserverInfo> DecodeChunkserver(std::string_view text) {
+  return Decode<ChunkserverInfo>(text, "chunkserver", [](const json& j, ChunkserverInfo& v) {
+    j.at("id").get_to(v.id);
+    j.at("address").get_to(v.address);
+    j.at("host").get_to(v.host);
+    j.at("rack").get_to(v.rack);
+    v.capacity_bytes = j.value("capacity_bytes", uint64_t{0});
+    v.free_bytes = j.value("free_bytes", uint64_t{0});
+    v.chunks = j.value("chunks", uint64_t{0});
+    v.corrupt_chunks = j.value("corrupt_chunks", std::vector<uint64_t>{});
+  });
+}
+
+Result<VolumeInfo> DecodeVolume(std::string_view text) {
+  return Decode<VolumeInfo>(text, "volume", [](const json& j, VolumeInfo& v) {
+    j.at("name").get_to(v.name);
+    j.at("number").get_to(v.number);
+    j.at("size").get_to(v.size);
+    v.epoch = j.value("epoch", uint64_t{0});
+    const std::string state = j.at("state");
+    v.state = state == "available"  ? VolumeState::kAvailable
+              : state == "deleting" ? VolumeState::kDeleting
+                                    : VolumeState::kCreating;
+  });
+}
+
+Result<ChunkInfo> DecodeChunk(std::string_view text) {
+  return Decode<ChunkInfo>(text, "chunk", [](const json& j, ChunkInfo& v) {
+    j.at("chunk_id").get_to(v.chunk_id);
+    j.at("version").get_to(v.version);
+    for (const auto& r : j.at("replicas")) {
+      v.replicas.push_back({r.at("server"), r.value("state", "healthy") == "healthy"
+                                                ? ReplicaState::kHealthy
+                                                : ReplicaState::kRecovering});
+    }
+  });
+}
+
+Result<RecoveryTask> DecodeTask(std::string_view text) {
+  return Decode<RecoveryTask>(text, "recovery task", [](const json& j, RecoveryTask& v) {
+    j.at("chunk_id").get_to(v.chunk_id);
+    j.at("version").get_to(v.version);
+    v.sources = j.value("sources", std::vector<std::string>{});
+    v.done = j.value("done", false);
+  });
+}
+
+Status CheckVolumeName(std::string_view name) {
+  if (name.empty() || name.size() > 64)
+    return InvalidArgument("volume name must be 1-64 characters");
+  if (name[0] == '.' || name[0] == '-') {
+    return InvalidArgument("volume name '{}' must not start with '.' or '-'", name);
+  }
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return InvalidArgument("volume name '{}': only letters, digits, '.', '_' and '-'", name);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> ParseVolumeSize(std::string_view text) {
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || p == text.data()) return InvalidArgument("bad size '{}'", text);
+  std::string_view unit(p, text.data() + text.size() - p);
+  int shift = unit.empty()                   ? 0
+              : unit == "K" || unit == "KiB" ? 10
+              : unit == "M" || unit == "MiB" ? 20
+              : unit == "G" || unit == "GiB" ? 30
+              : unit == "T" || unit == "TiB" ? 40
+                                             : -1;
+  if (shift < 0) return InvalidArgument("bad size unit in '{}' (K, M, G, T)", text);
+  if (n == 0 || n > (uint64_t{1} << (50 - shift)))
+    return InvalidArgument("size '{}' is out of range", text);
+  const uint64_t bytes = n << shift;
+  if (bytes % 4096 != 0) return InvalidArgument("size '{}' is not a multiple of 4 KiB", text);
+  return bytes;
+}
+
+}  // namespace tg::storage

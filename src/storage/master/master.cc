@@ -1,0 +1,316 @@
+#include "storage/master/master.h"
+
+#include <set>
+
+#include "base/log.h"
+#include "etcd/watch.h"
+#include "storage/common/chunk_client.h"
+#include "storage/common/metadata.h"
+#include "storage/common/protocol.h"
+#include "storage/master/placement.h"
+
+namespace tg::storage {
+
+namespace {
+
+auto Log() {
+  static auto log = log::Get("master");
+  return log;
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+constexpr size_t kOpsPerTxn = 64;  // etcd refuses transactions over 128 operations
+
+}  // namespace
+
+// Everything under the storage prefix, as read at one revision.
+struct Master::State {
+  std::map<std::string, ChunkserverInfo> servers;  // live ones (their lease holds)
+  std::vector<ChunkserverInfo> live;
+  std::map<std::string, std::pair<VolumeInfo, int64_t>> volumes;  // name -> (info, mod revision)
+  std::map<uint64_t, std::pair<ChunkInfo, int64_t>> chunks;
+  struct TaskEntry {
+    std::string key, server;
+    RecoveryTask task;
+  };
+  std::map<uint64_t, std::vector<TaskEntry>> tasks;   // by chunk
+  std::set<std::pair<uint64_t, std::string>> failed;  // (chunk, server) reported or corrupt
+  std::map<uint64_t, std::vector<std::string>> report_keys;
+  std::map<std::string, uint64_t> load;  // replicas per server
+  size_t tasks_running = 0;
+  std::map<std::string, int> tasks_per_server;
+  std::vector<Copyset> copysets;
+};
+
+Master::Master(etcd::Client& client, MasterOptions options) : client_(client), options_(options) {}
+
+Master::~Master() = default;
+
+Task<void> Master::WatchChanges(Event& changed) {
+  etcd::Watcher watch(client_, std::string(kStoragePrefix), {.prefix = true});
+  for (;;) {
+    auto batch = co_await watch.Next();
+    if (!batch.ok()) {
+      if (batch.status().code() == ErrorCode::kCancelled || co_await IsCancelled()) co_return;
+      if (!co_await SleepFor(1s)) co_return;
+      continue;
+    }
+    changed.Set();
+  }
+}
+
+Task<void> Master::Lead(Event& stop) {
+  Executor ex = co_await asio::this_coro::executor;
+  Event changed(ex);
+  TaskGroup tasks(ex);
+  tasks.Spawn("master watch", WatchChanges(changed));
+  Log()->info("storage master leading");
+  while (!stop.is_set()) {
+    changed.Reset();
+    if (Status s = co_await ReconcileOnce(); !s.ok()) Log()->warn("reconcile: {}", s);
+    co_await (changed.Wait() || SleepFor(1s) || stop.Wait());
+    if (!stop.is_set()) co_await SleepFor(std::chrono::milliseconds(20));  // gather a burst
+  }
+  tasks.CancelAll();
+  co_await tasks.Join();
+  for (auto& [address, c] : connections_) co_await c->Close();
+  connections_.clear();
+  Log()->info("storage master stopped");
+}
+
+Task<Status> Master::ReconcileOnce() {
+  TG_CO_ASSIGN_OR_RETURN(auto all,
+                         co_await client_.Get(std::string(kStoragePrefix), {.prefix = true}));
+  State st;
+  for (const auto& kv : all.kvs) {
+    const std::string_view key = kv.key;
+    if (StartsWith(key, kChunkserversPrefix)) {
+      if (auto s = DecodeChunkserver(kv.value); s.ok()) {
+        st.servers[s->id] = *s;
+        st.live.push_back(*s);
+      }
+    } else if (StartsWith(key, kVolumesPrefix)) {
+      if (auto v = DecodeVolume(kv.value); v.ok()) st.volumes[v->name] = {*v, kv.mod_revision};
+    } else if (StartsWith(key, kChunksPrefix)) {
+      if (auto c = DecodeChunk(kv.value); c.ok()) st.chunks[c->chunk_id] = {*c, kv.mod_revision};
+    } else if (StartsWith(key, kTasksPrefix)) {
+      auto rest = key.substr(kTasksPrefix.size());
+      auto slash = rest.find('/');
+      auto t = DecodeTask(kv.value);
+      if (slash != std::string_view::npos && t.ok()) {
+        st.tasks[t->chunk_id].push_back({kv.key, std::string(rest.substr(0, slash)), *t});
+        if (!t->done) {
+          ++st.tasks_running;
+          ++st.tasks_per_server[std::string(rest.substr(0, slash))];
+        }
+      }
+    } else if (StartsWith(key, kReportsPrefix)) {
+      auto rest = key.substr(kReportsPrefix.size());
+      auto slash = rest.find('/');
+      if (slash == std::string_view::npos) continue;
+      uint64_t chunk = std::strtoull(std::string(rest.substr(0, slash)).c_str(), nullptr, 16);
+      st.failed.insert({chunk, std::string(rest.substr(slash + 1))});
+      st.report_keys[chunk].push_back(kv.key);
+    }
+  }
+  for (const auto& [id, s] : st.servers)
+    for (uint64_t c : s.corrupt_chunks) st.failed.insert({c, id});
+  for (const auto& [id, c] : st.chunks)
+    for (const auto& r : c.first.replicas) ++st.load[r.server];
+  st.copysets = BuildCopysets(st.live, kReplicas, options_.scatter_width);
+
+  Status result;
+  for (const auto& [name, v] : st.volumes) {
+    Status s;
+    if (v.first.state == VolumeState::kCreating) s = co_await AllocateVolume(st, name);
+    if (v.first.state == VolumeState::kDeleting) s = co_await DeleteVolume(st, name);
+    if (!s.ok()) result = s;
+  }
+  std::set<uint64_t> touched;
+  for (const auto& [id, c] : st.chunks) touched.insert(id);
+  for (const auto& [id, t] : st.tasks) touched.insert(id);
+  for (const auto& [id, k] : st.report_keys) touched.insert(id);
+  for (uint64_t id : touched) {
+    if (Status s = co_await ReconcileChunk(st, id); !s.ok()) result = s;
+  }
+  co_return result;
+}
+
+Task<Status> Master::AllocateVolume(State& st, const std::string& name) {
+  auto& [volume, revision] = st.volumes[name];
+  const uint32_t count = volume.chunk_count();
+  std::vector<ChunkInfo> placed;
+  for (uint32_t i = 0; i < count; ++i) {
+    Copyset c = PickCopyset(st.copysets, st.load);
+    if (c.empty()) {
+      co_return Unavailable("volume {}: not enough chunkservers on distinct hosts ({} live)", name,
+                            st.live.size());
+    }
+    ChunkInfo chunk{.chunk_id = MakeChunkId(volume.number, i), .version = 1, .replicas = {}};
+    for (const auto& id : c) {
+      chunk.replicas.push_back({id, ReplicaState::kHealthy});
+      ++st.load[id];
+    }
+    placed.push_back(std::move(chunk));
+  }
+  // In batches, each conditioned on the volume still being the one we read;
+  // the last also makes it available.
+  for (size_t start = 0; start <= placed.size(); start += kOpsPerTxn) {
+    etcd::Txn txn;
+    txn.compares.push_back(
+        etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, revision));
+    for (size_t i = start; i < std::min(placed.size(), start + kOpsPerTxn); ++i) {
+      txn.then.push_back(etcd::TxnOp::Put(ChunkKey(placed[i].chunk_id), Encode(placed[i])));
+    }
+    const bool last = start + kOpsPerTxn > placed.size();
+    if (last) {
+      VolumeInfo ready = volume;
+      ready.state = VolumeState::kAvailable;
+      txn.then.push_back(etcd::TxnOp::Put(VolumeKey(name), Encode(ready)));
+    }
+    TG_CO_ASSIGN_OR_RETURN(auto r, co_await client_.Commit(std::move(txn)));
+    if (!r.succeeded) co_return Status::Ok();  // changed meanwhile: the next pass sees it
+    if (last) break;
+  }
+  Log()->info("volume {} available: {} chunks placed", name, count);
+  co_return Status::Ok();
+}
+
+Task<Status> Master::DeleteVolume(State& st, const std::string& name) {
+  auto& [volume, revision] = st.volumes[name];
+  for (auto& [id, c] : st.chunks) {
+    if (VolumeOf(id) != volume.number) continue;
+    for (const auto& r : c.first.replicas) {
+      if (auto s = st.servers.find(r.server); s != st.servers.end()) {
+        (co_await DeleteChunkOn(s->second.address, id)).IgnoreError();
+      }
+    }
+  }
+  etcd::Txn txn;
+  txn.compares.push_back(
+      etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, revision));
+  txn.then.push_back(etcd::TxnOp::Delete(ChunksOfVolumePrefix(volume.number), {.prefix = true}));
+  txn.then.push_back(etcd::TxnOp::Delete(VolumeKey(name)));
+  txn.then.push_back(etcd::TxnOp::Delete(AttachKey(name)));
+  TG_CO_ASSIGN_OR_RETURN(auto r, co_await client_.Commit(std::move(txn)));
+  if (r.succeeded) Log()->info("volume {} deleted", name);
+  co_return Status::Ok();
+}
+
+Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
+  etcd::Txn txn;
+  auto it = st.chunks.find(chunk_id);
+  if (it == st.chunks.end()) {
+    // The chunk is gone (its volume was deleted): so are its tasks and reports.
+    for (const auto& t : st.tasks[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(t.key));
+    for (const auto& k : st.report_keys[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(k));
+    if (!txn.then.empty())
+      TG_CO_RETURN_IF_ERROR((co_await client_.Commit(std::move(txn))).status());
+    co_return Status::Ok();
+  }
+  const auto& [current, revision] = it->second;
+  ChunkInfo next = current;
+  bool membership_changed = false, changed = false;
+
+  // Finished copies: the replica becomes healthy.
+  for (const auto& t : st.tasks[chunk_id]) {
+    bool keep_task = !t.task.done && st.servers.count(t.server) && next.Has(t.server);
+    if (t.task.done) {
+      for (auto& r : next.replicas) {
+        if (r.server == t.server && r.state == ReplicaState::kRecovering &&
+            t.task.version <= next.version) {
+          r.state = ReplicaState::kHealthy;
+          changed = true;
+          Log()->info("chunk {:016x}: replica on {} recovered", chunk_id, t.server);
+        }
+      }
+    }
+    if (!keep_task) txn.then.push_back(etcd::TxnOp::Delete(t.key));
+  }
+
+  // Members that are gone or bad leave, but never the last healthy copy.
+  auto bad = [&](const Replica& r) {
+    return !st.servers.count(r.server) || st.failed.count({chunk_id, r.server});
+  };
+  size_t good_healthy = 0;
+  for (const auto& r : next.replicas)
+    if (r.state == ReplicaState::kHealthy && !bad(r)) ++good_healthy;
+  std::vector<Replica> kept;
+  for (const auto& r : next.replicas) {
+    if (bad(r) && (r.state == ReplicaState::kRecovering || good_healthy > 0)) {
+      Log()->warn("chunk {:016x}: replica on {} leaves the set ({})", chunk_id, r.server,
+                  st.servers.count(r.server) ? "reported failed" : "chunkserver gone");
+      membership_changed = true;
+      --st.load[r.server];
+      // A corrupt copy on a live server goes, so it can be refilled later.
+      if (auto s = st.servers.find(r.server); s != st.servers.end()) {
+        (co_await DeleteChunkOn(s->second.address, chunk_id)).IgnoreError();
+      }
+      continue;
+    }
+    kept.push_back(r);
+  }
+  next.replicas = kept;
+  for (const auto& k : st.report_keys[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(k));
+
+  // Too few members: add one per pass, within the recovery budget.
+  std::vector<std::string> sources;
+  for (const auto& r : next.replicas) {
+    if (r.state == ReplicaState::kHealthy) sources.push_back(st.servers[r.server].address);
+  }
+  while (static_cast<int>(next.replicas.size()) < kReplicas && !sources.empty() &&
+         st.tasks_running < static_cast<size_t>(options_.max_tasks)) {
+    std::vector<std::string> members;
+    for (const auto& r : next.replicas) members.push_back(r.server);
+    std::vector<ChunkserverInfo> candidates;
+    for (const auto& s : st.live) {
+      if (st.tasks_per_server[s.id] < options_.max_tasks_per_server &&
+          !st.failed.count({chunk_id, s.id})) {
+        candidates.push_back(s);
+      }
+    }
+    std::string target = PickRecoveryTarget(st.copysets, candidates, members, st.load);
+    if (target.empty()) break;
+    // Whatever an earlier membership left there must not survive the fill.
+    if (!(co_await DeleteChunkOn(st.servers[target].address, chunk_id)).ok()) break;
+    next.replicas.push_back({target, ReplicaState::kRecovering});
+    membership_changed = true;
+    ++st.load[target];
+    ++st.tasks_running;
+    ++st.tasks_per_server[target];
+    RecoveryTask task{.chunk_id = chunk_id, .version = 0, .sources = sources, .done = false};
+    task.version = next.version + 1;
+    txn.then.push_back(etcd::TxnOp::Put(TaskKey(target, chunk_id), Encode(task)));
+    Log()->info("chunk {:016x}: recovering a replica on {} from {} source(s)", chunk_id, target,
+                sources.size());
+  }
+  if (membership_changed) ++next.version;
+  if (membership_changed || changed) {
+    txn.then.push_back(etcd::TxnOp::Put(ChunkKey(chunk_id), Encode(next)));
+  }
+  if (txn.then.empty()) co_return Status::Ok();
+  txn.compares.push_back(
+      etcd::Compare::ModRevision(ChunkKey(chunk_id), etcd::Compare::Op::kEqual, revision));
+  TG_CO_RETURN_IF_ERROR((co_await client_.Commit(std::move(txn))).status());
+  co_return Status::Ok();
+}
+
+Task<Status> Master::DeleteChunkOn(const std::string& address, uint64_t chunk_id) {
+  Executor ex = co_await asio::this_coro::executor;
+  auto& c = connections_[address];
+  if (!c || c->broken()) {
+    if (c) co_await c->Close();
+    auto made = co_await ChunkClient::Connect(ex, address);
+    if (!made.ok()) {
+      c.reset();
+      co_return made.status();
+    }
+    c = std::move(*made);
+  }
+  co_return co_await c->Delete(chunk_id);
+}
+
+}  // namespace tg::storage
