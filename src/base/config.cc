@@ -49,4 +49,24 @@ Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text) {
   return std::make_pair(std::string(host), static_cast<uint16_t>(port));
 }
 
+Result<uint64_t> ParseSize(std::string_view text) {
+  uint64_t value = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || p == text.data()) return InvalidArgument("bad size '{}'", text);
+  std::string_view unit(p, text.data() + text.size() - p);
+  uint64_t scale = 1;
+  if (unit == "K" || unit == "k")
+    scale = 1ull << 10;
+  else if (unit == "M")
+    scale = 1ull << 20;
+  else if (unit == "G")
+    scale = 1ull << 30;
+  else if (unit == "T")
+    scale = 1ull << 40;
+  else if (!unit.empty())
+    return InvalidArgument("bad size unit in '{}' (K, M, G, T)", text);
+  if (value > UINT64_MAX / scale) return InvalidArgument("size '{}' is too large", text);
+  return value * scale;
+}
+
 }  // namespace tg

@@ -24,6 +24,9 @@ Status ApplyCommonFlags(const CommonFlags& flags);
 // Splits "a,b,c" into its non-empty, trimmed parts.
 std::vector<std::string> SplitList(std::string_view list);
 
+// Parses "64M", "1G", "4096" (K, M, G, T: powers of 1024) into bytes.
+Result<uint64_t> ParseSize(std::string_view text);
+
 // "HOST:PORT" or "[IPV6]:PORT" -> host (without brackets) and port.
 Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text);
 

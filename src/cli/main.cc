@@ -1,8 +1,14 @@
 // tiangong: one binary, its roles as subcommands.
-//   tiangong up       the all-in-one cloud on this machine (managed etcd + server)
-//   tiangong server   the control plane, against an existing etcd cluster
-//   tiangong node     the per-host data plane (today: NBD exports of local volumes)
-//   tiangong status   what the control plane looks like now
+//   tiangong up           the all-in-one cloud on this machine (managed etcd,
+//                         server, 3 chunkservers)
+//   tiangong server       the control plane, against an existing etcd cluster
+//   tiangong chunkserver  one chunkserver (a data directory and a data port)
+//   tiangong node         the per-host data plane (vhost-user-blk and NBD exports)
+//   tiangong volume ...   create, list, show and delete distributed volumes
+//   tiangong storage status   chunkservers, chunk health, recovery progress
+//   tiangong status       what the control plane looks like now
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
@@ -13,9 +19,11 @@
 #include "base/runtime.h"
 #include "cli/node_role.h"
 #include "cli/server_role.h"
+#include "cli/storage_commands.h"
 #include "etcd/client.h"
 #include "etcd/election.h"
 #include "etcd/local_etcd.h"
+#include "storage/chunkserver/agent.h"
 
 namespace tg::cli {
 namespace {
@@ -25,10 +33,23 @@ struct UpOptions {
   uint16_t etcd_client_port = 2379;
   uint16_t etcd_peer_port = 2380;
   std::string etcd_binary = "etcd";
+  int chunkservers = 3;
 };
+
+std::string DefaultHostName() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
 
 Result<std::unique_ptr<etcd::Client>> Connect(Runtime& rt, const std::vector<std::string>& urls) {
   return etcd::Client::Create(rt.executor(), etcd::ClientOptions{.endpoints = urls});
+}
+
+Task<void> RunLocalChunkserver(etcd::Client& client, storage::ChunkserverOptions options,
+                               Event& stop) {
+  Status s = co_await storage::RunChunkserver(client, options, stop);
+  if (!s.ok()) log::Get("up")->error("chunkserver {} ended: {}", options.data_dir, s);
 }
 
 Task<Status> RunUp(Runtime& rt, UpOptions up, ServerOptions server) {
@@ -51,7 +72,18 @@ Task<Status> RunUp(Runtime& rt, UpOptions up, ServerOptions server) {
   Status result;
   {
     TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, server.etcd_endpoints));
-    log->info("tiangong is up etcd={} state={}", store->client_url(), up.state_dir);
+    // Chunkservers beside the server, each its own data directory and
+    // "host", so that three replicas have three failure domains to go to.
+    Event stop_chunkservers(rt.executor());
+    TaskGroup chunkservers(rt.executor());
+    for (int i = 1; i <= up.chunkservers; ++i) {
+      storage::ChunkserverOptions cs{.data_dir = fmt::format("{}/chunkserver-{}", up.state_dir, i),
+                                     .listen = "127.0.0.1:0",
+                                     .host = fmt::format("local-{}", i)};
+      chunkservers.Spawn("chunkserver", RunLocalChunkserver(*client, cs, stop_chunkservers));
+    }
+    log->info("tiangong is up etcd={} state={} chunkservers={}", store->client_url(), up.state_dir,
+              up.chunkservers);
     // The store dying under us is fatal: stop everything and say so.
     auto outcome =
         co_await (RunServer(rt, *client, server) || store->process().AsyncWaitExit(rt.executor()));
@@ -60,6 +92,8 @@ Task<Status> RunUp(Runtime& rt, UpOptions up, ServerOptions server) {
     } else {
       result = Unavailable("the local etcd exited unexpectedly; see {}", store->options().log_path);
     }
+    stop_chunkservers.Set();
+    co_await chunkservers.Join();
   }
   TG_CO_RETURN_IF_ERROR(store->Stop());
   log->info("tiangong is down");
@@ -129,6 +163,65 @@ int Main(int argc, char** argv) {
                        "Serve volume NAME to a guest as vhost-user-blk: NAME=SOCKET (repeatable)");
   node_cmd->add_option("--vhost-queues", node.vhost_queues, "Queues per vhost-user-blk device")
       ->capture_default_str();
+  node_cmd->add_option("--etcd", etcd_list, "etcd client URLs (for ebs volumes), comma-separated")
+      ->capture_default_str();
+  node_cmd->add_option("--name", node.name, "This node's name in attachments (default: hostname)");
+  node_cmd->add_flag("--take-over", node.take_over,
+                     "Attach ebs volumes even if another node's attachment still lives");
+
+  storage::ChunkserverOptions chunkserver;
+  double recovery_mib_per_second = 256;
+  auto* chunkserver_cmd = app.add_subcommand(
+      "chunkserver", "Run a chunkserver: store chunk replicas in a directory, serve them on TCP");
+  chunkserver_cmd->add_option("--data", chunkserver.data_dir, "Data directory")->required();
+  chunkserver_cmd
+      ->add_option("--listen", chunkserver.listen, "Data port, HOST:PORT (port 0: any free)")
+      ->capture_default_str();
+  chunkserver_cmd->add_option("--advertise", chunkserver.advertise,
+                              "Address clients use (default: the bound one)");
+  chunkserver_cmd->add_option("--host", chunkserver.host,
+                              "Failure domain: the host (default: the server id)");
+  chunkserver_cmd->add_option("--rack", chunkserver.rack, "Failure domain: the rack")
+      ->capture_default_str();
+  chunkserver_cmd
+      ->add_option("--lease-ttl", chunkserver.lease_ttl_seconds,
+                   "Seconds a dead chunkserver keeps its registration")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 600));
+  chunkserver_cmd
+      ->add_option("--scrub-interval", chunkserver.scrub_interval_seconds,
+                   "Seconds between scrub passes")
+      ->capture_default_str();
+  chunkserver_cmd
+      ->add_option("--recovery-rate", recovery_mib_per_second,
+                   "Recovery copy limit into this server, MiB/s")
+      ->capture_default_str();
+  chunkserver_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
+      ->capture_default_str();
+
+  auto* volume_cmd = app.add_subcommand("volume", "Distributed volumes");
+  volume_cmd->require_subcommand(1);
+  std::string volume_name, volume_size;
+  bool force = false, no_wait = false;
+  auto* vcreate = volume_cmd->add_subcommand("create", "Create a volume");
+  vcreate->add_option("name", volume_name, "Volume name")->required();
+  vcreate->add_option("--size", volume_size, "Size, e.g. 10G")->required();
+  auto* vlist = volume_cmd->add_subcommand("list", "List volumes with their chunk health");
+  auto* vshow = volume_cmd->add_subcommand("show", "A volume and where its chunks are");
+  vshow->add_option("name", volume_name, "Volume name")->required();
+  auto* vdelete = volume_cmd->add_subcommand("delete", "Delete a volume and its chunks");
+  vdelete->add_option("name", volume_name, "Volume name")->required();
+  vdelete->add_flag("--force", force, "Delete even if attached");
+  for (auto* c : {vcreate, vdelete}) c->add_flag("--no-wait", no_wait, "Return at once");
+  for (auto* c : {vcreate, vlist, vshow, vdelete}) {
+    c->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")->capture_default_str();
+  }
+  auto* storage_cmd = app.add_subcommand("storage", "The storage cluster");
+  storage_cmd->require_subcommand(1);
+  auto* sstatus = storage_cmd->add_subcommand(
+      "status", "Chunkservers, chunk health (healthy/recovering/degraded), recovery progress");
+  sstatus->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
+      ->capture_default_str();
 
   auto* status_cmd = app.add_subcommand("status", "Print the control plane's state as JSON");
   status_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
@@ -148,7 +241,29 @@ int Main(int argc, char** argv) {
       co_return co_await RunServer(rt, *client, server);
     });
   } else if (*node_cmd) {
+    node.etcd_endpoints = SplitList(etcd_list);
+    if (node.name.empty()) node.name = DefaultHostName();
     result = rt.Run([&] { return RunNode(rt, node); });
+  } else if (*chunkserver_cmd) {
+    chunkserver.recovery_bytes_per_second =
+        static_cast<uint64_t>(recovery_mib_per_second * (1 << 20));
+    result = rt.Run([&]() -> Task<Status> {
+      TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, SplitList(etcd_list)));
+      co_return co_await storage::RunChunkserver(*client, chunkserver, rt.shutdown());
+    });
+  } else if (*volume_cmd || *storage_cmd) {
+    result = rt.Run([&]() -> Task<Status> {
+      TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, SplitList(etcd_list)));
+      TG_CO_RETURN_IF_ERROR(co_await client->CheckReachable());
+      if (*vcreate) {
+        TG_CO_ASSIGN_OR_RETURN(uint64_t size, ParseSize(volume_size));
+        co_return co_await VolumeCreate(*client, volume_name, size, !no_wait);
+      }
+      if (*vlist) co_return co_await VolumeList(*client);
+      if (*vshow) co_return co_await VolumeShow(*client, volume_name);
+      if (*vdelete) co_return co_await VolumeDelete(*client, volume_name, force, !no_wait);
+      co_return co_await StorageStatus(*client);
+    });
   } else if (*status_cmd) {
     result = rt.Run([&] { return RunStatus(rt, SplitList(etcd_list)); });
   }

@@ -5,7 +5,9 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "etcd/client.h"
 #include "nbd/server.h"
+#include "storage/client/distributed_volume.h"
 #include "vhost_blk/blk_device.h"
 #include "volume/volume.h"
 
@@ -20,16 +22,17 @@ auto Log() {
 
 struct VolumeSpec {
   std::string name;
-  std::string kind;  // memory | file
-  std::string path;
+  std::string kind;  // memory | file | ebs
+  std::string path;  // file: the path; ebs: the distributed volume's name
   uint64_t size = 0;
 };
 
 Result<VolumeSpec> ParseVolumeSpec(std::string_view text) {
   size_t eq = text.find('=');
   if (eq == 0 || eq == std::string_view::npos) {
-    return InvalidArgument("--volume '{}': expected NAME=memory:SIZE or NAME=file:PATH[:SIZE]",
-                           text);
+    return InvalidArgument(
+        "--volume '{}': expected NAME=memory:SIZE, NAME=file:PATH[:SIZE] or NAME=ebs[:VOLUME]",
+        text);
   }
   VolumeSpec v{.name = std::string(text.substr(0, eq))};
   std::string_view rest = text.substr(eq + 1);
@@ -45,33 +48,15 @@ Result<VolumeSpec> ParseVolumeSpec(std::string_view text) {
       TG_ASSIGN_OR_RETURN(v.size, ParseSize(args.substr(last + 1)));
     }
     if (v.path.empty()) return InvalidArgument("--volume '{}': a file volume needs a path", text);
+  } else if (v.kind == "ebs") {
+    v.path = args.empty() ? v.name : std::string(args);
   } else {
-    return InvalidArgument("--volume '{}': unknown kind '{}' (memory or file)", text, v.kind);
+    return InvalidArgument("--volume '{}': unknown kind '{}' (memory, file or ebs)", text, v.kind);
   }
   return v;
 }
 
 }  // namespace
-
-Result<uint64_t> ParseSize(std::string_view text) {
-  uint64_t value = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || p == text.data()) return InvalidArgument("bad size '{}'", text);
-  std::string_view unit(p, text.data() + text.size() - p);
-  uint64_t scale = 1;
-  if (unit == "K" || unit == "k")
-    scale = 1ull << 10;
-  else if (unit == "M")
-    scale = 1ull << 20;
-  else if (unit == "G")
-    scale = 1ull << 30;
-  else if (unit == "T")
-    scale = 1ull << 40;
-  else if (!unit.empty())
-    return InvalidArgument("bad size unit in '{}' (K, M, G, T)", text);
-  if (value > UINT64_MAX / scale) return InvalidArgument("size '{}' is too large", text);
-  return value * scale;
-}
 
 Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   if (options.nbd_unix.empty() && options.nbd_tcp.empty() && options.vhost_blk.empty()) {
@@ -85,6 +70,13 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     TG_CO_ASSIGN_OR_RETURN(VolumeSpec spec, ParseVolumeSpec(text));
     specs.push_back(std::move(spec));
   }
+  std::unique_ptr<etcd::Client> etcd;  // for distributed (ebs) volumes
+  for (const auto& spec : specs) {
+    if (spec.kind != "ebs" || etcd) continue;
+    TG_CO_ASSIGN_OR_RETURN(
+        etcd, etcd::Client::Create(rt.executor(), {.endpoints = options.etcd_endpoints}));
+    TG_CO_RETURN_IF_ERROR(co_await etcd->CheckReachable());
+  }
   std::map<std::string, std::unique_ptr<volume::Volume>> volumes;
   nbd::Server server(rt.executor());
   Status status;
@@ -92,6 +84,13 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     Result<std::unique_ptr<volume::Volume>> v = Internal("unreachable");
     if (spec.kind == "memory") {
       v = volume::MakeMemoryVolume(spec.size);
+    } else if (spec.kind == "ebs") {
+      storage::DistributedVolumeOptions dv{.volume = spec.path,
+                                           .holder = options.name,
+                                           .lease_ttl_seconds = 5,
+                                           .take_over = options.take_over,
+                                           .replica_wait_seconds = 30};
+      v = co_await storage::OpenDistributedVolume(*etcd, dv);
     } else {
       volume::FileVolumeOptions fo{.path = spec.path, .size = spec.size};
       v = co_await volume::OpenFileVolume(rt.executor(), fo);

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "etcd/election.h"
 #include "etcd/lease.h"
+#include "storage/master/master.h"
 
 namespace tg::cli {
 
@@ -51,8 +52,16 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
       continue;
     }
     Log()->info("leading the controllers name={}", name);
+    // The controllers run only while this server leads; each stops acting
+    // before its lease can lapse (the election's lost() comes first).
+    Event stop_controllers(runtime.executor());
+    TaskGroup controllers(runtime.executor());
+    storage::Master master(client);
+    controllers.Spawn("storage master", master.Lead(stop_controllers));
     auto ended = co_await (election.lost().Wait() || runtime.shutdown().Wait());
     if (ended.index() == 0) Log()->warn("lost controller leadership name={}", name);
+    stop_controllers.Set();
+    co_await controllers.Join();
   }
   Status resigned = co_await election.Resign();
   if (!resigned.ok()) Log()->warn("resign failed: {}", resigned);

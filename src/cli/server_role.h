@@ -1,7 +1,7 @@
 // The control-plane role (`tiangong server`, and the server inside `tiangong
 // up`): registers this server in etcd and keeps one leader among the servers
-// for the controllers (today: the leadership itself; the storage master, VPC
-// controller and scheduler run under it as they land).
+// for the controllers (today: the storage master; the VPC controller and the
+// scheduler run under it as they land).
 #pragma once
 
 #include <string>

@@ -313,13 +313,17 @@ Task<Status> ChunkStore::Store(uint64_t chunk_id, Stamp stamp, uint32_t offset,
     }
     AlignedBuffer buf = AlignedBuffer::Make(data.size());
     std::memcpy(buf.data.get(), data.data(), data.size());
+    // Blocks of zeroes stay holes: a never-written block reads as zeroes.
+    auto wanted = [&](uint32_t i) {
+      return crcs[i] == 0 && !AllZero(buf.span().subspan(size_t{i} * kBlockSize, kBlockSize));
+    };
     for (uint32_t i = 0; i < crcs.size();) {
-      if (crcs[i] != 0) {
+      if (!wanted(i)) {
         ++i;
         continue;
       }
       uint32_t j = i;
-      while (j < crcs.size() && crcs[j] == 0) ++j;
+      while (j < crcs.size() && wanted(j)) ++j;
       TG_CO_RETURN_IF_ERROR(co_await WriteBlocks(
           *f, first + i, buf.span().subspan(size_t{i} * kBlockSize, size_t{j - i} * kBlockSize)));
       i = j;

@@ -179,23 +179,4 @@ Status CheckVolumeName(std::string_view name) {
   return Status::Ok();
 }
 
-Result<uint64_t> ParseVolumeSize(std::string_view text) {
-  uint64_t n = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || p == text.data()) return InvalidArgument("bad size '{}'", text);
-  std::string_view unit(p, text.data() + text.size() - p);
-  int shift = unit.empty()                   ? 0
-              : unit == "K" || unit == "KiB" ? 10
-              : unit == "M" || unit == "MiB" ? 20
-              : unit == "G" || unit == "GiB" ? 30
-              : unit == "T" || unit == "TiB" ? 40
-                                             : -1;
-  if (shift < 0) return InvalidArgument("bad size unit in '{}' (K, M, G, T)", text);
-  if (n == 0 || n > (uint64_t{1} << (50 - shift)))
-    return InvalidArgument("size '{}' is out of range", text);
-  const uint64_t bytes = n << shift;
-  if (bytes % 4096 != 0) return InvalidArgument("size '{}' is not a multiple of 4 KiB", text);
-  return bytes;
-}
-
 }  // namespace tg::storage

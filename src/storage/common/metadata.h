@@ -95,7 +95,5 @@ Result<RecoveryTask> DecodeTask(std::string_view json);
 std::string_view VolumeStateName(VolumeState s);
 // Volume names: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'.
 Status CheckVolumeName(std::string_view name);
-// "10G", "512M", "4096": bytes; sizes must be a positive multiple of 4 KiB.
-Result<uint64_t> ParseVolumeSize(std::string_view text);
 
 }  // namespace tg::storage

@@ -76,7 +76,8 @@ Task<void> Master::Lead(Event& stop) {
   }
   tasks.CancelAll();
   co_await tasks.Join();
-  for (auto& [address, c] : connections_) co_await c->Close();
+  for (auto& [address, c] : connections_)
+    if (c) co_await c->Close();
   connections_.clear();
   Log()->info("storage master stopped");
 }

@@ -1,0 +1,18 @@
+// The operator's storage commands: `tiangong volume create|list|show|delete`
+// and `tiangong storage status`. They read and write the storage records in
+// etcd; the master does the rest.
+#pragma once
+
+#include <string>
+
+#include "etcd/client.h"
+
+namespace tg::cli {
+
+Task<Status> VolumeCreate(etcd::Client& client, std::string name, uint64_t size, bool wait);
+Task<Status> VolumeList(etcd::Client& client);
+Task<Status> VolumeShow(etcd::Client& client, std::string name);
+Task<Status> VolumeDelete(etcd::Client& client, std::string name, bool force, bool wait);
+Task<Status> StorageStatus(etcd::Client& client);
+
+}  // namespace tg::cli

@@ -1,0 +1,283 @@
+#include "storage_cluster.h"
+
+#include <csignal>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "storage/common/chunk_client.h"
+#include "storage/common/crc32c.h"
+#include "storage/common/protocol.h"
+
+namespace tg::testing {
+
+using namespace tg::storage;
+
+StorageCluster::StorageCluster(asio::io_context& io, int servers, int chunkservers,
+                               std::vector<std::string> chunkserver_flags)
+    : io_(io), etcd_(io, 1), chunkserver_flags_(std::move(chunkserver_flags)) {
+  auto c = etcd::Client::Create(io.get_executor(), {.endpoints = etcd_.urls()});
+  if (!c.ok()) throw std::runtime_error(c.status().ToString());
+  client_ = std::move(*c);
+  servers_.resize(servers);
+  chunkservers_.resize(chunkservers);
+  for (int i = 0; i < servers; ++i) StartServer(i);
+  for (int i = 0; i < chunkservers; ++i) StartChunkserver(i);
+}
+
+StorageCluster::~StorageCluster() {
+  for (auto& p : chunkservers_)
+    if (p) (void)p->Stop(5s);
+  for (auto& p : servers_)
+    if (p) (void)p->Stop(5s);
+}
+
+std::string StorageCluster::ServerLog(int i) const {
+  return fmt::format("{}/server{}.log", dir(), i);
+}
+std::string StorageCluster::ChunkserverLog(int i) const {
+  return fmt::format("{}/chunkserver{}.log", dir(), i);
+}
+std::string StorageCluster::ChunkserverDataDir(int i) const {
+  return fmt::format("{}/cs{}", dir(), i);
+}
+
+void StorageCluster::StartServer(int i) {
+  auto p = ChildProcess::Spawn({.argv = {TiangongBinary(), "server", "--etcd", etcd_url(), "--name",
+                                         fmt::format("server{}", i), "--lease-ttl", "2"},
+                                .output_path = ServerLog(i)});
+  if (!p.ok()) throw std::runtime_error(p.status().ToString());
+  servers_[i] = std::move(*p);
+}
+
+void StorageCluster::KillServer(int i) {
+  (void)servers_[i]->Signal(SIGKILL);
+  (void)servers_[i]->Wait(10s);
+  servers_[i].reset();
+}
+
+void StorageCluster::StartChunkserver(int i) {
+  std::vector<std::string> argv = {TiangongBinary(), "chunkserver",
+                                   "--etcd",         etcd_url(),
+                                   "--data",         ChunkserverDataDir(i),
+                                   "--host",         fmt::format("h{}", i),
+                                   "--lease-ttl",    "2"};
+  argv.insert(argv.end(), chunkserver_flags_.begin(), chunkserver_flags_.end());
+  auto p = ChildProcess::Spawn({.argv = argv, .output_path = ChunkserverLog(i)});
+  if (!p.ok()) throw std::runtime_error(p.status().ToString());
+  chunkservers_[i] = std::move(*p);
+}
+
+void StorageCluster::KillChunkserver(int i) {
+  (void)chunkservers_[i]->Signal(SIGKILL);
+  (void)chunkservers_[i]->Wait(10s);
+  chunkservers_[i].reset();
+}
+
+std::string StorageCluster::ChunkserverId(int i) const {
+  std::ifstream f(ChunkserverDataDir(i) + "/server-id");
+  std::string id;
+  std::getline(f, id);
+  return id;
+}
+
+Task<int> StorageCluster::WaitForLeader(Duration timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    for (size_t i = 0; i < servers_.size(); ++i) {
+      if (!servers_[i]) continue;
+      std::ifstream f(ServerLog(static_cast<int>(i)));
+      std::stringstream s;
+      s << f.rdbuf();
+      const std::string text = s.str();
+      // The last leadership line of a live server.
+      auto lead = text.rfind("storage master leading");
+      auto stop = text.rfind("storage master stopped");
+      if (lead != std::string::npos && (stop == std::string::npos || stop < lead)) {
+        co_return static_cast<int>(i);
+      }
+    }
+    co_await SleepFor(100ms);
+  }
+  co_return -1;
+}
+
+Status StorageCluster::CreateVolume(const std::string& name, const std::string& size) {
+  const std::string log = dir() + "/create-" + name + ".log";
+  auto p = ChildProcess::Spawn(
+      {.argv = {TiangongBinary(), "volume", "create", name, "--size", size, "--etcd", etcd_url()},
+       .output_path = log});
+  if (!p.ok()) return p.status();
+  // Poll the child without blocking the event loop for long.
+  for (int i = 0; i < 600; ++i) {
+    if (!p->running()) break;
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(50));
+  }
+  auto st = p->Wait(1s);
+  if (!st.ok() || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) {
+    std::ifstream f(log);
+    std::stringstream text;
+    text << f.rdbuf();
+    return Internal("volume create {} failed: {}", name, text.str());
+  }
+  return Status::Ok();
+}
+
+namespace {
+bool StartsWith(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
+}  // namespace
+
+Task<Status> StorageCluster::WaitHealthy(Duration timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::string why;
+  while (Clock::now() < deadline) {
+    auto all = co_await client_->Get(std::string(kStoragePrefix), {.prefix = true});
+    if (all.ok()) {
+      std::set<std::string> live;
+      std::vector<ChunkInfo> chunks;
+      size_t tasks = 0;
+      for (const auto& kv : all->kvs) {
+        if (StartsWith(kv.key, kChunkserversPrefix)) {
+          if (auto s = DecodeChunkserver(kv.value); s.ok() && s->corrupt_chunks.empty()) {
+            live.insert(s->id);
+          }
+        }
+        if (StartsWith(kv.key, kChunksPrefix)) {
+          if (auto c = DecodeChunk(kv.value); c.ok()) chunks.push_back(*c);
+        }
+        if (StartsWith(kv.key, kTasksPrefix)) ++tasks;
+      }
+      why.clear();
+      for (const auto& c : chunks) {
+        size_t ok = 0;
+        for (const auto& r : c.replicas)
+          if (r.state == ReplicaState::kHealthy && live.count(r.server)) ++ok;
+        if (ok != kReplicas || c.replicas.size() != kReplicas) {
+          why = fmt::format("chunk {:016x} has {} healthy replicas of {}", c.chunk_id, ok,
+                            c.replicas.size());
+          break;
+        }
+      }
+      if (why.empty() && tasks) why = fmt::format("{} recovery tasks left", tasks);
+      if (why.empty()) co_return Status::Ok();
+    }
+    co_await SleepFor(200ms);
+  }
+  co_return Status(ErrorCode::kDeadlineExceeded, "not healthy: " + why);
+}
+
+Task<Status> StorageCluster::CheckReplicasIdentical(const std::string& volume) {
+  Executor ex = co_await asio::this_coro::executor;
+  auto v = co_await client_->Get(VolumeKey(volume));
+  if (!v.ok() || v->kvs.empty()) co_return NotFound("volume {}", volume);
+  TG_CO_ASSIGN_OR_RETURN(VolumeInfo info, DecodeVolume(v->kvs[0].value));
+  auto chunks = co_await client_->Get(ChunksOfVolumePrefix(info.number), {.prefix = true});
+  auto servers = co_await client_->Get(std::string(kChunkserversPrefix), {.prefix = true});
+  TG_CO_RETURN_IF_ERROR(chunks.status());
+  TG_CO_RETURN_IF_ERROR(servers.status());
+  std::map<std::string, std::string> address;
+  for (const auto& kv : servers->kvs) {
+    if (auto s = DecodeChunkserver(kv.value); s.ok()) address[s->id] = s->address;
+  }
+  for (const auto& kv : chunks->kvs) {
+    TG_CO_ASSIGN_OR_RETURN(ChunkInfo c, DecodeChunk(kv.value));
+    std::optional<std::vector<uint32_t>> first;
+    for (const auto& r : c.replicas) {
+      if (!address.count(r.server)) co_return Unavailable("replica on {} is gone", r.server);
+      TG_CO_ASSIGN_OR_RETURN(auto client, co_await ChunkClient::Connect(ex, address[r.server]));
+      auto crcs = co_await client->BlockCrcs(c.chunk_id);
+      co_await client->Close();
+      TG_CO_RETURN_IF_ERROR(crcs.status());
+      for (auto& crc : *crcs) crc = EffectiveBlockCrc(crc);
+      if (!first) {
+        first = *crcs;
+      } else if (*first != *crcs) {
+        size_t b = 0;
+        while ((*first)[b] == (*crcs)[b]) ++b;
+        co_return Status(ErrorCode::kDataLoss,
+                         fmt::format("chunk {:016x}: replica on {} differs at block {}", c.chunk_id,
+                                     r.server, b));
+      }
+    }
+  }
+  co_return Status::Ok();
+}
+
+WriteChecker::WriteChecker(uint64_t volume_size) : generation_(volume_size / kBlockSize, 0) {}
+
+void WriteChecker::Fill(uint64_t block, uint32_t generation, std::span<uint8_t> out) {
+  uint64_t x = block * 0x9E3779B97F4A7C15ull ^ (uint64_t{generation} << 32 | generation);
+  for (size_t i = 0; i < out.size(); i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(out.data() + i, &x, std::min<size_t>(8, out.size() - i));
+  }
+}
+
+Task<void> WriteChecker::Writer(volume::Volume& v, uint64_t start, uint64_t length, uint32_t seed,
+                                Event& stop) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> buf(64 << 10);
+  uint32_t generation = seed << 20;
+  while (!stop.is_set()) {
+    const uint64_t blocks = 1 + rng() % 16;
+    const uint64_t first = start / kBlockSize + rng() % (length / kBlockSize - blocks + 1);
+    ++generation;
+    for (uint64_t b = 0; b < blocks; ++b) {
+      Fill(first + b, generation, std::span(buf.data() + b * kBlockSize, kBlockSize));
+    }
+    Status s = co_await v.Write(first * kBlockSize, std::span(buf.data(), blocks * kBlockSize));
+    if (!s.ok()) {
+      failures_.push_back(s);
+      co_return;
+    }
+    ++acknowledged_;
+    for (uint64_t b = 0; b < blocks; ++b) generation_[first + b] = generation;
+  }
+}
+
+Task<void> WriteChecker::Run(volume::Volume& v, int writers, Duration duration,
+                             Duration fault_after, std::function<Task<void>()> during) {
+  Executor ex = co_await asio::this_coro::executor;
+  Event stop(ex);
+  TaskGroup group(ex);
+  const uint64_t region = generation_.size() / writers * kBlockSize;
+  for (int i = 0; i < writers; ++i) {
+    group.Spawn("checker writer",
+                Writer(v, i * region, region, static_cast<uint32_t>(i + 1), stop));
+  }
+  co_await SleepFor(fault_after);
+  if (during) co_await during();
+  co_await SleepFor(duration - fault_after);
+  stop.Set();
+  co_await group.Join();
+}
+
+Task<Status> WriteChecker::Verify(volume::Volume& v) {
+  std::vector<uint8_t> got(1 << 20), want(kBlockSize);
+  for (uint64_t off = 0; off < generation_.size() * kBlockSize; off += got.size()) {
+    TG_CO_RETURN_IF_ERROR(co_await v.Read(off, got));
+    for (size_t i = 0; i < got.size() / kBlockSize; ++i) {
+      const uint64_t block = off / kBlockSize + i;
+      if (generation_[block] == 0) {
+        std::fill(want.begin(), want.end(), 0);
+      } else {
+        Fill(block, generation_[block], want);
+      }
+      if (std::memcmp(got.data() + i * kBlockSize, want.data(), kBlockSize) != 0) {
+        co_return Status(ErrorCode::kDataLoss,
+                         fmt::format("block {} does not hold its last acknowledged write "
+                                     "(generation {})",
+                                     block, generation_[block]));
+      }
+    }
+  }
+  co_return Status::Ok();
+}
+
+}  // namespace tg::testing

@@ -1,0 +1,92 @@
+// A storage cluster of real processes for tests: one etcd, `tiangong server`
+// processes (the first becomes the storage master, the others stand by) and
+// `tiangong chunkserver` processes, each on its own "host" label, data
+// directory and loopback port. Plus the checks every fault test ends with.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/process.h"
+#include "etcd/client.h"
+#include "storage/common/metadata.h"
+#include "support/etcd_cluster.h"
+#include "support/test_util.h"
+#include "volume/volume.h"
+
+namespace tg::testing {
+
+class StorageCluster {
+ public:
+  StorageCluster(asio::io_context& io, int servers, int chunkservers,
+                 std::vector<std::string> chunkserver_flags = {});
+  ~StorageCluster();
+
+  std::string etcd_url() const { return etcd_.urls()[0]; }
+  etcd::Client& client() { return *client_; }
+  const std::string& dir() const { return dir_.path(); }
+
+  void StartServer(int i);
+  void KillServer(int i);  // SIGKILL
+  void StartChunkserver(int i);
+  void KillChunkserver(int i);  // SIGKILL
+  std::string ChunkserverDataDir(int i) const;
+  std::string ChunkserverLog(int i) const;
+  std::string ServerLog(int i) const;
+  // The chunkserver id recorded in chunkserver i's data directory.
+  std::string ChunkserverId(int i) const;
+  // Which server process leads the controllers (index), waiting up to `timeout`.
+  Task<int> WaitForLeader(Duration timeout);
+
+  // Runs `tiangong volume create` and waits for the volume to be available.
+  Status CreateVolume(const std::string& name, const std::string& size);
+
+  // Until every chunk of every volume has 3 healthy replicas on live
+  // chunkservers and no recovery is pending.
+  Task<Status> WaitHealthy(Duration timeout);
+  // Every replica of every chunk of `volume` has the same block checksums.
+  Task<Status> CheckReplicasIdentical(const std::string& volume);
+
+ private:
+  asio::io_context& io_;
+  TempDir dir_;
+  EtcdCluster etcd_;
+  std::unique_ptr<etcd::Client> client_;
+  std::vector<std::string> chunkserver_flags_;
+  std::vector<std::optional<ChildProcess>> servers_;
+  std::vector<std::optional<ChildProcess>> chunkservers_;
+};
+
+// Records every acknowledged write (per 4 KiB block: which generation of
+// data it holds) while writers run, then reads the whole volume back.
+class WriteChecker {
+ public:
+  explicit WriteChecker(uint64_t volume_size);
+
+  // Writes random 4-64 KiB pieces inside [start, start + length) until
+  // `stop` is set; each writer gets its own range, so the last acknowledged
+  // write of a block is well defined. A failed write is recorded.
+  Task<void> Writer(volume::Volume& v, uint64_t start, uint64_t length, uint32_t seed, Event& stop);
+  // Runs `writers` writers over the volume for `duration`, and `during`
+  // (the fault) after `fault_after`.
+  Task<void> Run(volume::Volume& v, int writers, Duration duration, Duration fault_after,
+                 std::function<Task<void>()> during);
+
+  // Reads everything back: every block holds its last acknowledged data.
+  Task<Status> Verify(volume::Volume& v);
+
+  uint64_t writes_acknowledged() const { return acknowledged_; }
+  const std::vector<Status>& failures() const { return failures_; }
+
+  static void Fill(uint64_t block, uint32_t generation, std::span<uint8_t> out);
+
+ private:
+  std::vector<uint32_t> generation_;  // per block; 0 = never written (zeroes)
+  uint64_t acknowledged_ = 0;
+  std::vector<Status> failures_;
+};
+
+}  // namespace tg::testing
