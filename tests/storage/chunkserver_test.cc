@@ -121,6 +121,9 @@ Task<void> ReadWriteAndReopen(std::string dir) {
   }
   CO_ASSERT_OK(co_await c2->Delete(kChunk));
   EXPECT_TRUE(again.store->ListChunks().empty());
+  // Deleted is not "never written": a reader is told, not handed zeroes.
+  std::vector<uint8_t> gone(4096);
+  EXPECT_EQ((co_await c2->Read(kChunk, {1, 0}, 0, gone)).code(), ErrorCode::kAborted);
   co_await again.Stop();
 }
 

@@ -82,6 +82,17 @@ std::string StorageCluster::ChunkserverId(int i) const {
   return id;
 }
 
+Task<std::vector<int>> StorageCluster::Holders(uint64_t chunk_id) {
+  std::vector<int> out;
+  auto got = co_await client_->Get(ChunkKey(chunk_id));
+  if (!got.ok() || got->kvs.empty()) co_return out;
+  auto chunk = DecodeChunk(got->kvs[0].value);
+  for (size_t i = 0; i < chunkservers_.size() && chunk.ok(); ++i) {
+    if (chunk->Has(ChunkserverId(static_cast<int>(i)))) out.push_back(static_cast<int>(i));
+  }
+  co_return out;
+}
+
 Task<int> StorageCluster::WaitForLeader(Duration timeout) {
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {

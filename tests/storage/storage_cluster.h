@@ -38,6 +38,8 @@ class StorageCluster {
   std::string ServerLog(int i) const;
   // The chunkserver id recorded in chunkserver i's data directory.
   std::string ChunkserverId(int i) const;
+  // The indexes of the chunkservers that hold `chunk_id` now.
+  Task<std::vector<int>> Holders(uint64_t chunk_id);
   // Which server process leads the controllers (index), waiting up to `timeout`.
   Task<int> WaitForLeader(Duration timeout);
 

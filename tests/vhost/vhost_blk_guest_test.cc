@@ -11,34 +11,18 @@
 #include <fstream>
 
 #include "../cli/cli_test_util.h"
+#include "support/guest.h"
 
 namespace tg::testing {
 namespace {
 
 constexpr int kDiskMiB = 64;
 
-std::string GuestDir() {
-  return std::string(TG_BUILD_DIR) + "/guest";
-}
-
-// The content the guest's pattern.sh writes into MiB number `i`.
-std::string ExpectedBlock(int i) {
-  std::string unit = fmt::format("tiangong-block-{}-\n", i), out;
-  while (out.size() < (1u << 20)) out += unit;
-  out.resize(1u << 20);
-  return out;
-}
-
 class VhostBlkGuestTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto build = ChildProcess::Spawn(
-        {.argv = {std::string(TG_SOURCE_DIR) + "/tests/guest/build-guest", GuestDir()},
-         .output_path = dir_.path() + "/build-guest.out"});
-    ASSERT_TRUE(build.ok());
-    auto st = build->Wait(300s);
-    ASSERT_TRUE(st.ok() && WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
-        << ReadFile(dir_.path() + "/build-guest.out");
+    Status built = BuildTestGuest(dir_.path() + "/build-guest.out");
+    ASSERT_TRUE(built.ok()) << ReadFile(dir_.path() + "/build-guest.out");
     socket_ = dir_.path() + "/vhost.sock";
     disk_ = dir_.path() + "/disk.img";
     StartNode();
@@ -58,31 +42,8 @@ class VhostBlkGuestTest : public ::testing::Test {
 
   void StartGuest(const std::string& test, bool reconnect) {
     console_ = dir_.path() + "/console.out";
-    std::string chardev = "socket,id=c0,path=" + socket_ + (reconnect ? ",reconnect=1" : "");
-    auto qemu = ChildProcess::Spawn({.argv = {"qemu-system-x86_64",
-                                              "-accel",
-                                              "tcg",
-                                              "-m",
-                                              "512",
-                                              "-smp",
-                                              "2",
-                                              "-nographic",
-                                              "-no-reboot",
-                                              "-kernel",
-                                              GuestDir() + "/vmlinuz",
-                                              "-initrd",
-                                              GuestDir() + "/initramfs.img",
-                                              "-append",
-                                              "console=ttyS0 quiet tg.test=" + test,
-                                              "-object",
-                                              "memory-backend-memfd,id=mem,size=512M,share=on",
-                                              "-numa",
-                                              "node,memdev=mem",
-                                              "-chardev",
-                                              chardev,
-                                              "-device",
-                                              "vhost-user-blk-pci,chardev=c0,num-queues=2"},
-                                     .output_path = console_});
+    auto qemu = StartTestGuest(
+        {.test = test, .vhost_socket = socket_, .console = console_, .reconnect = reconnect});
     ASSERT_TRUE(qemu.ok()) << qemu.status();
     qemu_ = std::make_unique<ChildProcess>(std::move(*qemu));
   }
@@ -103,7 +64,7 @@ class VhostBlkGuestTest : public ::testing::Test {
     std::string block(1u << 20, '\0');
     for (int i = 0; i < kDiskMiB; ++i) {
       ASSERT_TRUE(f.read(block.data(), block.size())) << "short disk file";
-      ASSERT_TRUE(block == ExpectedBlock(i)) << "MiB " << i << " of the backing file is wrong";
+      ASSERT_TRUE(block == GuestPatternMiB(i)) << "MiB " << i << " of the backing file is wrong";
     }
   }
 

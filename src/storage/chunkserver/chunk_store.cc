@@ -127,6 +127,9 @@ Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::str
       TG_CO_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(e.path().string()));
       if (id) s->versions_[*id] = static_cast<uint32_t>(std::strtoul(text.c_str(), nullptr, 10));
     }
+    if (e.path().extension() == ".deleted") {
+      if (auto id = ParseHex(e.path().stem().string())) s->deleted_.insert(*id);
+    }
     if (e.path().extension() != ".data") continue;
     auto id = ParseHex(e.path().stem().string());
     if (!id) continue;
@@ -157,6 +160,12 @@ Result<ChunkStore::ChunkFiles*> ChunkStore::Files(uint64_t chunk_id, bool create
   if (::ftruncate(f->data_fd, static_cast<off_t>(kChunkSize)) != 0 ||
       ::ftruncate(f->crc_fd, static_cast<off_t>(kBlocksPerChunk * kCrcBytes)) != 0) {
     return ErrnoStatus(errno, "size " + data);
+  }
+  if (deleted_.count(chunk_id)) {
+    // A member again (a recovery target): the tombstone goes.
+    const std::string mark = ChunkPath(chunk_id, ".deleted");
+    if (::unlink(mark.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "unlink " + mark);
+    deleted_.erase(chunk_id);
   }
   if (!existed) {
     if (::fsync(f->data_fd) != 0 || ::fsync(f->crc_fd) != 0) {
@@ -351,6 +360,11 @@ Task<Status> ChunkStore::Read(uint64_t chunk_id, Stamp stamp, uint32_t offset,
   TG_CO_RETURN_IF_ERROR(CheckRangeInChunk(offset, out.size()));
   TG_CO_RETURN_IF_ERROR(CheckStamp(chunk_id, stamp, /*maintenance_ok=*/true));
   TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/false));
+  if (!f && deleted_.count(chunk_id)) {
+    // Removed from this server: its reader has an old replica set in mind.
+    co_return Status(ErrorCode::kAborted,
+                     fmt::format("chunk {} was moved off this server", Hex(chunk_id)));
+  }
   if (!f) {  // never written
     std::fill(out.begin(), out.end(), 0);
     co_return Status::Ok();
@@ -385,6 +399,10 @@ Task<Status> ChunkStore::Delete(uint64_t chunk_id) {
     const std::string p = ChunkPath(chunk_id, ext);
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) co_return ErrnoStatus(errno, "unlink " + p);
   }
+  // A tombstone, so that a reader with an old replica set in mind is told
+  // rather than handed zeroes.
+  TG_CO_RETURN_IF_ERROR(WriteFileDurably(ChunkPath(chunk_id, ".deleted"), "deleted\n"));
+  deleted_.insert(chunk_id);
   co_return SyncDir(dir_ + "/chunks");
 }
 

@@ -4,6 +4,7 @@
 //   DIR/chunks/<id>.data        the chunk's bytes (sparse, up to kChunkSize)
 //   DIR/chunks/<id>.crc         one CRC32C per 4 KiB block; 0 = never written
 //   DIR/chunks/<id>.version     the chunk's replica-set version, when not 0
+//   DIR/chunks/<id>.deleted     a tombstone: the chunk was removed from here
 //   DIR/epochs/<volume>         the highest epoch seen for the volume
 //
 // Every write is durable before it returns (RWF_DSYNC through io_uring; the
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -57,7 +59,8 @@ class ChunkStore {
   // Epoch 0 (on Fill and Read only) means the recovery copy itself: no epoch
   // check, as it works beside the volume's writer.
   Task<Status> Fill(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<const uint8_t> data);
-  // DataLoss: a block fails its checksum. A chunk never written reads as zeroes.
+  // DataLoss: a block fails its checksum. A chunk never written reads as
+  // zeroes; one deleted here is Aborted (the reader's replica set is old).
   Task<Status> Read(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<uint8_t> out);
   // Raises the chunk's replica-set version (durably); Aborted if it is higher.
   Status SetVersion(uint64_t chunk_id, uint32_t version);
@@ -106,6 +109,7 @@ class ChunkStore {
   std::unique_ptr<Uring> uring_;
   std::map<uint64_t, std::unique_ptr<ChunkFiles>> chunks_;
   std::map<uint64_t, uint64_t> epochs_;    // volume -> epoch
+  std::set<uint64_t> deleted_;             // tombstones
   std::map<uint64_t, uint32_t> versions_;  // chunk -> replica-set version (0 if absent)
   RangeLock locks_;
   uint64_t corrupt_blocks_found_ = 0;
