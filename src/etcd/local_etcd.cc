@@ -20,11 +20,15 @@ Result<std::unique_ptr<LocalEtcd>> LocalEtcd::Launch(LocalEtcdOptions o) {
   if (o.log_path.empty()) o.log_path = o.data_dir + ".log";
   std::string cluster = o.initial_cluster.empty() ? fmt::format("{}={}", o.name, Url(o.peer_port))
                                                   : o.initial_cluster;
+  std::string listen = Url(o.client_port);
+  if (!o.extra_client_host.empty()) {
+    listen += fmt::format(",http://{}:{}", o.extra_client_host, o.client_port);
+  }
   SpawnOptions spawn{
-      .argv = {o.binary, "--name", o.name, "--data-dir", o.data_dir, "--listen-client-urls",
-               Url(o.client_port), "--advertise-client-urls", Url(o.client_port),
-               "--listen-peer-urls", Url(o.peer_port), "--initial-advertise-peer-urls",
-               Url(o.peer_port), "--initial-cluster", cluster, "--initial-cluster-state",
+      .argv = {o.binary, "--name", o.name, "--data-dir", o.data_dir, "--listen-client-urls", listen,
+               "--advertise-client-urls", Url(o.client_port), "--listen-peer-urls",
+               Url(o.peer_port), "--initial-advertise-peer-urls", Url(o.peer_port),
+               "--initial-cluster", cluster, "--initial-cluster-state",
                o.join_existing ? "existing" : "new", "--initial-cluster-token", "tiangong",
                // Keep a week of history for watchers to resume from, and no more.
                "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "168h"},

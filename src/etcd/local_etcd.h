@@ -23,6 +23,9 @@ struct LocalEtcdOptions {
   // single-member cluster of this member alone.
   std::string initial_cluster;
   bool join_existing = false;  // --initial-cluster-state existing
+  // Another address to serve clients on besides loopback (e.g. a test's
+  // bridge towards network namespaces); empty: loopback only.
+  std::string extra_client_host;
 };
 
 class LocalEtcd {

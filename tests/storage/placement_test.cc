@@ -60,6 +60,15 @@ TEST(Copysets, BoundTheReplicaGroupsThatCanLoseData) {
   EXPECT_LE(hi - lo, hi / 2) << "placement is lopsided";
 }
 
+TEST(Copysets, EveryServerIsInOne) {
+  for (int n : {3, 4, 5, 7, 10}) {
+    auto servers = Servers(n, 1);
+    std::set<std::string> covered;
+    for (const auto& c : BuildCopysets(servers, 3, 4)) covered.insert(c.begin(), c.end());
+    EXPECT_EQ(covered.size(), size_t(n)) << n << " servers";
+  }
+}
+
 TEST(Copysets, TooFewHostsPlaceNothing) {
   auto servers = Servers(3, 1);
   servers[2].host = servers[1].host;  // two on one host

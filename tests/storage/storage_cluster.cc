@@ -15,13 +15,15 @@ namespace tg::testing {
 using namespace tg::storage;
 
 StorageCluster::StorageCluster(asio::io_context& io, int servers, int chunkservers,
-                               std::vector<std::string> chunkserver_flags)
-    : io_(io), etcd_(io, 1), chunkserver_flags_(std::move(chunkserver_flags)) {
+                               std::vector<std::string> chunkserver_flags,
+                               std::string etcd_extra_host)
+    : io_(io), etcd_(io, 1, etcd_extra_host), chunkserver_flags_(std::move(chunkserver_flags)) {
   auto c = etcd::Client::Create(io.get_executor(), {.endpoints = etcd_.urls()});
   if (!c.ok()) throw std::runtime_error(c.status().ToString());
   client_ = std::move(*c);
   servers_.resize(servers);
   chunkservers_.resize(chunkservers);
+  placements_.resize(chunkservers, Placement{{}, "127.0.0.1:0", etcd_url()});
   for (int i = 0; i < servers; ++i) StartServer(i);
   for (int i = 0; i < chunkservers; ++i) StartChunkserver(i);
 }
@@ -57,12 +59,24 @@ void StorageCluster::KillServer(int i) {
   servers_[i].reset();
 }
 
+int StorageCluster::AddChunkserver(std::vector<std::string> prefix, std::string listen,
+                                   std::string etcd_url) {
+  placements_.push_back({std::move(prefix), std::move(listen), std::move(etcd_url)});
+  chunkservers_.emplace_back();
+  const int i = static_cast<int>(chunkservers_.size()) - 1;
+  StartChunkserver(i);
+  return i;
+}
+
 void StorageCluster::StartChunkserver(int i) {
-  std::vector<std::string> argv = {TiangongBinary(), "chunkserver",
-                                   "--etcd",         etcd_url(),
-                                   "--data",         ChunkserverDataDir(i),
-                                   "--host",         fmt::format("h{}", i),
-                                   "--lease-ttl",    "2"};
+  const Placement& where = placements_[i];
+  std::vector<std::string> argv = where.prefix;
+  for (std::string a : {TiangongBinary(), std::string("chunkserver"), std::string("--etcd"),
+                        where.etcd_url, std::string("--data"), ChunkserverDataDir(i),
+                        std::string("--listen"), where.listen, std::string("--host"),
+                        fmt::format("h{}", i), std::string("--lease-ttl"), std::string("2")}) {
+    argv.push_back(std::move(a));
+  }
   argv.insert(argv.end(), chunkserver_flags_.begin(), chunkserver_flags_.end());
   auto p = ChildProcess::Spawn({.argv = argv, .output_path = ChunkserverLog(i)});
   if (!p.ok()) throw std::runtime_error(p.status().ToString());
@@ -114,7 +128,21 @@ Task<int> StorageCluster::WaitForLeader(Duration timeout) {
   co_return -1;
 }
 
+Task<Status> StorageCluster::WaitRegistered(Duration timeout) {
+  size_t running = 0;
+  for (auto& p : chunkservers_) running += p ? 1 : 0;
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    auto got = co_await client_->Get(std::string(kChunkserversPrefix), {.prefix = true});
+    if (got.ok() && got->kvs.size() >= running) co_return Status::Ok();
+    co_await SleepFor(100ms);
+  }
+  co_return Status(ErrorCode::kDeadlineExceeded, "chunkservers did not all register");
+}
+
 Status StorageCluster::CreateVolume(const std::string& name, const std::string& size) {
+  // Placement happens at creation: every chunkserver should be a candidate.
+  if (Status s = RunTask(io_, WaitRegistered(30s)); !s.ok()) return s;
   const std::string log = dir() + "/create-" + name + ".log";
   auto p = ChildProcess::Spawn(
       {.argv = {TiangongBinary(), "volume", "create", name, "--size", size, "--etcd", etcd_url()},

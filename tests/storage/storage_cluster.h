@@ -21,8 +21,10 @@ namespace tg::testing {
 
 class StorageCluster {
  public:
+  // `etcd_extra_host`: an address etcd also serves on, for chunkservers in
+  // network namespaces (see AddChunkserver).
   StorageCluster(asio::io_context& io, int servers, int chunkservers,
-                 std::vector<std::string> chunkserver_flags = {});
+                 std::vector<std::string> chunkserver_flags = {}, std::string etcd_extra_host = "");
   ~StorageCluster();
 
   std::string etcd_url() const { return etcd_.urls()[0]; }
@@ -32,6 +34,9 @@ class StorageCluster {
   void StartServer(int i);
   void KillServer(int i);  // SIGKILL
   void StartChunkserver(int i);
+  // One more chunkserver, run under `prefix` (e.g. "ip netns exec NS"),
+  // listening on `listen` and reaching etcd at `etcd_url`; its index.
+  int AddChunkserver(std::vector<std::string> prefix, std::string listen, std::string etcd_url);
   void KillChunkserver(int i);  // SIGKILL
   std::string ChunkserverDataDir(int i) const;
   std::string ChunkserverLog(int i) const;
@@ -43,7 +48,10 @@ class StorageCluster {
   // Which server process leads the controllers (index), waiting up to `timeout`.
   Task<int> WaitForLeader(Duration timeout);
 
-  // Runs `tiangong volume create` and waits for the volume to be available.
+  // Until every running chunkserver has registered.
+  Task<Status> WaitRegistered(Duration timeout);
+  // Runs `tiangong volume create` (once every chunkserver has registered)
+  // and waits for the volume to be available.
   Status CreateVolume(const std::string& name, const std::string& size);
 
   // Until every chunk of every volume has 3 healthy replicas on live
@@ -60,6 +68,12 @@ class StorageCluster {
   std::vector<std::string> chunkserver_flags_;
   std::vector<std::optional<ChildProcess>> servers_;
   std::vector<std::optional<ChildProcess>> chunkservers_;
+  struct Placement {
+    std::vector<std::string> prefix;
+    std::string listen = "127.0.0.1:0";
+    std::string etcd_url;
+  };
+  std::vector<Placement> placements_;
 };
 
 // Records every acknowledged write (per 4 KiB block: which generation of

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "storage/client/distributed_volume.h"
@@ -133,11 +135,16 @@ Task<void> BitRot(StorageCluster& c) {
   WriteChecker checker(kVolumeSize);
   co_await checker.Run(**v, 2, 2s, 0s, nullptr);
   CO_ASSERT_TRUE(checker.failures().empty());
-  // Flip bytes in every written block of chunk 0 on chunkserver 0.
+  // Flip bytes in every 7th block of chunk 0 on one of its replicas.
+  auto holders = co_await c.Holders(MakeChunkId(1, 0));
+  CO_ASSERT_EQ(holders.size(), 3u);
   const std::string file =
-      fmt::format("{}/chunks/{:016x}.data", c.ChunkserverDataDir(0), MakeChunkId(1, 0));
+      fmt::format("{}/chunks/{:016x}.data", c.ChunkserverDataDir(holders[0]), MakeChunkId(1, 0));
   int fd = ::open(file.c_str(), O_RDWR);
-  CO_ASSERT_TRUE(fd >= 0);
+  if (fd < 0) {
+    ADD_FAILURE() << "no " << file;
+    co_return;
+  }
   for (uint64_t off = 0; off < kChunkSize; off += 4096 * 7) {
     uint8_t byte;
     if (::pread(fd, &byte, 1, static_cast<off_t>(off + 100)) != 1) break;
@@ -160,6 +167,111 @@ TEST(StorageFaults, BitRotIsServedAroundAndRepaired) {
   StorageCluster c(io, 1, 4, {"--scrub-interval", "1"});
   ASSERT_OK(c.CreateVolume("vol", "256M"));
   RunTask(io, BitRot(c));
+}
+
+// A network namespace standing for another host, joined to this one by a
+// veth pair: 10.213.N.1 here, 10.213.N.2 there. Removed at the end.
+class OtherHost {
+ public:
+  OtherHost() {
+    const int n = getpid() % 250;
+    ns_ = fmt::format("tgpart{}", getpid());
+    here_ = fmt::format("tgp{}a", getpid());
+    there_ = fmt::format("tgp{}b", getpid());
+    local_ip_ = fmt::format("10.213.{}.1", n);
+    remote_ip_ = fmt::format("10.213.{}.2", n);
+    ok_ = Sh("ip netns add " + ns_) &&
+          Sh(fmt::format("ip link add {} type veth peer name {}", here_, there_)) &&
+          Sh(fmt::format("ip link set {} netns {}", there_, ns_)) &&
+          Sh(fmt::format("ip addr add {}/30 dev {}", local_ip_, here_)) &&
+          Sh(fmt::format("ip link set {} up", here_)) &&
+          Sh(fmt::format("ip netns exec {} ip addr add {}/30 dev {}", ns_, remote_ip_, there_)) &&
+          Sh(fmt::format("ip netns exec {} ip link set {} up", ns_, there_)) &&
+          Sh(fmt::format("ip netns exec {} ip link set lo up", ns_));
+  }
+  ~OtherHost() {
+    Sh("ip link del " + here_ + " 2>/dev/null");
+    Sh("ip netns del " + ns_ + " 2>/dev/null");
+  }
+  bool ok() const { return ok_; }
+  std::vector<std::string> prefix() const { return {"ip", "netns", "exec", ns_}; }
+  const std::string& local_ip() const { return local_ip_; }
+  const std::string& remote_ip() const { return remote_ip_; }
+  bool Cut() { return Sh(fmt::format("ip link set {} down", here_)); }
+  bool Heal() { return Sh(fmt::format("ip link set {} up", here_)); }
+
+ private:
+  static bool Sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
+  std::string ns_, here_, there_, local_ip_, remote_ip_;
+  bool ok_ = false;
+};
+
+Task<void> Partition(StorageCluster& c, OtherHost& host, int far) {
+  CO_ASSERT_TRUE(co_await c.WaitForLeader(30s) >= 0);
+  const std::string far_id = c.ChunkserverId(far);
+  std::vector<uint64_t> held;
+  for (uint32_t i = 0; i < 8; ++i) {
+    auto h = co_await c.Holders(MakeChunkId(1, i));
+    if (std::find(h.begin(), h.end(), far) != h.end()) held.push_back(MakeChunkId(1, i));
+  }
+  CO_ASSERT_TRUE(!held.empty());  // the cut must matter
+  DistributedVolumeOptions o{.volume = "vol",
+                             .holder = "node-a",
+                             .lease_ttl_seconds = 2,
+                             .replica_wait_seconds = 30,
+                             .request_timeout_ms = 2000};
+  auto v = co_await OpenDistributedVolume(c.client(), o);
+  CO_ASSERT_OK(v.status());
+  WriteChecker checker(2 * kVolumeSize);
+  co_await checker.Run(**v, 4, 10s, 2s, [&]() -> Task<void> {
+    EXPECT_TRUE(host.Cut());
+    co_return;
+  });
+  for (const auto& f : checker.failures()) ADD_FAILURE() << "write failed: " << f;
+  // The cut-off server's chunks were recovered on the others.
+  CO_ASSERT_OK(co_await c.WaitHealthy(90s));
+  for (uint64_t id : held) {
+    auto h = co_await c.Holders(id);
+    EXPECT_EQ(std::find(h.begin(), h.end(), far), h.end());
+  }
+  // Healed: it registers again, drops what moved on, and serves nothing stale.
+  EXPECT_TRUE(host.Heal());
+  const auto deadline = Clock::now() + 30s;
+  bool back = false;
+  while (!back && Clock::now() < deadline) {
+    auto reg = co_await c.client().Get(ChunkserverKey(far_id));
+    back = reg.ok() && !reg->kvs.empty();
+    if (!back) co_await SleepFor(200ms);
+  }
+  CO_ASSERT_TRUE(back);
+  Executor ex = co_await asio::this_coro::executor;
+  auto reg = co_await c.client().Get(ChunkserverKey(far_id));
+  auto info = DecodeChunkserver(reg->kvs[0].value);
+  auto direct = co_await ChunkClient::Connect(ex, info->address, 2s);
+  CO_ASSERT_OK(direct.status());
+  std::vector<uint8_t> stale(4096);
+  auto vol = co_await c.client().Get(VolumeKey("vol"));
+  auto vinfo = DecodeVolume(vol->kvs[0].value);
+  for (uint64_t id : held) {
+    Status s = co_await (*direct)->Read(id, {vinfo->epoch, 0}, 0, stale);
+    EXPECT_FALSE(s.ok()) << "the healed server served chunk " << id << " it no longer holds";
+  }
+  co_await (*direct)->Close();
+  CO_ASSERT_OK(co_await checker.Verify(**v));
+  CO_ASSERT_OK(co_await c.CheckReplicasIdentical("vol"));
+  co_await (*v)->Close();
+}
+
+TEST(StorageFaults, PartitionedChunkserverIsFencedOutThenRejoins) {
+  OtherHost host;
+  ASSERT_TRUE(host.ok()) << "could not create the network namespace (needs root)";
+  asio::io_context io;
+  StorageCluster c(io, 1, 3, {}, host.local_ip());
+  const std::string etcd_port = c.etcd_url().substr(c.etcd_url().rfind(':') + 1);
+  const int far = c.AddChunkserver(host.prefix(), host.remote_ip() + ":0",
+                                   fmt::format("http://{}:{}", host.local_ip(), etcd_port));
+  ASSERT_OK(c.CreateVolume("vol", "512M"));  // 8 chunks: some on every server
+  RunTask(io, Partition(c, host, far));
 }
 
 }  // namespace

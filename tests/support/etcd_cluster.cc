@@ -4,7 +4,8 @@
 
 namespace tg::testing {
 
-EtcdCluster::EtcdCluster(asio::io_context& io, int members) : io_(io) {
+EtcdCluster::EtcdCluster(asio::io_context& io, int members, std::string extra_client_host)
+    : io_(io) {
   std::string initial;
   for (int i = 0; i < members; ++i) {
     etcd::LocalEtcdOptions o;
@@ -12,6 +13,7 @@ EtcdCluster::EtcdCluster(asio::io_context& io, int members) : io_(io) {
     o.data_dir = fmt::format("{}/{}", dir_.path(), o.name);
     o.client_port = FreePort();
     o.peer_port = FreePort();
+    o.extra_client_host = extra_client_host;
     initial += fmt::format("{}{}=http://127.0.0.1:{}", i ? "," : "", o.name, o.peer_port);
     options_.push_back(o);
   }

@@ -14,7 +14,8 @@ namespace tg::testing {
 class EtcdCluster {
  public:
   // Starts `members` members and waits until the cluster serves.
-  EtcdCluster(asio::io_context& io, int members);
+  // `extra_client_host`: an address to serve clients on besides loopback.
+  EtcdCluster(asio::io_context& io, int members, std::string extra_client_host = "");
   ~EtcdCluster();
 
   std::vector<std::string> urls() const;

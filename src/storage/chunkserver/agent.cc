@@ -25,21 +25,71 @@ class Agent {
   Agent(etcd::Client& client, ChunkserverOptions options, ChunkStore& store)
       : client_(client), options_(std::move(options)), store_(store) {}
 
-  Task<Status> Run(Event& stop, ChunkServer& server, etcd::LeaseKeeper& lease) {
+  // Registered and serving until `stop`. A lapsed registration (a partition
+  // from etcd, a long stall) fences this server: it stops serving, and
+  // serves again only after registering anew and dropping the chunks that
+  // moved on without it.
+  Task<Status> Run(Event& stop, ChunkServer& server) {
     Executor ex = co_await asio::this_coro::executor;
-    TaskGroup tasks(ex);
-    tasks.Spawn("chunkserver report", ReportLoop(lease));
-    tasks.Spawn("chunkserver scrub", ScrubLoop());
-    tasks.Spawn("chunkserver recovery", RecoveryLoop());
-    auto ended = co_await (stop.Wait() || lease.lost().Wait());
-    Status result;
-    if (ended.index() == 1) {
-      result = Unavailable("chunkserver {}: registration lease lost", info_.id);
+    Backoff backoff;
+    while (!stop.is_set()) {
+      server.SetServing(false);
+      auto lease = co_await etcd::LeaseKeeper::Start(
+          client_, std::chrono::seconds(options_.lease_ttl_seconds));
+      Status s = lease.status();
+      if (s.ok()) s = co_await DropChunksMovedElsewhere();
+      if (s.ok()) s = co_await Publish((*lease)->id());
+      if (!s.ok()) {
+        Log()->warn("registration failed, retrying: {}", s);
+        if (lease.ok()) (co_await (*lease)->Revoke()).IgnoreError();
+        co_await (stop.Wait() || SleepFor(backoff.Next()));
+        continue;
+      }
+      backoff.Reset();
+      server.SetServing(true);
+      Log()->info("chunkserver {} serving address={} host={} rack={} data={}", info_.id,
+                  info_.address, info_.host, info_.rack, options_.data_dir);
+      TaskGroup tasks(ex);
+      tasks.Spawn("chunkserver report", ReportLoop(**lease));
+      tasks.Spawn("chunkserver scrub", ScrubLoop());
+      tasks.Spawn("chunkserver recovery", RecoveryLoop());
+      co_await (stop.Wait() || (*lease)->lost().Wait());
+      server.SetServing(false);
+      tasks.CancelAll();
+      co_await tasks.Join();
+      if (stop.is_set()) {
+        (co_await (*lease)->Revoke()).IgnoreError();
+        break;
+      }
+      Log()->error("chunkserver {}: registration lease lost; not serving until registered again",
+                   info_.id);
+      co_await (*lease)->Stop();
     }
-    tasks.CancelAll();
-    co_await tasks.Join();
-    co_await server.Stop();
-    co_return result;
+    co_return Status::Ok();
+  }
+
+  // Chunks kept here whose replica set no longer names this server (it was
+  // cut off, or dead, and they were recovered elsewhere) go: they are stale.
+  // A chunk whose version rose since the record was read (this server was
+  // just made a recovery target) stays.
+  Task<Status> DropChunksMovedElsewhere() {
+    auto all = co_await client_.Get(std::string(kChunksPrefix), {.prefix = true});
+    TG_CO_RETURN_IF_ERROR(all.status());
+    std::map<uint64_t, ChunkInfo> records;
+    for (const auto& kv : all->kvs) {
+      if (auto c = DecodeChunk(kv.value); c.ok()) records[c->chunk_id] = *c;
+    }
+    size_t dropped = 0;
+    for (uint64_t id : store_.ListChunks()) {
+      auto it = records.find(id);
+      if (it != records.end() && it->second.Has(info_.id)) continue;
+      const uint32_t seen = it == records.end() ? UINT32_MAX : it->second.version;
+      if (store_.VersionOf(id) > seen) continue;
+      TG_CO_RETURN_IF_ERROR(co_await store_.Delete(id));
+      ++dropped;
+    }
+    if (dropped) Log()->warn("dropped {} chunks that moved on while this server was away", dropped);
+    co_return Status::Ok();
   }
 
   ChunkserverInfo info_;
@@ -201,6 +251,7 @@ Task<Status> RunChunkserver(etcd::Client& client, ChunkserverOptions options, Ev
   TG_CO_RETURN_IF_ERROR(co_await client.CheckReachable());
   TG_CO_ASSIGN_OR_RETURN(auto store, co_await ChunkStore::Open(ex, options.data_dir));
   ChunkServer server(ex, *store);
+  server.SetServing(false);  // until registered
   Status result = server.Listen(listen.first, listen.second);
   if (result.ok()) {
     Agent agent(client, options, *store);
@@ -212,20 +263,9 @@ Task<Status> RunChunkserver(etcd::Client& client, ChunkserverOptions options, Ev
     agent.info_.rack = options.rack;
     TaskGroup serving(ex);
     serving.Spawn("chunk data port", server.Run());
-    auto lease =
-        co_await etcd::LeaseKeeper::Start(client, std::chrono::seconds(options.lease_ttl_seconds));
-    if (!lease.ok()) {
-      result = lease.status();
-    } else if (Status put = co_await agent.Publish((*lease)->id()); !put.ok()) {
-      result = put;
-    } else {
-      Log()->info("chunkserver {} serving address={} host={} rack={} data={}", agent.info_.id,
-                  agent.info_.address, agent.info_.host, agent.info_.rack, options.data_dir);
-      result = co_await agent.Run(stop, server, **lease);
-    }
+    result = co_await agent.Run(stop, server);
     co_await server.Stop();
     co_await serving.Join();
-    if (lease.ok()) (co_await (*lease)->Revoke()).IgnoreError();
   }
   co_await store->Close();
   Log()->info("chunkserver stopped");

@@ -114,7 +114,9 @@ class ChunkServer::Connection {
     const Stamp stamp{h.epoch, h.chunk_version};
     Status s;
     AlignedBuffer out;
-    switch (h.op) {
+    const bool refused = !server_.serving_ && h.op != Op::kPing;
+    if (refused) s = Status(ErrorCode::kIoError, "not serving: registration lapsed");
+    switch (refused ? Op::kPing : h.op) {  // refused: no work, just the reply
       case Op::kWrite:
         s = co_await store.Write(h.chunk_id, stamp, h.offset, payload.span());
         break;

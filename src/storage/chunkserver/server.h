@@ -29,6 +29,12 @@ class ChunkServer {
   Task<void> Run();
   Task<void> Stop();
 
+  // A chunkserver whose registration lapsed may hold chunks that moved on
+  // without it: until it has registered again (and dropped those), it
+  // answers every data request with an I/O error, so clients go elsewhere.
+  void SetServing(bool serving) { serving_ = serving; }
+  bool serving() const { return serving_; }
+
   size_t protocol_errors() const { return protocol_errors_; }
   size_t requests_served() const { return requests_served_; }
 
@@ -45,6 +51,7 @@ class ChunkServer {
   std::map<uint64_t, StreamSocket*> open_;
   uint64_t next_connection_ = 0;
   bool stopping_ = false;
+  bool serving_ = true;
   size_t protocol_errors_ = 0;
   size_t requests_served_ = 0;
 };

@@ -290,7 +290,9 @@ Task<Result<std::shared_ptr<ChunkClient>>> DistributedVolume::Connection(
     auto old = std::move(slot);
     co_await old->Close();
   }
-  TG_CO_ASSIGN_OR_RETURN(auto made, co_await ChunkClient::Connect(ex_, address));
+  TG_CO_ASSIGN_OR_RETURN(auto made,
+                         co_await ChunkClient::Connect(
+                             ex_, address, std::chrono::milliseconds(options_.request_timeout_ms)));
   slot = std::shared_ptr<ChunkClient>(std::move(made));
   co_return slot;
 }

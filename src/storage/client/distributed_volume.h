@@ -33,6 +33,7 @@ struct DistributedVolumeOptions {
   int lease_ttl_seconds = 5;      // an attachment outlives a dead holder by this much
   bool take_over = false;         // attach even if another holder's lease still lives
   int replica_wait_seconds = 30;  // how long a write waits for the master after a failure
+  int request_timeout_ms = 5000;  // a replica silent this long has failed
 };
 
 Task<Result<std::unique_ptr<volume::Volume>>> OpenDistributedVolume(

@@ -13,28 +13,37 @@ struct ChunkClient::Pending {
   AlignedBuffer* reply = nullptr;  // where the payload goes, if any
 };
 
-ChunkClient::ChunkClient(Executor ex, StreamSocket socket, std::string address)
+ChunkClient::ChunkClient(Executor ex, StreamSocket socket, std::string address, Duration timeout)
     : ex_(ex),
       socket_(std::move(socket)),
       address_(std::move(address)),
+      timeout_(timeout),
       reader_(socket_, "chunk data"),
       writer_(ex, socket_),
       tasks_(ex) {}
 
 ChunkClient::~ChunkClient() = default;
 
-Task<Result<std::unique_ptr<ChunkClient>>> ChunkClient::Connect(Executor ex, std::string address) {
+Task<Result<std::unique_ptr<ChunkClient>>> ChunkClient::Connect(Executor ex, std::string address,
+                                                                Duration timeout) {
   TG_CO_ASSIGN_OR_RETURN(auto hp, ParseHostPort(address));
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(hp.first, ec);
   if (ec) co_return InvalidArgument("chunkserver address '{}': bad host", address);
   asio::ip::tcp::socket s(ex);
-  co_await s.async_connect({ip, hp.second}, asio::redirect_error(asio::use_awaitable, ec));
+  // A host that is cut off answers nothing: give up after `timeout`.
+  auto connected =
+      co_await (s.async_connect({ip, hp.second}, asio::redirect_error(asio::use_awaitable, ec)) ||
+                SleepFor(timeout));
+  if (connected.index() == 1) {
+    co_return Unavailable("connect to chunkserver {}: no answer in {} ms", address,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+  }
   if (ec) co_return Unavailable("connect to chunkserver {}: {}", address, ec.message());
   s.set_option(asio::ip::tcp::no_delay(true), ec);
   const int family = ip.is_v4() ? AF_INET : AF_INET6;
   StreamSocket generic(ex, asio::generic::stream_protocol(family, IPPROTO_TCP), s.release());
-  std::unique_ptr<ChunkClient> c(new ChunkClient(ex, std::move(generic), address));
+  std::unique_ptr<ChunkClient> c(new ChunkClient(ex, std::move(generic), address, timeout));
   c->tasks_.Spawn("chunk client writer", c->writer_.Run());
   c->tasks_.Spawn("chunk client reader", c->ReadReplies());
   co_return c;
@@ -108,10 +117,13 @@ Task<Status> ChunkClient::Call(Header h, std::span<const uint8_t> payload, Align
   }
   pending_[h.request_id] = &p;
   writer_.Send(std::move(m));
-  co_await p.done.Wait();
-  if (!p.done.is_set()) {  // cancelled while waiting
+  co_await (p.done.Wait() || SleepFor(timeout_));
+  if (!p.done.is_set()) {
     pending_.erase(h.request_id);
-    co_return Cancelled("chunk request cancelled");
+    if (co_await IsCancelled()) co_return Cancelled("chunk request cancelled");
+    Fail(Unavailable("chunkserver {}: no reply in {} ms", address_,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(timeout_).count()));
+    co_return broken_why_;
   }
   co_return p.status;
 }

@@ -20,8 +20,11 @@ namespace tg::storage {
 
 class ChunkClient {
  public:
-  // address: "HOST:PORT" (IPv4 or [IPv6]).
-  static Task<Result<std::unique_ptr<ChunkClient>>> Connect(Executor ex, std::string address);
+  // address: "HOST:PORT" (IPv4 or [IPv6]). A connect or a request that
+  // takes longer than `timeout` fails with Unavailable (and a request that
+  // times out breaks the connection: the stream cannot be trusted after it).
+  static Task<Result<std::unique_ptr<ChunkClient>>> Connect(Executor ex, std::string address,
+                                                            Duration timeout = 10s);
   ~ChunkClient();
 
   const std::string& address() const { return address_; }
@@ -43,7 +46,7 @@ class ChunkClient {
 
  private:
   struct Pending;
-  ChunkClient(Executor ex, StreamSocket socket, std::string address);
+  ChunkClient(Executor ex, StreamSocket socket, std::string address, Duration timeout);
   // Sends one request and waits for its reply; `reply` receives the payload.
   Task<Status> Call(Header h, std::span<const uint8_t> payload, AlignedBuffer* reply);
   Task<void> ReadReplies();
@@ -52,6 +55,7 @@ class ChunkClient {
   Executor ex_;
   StreamSocket socket_;
   std::string address_;
+  Duration timeout_;
   BufferedReader reader_;
   MessageWriter writer_;
   TaskGroup tasks_;

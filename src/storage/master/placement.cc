@@ -22,13 +22,17 @@ std::vector<Copyset> BuildCopysets(std::vector<ChunkserverInfo> servers, int rep
     std::vector<const ChunkserverInfo*> order;
     for (const auto& s : servers) order.push_back(&s);
     if (p > 0) std::shuffle(order.begin(), order.end(), rng);
-    for (size_t i = 0; i + replicas <= order.size(); i += replicas) {
+    // Consecutive groups; the last wraps around to the start, so that every
+    // server is in some copyset even when the count is not a multiple.
+    for (size_t i = 0; order.size() >= static_cast<size_t>(replicas) && i < order.size();
+         i += replicas) {
       std::set<std::string> hosts, group_racks;
       Copyset c;
       for (int k = 0; k < replicas; ++k) {
-        hosts.insert(order[i + k]->host);
-        group_racks.insert(order[i + k]->rack);
-        c.push_back(order[i + k]->id);
+        const ChunkserverInfo* s = order[(i + k) % order.size()];
+        hosts.insert(s->host);
+        group_racks.insert(s->rack);
+        c.push_back(s->id);
       }
       if (static_cast<int>(hosts.size()) < replicas) continue;
       if (distinct_racks && static_cast<int>(group_racks.size()) < replicas) continue;

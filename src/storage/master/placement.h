@@ -20,7 +20,8 @@ namespace tg::storage {
 using Copyset = std::vector<std::string>;  // server ids
 
 // ceil(S / (R - 1)) permutations of the servers (sorted by id, shuffled with
-// a fixed seed), each cut into consecutive groups of `replicas`. Groups that
+// a fixed seed), each cut into consecutive groups of `replicas` (the last
+// wraps around, so every server is in one). Groups that
 // would put two replicas on one host are dropped; so are groups sharing a
 // rack when the servers span at least `replicas` racks.
 std::vector<Copyset> BuildCopysets(std::vector<ChunkserverInfo> servers, int replicas,
