@@ -136,6 +136,10 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   up_cmd->add_option("--etcd-binary", up.etcd_binary, "The etcd program to run")
       ->capture_default_str();
+  up_cmd->add_option("--chunkservers", up.chunkservers,
+                     "Chunkservers to run beside the server (0: bring your own)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 16));
 
   auto* server_cmd =
       app.add_subcommand("server", "Run the control plane against an existing etcd cluster");
