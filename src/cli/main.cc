@@ -136,8 +136,9 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   up_cmd->add_option("--etcd-binary", up.etcd_binary, "The etcd program to run")
       ->capture_default_str();
-  up_cmd->add_option("--chunkservers", up.chunkservers,
-                     "Chunkservers to run beside the server (0: bring your own)")
+  up_cmd
+      ->add_option("--chunkservers", up.chunkservers,
+                   "Chunkservers to run beside the server (0: bring your own)")
       ->capture_default_str()
       ->check(CLI::Range(0, 16));
 
@@ -213,11 +214,23 @@ int Main(int argc, char** argv) {
   auto* vlist = volume_cmd->add_subcommand("list", "List volumes with their chunk health");
   auto* vshow = volume_cmd->add_subcommand("show", "A volume and where its chunks are");
   vshow->add_option("name", volume_name, "Volume name")->required();
-  auto* vdelete = volume_cmd->add_subcommand("delete", "Delete a volume and its chunks");
+  std::string target_name;
+  auto* vsnapshot = volume_cmd->add_subcommand(
+      "snapshot", "Take a crash-consistent snapshot of a volume (also while it is in use)");
+  vsnapshot->add_option("name", volume_name, "Volume name")->required();
+  vsnapshot->add_option("snapshot", target_name, "Snapshot name")->required();
+  auto* vclone = volume_cmd->add_subcommand("clone", "A new volume from a snapshot (instant)");
+  vclone->add_option("snapshot", volume_name, "Snapshot name")->required();
+  vclone->add_option("name", target_name, "New volume name")->required();
+  auto* vresize = volume_cmd->add_subcommand("resize", "Grow a volume");
+  vresize->add_option("name", volume_name, "Volume name")->required();
+  vresize->add_option("--size", volume_size, "New size, e.g. 20G")->required();
+  auto* vdelete = volume_cmd->add_subcommand(
+      "delete", "Delete a volume or snapshot (its data goes when nothing else uses it)");
   vdelete->add_option("name", volume_name, "Volume name")->required();
   vdelete->add_flag("--force", force, "Delete even if attached");
-  for (auto* c : {vcreate, vdelete}) c->add_flag("--no-wait", no_wait, "Return at once");
-  for (auto* c : {vcreate, vlist, vshow, vdelete}) {
+  for (auto* c : {vcreate, vdelete, vclone}) c->add_flag("--no-wait", no_wait, "Return at once");
+  for (auto* c : {vcreate, vlist, vshow, vdelete, vsnapshot, vclone, vresize}) {
     c->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")->capture_default_str();
   }
   auto* storage_cmd = app.add_subcommand("storage", "The storage cluster");
@@ -264,6 +277,12 @@ int Main(int argc, char** argv) {
         co_return co_await VolumeCreate(*client, volume_name, size, !no_wait);
       }
       if (*vlist) co_return co_await VolumeList(*client);
+      if (*vsnapshot) co_return co_await VolumeSnapshot(*client, volume_name, target_name);
+      if (*vclone) co_return co_await VolumeClone(*client, volume_name, target_name, !no_wait);
+      if (*vresize) {
+        TG_CO_ASSIGN_OR_RETURN(uint64_t size, ParseSize(volume_size));
+        co_return co_await VolumeResize(*client, volume_name, size);
+      }
       if (*vshow) co_return co_await VolumeShow(*client, volume_name);
       if (*vdelete) co_return co_await VolumeDelete(*client, volume_name, force, !no_wait);
       co_return co_await StorageStatus(*client);

@@ -1,8 +1,10 @@
 #include "cli/storage_commands.h"
 
+#include <functional>
 #include <iostream>
 #include <map>
 
+#include "storage/client/connections.h"
 #include "storage/common/metadata.h"
 #include "storage/common/protocol.h"
 
@@ -123,56 +125,231 @@ Task<Result<VolumeInfo>> WaitForState(etcd::Client& client, const std::string& n
 
 }  // namespace
 
-Task<Status> VolumeCreate(etcd::Client& client, std::string name, uint64_t size, bool wait) {
-  TG_CO_RETURN_IF_ERROR(CheckVolumeName(name));
-  if (size == 0 || size % kBlockSize != 0) {
-    co_return InvalidArgument("volume size must be a positive multiple of 4 KiB");
-  }
-  if (size > (uint64_t{1} << kChunkIndexBits) * kChunkSize) {
-    co_return InvalidArgument("volume size is over the limit of 1 PiB");
-  }
-  // A volume number from the counter and the record, in one transaction.
-  for (int attempt = 0;; ++attempt) {
-    TG_CO_ASSIGN_OR_RETURN(auto counter, co_await client.Get(std::string(kNextVolumeKey)));
+namespace {
+
+// Commits `build(number, txn)` together with taking `number` from the volume
+// counter; retried while only the counter raced. FailedPrecondition if the
+// compares `build` added failed.
+Task<Result<uint64_t>> CommitWithNewNumber(etcd::Client& client,
+                                           std::function<void(uint64_t, etcd::Txn&)> build) {
+  const std::string key(kNextVolumeKey);
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    TG_CO_ASSIGN_OR_RETURN(auto counter, co_await client.Get(key));
     uint64_t number = 1;
+    int64_t revision = 0;
     etcd::Txn txn;
     if (counter.kvs.empty()) {
-      txn.compares.push_back(etcd::Compare::Missing(std::string(kNextVolumeKey)));
+      txn.compares.push_back(etcd::Compare::Missing(key));
     } else {
       number = std::strtoull(counter.kvs[0].value.c_str(), nullptr, 10);
-      txn.compares.push_back(etcd::Compare::ModRevision(
-          std::string(kNextVolumeKey), etcd::Compare::Op::kEqual, counter.kvs[0].mod_revision));
+      revision = counter.kvs[0].mod_revision;
+      txn.compares.push_back(etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, revision));
     }
-    txn.compares.push_back(etcd::Compare::Missing(VolumeKey(name)));
-    VolumeInfo v{
-        .name = name, .number = number, .size = size, .epoch = 0, .state = VolumeState::kCreating};
-    txn.then.push_back(etcd::TxnOp::Put(std::string(kNextVolumeKey), std::to_string(number + 1)));
-    txn.then.push_back(etcd::TxnOp::Put(VolumeKey(name), Encode(v)));
-    txn.otherwise.push_back(etcd::TxnOp::Get(VolumeKey(name)));
+    txn.then.push_back(etcd::TxnOp::Put(key, std::to_string(number + 1)));
+    txn.otherwise.push_back(etcd::TxnOp::Get(key));
+    build(number, txn);
     TG_CO_ASSIGN_OR_RETURN(auto r, co_await client.Commit(std::move(txn)));
-    if (r.succeeded) break;
-    if (!r.gets.empty() && !r.gets[0].kvs.empty()) {
-      co_return Status(ErrorCode::kAlreadyExists, fmt::format("volume {} already exists", name));
+    if (r.succeeded) co_return number;
+    const auto& now = r.gets[0].kvs;
+    const int64_t now_revision = now.empty() ? 0 : now[0].mod_revision;
+    if (now_revision == revision) {
+      co_return Status(ErrorCode::kFailedPrecondition, "changed meanwhile");
     }
-    if (attempt > 20) co_return Status(ErrorCode::kAborted, "volume counter keeps changing");
   }
-  if (wait)
+  co_return Status(ErrorCode::kAborted, "the volume counter keeps changing");
+}
+
+Task<Result<std::pair<VolumeInfo, int64_t>>> ReadVolume(etcd::Client& client,
+                                                        const std::string& name) {
+  TG_CO_RETURN_IF_ERROR(CheckVolumeName(name));
+  TG_CO_ASSIGN_OR_RETURN(auto got, co_await client.Get(VolumeKey(name)));
+  if (got.kvs.empty()) co_return NotFound("volume {} does not exist", name);
+  TG_CO_ASSIGN_OR_RETURN(VolumeInfo v, DecodeVolume(got.kvs[0].value));
+  co_return std::make_pair(v, got.kvs[0].mod_revision);
+}
+
+Status CheckSize(uint64_t size) {
+  if (size == 0 || size % kBlockSize != 0) {
+    return InvalidArgument("volume size must be a positive multiple of 4 KiB");
+  }
+  if (size > (uint64_t{1} << kChunkIndexBits) * kChunkSize) {
+    return InvalidArgument("volume size is over the limit of 1 PiB");
+  }
+  return Status::Ok();
+}
+
+// A new record named `v.name` (which must not exist) with a fresh number.
+Task<Status> CreateRecord(etcd::Client& client, VolumeInfo v, std::vector<etcd::Compare> also,
+                          bool wait) {
+  auto made = co_await CommitWithNewNumber(client, [&](uint64_t number, etcd::Txn& txn) {
+    v.number = number;
+    txn.compares.push_back(etcd::Compare::Missing(VolumeKey(v.name)));
+    for (auto& c : also) txn.compares.push_back(c);
+    txn.then.push_back(etcd::TxnOp::Put(VolumeKey(v.name), Encode(v)));
+  });
+  if (made.status().code() == ErrorCode::kFailedPrecondition) {
+    co_return Status(ErrorCode::kAlreadyExists,
+                     fmt::format("volume {} already exists (or its source changed)", v.name));
+  }
+  TG_CO_RETURN_IF_ERROR(made.status());
+  if (wait) {
     TG_CO_RETURN_IF_ERROR(
-        (co_await WaitForState(client, name, VolumeState::kAvailable, 30s)).status());
+        (co_await WaitForState(client, v.name, VolumeState::kAvailable, 30s)).status());
+  }
+  co_return Status::Ok();
+}
+
+}  // namespace
+
+Task<Status> VolumeCreate(etcd::Client& client, std::string name, uint64_t size, bool wait) {
+  TG_CO_RETURN_IF_ERROR(CheckVolumeName(name));
+  TG_CO_RETURN_IF_ERROR(CheckSize(size));
+  VolumeInfo v{
+      .name = name, .number = 0, .size = size, .epoch = 0, .state = VolumeState::kCreating};
+  std::vector<etcd::Compare> none;
+  TG_CO_RETURN_IF_ERROR(co_await CreateRecord(client, v, none, wait));
   std::cout << "volume " << name << " " << (wait ? "available" : "creating") << ", " << Bytes(size)
             << std::endl;
   co_return Status::Ok();
 }
 
+Task<Status> VolumeSnapshot(etcd::Client& client, std::string name, std::string snapshot) {
+  TG_CO_RETURN_IF_ERROR(CheckVolumeName(snapshot));
+  TG_CO_ASSIGN_OR_RETURN(auto read, co_await ReadVolume(client, name));
+  auto [v, revision] = read;
+  if (v.snapshot) co_return InvalidArgument("{} is a snapshot already", name);
+  if (v.state != VolumeState::kAvailable) {
+    co_return Unavailable("volume {} is {}", name, VolumeStateName(v.state));
+  }
+  // 1. A new top layer, placed by the master before anything switches.
+  auto next = co_await CommitWithNewNumber(client, [&](uint64_t number, etcd::Txn& txn) {
+    VolumeInfo pending = v;
+    pending.next_number = number;
+    txn.compares.push_back(
+        etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, revision));
+    txn.then.push_back(etcd::TxnOp::Put(VolumeKey(name), Encode(pending)));
+  });
+  if (next.status().code() == ErrorCode::kFailedPrecondition) {
+    co_return Status(ErrorCode::kAborted, "volume " + name + " changed meanwhile; try again");
+  }
+  TG_CO_RETURN_IF_ERROR(next.status());
+  const uint64_t top = *next;
+  for (int i = 0;; ++i) {
+    TG_CO_ASSIGN_OR_RETURN(auto placed, co_await client.Get(ChunksOfVolumePrefix(top),
+                                                            {.prefix = true, .count_only = true}));
+    if (placed.count >= v.chunk_count()) break;
+    if (i > 300)
+      co_return Status(ErrorCode::kDeadlineExceeded, "the master did not place the layer");
+    co_await SleepFor(100ms);
+  }
+  // 2. The switch: the old top layer becomes the snapshot's, in one step.
+  TG_CO_ASSIGN_OR_RETURN(read, co_await ReadVolume(client, name));
+  VolumeInfo now = read.first;
+  if (now.next_number != top) co_return Status(ErrorCode::kAborted, "volume changed; try again");
+  const uint64_t frozen = now.number;
+  VolumeInfo snap{.name = snapshot,
+                  .number = frozen,
+                  .size = now.size,
+                  .epoch = 0,
+                  .state = VolumeState::kAvailable};
+  snap.parents = now.parents;
+  snap.snapshot = true;
+  VolumeInfo moved = now;
+  moved.number = top;
+  moved.parents.insert(moved.parents.begin(), frozen);
+  moved.next_number = 0;
+  etcd::Txn txn;
+  txn.compares.push_back(
+      etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, read.second));
+  txn.compares.push_back(etcd::Compare::Missing(VolumeKey(snapshot)));
+  txn.then.push_back(etcd::TxnOp::Put(VolumeKey(snapshot), Encode(snap)));
+  txn.then.push_back(etcd::TxnOp::Put(VolumeKey(name), Encode(moved)));
+  TG_CO_ASSIGN_OR_RETURN(auto r, co_await client.Commit(std::move(txn)));
+  if (!r.succeeded) {
+    co_return Status(ErrorCode::kAborted,
+                     fmt::format("{} exists, or volume {} changed meanwhile", snapshot, name));
+  }
+  // 3. Freeze: no writer can write the old layer again. A writer that tries
+  //    learns of the new top layer and writes there.
+  Executor ex = co_await asio::this_coro::executor;
+  ChunkConnections connections(ex, client, 5s);
+  TG_CO_RETURN_IF_ERROR(co_await connections.Refresh());
+  for (const auto& [id, s] : connections.servers()) {
+    auto c = co_await connections.Get(id);
+    if (c.ok()) ((co_await (*c)->Fence(frozen, kFrozenEpoch))).IgnoreError();
+  }
+  // 4. Writes in flight at the freeze may have reached some replicas only:
+  //    make every replica of the frozen layer identical.
+  TG_CO_ASSIGN_OR_RETURN(auto chunks,
+                         co_await client.Get(ChunksOfVolumePrefix(frozen), {.prefix = true}));
+  Status result;
+  for (const auto& kv : chunks.kvs) {
+    auto chunk = DecodeChunk(kv.value);
+    if (!chunk.ok()) continue;
+    auto copies = co_await ConvergeChunk(connections, *chunk, {kFrozenEpoch, chunk->version});
+    if (!copies.ok()) result = copies.status();
+  }
+  co_await connections.CloseAll();
+  TG_CO_RETURN_IF_ERROR(result);
+  std::cout << "snapshot " << snapshot << " of " << name << " taken" << std::endl;
+  co_return Status::Ok();
+}
+
+Task<Status> VolumeClone(etcd::Client& client, std::string snapshot, std::string name, bool wait) {
+  TG_CO_RETURN_IF_ERROR(CheckVolumeName(name));
+  TG_CO_ASSIGN_OR_RETURN(auto read, co_await ReadVolume(client, snapshot));
+  const auto& [s, revision] = read;
+  if (!s.snapshot) co_return InvalidArgument("{} is not a snapshot (take one first)", snapshot);
+  VolumeInfo v{
+      .name = name, .number = 0, .size = s.size, .epoch = 0, .state = VolumeState::kCreating};
+  v.parents = s.parents;
+  v.parents.insert(v.parents.begin(), s.number);
+  // The snapshot must still be there when the clone starts naming its layers.
+  // (Named, not a braced temporary inside co_await: see etcd/client.h.)
+  std::vector<etcd::Compare> still_there{
+      etcd::Compare::ModRevision(VolumeKey(snapshot), etcd::Compare::Op::kEqual, revision)};
+  TG_CO_RETURN_IF_ERROR(co_await CreateRecord(client, v, still_there, wait));
+  std::cout << "volume " << name << " cloned from " << snapshot << std::endl;
+  co_return Status::Ok();
+}
+
+Task<Status> VolumeResize(etcd::Client& client, std::string name, uint64_t size) {
+  TG_CO_RETURN_IF_ERROR(CheckSize(size));
+  TG_CO_ASSIGN_OR_RETURN(auto read, co_await ReadVolume(client, name));
+  auto [v, revision] = read;
+  if (v.snapshot) co_return InvalidArgument("{} is a snapshot: snapshots do not change", name);
+  if (size < v.size) co_return InvalidArgument("volumes only grow ({} is {} bytes)", name, v.size);
+  v.size = size;
+  etcd::Txn txn;
+  txn.compares.push_back(
+      etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, revision));
+  txn.then.push_back(etcd::TxnOp::Put(VolumeKey(name), Encode(v)));
+  TG_CO_ASSIGN_OR_RETURN(auto r, co_await client.Commit(std::move(txn)));
+  if (!r.succeeded) co_return Status(ErrorCode::kAborted, "volume changed meanwhile; try again");
+  // The new chunks are placed by the master; an attached node sees the new
+  // size when it next opens the volume.
+  for (int i = 0;; ++i) {
+    TG_CO_ASSIGN_OR_RETURN(auto placed, co_await client.Get(ChunksOfVolumePrefix(v.number),
+                                                            {.prefix = true, .count_only = true}));
+    if (placed.count >= v.chunk_count()) break;
+    if (i > 300) co_return Status(ErrorCode::kDeadlineExceeded, "the master did not place chunks");
+    co_await SleepFor(100ms);
+  }
+  std::cout << "volume " << name << " is now " << Bytes(size) << std::endl;
+  co_return Status::Ok();
+}
+
 Task<Status> VolumeList(etcd::Client& client) {
   TG_CO_ASSIGN_OR_RETURN(Snapshot s, co_await Read(client));
-  std::cout << fmt::format("{:<24} {:>10} {:<10} {:>6} {:>24} {}\n", "NAME", "SIZE", "STATE",
-                           "EPOCH", "CHUNKS ok/recov/degraded", "ATTACHED");
+  std::cout << fmt::format("{:<24} {:<8} {:>10} {:<10} {:>6} {:>7} {:>24} {}\n", "NAME", "KIND",
+                           "SIZE", "STATE", "EPOCH", "LAYERS", "CHUNKS ok/recov/degraded",
+                           "ATTACHED");
   for (const auto& [name, v] : s.volumes) {
     HealthCount h = CountHealth(s, v.number);
     auto a = s.attached.find(name);
-    std::cout << fmt::format("{:<24} {:>10} {:<10} {:>6} {:>24} {}\n", name, Bytes(v.size),
-                             VolumeStateName(v.state), v.epoch,
+    std::cout << fmt::format("{:<24} {:<8} {:>10} {:<10} {:>6} {:>7} {:>24} {}\n", name,
+                             v.snapshot ? "snapshot" : "volume", Bytes(v.size),
+                             VolumeStateName(v.state), v.epoch, v.parents.size() + 1,
                              fmt::format("{}/{}/{}", h.healthy, h.recovering, h.degraded),
                              a == s.attached.end() ? "-" : a->second);
   }

@@ -164,6 +164,26 @@ Status StorageCluster::CreateVolume(const std::string& name, const std::string& 
   return Status::Ok();
 }
 
+Task<Status> StorageCluster::Cli(std::string line) {
+  static int runs = 0;
+  const std::string log = fmt::format("{}/cli{}.log", dir(), runs++);
+  std::vector<std::string> args{TiangongBinary()};
+  std::istringstream words(line);
+  for (std::string w; words >> w;) args.push_back(w);
+  args.push_back("--etcd");
+  args.push_back(etcd_url());
+  auto p = ChildProcess::Spawn({.argv = args, .output_path = log});
+  TG_CO_RETURN_IF_ERROR(p.status());
+  Executor ex = co_await asio::this_coro::executor;
+  TG_CO_RETURN_IF_ERROR(co_await p->AsyncWaitExit(ex));
+  auto st = p->Wait(1s);
+  if (st.ok() && WIFEXITED(*st) && WEXITSTATUS(*st) == 0) co_return Status::Ok();
+  std::ifstream f(log);
+  std::stringstream text;
+  text << f.rdbuf();
+  co_return Internal("tiangong {} failed: {}", args[1], text.str());
+}
+
 namespace {
 bool StartsWith(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;

@@ -54,6 +54,10 @@ class StorageCluster {
   // and waits for the volume to be available.
   Status CreateVolume(const std::string& name, const std::string& size);
 
+  // Runs `tiangong ARGS --etcd URL` (ARGS split at spaces) without blocking
+  // the event loop; its output if it fails.
+  Task<Status> Cli(std::string args);
+
   // Until every chunk of every volume has 3 healthy replicas on live
   // chunkservers and no recovery is pending.
   Task<Status> WaitHealthy(Duration timeout);

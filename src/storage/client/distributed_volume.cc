@@ -7,6 +7,7 @@
 #include "base/range_lock.h"
 #include "etcd/lease.h"
 #include "etcd/watch.h"
+#include "storage/client/connections.h"
 #include "storage/common/chunk_client.h"
 #include "storage/common/crc32c.h"
 #include "storage/common/metadata.h"
@@ -36,10 +37,10 @@ class DistributedVolume final : public volume::Volume {
       : ex_(ex),
         client_(client),
         options_(std::move(options)),
+        connections_(ex, client, std::chrono::milliseconds(options_.request_timeout_ms)),
         map_changed_(ex),
         tasks_(ex),
-        writes_(ex),
-        connects_(ex) {}
+        writes_(ex) {}
 
   uint64_t size() const override { return info_.size; }
   uint32_t block_size() const override { return kVolumeBlockSize; }
@@ -52,8 +53,8 @@ class DistributedVolume final : public volume::Volume {
       const uint64_t at = offset + done;
       const uint32_t in_chunk = static_cast<uint32_t>(at % kChunkSize);
       const size_t n = std::min<uint64_t>({out.size() - done, kChunkSize - in_chunk, kPiece});
-      TG_CO_RETURN_IF_ERROR(co_await ReadPiece(MakeChunkId(info_.number, at / kChunkSize), in_chunk,
-                                               out.subspan(done, n)));
+      TG_CO_RETURN_IF_ERROR(co_await ReadLayered(static_cast<uint32_t>(at / kChunkSize), in_chunk,
+                                                 out.subspan(done, n)));
       done += n;
     }
     co_return Status::Ok();
@@ -61,15 +62,12 @@ class DistributedVolume final : public volume::Volume {
 
   Task<Status> Write(uint64_t offset, std::span<const uint8_t> data) override {
     TG_CO_RETURN_IF_ERROR(volume::CheckRange(size(), offset, data.size()));
-    // Overlapping writes go out one after the other, so that every replica
-    // applies them in the same order.
-    auto hold = co_await writes_.Acquire({0, offset, offset + data.size()});
     for (uint64_t done = 0; done < data.size();) {
       const uint64_t at = offset + done;
       const uint32_t in_chunk = static_cast<uint32_t>(at % kChunkSize);
       const size_t n = std::min<uint64_t>({data.size() - done, kChunkSize - in_chunk, kPiece});
-      TG_CO_RETURN_IF_ERROR(co_await WritePiece(MakeChunkId(info_.number, at / kChunkSize),
-                                                in_chunk, data.subspan(done, n)));
+      TG_CO_RETURN_IF_ERROR(co_await WriteLayered(static_cast<uint32_t>(at / kChunkSize), in_chunk,
+                                                  data.subspan(done, n)));
       done += n;
     }
     co_return Status::Ok();
@@ -96,9 +94,7 @@ class DistributedVolume final : public volume::Volume {
   Task<void> Close() override {
     tasks_.CancelAll();
     co_await tasks_.Join();
-    for (auto& [address, c] : connections_)
-      if (c) co_await c->Close();
-    connections_.clear();
+    co_await connections_.CloseAll();
     if (attach_) {
       if (Status s = co_await attach_->Revoke(); !s.ok())
         Log()->warn("detach {}: {}", info_.name, s);
@@ -119,17 +115,28 @@ class DistributedVolume final : public volume::Volume {
 
   Task<Status> Attach();
   Task<Status> BumpEpoch();
-  Task<Status> RefreshServers();
+  // Loads the chunk records of layer `number` and keeps them current.
+  Task<Status> LoadLayer(uint64_t number, bool wait_for_all);
   Task<Status> RefreshChunk(uint64_t chunk_id);
-  Task<void> WatchChunks(int64_t from_revision);
-  Task<Result<std::shared_ptr<ChunkClient>>> Connection(const std::string& server);
+  Task<void> WatchChunks(uint64_t number, int64_t from_revision);
+  Task<Result<std::shared_ptr<ChunkClient>>> Connection(const std::string& server) {
+    return connections_.Get(server);
+  }
+  bool layered() const { return !info_.parents.empty(); }
+  // Which blocks of chunk `index` each layer has (layered volumes only).
+  Task<Status> LoadBlockMaps(uint32_t index);
+  Task<Status> ReadLayered(uint32_t index, uint32_t offset, std::span<uint8_t> out);
+  Task<Status> WriteLayered(uint32_t index, uint32_t offset, std::span<const uint8_t> data);
+  // After a write was refused as fenced: true if a snapshot moved the
+  // volume to a new top layer (then the write goes there), false if a newer
+  // writer has the volume.
+  Task<Result<bool>> FollowSnapshot(uint64_t fenced_layer);
   Task<void> Report(uint64_t chunk_id, const std::string& server, const Status& why);
   Task<Status> WaitForNewVersion(uint64_t chunk_id, uint32_t version);
   Task<Status> WritePiece(uint64_t chunk_id, uint32_t offset, std::span<const uint8_t> data);
   Task<void> WriteTo(std::string server, uint64_t chunk_id, Stamp stamp, uint32_t offset,
                      std::span<const uint8_t> data, Status* result);
   Task<Status> ReadPiece(uint64_t chunk_id, uint32_t offset, std::span<uint8_t> out);
-  Task<Status> Converge(uint64_t chunk_id);
 
   Executor ex_;
   etcd::Client& client_;
@@ -138,14 +145,14 @@ class DistributedVolume final : public volume::Volume {
   int64_t volume_revision_ = 0;
   uint64_t epoch_ = 0;
   std::unique_ptr<etcd::LeaseKeeper> attach_;
-  std::map<uint64_t, ChunkInfo> chunks_;
-  std::map<std::string, ChunkserverInfo> servers_;
-  std::map<std::string, std::shared_ptr<ChunkClient>> connections_;  // by address
-  std::map<std::string, uint64_t> address_numbers_;                  // for connects_
+  std::map<uint64_t, ChunkInfo> chunks_;  // of every layer
+  std::set<uint64_t> watched_layers_;
+  // Per chunk id of a layered volume: which blocks that layer has.
+  std::map<uint64_t, std::vector<bool>> block_maps_;
+  ChunkConnections connections_;
   Event map_changed_;
   TaskGroup tasks_;
   RangeLock writes_;
-  RangeLock connects_;  // one connect at a time per address
   bool fenced_ = false;
   uint64_t next_read_ = 0;
 };
@@ -159,35 +166,31 @@ Task<Status> DistributedVolume::Open() {
   if (info_.state != VolumeState::kAvailable) {
     co_return Unavailable("volume {} is {}", info_.name, VolumeStateName(info_.state));
   }
+  if (info_.snapshot) co_return InvalidArgument("{} is a snapshot: clone it to write", info_.name);
   TG_CO_RETURN_IF_ERROR(co_await Attach());
   TG_CO_RETURN_IF_ERROR(co_await BumpEpoch());
-  TG_CO_RETURN_IF_ERROR(co_await RefreshServers());
-  auto chunks = co_await client_.Get(ChunksOfVolumePrefix(info_.number), {.prefix = true});
-  TG_CO_RETURN_IF_ERROR(chunks.status());
-  for (const auto& kv : chunks->kvs) {
-    TG_CO_ASSIGN_OR_RETURN(ChunkInfo c, DecodeChunk(kv.value));
-    chunks_[c.chunk_id] = c;
+  TG_CO_RETURN_IF_ERROR(co_await connections_.Refresh());
+  for (uint64_t layer : info_.layers()) {
+    if (layer == info_.next_number) continue;  // a snapshot in progress: not ours yet
+    TG_CO_RETURN_IF_ERROR(co_await LoadLayer(layer, /*wait_for_all=*/layer == info_.number));
   }
-  if (chunks_.size() != info_.chunk_count()) {
-    co_return Status(ErrorCode::kDataLoss,
-                     fmt::format("volume {}: {} of {} chunk records", info_.name, chunks_.size(),
-                                 info_.chunk_count()));
-  }
-  tasks_.Spawn("volume chunk map", WatchChunks(chunks->revision + 1));
   // Fence every chunkserver at the new epoch: the previous writer is out.
-  for (const auto& [id, s] : servers_) {
+  for (const auto& [id, s] : connections_.servers()) {
     auto c = co_await Connection(id);
     if (!c.ok()) continue;  // a dead server leaves the replica sets anyway
     Status f = co_await (*c)->Fence(info_.number, epoch_);
     if (f.code() == ErrorCode::kFailedPrecondition) co_return FencedError();
   }
-  // Make every chunk's replicas identical before the first read.
-  size_t repaired = 0;
-  for (const auto& [id, c] : chunks_) {
-    Status s = co_await Converge(id);
-    if (!s.ok()) co_return s;
-    repaired += s.ok() ? 0 : 1;
+  // Make every chunk's replicas identical before the first read (the lower
+  // layers are frozen, and were made identical when frozen).
+  size_t copies = 0;
+  for (uint32_t i = 0; i < info_.chunk_count(); ++i) {
+    const uint64_t id = MakeChunkId(info_.number, i);
+    TG_CO_ASSIGN_OR_RETURN(size_t n,
+                           co_await ConvergeChunk(connections_, chunks_[id], StampFor(id)));
+    copies += n;
   }
+  if (copies) Log()->warn("volume {}: {} block copies made identical", info_.name, copies);
   Log()->info("volume {} open: epoch {}, {} chunks, holder {}", info_.name, epoch_, chunks_.size(),
               options_.holder);
   co_return Status::Ok();
@@ -236,14 +239,29 @@ Task<Status> DistributedVolume::BumpEpoch() {
   co_return Status(ErrorCode::kAborted, "volume " + info_.name + ": epoch keeps changing");
 }
 
-Task<Status> DistributedVolume::RefreshServers() {
-  auto got = co_await client_.Get(std::string(kChunkserversPrefix), {.prefix = true});
-  TG_CO_RETURN_IF_ERROR(got.status());
-  servers_.clear();
-  for (const auto& kv : got->kvs) {
-    if (auto s = DecodeChunkserver(kv.value); s.ok()) servers_[s->id] = *s;
+Task<Status> DistributedVolume::LoadLayer(uint64_t number, bool wait_for_all) {
+  const auto deadline = Clock::now() + std::chrono::seconds(options_.replica_wait_seconds);
+  for (;;) {
+    auto got = co_await client_.Get(ChunksOfVolumePrefix(number), {.prefix = true});
+    TG_CO_RETURN_IF_ERROR(got.status());
+    for (const auto& kv : got->kvs) {
+      TG_CO_ASSIGN_OR_RETURN(ChunkInfo c, DecodeChunk(kv.value));
+      if (c.version >= chunks_[c.chunk_id].version) chunks_[c.chunk_id] = c;
+    }
+    const bool complete = got->kvs.size() >= info_.chunk_count();
+    if (complete || !wait_for_all || Clock::now() >= deadline) {
+      if (wait_for_all && !complete) {
+        co_return Status(ErrorCode::kDataLoss,
+                         fmt::format("volume {}: layer {} has {} of {} chunk records", info_.name,
+                                     number, got->kvs.size(), info_.chunk_count()));
+      }
+      if (watched_layers_.insert(number).second) {
+        tasks_.Spawn("volume chunk map", WatchChunks(number, got->revision + 1));
+      }
+      co_return Status::Ok();
+    }
+    co_await SleepFor(std::chrono::milliseconds(100));  // the master is placing them
   }
-  co_return Status::Ok();
 }
 
 Task<Status> DistributedVolume::RefreshChunk(uint64_t chunk_id) {
@@ -256,15 +274,17 @@ Task<Status> DistributedVolume::RefreshChunk(uint64_t chunk_id) {
   co_return Status::Ok();
 }
 
-Task<void> DistributedVolume::WatchChunks(int64_t from_revision) {
-  etcd::Watcher watch(client_, ChunksOfVolumePrefix(info_.number),
+Task<void> DistributedVolume::WatchChunks(uint64_t number, int64_t from_revision) {
+  etcd::Watcher watch(client_, ChunksOfVolumePrefix(number),
                       {.prefix = true, .start_revision = from_revision});
   for (;;) {
     auto batch = co_await watch.Next();
     if (!batch.ok()) {
       if (co_await IsCancelled() || batch.status().code() == ErrorCode::kCancelled) co_return;
       // Events lost (compaction): re-read the records one by one.
-      for (auto& [id, c] : chunks_) (co_await RefreshChunk(id)).IgnoreError();
+      for (auto& [id, c] : chunks_) {
+        if (VolumeOf(id) == number) (co_await RefreshChunk(id)).IgnoreError();
+      }
       co_return;
     }
     for (const auto& e : batch->events) {
@@ -276,25 +296,167 @@ Task<void> DistributedVolume::WatchChunks(int64_t from_revision) {
   }
 }
 
-Task<Result<std::shared_ptr<ChunkClient>>> DistributedVolume::Connection(
-    const std::string& server) {
-  if (!servers_.count(server)) TG_CO_RETURN_IF_ERROR(co_await RefreshServers());
-  auto s = servers_.find(server);
-  if (s == servers_.end()) co_return Unavailable("chunkserver {} is not registered", server);
-  const std::string address = s->second.address;
-  auto [num, inserted] = address_numbers_.emplace(address, address_numbers_.size());
-  auto hold = co_await connects_.Acquire({num->second, 0, 1});
-  auto& slot = connections_[address];
-  if (slot && !slot->broken()) co_return slot;
-  if (slot) {
-    auto old = std::move(slot);
-    co_await old->Close();
+Task<Status> DistributedVolume::LoadBlockMaps(uint32_t index) {
+  std::vector<uint64_t> layers{info_.number};
+  layers.insert(layers.end(), info_.parents.begin(), info_.parents.end());
+  for (uint64_t layer : layers) {
+    const uint64_t id = MakeChunkId(layer, index);
+    if (block_maps_.count(id)) continue;
+    // No write may land on this chunk while its map is read.
+    auto hold = co_await writes_.Acquire(
+        {0, uint64_t{index} * kChunkSize, uint64_t{index + 1} * kChunkSize});
+    if (block_maps_.count(id)) continue;
+    std::vector<bool> map(kBlocksPerChunk, false);
+    auto it = chunks_.find(id);
+    if (it != chunks_.end() && !it->second.replicas.empty()) {
+      Status last = Unavailable("chunk {:016x} has no healthy replica", id);
+      bool loaded = false;
+      for (const auto& server : it->second.healthy()) {
+        auto c = co_await Connection(server);
+        if (!c.ok()) continue;
+        auto crcs = co_await (*c)->BlockCrcs(id);
+        if (!crcs.ok()) {
+          last = crcs.status();
+          continue;
+        }
+        for (uint32_t b = 0; b < kBlocksPerChunk; ++b) map[b] = (*crcs)[b] != 0;
+        loaded = true;
+        break;
+      }
+      if (!loaded) co_return last;
+    }
+    block_maps_[id] = std::move(map);
   }
-  TG_CO_ASSIGN_OR_RETURN(auto made,
-                         co_await ChunkClient::Connect(
-                             ex_, address, std::chrono::milliseconds(options_.request_timeout_ms)));
-  slot = std::shared_ptr<ChunkClient>(std::move(made));
-  co_return slot;
+  co_return Status::Ok();
+}
+
+Task<Status> DistributedVolume::ReadLayered(uint32_t index, uint32_t offset,
+                                            std::span<uint8_t> out) {
+  for (int attempt = 0;; ++attempt) {
+    Status s;
+    if (!layered()) {
+      s = co_await ReadPiece(MakeChunkId(info_.number, index), offset, out);
+    } else {
+      TG_CO_RETURN_IF_ERROR(co_await LoadBlockMaps(index));
+      std::vector<uint64_t> layers{info_.number};
+      layers.insert(layers.end(), info_.parents.begin(), info_.parents.end());
+      // The layer that has block b: the nearest, or 0 for none (zeroes).
+      auto owner = [&](uint32_t b) -> uint64_t {
+        for (uint64_t layer : layers) {
+          if (block_maps_[MakeChunkId(layer, index)][b]) return layer;
+        }
+        return 0;
+      };
+      const uint64_t end = uint64_t{offset} + out.size();
+      for (uint64_t at = offset; at < end && s.ok();) {
+        const uint32_t b = static_cast<uint32_t>(at / kBlockSize);
+        const uint64_t layer = owner(b);
+        uint64_t run_end = (uint64_t{b} + 1) * kBlockSize;
+        while (run_end < end && owner(static_cast<uint32_t>(run_end / kBlockSize)) == layer) {
+          run_end += kBlockSize;
+        }
+        run_end = std::min(run_end, end);
+        auto part = out.subspan(at - offset, run_end - at);
+        if (layer == 0) {
+          std::fill(part.begin(), part.end(), 0);
+        } else {
+          s = co_await ReadPiece(MakeChunkId(layer, index), static_cast<uint32_t>(at), part);
+        }
+        at = run_end;
+      }
+    }
+    if (s.code() != ErrorCode::kFailedPrecondition || attempt > 3) co_return s;
+    // The top layer was frozen under us: a snapshot, or a newer writer.
+    TG_CO_ASSIGN_OR_RETURN(bool moved, co_await FollowSnapshot(info_.number));
+    if (!moved) {
+      fenced_ = true;
+      co_return FencedError();
+    }
+  }
+}
+
+Task<Status> DistributedVolume::WriteLayered(uint32_t index, uint32_t offset,
+                                             std::span<const uint8_t> data) {
+  for (int attempt = 0;; ++attempt) {
+    if (fenced_) co_return FencedError();
+    if (layered()) TG_CO_RETURN_IF_ERROR(co_await LoadBlockMaps(index));
+    // Overlapping writes go out one after the other, so that every replica
+    // applies them in the same order.
+    const uint64_t base = uint64_t{index} * kChunkSize;
+    auto hold = co_await writes_.Acquire({0, base + offset, base + offset + data.size()});
+    const uint64_t top_layer = info_.number;
+    const uint64_t top = MakeChunkId(top_layer, index);
+    const uint32_t first = offset / kBlockSize;
+    const uint32_t end =
+        static_cast<uint32_t>((offset + data.size() + kBlockSize - 1) / kBlockSize);
+    std::span<const uint8_t> out = data;
+    uint32_t out_offset = offset;
+    std::vector<uint8_t> merged;
+    if (layered()) {
+      // A partial block the top layer does not have yet is completed from
+      // the layers below first (copy-up), so the top holds whole blocks.
+      auto& top_map = block_maps_[top];
+      const bool head = offset % kBlockSize && !top_map[first];
+      const bool tail = (offset + data.size()) % kBlockSize && !top_map[end - 1];
+      if (head || tail) {
+        merged.resize(size_t{end - first} * kBlockSize);
+        if (head) {
+          TG_CO_RETURN_IF_ERROR(co_await ReadLayered(index, first * kBlockSize,
+                                                     std::span(merged.data(), kBlockSize)));
+        }
+        if (tail) {
+          TG_CO_RETURN_IF_ERROR(co_await ReadLayered(
+              index, (end - 1) * kBlockSize,
+              std::span(merged.data() + merged.size() - kBlockSize, kBlockSize)));
+        }
+        std::memcpy(merged.data() + (offset - first * kBlockSize), data.data(), data.size());
+        out = merged;
+        out_offset = first * kBlockSize;
+      }
+    }
+    Status s = co_await WritePiece(top, out_offset, out);
+    if (s.ok()) {
+      if (layered()) {
+        auto& top_map = block_maps_[top];
+        for (uint32_t b = out_offset / kBlockSize; b < end; ++b) top_map[b] = true;
+      }
+      co_return s;
+    }
+    if (s.code() != ErrorCode::kFailedPrecondition || attempt > 3) co_return s;
+    TG_CO_ASSIGN_OR_RETURN(bool moved, co_await FollowSnapshot(top_layer));
+    if (!moved) {
+      fenced_ = true;
+      Log()->error("volume {}: fenced by a newer writer", info_.name);
+      co_return FencedError();
+    }
+  }
+}
+
+Task<Result<bool>> DistributedVolume::FollowSnapshot(uint64_t fenced_layer) {
+  if (info_.number != fenced_layer) co_return true;  // another request followed it already
+  auto got = co_await client_.Get(VolumeKey(info_.name));
+  TG_CO_RETURN_IF_ERROR(got.status());
+  if (got->kvs.empty()) co_return false;
+  TG_CO_ASSIGN_OR_RETURN(VolumeInfo v, DecodeVolume(got->kvs[0].value));
+  if (info_.number != fenced_layer) co_return true;
+  if (v.epoch != epoch_ || v.number == fenced_layer) co_return false;
+  // A snapshot froze our top layer: it is now a parent, and the new top
+  // (already placed by the master) takes the writes.
+  // The new layer's records first: no request may see the new top before
+  // its chunks are known.
+  TG_CO_RETURN_IF_ERROR(co_await LoadLayer(v.number, /*wait_for_all=*/true));
+  if (info_.number != fenced_layer) co_return true;
+  info_.number = v.number;
+  info_.parents = v.parents;
+  info_.next_number = 0;
+  // The frozen layer's block maps are re-read from its replicas (made
+  // identical when it was frozen).
+  for (auto it = block_maps_.begin(); it != block_maps_.end();) {
+    it = VolumeOf(it->first) == fenced_layer ? block_maps_.erase(it) : std::next(it);
+  }
+  Log()->info("volume {}: snapshot taken; writes go to layer {} over {} layers", info_.name,
+              v.number, info_.parents.size());
+  co_return true;
 }
 
 Task<void> DistributedVolume::Report(uint64_t chunk_id, const std::string& server,
@@ -333,7 +495,6 @@ Task<void> DistributedVolume::WriteTo(std::string server, uint64_t chunk_id, Sta
 Task<Status> DistributedVolume::WritePiece(uint64_t chunk_id, uint32_t offset,
                                            std::span<const uint8_t> data) {
   for (int attempt = 0;; ++attempt) {
-    if (fenced_) co_return FencedError();
     const ChunkInfo chunk = chunks_[chunk_id];
     if (chunk.replicas.empty()) co_return Unavailable("chunk {:016x} has no replicas", chunk_id);
     const Stamp stamp{epoch_, chunk.version};
@@ -349,11 +510,7 @@ Task<Status> DistributedVolume::WritePiece(uint64_t chunk_id, uint32_t offset,
       const Status& s = results[i];
       if (s.ok()) continue;
       all_ok = false;
-      if (s.code() == ErrorCode::kFailedPrecondition) {
-        fenced_ = true;
-        Log()->error("volume {}: fenced by a newer writer: {}", info_.name, s);
-        co_return FencedError();
-      }
+      if (s.code() == ErrorCode::kFailedPrecondition) co_return s;  // the caller sorts it out
       if (s.code() == ErrorCode::kAborted) stale = true;
       if (ReplicaFault(s)) {
         replica_failed = true;
@@ -380,7 +537,9 @@ Task<Status> DistributedVolume::ReadPiece(uint64_t chunk_id, uint32_t offset,
     const ChunkInfo chunk = chunks_[chunk_id];
     const std::vector<std::string> healthy = chunk.healthy();
     if (healthy.empty()) co_return Unavailable("chunk {:016x} has no healthy replica", chunk_id);
-    const Stamp stamp{epoch_, chunk.version};
+    // A lower layer is frozen: read it as the recovery copy does (epoch 0).
+    const uint64_t epoch = VolumeOf(chunk_id) == info_.number ? epoch_ : 0;
+    const Stamp stamp{epoch, chunk.version};
     std::vector<std::string> corrupt;
     Status last;
     bool stale = false;
@@ -405,10 +564,7 @@ Task<Status> DistributedVolume::ReadPiece(uint64_t chunk_id, uint32_t offset,
         }
         co_return Status::Ok();
       }
-      if (s.code() == ErrorCode::kFailedPrecondition) {
-        fenced_ = true;
-        co_return FencedError();
-      }
+      if (s.code() == ErrorCode::kFailedPrecondition) co_return s;  // the caller sorts it out
       if (s.code() == ErrorCode::kAborted) stale = true;
       if (s.code() == ErrorCode::kDataLoss) corrupt.push_back(server);
       last = s;
@@ -420,58 +576,6 @@ Task<Status> DistributedVolume::ReadPiece(uint64_t chunk_id, uint32_t offset,
       co_await SleepFor(std::chrono::milliseconds(100));  // the master may be moving things
     }
   }
-}
-
-Task<Status> DistributedVolume::Converge(uint64_t chunk_id) {
-  const ChunkInfo chunk = chunks_[chunk_id];
-  const Stamp stamp{epoch_, chunk.version};
-  // Each replica's checksum list; the first healthy one that answers is the
-  // reference (any choice is right: the blocks that differ were never
-  // acknowledged to anyone).
-  std::vector<std::pair<const Replica*, std::vector<uint32_t>>> lists;
-  const std::vector<uint32_t>* reference = nullptr;
-  std::string reference_server;
-  for (const auto& r : chunk.replicas) {
-    auto c = co_await Connection(r.server);
-    if (!c.ok()) continue;
-    auto crcs = co_await (*c)->BlockCrcs(chunk_id);
-    if (!crcs.ok()) continue;
-    lists.emplace_back(&r, std::move(*crcs));
-  }
-  for (auto& [r, crcs] : lists) {
-    if (r->state == ReplicaState::kHealthy) {
-      reference = &crcs;
-      reference_server = r->server;
-      break;
-    }
-  }
-  if (!reference) co_return Status::Ok();
-  size_t fixed_blocks = 0;
-  std::vector<uint8_t> block(kBlockSize);
-  for (uint32_t b = 0; b < kBlocksPerChunk; ++b) {
-    std::vector<std::string> differ;
-    for (auto& [r, crcs] : lists) {
-      if (EffectiveBlockCrc(crcs[b]) == EffectiveBlockCrc((*reference)[b])) continue;
-      // A recovering replica's never-written block is the recovery's to fill.
-      if (r->state == ReplicaState::kRecovering && crcs[b] == 0) continue;
-      differ.push_back(r->server);
-    }
-    if (differ.empty()) continue;
-    auto ref = co_await Connection(reference_server);
-    if (!ref.ok()) co_return ref.status();
-    TG_CO_RETURN_IF_ERROR(co_await (*ref)->Read(chunk_id, stamp, b * kBlockSize, block));
-    for (const auto& server : differ) {
-      auto c = co_await Connection(server);
-      if (!c.ok()) continue;
-      TG_CO_RETURN_IF_ERROR(co_await (*c)->Write(chunk_id, stamp, b * kBlockSize, block));
-      ++fixed_blocks;
-    }
-  }
-  if (fixed_blocks) {
-    Log()->warn("volume {}: chunk {:016x}: {} block copies made identical to {}", info_.name,
-                chunk_id, fixed_blocks, reference_server);
-  }
-  co_return Status::Ok();
 }
 
 }  // namespace

@@ -13,6 +13,13 @@ uint32_t VolumeInfo::chunk_count() const {
   return static_cast<uint32_t>((size + kChunkSize - 1) / kChunkSize);
 }
 
+std::vector<uint64_t> VolumeInfo::layers() const {
+  std::vector<uint64_t> out{number};
+  out.insert(out.end(), parents.begin(), parents.end());
+  if (next_number) out.push_back(next_number);
+  return out;
+}
+
 std::vector<std::string> ChunkInfo::healthy() const {
   std::vector<std::string> out;
   for (const auto& r : replicas)
@@ -80,7 +87,10 @@ std::string Encode(const VolumeInfo& v) {
               {"number", v.number},
               {"size", v.size},
               {"epoch", v.epoch},
-              {"state", VolumeStateName(v.state)}}
+              {"state", VolumeStateName(v.state)},
+              {"parents", v.parents},
+              {"snapshot", v.snapshot},
+              {"next_number", v.next_number}}
       .dump();
 }
 
@@ -138,6 +148,9 @@ Result<VolumeInfo> DecodeVolume(std::string_view text) {
     j.at("size").get_to(v.size);
     v.epoch = j.value("epoch", uint64_t{0});
     const std::string state = j.at("state");
+    v.parents = j.value("parents", std::vector<uint64_t>{});
+    v.snapshot = j.value("snapshot", false);
+    v.next_number = j.value("next_number", uint64_t{0});
     v.state = state == "available"  ? VolumeState::kAvailable
               : state == "deleting" ? VolumeState::kDeleting
                                     : VolumeState::kCreating;

@@ -42,14 +42,28 @@ struct ChunkserverInfo {
 
 enum class VolumeState { kCreating, kAvailable, kDeleting };
 
+// A volume is a stack of layers, each a volume number with its own chunks:
+// the top one (`number`) takes the writes; a block never written there is
+// read from the nearest parent layer that has it (zeroes if none). A
+// snapshot freezes the top layer (it becomes the snapshot's) and gives the
+// volume a new, empty top; a clone is a new empty top over a snapshot's
+// layers. Layers are shared, never copied, and go when nothing names them.
 struct VolumeInfo {
   std::string name;
-  uint64_t number = 0;  // the high bits of its chunk ids
+  uint64_t number = 0;  // the top layer: the high bits of its chunk ids
   uint64_t size = 0;    // bytes
   uint64_t epoch = 0;   // raised by every writer that opens it
   VolumeState state = VolumeState::kCreating;
+  std::vector<uint64_t> parents;  // layers below `number`, nearest first
+  bool snapshot = false;          // read-only: a frozen stack of layers
+  uint64_t next_number = 0;       // a layer being placed for a snapshot in progress
   uint32_t chunk_count() const;
+  // Every layer this record keeps alive.
+  std::vector<uint64_t> layers() const;
 };
+
+// The epoch a snapshot's layer is fenced at: no writer ever reaches it.
+inline constexpr uint64_t kFrozenEpoch = uint64_t{1} << 62;
 
 enum class ReplicaState { kHealthy, kRecovering };
 

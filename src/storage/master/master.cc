@@ -124,12 +124,20 @@ Task<Status> Master::ReconcileOnce() {
   st.copysets = BuildCopysets(st.live, kReplicas, options_.scatter_width);
 
   Status result;
-  for (const auto& [name, v] : st.volumes) {
+  std::vector<std::string> names;
+  for (const auto& [name, v] : st.volumes) names.push_back(name);
+  for (const auto& name : names) {
+    const VolumeInfo v = st.volumes[name].first;
     Status s;
-    if (v.first.state == VolumeState::kCreating) s = co_await AllocateVolume(st, name);
-    if (v.first.state == VolumeState::kDeleting) s = co_await DeleteVolume(st, name);
+    if (v.state == VolumeState::kDeleting) {
+      s = co_await DeleteVolume(st, name);
+    } else if (!v.snapshot) {
+      s = co_await PlaceLayer(st, name, v.number);
+      if (s.ok() && v.next_number) s = co_await PlaceLayer(st, name, v.next_number);
+    }
     if (!s.ok()) result = s;
   }
+  if (Status s = co_await CollectUnreferencedLayers(st); !s.ok()) result = s;
   std::set<uint64_t> touched;
   for (const auto& [id, c] : st.chunks) touched.insert(id);
   for (const auto& [id, t] : st.tasks) touched.insert(id);
@@ -140,25 +148,30 @@ Task<Status> Master::ReconcileOnce() {
   co_return result;
 }
 
-Task<Status> Master::AllocateVolume(State& st, const std::string& name) {
+// Places the chunks a layer of the volume lacks (all of them for a new
+// volume or snapshot layer; the new ones after a resize), in batches, each
+// conditioned on the volume record being the one read.
+Task<Status> Master::PlaceLayer(State& st, const std::string& name, uint64_t number) {
   auto& [volume, revision] = st.volumes[name];
   const uint32_t count = volume.chunk_count();
   std::vector<ChunkInfo> placed;
   for (uint32_t i = 0; i < count; ++i) {
+    const uint64_t id = MakeChunkId(number, i);
+    if (st.chunks.count(id)) continue;
     Copyset c = PickCopyset(st.copysets, st.load);
     if (c.empty()) {
       co_return Unavailable("volume {}: not enough chunkservers on distinct hosts ({} live)", name,
                             st.live.size());
     }
-    ChunkInfo chunk{.chunk_id = MakeChunkId(volume.number, i), .version = 1, .replicas = {}};
-    for (const auto& id : c) {
-      chunk.replicas.push_back({id, ReplicaState::kHealthy});
-      ++st.load[id];
+    ChunkInfo chunk{.chunk_id = id, .version = 1, .replicas = {}};
+    for (const auto& server : c) {
+      chunk.replicas.push_back({server, ReplicaState::kHealthy});
+      ++st.load[server];
     }
     placed.push_back(std::move(chunk));
   }
-  // In batches, each conditioned on the volume still being the one we read;
-  // the last also makes it available.
+  const bool make_available = volume.state == VolumeState::kCreating && number == volume.number;
+  if (placed.empty() && !make_available) co_return Status::Ok();
   for (size_t start = 0; start <= placed.size(); start += kOpsPerTxn) {
     etcd::Txn txn;
     txn.compares.push_back(
@@ -167,37 +180,66 @@ Task<Status> Master::AllocateVolume(State& st, const std::string& name) {
       txn.then.push_back(etcd::TxnOp::Put(ChunkKey(placed[i].chunk_id), Encode(placed[i])));
     }
     const bool last = start + kOpsPerTxn > placed.size();
-    if (last) {
+    if (last && make_available) {
       VolumeInfo ready = volume;
       ready.state = VolumeState::kAvailable;
       txn.then.push_back(etcd::TxnOp::Put(VolumeKey(name), Encode(ready)));
     }
     TG_CO_ASSIGN_OR_RETURN(auto r, co_await client_.Commit(std::move(txn)));
     if (!r.succeeded) co_return Status::Ok();  // changed meanwhile: the next pass sees it
+    for (size_t i = start; i < std::min(placed.size(), start + kOpsPerTxn); ++i) {
+      st.chunks[placed[i].chunk_id] = {placed[i], r.revision};
+    }
     if (last) break;
   }
-  Log()->info("volume {} available: {} chunks placed", name, count);
+  Log()->info("volume {}: layer {} has {} new chunks{}", name, number, placed.size(),
+              make_available ? "; available" : "");
   co_return Status::Ok();
 }
 
+// The record goes; its layers go when no other record names them (GC).
 Task<Status> Master::DeleteVolume(State& st, const std::string& name) {
   auto& [volume, revision] = st.volumes[name];
-  for (auto& [id, c] : st.chunks) {
-    if (VolumeOf(id) != volume.number) continue;
+  etcd::Txn txn;
+  txn.compares.push_back(
+      etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, revision));
+  txn.then.push_back(etcd::TxnOp::Delete(VolumeKey(name)));
+  txn.then.push_back(etcd::TxnOp::Delete(AttachKey(name)));
+  TG_CO_ASSIGN_OR_RETURN(auto r, co_await client_.Commit(std::move(txn)));
+  if (r.succeeded) {
+    Log()->info("volume {} deleted", name);
+    st.volumes.erase(name);
+  }
+  co_return Status::Ok();
+}
+
+// Chunks of layers that no volume or snapshot names any more: their data
+// on every live replica, then their records.
+Task<Status> Master::CollectUnreferencedLayers(State& st) {
+  std::set<uint64_t> referenced;
+  for (const auto& [name, v] : st.volumes)
+    for (uint64_t layer : v.first.layers()) referenced.insert(layer);
+  std::set<uint64_t> freed;
+  for (auto it = st.chunks.begin(); it != st.chunks.end();) {
+    const auto& [id, c] = *it;
+    if (referenced.count(VolumeOf(id))) {
+      ++it;
+      continue;
+    }
     for (const auto& r : c.first.replicas) {
       if (auto s = st.servers.find(r.server); s != st.servers.end()) {
         (co_await DeleteChunkOn(s->second.address, id)).IgnoreError();
       }
     }
+    etcd::Txn txn;
+    txn.compares.push_back(
+        etcd::Compare::ModRevision(ChunkKey(id), etcd::Compare::Op::kEqual, c.second));
+    txn.then.push_back(etcd::TxnOp::Delete(ChunkKey(id)));
+    TG_CO_RETURN_IF_ERROR((co_await client_.Commit(std::move(txn))).status());
+    freed.insert(VolumeOf(id));
+    it = st.chunks.erase(it);
   }
-  etcd::Txn txn;
-  txn.compares.push_back(
-      etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, revision));
-  txn.then.push_back(etcd::TxnOp::Delete(ChunksOfVolumePrefix(volume.number), {.prefix = true}));
-  txn.then.push_back(etcd::TxnOp::Delete(VolumeKey(name)));
-  txn.then.push_back(etcd::TxnOp::Delete(AttachKey(name)));
-  TG_CO_ASSIGN_OR_RETURN(auto r, co_await client_.Commit(std::move(txn)));
-  if (r.succeeded) Log()->info("volume {} deleted", name);
+  for (uint64_t layer : freed) Log()->info("layer {} freed: nothing refers to it", layer);
   co_return Status::Ok();
 }
 

@@ -10,7 +10,8 @@
 //   - a chunk with fewer than 3 replicas gets a new member, marked
 //     recovering, and a recovery task for it (rate-limited per target);
 //   - a finished task turns its replica healthy;
-//   - a volume being deleted loses its chunks, then its record.
+//   - a volume being deleted loses its record; the chunks of layers that no
+//     volume or snapshot names any more are deleted (reference counting).
 // Every write is a transaction conditioned on the record it read, so a
 // master that lost leadership, or raced with a writer, changes nothing.
 #pragma once
@@ -45,8 +46,9 @@ class Master {
  private:
   struct State;
   Task<void> WatchChanges(Event& changed);
-  Task<Status> AllocateVolume(State& st, const std::string& name);
+  Task<Status> PlaceLayer(State& st, const std::string& name, uint64_t number);
   Task<Status> DeleteVolume(State& st, const std::string& name);
+  Task<Status> CollectUnreferencedLayers(State& st);
   Task<Status> ReconcileChunk(State& st, uint64_t chunk_id);
   // Best effort: removes a chunk's data on a server.
   Task<Status> DeleteChunkOn(const std::string& address, uint64_t chunk_id);
