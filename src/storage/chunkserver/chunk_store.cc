@@ -84,9 +84,8 @@ std::optional<uint64_t> ParseHex(const std::string& s) {
 
 struct ChunkStore::ChunkFiles {
   int data_fd = -1;    // buffered
-  int direct_fd = -1;  // O_DIRECT, or -1 where the file system refuses it
+  int direct_fd = -1;  // O_DIRECT (the scrubber's), or -1 where the file system refuses it
   int crc_fd = -1;
-  int io_fd() const { return direct_fd >= 0 ? direct_fd : data_fd; }
   ~ChunkFiles() {
     for (int fd : {data_fd, direct_fd, crc_fd})
       if (fd >= 0) ::close(fd);
@@ -135,6 +134,14 @@ Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::str
     if (!id) continue;
     TG_CO_RETURN_IF_ERROR(s->Files(*id, /*create=*/true).status());
   }
+  ChunkStore* store = s.get();
+  TG_CO_ASSIGN_OR_RETURN(s->journal_,
+                         co_await Journal::Open(
+                             ex, *s->uring_, dir + "/journal", kJournalSize,
+                             [store](uint64_t id, uint32_t first, std::span<const uint8_t> blocks) {
+                               return store->ApplyBlocks(id, first, blocks);
+                             },
+                             [store]() { return store->SyncDirty(); }));
   Log()->info("chunk store {} open: server id {}, {} chunks, {} volume epochs", dir, s->server_id_,
               s->chunks_.size(), s->epochs_.size());
   co_return s;
@@ -235,10 +242,11 @@ Task<int> ChunkStore::PwriteDsync(int fd, const void* p, size_t n, uint64_t at) 
 }
 
 Task<Status> ChunkStore::ReadBlocks(ChunkFiles& f, uint64_t chunk_id, uint32_t first, uint32_t end,
-                                    std::span<uint8_t> into) {
+                                    std::span<uint8_t> into, bool from_disk) {
   const size_t bytes = size_t{end - first} * kBlockSize;
   std::vector<uint32_t> crcs(end - first);
-  int got = co_await Pread(f.io_fd(), into.data(), bytes, uint64_t{first} * kBlockSize);
+  const int fd = from_disk && f.direct_fd >= 0 ? f.direct_fd : f.data_fd;
+  int got = co_await Pread(fd, into.data(), bytes, uint64_t{first} * kBlockSize);
   if (got != static_cast<int>(bytes)) {
     co_return got < 0 ? ErrnoStatus(-got, "read chunk " + Hex(chunk_id))
                       : Status(ErrorCode::kIoError, "short read of chunk " + Hex(chunk_id));
@@ -260,22 +268,50 @@ Task<Status> ChunkStore::ReadBlocks(ChunkFiles& f, uint64_t chunk_id, uint32_t f
   co_return Status::Ok();
 }
 
-Task<Status> ChunkStore::WriteBlocks(ChunkFiles& f, uint32_t first,
+Task<Status> ChunkStore::WriteBlocks(uint64_t chunk_id, uint32_t first,
                                      std::span<const uint8_t> blocks) {
+  return journal_->Append(chunk_id, first, blocks);
+}
+
+namespace {
+Status PwriteAll(int fd, const void* p, size_t n, uint64_t at, std::string_view what) {
+  const auto* bytes = static_cast<const uint8_t*>(p);
+  for (size_t done = 0; done < n;) {
+    ssize_t w = ::pwrite(fd, bytes + done, n - done, static_cast<off_t>(at + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return ErrnoStatus(w < 0 ? errno : EIO, std::string(what));
+    done += static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status ChunkStore::ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks) {
+  TG_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/true));
   const uint32_t n = static_cast<uint32_t>(blocks.size() / kBlockSize);
   std::vector<uint32_t> crcs(n);
-  for (uint32_t i = 0; i < n; ++i)
+  for (uint32_t i = 0; i < n; ++i) {
     crcs[i] = Crc32c(blocks.subspan(size_t{i} * kBlockSize, kBlockSize));
-  // Data and checksums go down together; the request is acknowledged once
-  // both are durable. A crash between the two leaves a block that fails its
-  // checksum: never acknowledged, and repaired from a replica.
-  auto [data, sums] = co_await (
-      PwriteDsync(f.io_fd(), blocks.data(), blocks.size(), uint64_t{first} * kBlockSize) &&
-      PwriteDsync(f.crc_fd, crcs.data(), n * kCrcBytes, uint64_t{first} * kCrcBytes));
-  if (data < 0) co_return ErrnoStatus(-data, "write chunk data");
-  if (sums < 0) co_return ErrnoStatus(-sums, "write chunk checksums");
-  if (data != static_cast<int>(blocks.size()) || sums != static_cast<int>(n * kCrcBytes)) {
-    co_return Status(ErrorCode::kIoError, "short write to a chunk");
+  }
+  TG_RETURN_IF_ERROR(PwriteAll(f->data_fd, blocks.data(), blocks.size(),
+                               uint64_t{first} * kBlockSize, "write chunk " + Hex(chunk_id)));
+  TG_RETURN_IF_ERROR(PwriteAll(f->crc_fd, crcs.data(), n * kCrcBytes, uint64_t{first} * kCrcBytes,
+                               "write checksums of chunk " + Hex(chunk_id)));
+  dirty_.insert(chunk_id);
+  return Status::Ok();
+}
+
+Task<Status> ChunkStore::SyncDirty() {
+  std::set<uint64_t> dirty;
+  dirty.swap(dirty_);
+  for (uint64_t id : dirty) {
+    auto it = chunks_.find(id);
+    if (it == chunks_.end()) continue;  // deleted since
+    for (int fd : {it->second->data_fd, it->second->crc_fd}) {
+      int r = co_await uring_->Submit(
+          [=](io_uring_sqe* sqe) { io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); });
+      if (r < 0) co_return ErrnoStatus(-r, "sync chunk " + Hex(id));
+    }
   }
   co_return Status::Ok();
 }
@@ -334,7 +370,8 @@ Task<Status> ChunkStore::Store(uint64_t chunk_id, Stamp stamp, uint32_t offset,
       uint32_t j = i;
       while (j < crcs.size() && wanted(j)) ++j;
       TG_CO_RETURN_IF_ERROR(co_await WriteBlocks(
-          *f, first + i, buf.span().subspan(size_t{i} * kBlockSize, size_t{j - i} * kBlockSize)));
+          chunk_id, first + i,
+          buf.span().subspan(size_t{i} * kBlockSize, size_t{j - i} * kBlockSize)));
       i = j;
     }
     co_return Status::Ok();
@@ -352,7 +389,7 @@ Task<Status> ChunkStore::Store(uint64_t chunk_id, Stamp stamp, uint32_t offset,
         co_await ReadBlocks(*f, chunk_id, end - 1, end, buf.span().last(kBlockSize)));
   }
   std::memcpy(buf.data.get() + (offset - uint64_t{first} * kBlockSize), data.data(), data.size());
-  co_return co_await WriteBlocks(*f, first, buf.span());
+  co_return co_await WriteBlocks(chunk_id, first, buf.span());
 }
 
 Task<Status> ChunkStore::Read(uint64_t chunk_id, Stamp stamp, uint32_t offset,
@@ -392,6 +429,9 @@ Task<Result<std::vector<uint32_t>>> ChunkStore::BlockCrcs(uint64_t chunk_id) {
 
 Task<Status> ChunkStore::Delete(uint64_t chunk_id) {
   auto hold = co_await Lock(chunk_id, 0, kBlocksPerChunk);
+  // Every journal record of this chunk goes to the chunk files and out of
+  // the journal first: a replay after a crash must not bring it back.
+  TG_CO_RETURN_IF_ERROR(co_await journal_->CheckpointNow());
   chunks_.erase(chunk_id);
   // The version stays (a tombstone): a writer that still has an old replica
   // set in mind must not recreate the chunk here.
@@ -432,7 +472,7 @@ Task<std::vector<uint64_t>> ChunkStore::Scrub() {
       auto f = Files(id, /*create=*/false);
       if (!f.ok() || !*f) break;  // deleted meanwhile
       auto hold = co_await Lock(id, first, first + kStep);
-      Status s = co_await ReadBlocks(**f, id, first, first + kStep, buf.span());
+      Status s = co_await ReadBlocks(**f, id, first, first + kStep, buf.span(), /*from_disk=*/true);
       if (s.code() == ErrorCode::kDataLoss) {
         bad.push_back(id);
         break;
@@ -444,6 +484,10 @@ Task<std::vector<uint64_t>> ChunkStore::Scrub() {
 }
 
 Task<void> ChunkStore::Close() {
+  if (journal_) {
+    if (Status s = co_await journal_->CheckpointNow(); !s.ok()) Log()->warn("checkpoint: {}", s);
+    journal_.reset();
+  }
   chunks_.clear();
   co_await uring_->Stop();
 }

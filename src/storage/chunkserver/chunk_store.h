@@ -6,11 +6,14 @@
 //   DIR/chunks/<id>.version     the chunk's replica-set version, when not 0
 //   DIR/chunks/<id>.deleted     a tombstone: the chunk was removed from here
 //   DIR/epochs/<volume>         the highest epoch seen for the volume
+//   DIR/journal                 the write-ahead journal (journal.h)
 //
-// Every write is durable before it returns (RWF_DSYNC through io_uring; the
-// data file with O_DIRECT where the file system allows it). Every read checks
-// each block it touches against its CRC. Writes from an epoch older than the
-// volume's are refused (fencing); a write with a newer epoch raises it first.
+// Every write is durable before it returns: it is appended to the journal
+// (one sequential O_DIRECT + RWF_DSYNC write, shared by the writes that come
+// together) and then applied to the chunk files through the page cache,
+// which are synced when the journal fills up. Every read checks each block
+// it touches against its CRC; the scrubber reads the disk itself (O_DIRECT). Writes from an epoch
+// older than the volume's are refused (fencing); a write with a newer epoch raises it first.
 // Likewise the chunk's replica-set version: a request from a client that has
 // not heard of the current replica set is refused, so that a recovery copy
 // never misses a write (see ARCHITECTURE.md, "Re-replication").
@@ -32,6 +35,7 @@
 #include "base/range_lock.h"
 #include "base/status.h"
 #include "base/uring.h"
+#include "storage/chunkserver/journal.h"
 #include "storage/common/protocol.h"
 
 namespace tg::storage {
@@ -94,8 +98,12 @@ class ChunkStore {
   Task<Status> Store(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<const uint8_t> data,
                      bool fill);
   Task<Status> ReadBlocks(ChunkFiles& f, uint64_t chunk_id, uint32_t first, uint32_t end,
-                          std::span<uint8_t> into);
-  Task<Status> WriteBlocks(ChunkFiles& f, uint32_t first, std::span<const uint8_t> blocks);
+                          std::span<uint8_t> into, bool from_disk = false);
+  Task<Status> WriteBlocks(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks);
+  // The journal's side: blocks into the chunk files (page cache), and the
+  // sync of every file so written.
+  Status ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks);
+  Task<Status> SyncDirty();
   Task<int> Pread(int fd, void* p, size_t n, uint64_t at);
   Task<int> PwriteDsync(int fd, const void* p, size_t n, uint64_t at);
   // Blocks [first, end) of a chunk, for one request.
@@ -107,6 +115,8 @@ class ChunkStore {
   std::string dir_;
   std::string server_id_;
   std::unique_ptr<Uring> uring_;
+  std::unique_ptr<Journal> journal_;
+  std::set<uint64_t> dirty_;  // chunks written since the last journal checkpoint
   std::map<uint64_t, std::unique_ptr<ChunkFiles>> chunks_;
   std::map<uint64_t, uint64_t> epochs_;    // volume -> epoch
   std::set<uint64_t> deleted_;             // tombstones

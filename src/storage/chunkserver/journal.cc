@@ -1,0 +1,255 @@
+#include "storage/chunkserver/journal.h"
+
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/log.h"
+#include "storage/common/crc32c.h"
+#include "storage/common/protocol.h"
+
+namespace tg::storage {
+
+namespace {
+
+constexpr uint32_t kJournalMagic = 0x314a4754;  // "TGJ1"
+
+struct SuperBlock {
+  uint32_t magic;
+  uint32_t zero;
+  uint64_t generation;
+};
+
+struct RecordHeader {
+  uint32_t magic;
+  uint32_t blocks;
+  uint64_t generation;
+  uint64_t sequence;
+  uint64_t chunk_id;
+  uint32_t first;
+  uint32_t data_crc;
+  uint32_t header_crc;  // of the bytes before it
+};
+
+uint32_t HeaderCrc(const RecordHeader& h) {
+  return Crc32c({reinterpret_cast<const uint8_t*>(&h), offsetof(RecordHeader, header_crc)});
+}
+
+}  // namespace
+
+struct Journal::Pending {
+  explicit Pending(Executor ex) : done(ex) {}
+  AlignedBuffer record;  // header block + data blocks
+  Status result;
+  Event done;
+};
+
+Journal::Journal(Executor ex, Uring& uring, int fd, uint64_t size, Apply apply, SyncAll sync)
+    : ex_(ex),
+      uring_(uring),
+      fd_(fd),
+      size_(size),
+      apply_(std::move(apply)),
+      sync_(std::move(sync)),
+      idle_(ex) {}
+
+Journal::~Journal() {
+  ::close(fd_);
+}
+
+Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Uring& uring, std::string path,
+                                                     uint64_t size, Apply apply, SyncAll sync) {
+  const bool existed = ::access(path.c_str(), F_OK) == 0;
+  if (!existed) {
+    // Written through once, so that appends later overwrite allocated blocks.
+    const std::string tmp = path + ".new";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) co_return ErrnoStatus(errno, "create " + tmp);
+    std::vector<uint8_t> zeroes(1 << 20, 0);
+    bool ok = true;
+    for (uint64_t at = 0; at < size && ok; at += zeroes.size()) {
+      ok = ::pwrite(fd, zeroes.data(), zeroes.size(), static_cast<off_t>(at)) ==
+           static_cast<ssize_t>(zeroes.size());
+    }
+    ok = ok && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+      co_return ErrnoStatus(errno, "fill " + tmp);
+  }
+  int fd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);  // no O_DIRECT here (tmpfs)
+  if (fd < 0) co_return ErrnoStatus(errno, "open " + path);
+  std::unique_ptr<Journal> j(new Journal(ex, uring, fd, size, apply, std::move(sync)));
+
+  // Replay: the records of the current generation, in sequence, up to the
+  // first that is torn or stale.
+  AlignedBuffer block = AlignedBuffer::Make(kBlockSize);
+  uint64_t generation = 0;
+  if (existed && ::pread(fd, block.data.get(), kBlockSize, 0) == kBlockSize) {
+    SuperBlock sb;
+    std::memcpy(&sb, block.data.get(), sizeof sb);
+    if (sb.magic == kJournalMagic) generation = sb.generation;
+  }
+  size_t replayed = 0;
+  if (generation) {
+    uint64_t at = kBlockSize, sequence = 0;
+    AlignedBuffer data = AlignedBuffer::Make(kMaxPayload + kBlockSize);
+    while (at + kBlockSize <= size) {
+      if (::pread(fd, block.data.get(), kBlockSize, static_cast<off_t>(at)) != kBlockSize) break;
+      RecordHeader h;
+      std::memcpy(&h, block.data.get(), sizeof h);
+      if (h.magic != kJournalMagic || h.header_crc != HeaderCrc(h) || h.generation != generation ||
+          h.sequence != sequence + 1 || h.blocks == 0 ||
+          uint64_t{h.blocks} * kBlockSize > kMaxPayload + kBlockSize ||
+          at + kBlockSize + uint64_t{h.blocks} * kBlockSize > size) {
+        break;
+      }
+      const size_t bytes = size_t{h.blocks} * kBlockSize;
+      if (::pread(fd, data.data.get(), bytes, static_cast<off_t>(at + kBlockSize)) !=
+          static_cast<ssize_t>(bytes)) {
+        break;
+      }
+      std::span<const uint8_t> blocks(data.data.get(), bytes);
+      if (Crc32c(blocks) != h.data_crc) break;  // torn by the crash: never acknowledged
+      TG_CO_RETURN_IF_ERROR(apply(h.chunk_id, h.first, blocks));
+      sequence = h.sequence;
+      at += kBlockSize + bytes;
+      ++replayed;
+    }
+  }
+  j->generation_ = generation;
+  // Whatever was replayed goes to the chunk files for good; then a fresh
+  // generation starts.
+  TG_CO_RETURN_IF_ERROR(co_await j->Checkpoint());
+  if (replayed) log::Get("chunkstore")->warn("journal: {} writes replayed after a crash", replayed);
+  co_return j;
+}
+
+Task<Status> Journal::WriteSuper() {
+  AlignedBuffer block = AlignedBuffer::Make(kBlockSize);
+  std::memset(block.data.get(), 0, kBlockSize);
+  SuperBlock sb{kJournalMagic, 0, generation_};
+  std::memcpy(block.data.get(), &sb, sizeof sb);
+  const int fd = fd_;
+  uint8_t* p = block.data.get();
+  int r = co_await uring_.Submit([=](io_uring_sqe* sqe) {
+    io_uring_prep_write(sqe, fd, p, kBlockSize, 0);
+    sqe->rw_flags = RWF_DSYNC;
+  });
+  if (r != static_cast<int>(kBlockSize)) {
+    co_return r < 0 ? ErrnoStatus(-r, "journal superblock")
+                    : Status(ErrorCode::kIoError, "short write");
+  }
+  co_return Status::Ok();
+}
+
+Task<Status> Journal::Checkpoint() {
+  TG_CO_RETURN_IF_ERROR(co_await sync_());
+  ++generation_;
+  sequence_ = 0;
+  tail_ = kBlockSize;
+  co_return co_await WriteSuper();
+}
+
+Task<Status> Journal::CheckpointNow() {
+  while (flushing_) {
+    idle_.Reset();
+    co_await idle_.Wait();
+  }
+  flushing_ = true;
+  Status s = co_await Checkpoint();
+  flushing_ = false;
+  idle_.Set();
+  if (!pending_.empty()) co_await FlushPending();  // appends that came meanwhile
+  co_return s;
+}
+
+Task<Status> Journal::Append(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks) {
+  Pending p(ex_);
+  p.record = AlignedBuffer::Make(kBlockSize + blocks.size());
+  std::memset(p.record.data.get(), 0, kBlockSize);
+  RecordHeader h{kJournalMagic,
+                 static_cast<uint32_t>(blocks.size() / kBlockSize),
+                 0,
+                 0,
+                 chunk_id,
+                 first,
+                 Crc32c(blocks),
+                 0};
+  std::memcpy(p.record.data.get(), &h, sizeof h);  // generation and sequence set when written
+  std::memcpy(p.record.data.get() + kBlockSize, blocks.data(), blocks.size());
+  pending_.push_back(&p);
+  ++appends_;
+  if (!flushing_) {
+    co_await FlushPending();  // this request leads; it may carry others along
+  } else {
+    co_await p.done.Wait();
+  }
+  co_return p.result;
+}
+
+// Writes everything pending, batch after batch, each batch one write.
+Task<void> Journal::FlushPending() {
+  flushing_ = true;
+  while (!pending_.empty()) {
+    std::vector<Pending*> batch;
+    batch.swap(pending_);
+    uint64_t bytes = 0;
+    for (auto* p : batch) bytes += p->record.size;
+    Status s;
+    if (bytes + kBlockSize > size_) {
+      s = InvalidArgument("a journal batch of {} bytes does not fit", bytes);
+    } else if (tail_ + bytes > size_) {
+      s = co_await Checkpoint();
+    }
+    std::vector<iovec> iov;
+    for (auto* p : batch) {
+      RecordHeader h;
+      std::memcpy(&h, p->record.data.get(), sizeof h);
+      h.generation = generation_;
+      h.sequence = ++sequence_;
+      h.header_crc = HeaderCrc(h);
+      std::memcpy(p->record.data.get(), &h, sizeof h);
+      iov.push_back({p->record.data.get(), p->record.size});
+    }
+    if (s.ok()) {
+      const int fd = fd_;
+      const uint64_t at = tail_;
+      iovec* v = iov.data();
+      const unsigned count = static_cast<unsigned>(iov.size());
+      int r = co_await uring_.Submit([=](io_uring_sqe* sqe) {
+        io_uring_prep_writev(sqe, fd, v, count, at);
+        sqe->rw_flags = RWF_DSYNC;  // durable when it completes
+      });
+      ++disk_writes_;
+      if (r == static_cast<int>(bytes)) {
+        for (auto* p : batch) {
+          RecordHeader h;
+          std::memcpy(&h, p->record.data.get(), sizeof h);
+          Status a = apply_(h.chunk_id, h.first,
+                            std::span<const uint8_t>(p->record.data.get() + kBlockSize,
+                                                     p->record.size - kBlockSize));
+          if (!a.ok()) p->result = a;
+        }
+      }
+      if (r != static_cast<int>(bytes)) {
+        s = r < 0 ? ErrnoStatus(-r, "journal write")
+                  : Status(ErrorCode::kIoError, "short journal write");
+        // The sequence has a hole now: start over on a fresh generation.
+        if (Status c = co_await Checkpoint(); !c.ok()) s = c;
+      } else {
+        tail_ += bytes;
+      }
+    }
+    for (auto* p : batch) {
+      if (!s.ok()) p->result = s;
+      p->done.Set();
+    }
+  }
+  flushing_ = false;
+  idle_.Set();
+}
+
+}  // namespace tg::storage
