@@ -31,7 +31,7 @@ Task<Result<std::unique_ptr<Journal>>> OpenRecording(Executor ex, Uring& uring, 
                                                      std::vector<Applied>& applied, int& syncs) {
   co_return co_await Journal::Open(
       ex, uring, path, 1 << 20,
-      [&applied](uint64_t chunk, uint32_t first, std::span<const uint8_t> blocks) {
+      [&applied](uint64_t chunk, uint32_t first, std::span<const uint8_t> blocks, bool) {
         applied.push_back({chunk, first, {blocks.begin(), blocks.end()}});
         return Status::Ok();
       },

@@ -138,8 +138,9 @@ Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::str
   TG_CO_ASSIGN_OR_RETURN(s->journal_,
                          co_await Journal::Open(
                              ex, *s->uring_, dir + "/journal", kJournalSize,
-                             [store](uint64_t id, uint32_t first, std::span<const uint8_t> blocks) {
-                               return store->ApplyBlocks(id, first, blocks);
+                             [store](uint64_t id, uint32_t first, std::span<const uint8_t> blocks,
+                                     bool checksums_only) {
+                               return store->ApplyBlocks(id, first, blocks, checksums_only);
                              },
                              [store]() { return store->SyncDirty(); }));
   Log()->info("chunk store {} open: server id {}, {} chunks, {} volume epochs", dir, s->server_id_,
@@ -268,9 +269,43 @@ Task<Status> ChunkStore::ReadBlocks(ChunkFiles& f, uint64_t chunk_id, uint32_t f
   co_return Status::Ok();
 }
 
+// Large writes skip the journal: their data goes to the chunk file directly
+// (O_DIRECT + RWF_DSYNC: the journal would write it twice), and only their
+// checksums are journaled. Not over blocks the journal still holds data
+// for, which a replay would otherwise write back over the new data.
+constexpr size_t kDirectWriteMin = 256 << 10;
+
 Task<Status> ChunkStore::WriteBlocks(uint64_t chunk_id, uint32_t first,
                                      std::span<const uint8_t> blocks) {
-  return journal_->Append(chunk_id, first, blocks);
+  const uint32_t n = static_cast<uint32_t>(blocks.size() / kBlockSize);
+  auto f = Files(chunk_id, /*create=*/true);
+  if (!f.ok()) co_return f.status();
+  const bool aligned = reinterpret_cast<uintptr_t>(blocks.data()) % kBlockSize == 0;
+  if (blocks.size() < kDirectWriteMin || !aligned || (*f)->direct_fd < 0 ||
+      Journaled(chunk_id, first, first + n)) {
+    co_return co_await journal_->Append(chunk_id, first, blocks);
+  }
+  std::vector<uint32_t> crcs(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    crcs[i] = Crc32c(blocks.subspan(size_t{i} * kBlockSize, kBlockSize));
+  }
+  const int fd = (*f)->direct_fd;
+  int put = co_await PwriteDsync(fd, blocks.data(), blocks.size(), uint64_t{first} * kBlockSize);
+  if (put != static_cast<int>(blocks.size())) {
+    co_return put < 0 ? ErrnoStatus(-put, "write chunk " + Hex(chunk_id))
+                      : Status(ErrorCode::kIoError, "short write to chunk " + Hex(chunk_id));
+  }
+  // A crash before this leaves new data under old checksums: never
+  // acknowledged, and repaired from a replica.
+  co_return co_await journal_->AppendChecksums(chunk_id, first, crcs);
+}
+
+bool ChunkStore::Journaled(uint64_t chunk_id, uint32_t first, uint32_t end) const {
+  auto it = journaled_.find(chunk_id);
+  if (it == journaled_.end()) return false;
+  for (uint32_t b = first; b < end; ++b)
+    if (it->second[b]) return true;
+  return false;
 }
 
 namespace {
@@ -286,9 +321,22 @@ Status PwriteAll(int fd, const void* p, size_t n, uint64_t at, std::string_view 
 }
 }  // namespace
 
-Status ChunkStore::ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks) {
+Status ChunkStore::ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks,
+                               bool checksums_only) {
   TG_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/true));
+  if (checksums_only) {
+    if (first + blocks.size() / kCrcBytes > kBlocksPerChunk) return InvalidArgument("bad record");
+    TG_RETURN_IF_ERROR(PwriteAll(f->crc_fd, blocks.data(), blocks.size(),
+                                 uint64_t{first} * kCrcBytes,
+                                 "write checksums of " + Hex(chunk_id)));
+    dirty_.insert(chunk_id);
+    return Status::Ok();
+  }
   const uint32_t n = static_cast<uint32_t>(blocks.size() / kBlockSize);
+  if (first + n > kBlocksPerChunk) return InvalidArgument("bad record");
+  auto& mark = journaled_[chunk_id];
+  if (mark.empty()) mark.resize(kBlocksPerChunk, false);
+  for (uint32_t b = first; b < first + n; ++b) mark[b] = true;
   std::vector<uint32_t> crcs(n);
   for (uint32_t i = 0; i < n; ++i) {
     crcs[i] = Crc32c(blocks.subspan(size_t{i} * kBlockSize, kBlockSize));
@@ -304,6 +352,7 @@ Status ChunkStore::ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<cons
 Task<Status> ChunkStore::SyncDirty() {
   std::set<uint64_t> dirty;
   dirty.swap(dirty_);
+  journaled_.clear();  // after this sync no record is needed any more
   for (uint64_t id : dirty) {
     auto it = chunks_.find(id);
     if (it == chunks_.end()) continue;  // deleted since

@@ -24,7 +24,9 @@ struct SuperBlock {
 
 struct RecordHeader {
   uint32_t magic;
-  uint32_t blocks;
+  uint32_t blocks;  // covered by the record; the payload is that many blocks, or their CRCs
+  uint32_t checksums_only;
+  uint32_t payload_blocks;
   uint64_t generation;
   uint64_t sequence;
   uint64_t chunk_id;
@@ -101,19 +103,22 @@ Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Uring& uring, 
       RecordHeader h;
       std::memcpy(&h, block.data.get(), sizeof h);
       if (h.magic != kJournalMagic || h.header_crc != HeaderCrc(h) || h.generation != generation ||
-          h.sequence != sequence + 1 || h.blocks == 0 ||
-          uint64_t{h.blocks} * kBlockSize > kMaxPayload + kBlockSize ||
-          at + kBlockSize + uint64_t{h.blocks} * kBlockSize > size) {
+          h.sequence != sequence + 1 || h.blocks == 0 || h.payload_blocks == 0 ||
+          uint64_t{h.payload_blocks} * kBlockSize > kMaxPayload + kBlockSize ||
+          at + kBlockSize + uint64_t{h.payload_blocks} * kBlockSize > size) {
         break;
       }
-      const size_t bytes = size_t{h.blocks} * kBlockSize;
+      const size_t bytes = size_t{h.payload_blocks} * kBlockSize;
       if (::pread(fd, data.data.get(), bytes, static_cast<off_t>(at + kBlockSize)) !=
           static_cast<ssize_t>(bytes)) {
         break;
       }
-      std::span<const uint8_t> blocks(data.data.get(), bytes);
-      if (Crc32c(blocks) != h.data_crc) break;  // torn by the crash: never acknowledged
-      TG_CO_RETURN_IF_ERROR(apply(h.chunk_id, h.first, blocks));
+      std::span<const uint8_t> payload(data.data.get(), bytes);
+      if (Crc32c(payload) != h.data_crc) break;  // torn by the crash: never acknowledged
+      TG_CO_RETURN_IF_ERROR(
+          apply(h.chunk_id, h.first,
+                h.checksums_only ? payload.first(h.blocks * sizeof(uint32_t)) : payload,
+                h.checksums_only != 0));
       sequence = h.sequence;
       at += kBlockSize + bytes;
       ++replayed;
@@ -167,19 +172,31 @@ Task<Status> Journal::CheckpointNow() {
 }
 
 Task<Status> Journal::Append(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks) {
+  return Log(chunk_id, first, static_cast<uint32_t>(blocks.size() / kBlockSize), false, blocks);
+}
+
+Task<Status> Journal::AppendChecksums(uint64_t chunk_id, uint32_t first,
+                                      std::span<const uint32_t> crcs) {
+  return Log(chunk_id, first, static_cast<uint32_t>(crcs.size()), true,
+             {reinterpret_cast<const uint8_t*>(crcs.data()), crcs.size_bytes()});
+}
+
+Task<Status> Journal::Log(uint64_t chunk_id, uint32_t first, uint32_t count, bool checksums_only,
+                          std::span<const uint8_t> payload) {
   Pending p(ex_);
-  p.record = AlignedBuffer::Make(kBlockSize + blocks.size());
-  std::memset(p.record.data.get(), 0, kBlockSize);
-  RecordHeader h{kJournalMagic,
-                 static_cast<uint32_t>(blocks.size() / kBlockSize),
-                 0,
-                 0,
-                 chunk_id,
-                 first,
-                 Crc32c(blocks),
-                 0};
+  const size_t payload_bytes = (payload.size() + kBlockSize - 1) / kBlockSize * kBlockSize;
+  p.record = AlignedBuffer::Make(kBlockSize + payload_bytes);
+  std::memset(p.record.data.get(), 0, p.record.size);
+  std::memcpy(p.record.data.get() + kBlockSize, payload.data(), payload.size());
+  RecordHeader h{};
+  h.magic = kJournalMagic;
+  h.blocks = count;
+  h.checksums_only = checksums_only;
+  h.payload_blocks = static_cast<uint32_t>(payload_bytes / kBlockSize);
+  h.chunk_id = chunk_id;
+  h.first = first;
+  h.data_crc = Crc32c({p.record.data.get() + kBlockSize, payload_bytes});
   std::memcpy(p.record.data.get(), &h, sizeof h);  // generation and sequence set when written
-  std::memcpy(p.record.data.get() + kBlockSize, blocks.data(), blocks.size());
   pending_.push_back(&p);
   ++appends_;
   if (!flushing_) {
@@ -228,9 +245,10 @@ Task<void> Journal::FlushPending() {
         for (auto* p : batch) {
           RecordHeader h;
           std::memcpy(&h, p->record.data.get(), sizeof h);
-          Status a = apply_(h.chunk_id, h.first,
-                            std::span<const uint8_t>(p->record.data.get() + kBlockSize,
-                                                     p->record.size - kBlockSize));
+          std::span<const uint8_t> payload(p->record.data.get() + kBlockSize,
+                                           p->record.size - kBlockSize);
+          if (h.checksums_only) payload = payload.first(h.blocks * sizeof(uint32_t));
+          Status a = apply_(h.chunk_id, h.first, payload, h.checksums_only != 0);
           if (!a.ok()) p->result = a;
         }
       }

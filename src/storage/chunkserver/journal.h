@@ -32,8 +32,10 @@ inline constexpr uint64_t kJournalSize = 64ull << 20;
 class Journal {
  public:
   // Writes blocks [first, first + n) of a chunk to the chunk files (no sync).
-  using Apply =
-      std::function<Status(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks)>;
+  // (For a checksums-only record, `blocks` holds the CRCs of the blocks whose
+  // data the caller wrote to the chunk file directly.)
+  using Apply = std::function<Status(uint64_t chunk_id, uint32_t first,
+                                     std::span<const uint8_t> blocks, bool checksums_only)>;
   // Makes everything applied so far durable in the chunk files.
   using SyncAll = std::function<Task<Status>()>;
 
@@ -47,6 +49,9 @@ class Journal {
   // chunk files (applied inside the journal, so that a checkpoint can never
   // retire a record whose blocks are not in the chunk files yet).
   Task<Status> Append(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks);
+  // The checksums of blocks [first, first + crcs.size()) whose data was
+  // written to the chunk file directly (and durably) by the caller.
+  Task<Status> AppendChecksums(uint64_t chunk_id, uint32_t first, std::span<const uint32_t> crcs);
   // Syncs the chunk files and empties the journal (a new generation), once
   // no append is on its way: after it, no record can bring back the past
   // (a deleted chunk stays deleted).
@@ -57,6 +62,8 @@ class Journal {
 
  private:
   struct Pending;
+  Task<Status> Log(uint64_t chunk_id, uint32_t first, uint32_t count, bool checksums_only,
+                   std::span<const uint8_t> payload);
   Journal(Executor ex, Uring& uring, int fd, uint64_t size, Apply apply, SyncAll sync);
   Task<Status> WriteSuper();
   Task<Status> Checkpoint();
