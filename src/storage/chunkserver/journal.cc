@@ -211,10 +211,16 @@ Task<Status> Journal::Log(uint64_t chunk_id, uint32_t first, uint32_t count, boo
 Task<void> Journal::FlushPending() {
   flushing_ = true;
   while (!pending_.empty()) {
+    // As many as fit in an empty journal (and in one writev).
     std::vector<Pending*> batch;
-    batch.swap(pending_);
     uint64_t bytes = 0;
-    for (auto* p : batch) bytes += p->record.size;
+    size_t taken = 0;
+    while (taken < pending_.size() && batch.size() < 256 &&
+           (batch.empty() || bytes + pending_[taken]->record.size + kBlockSize <= size_)) {
+      bytes += pending_[taken]->record.size;
+      batch.push_back(pending_[taken++]);
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(taken));
     Status s;
     if (bytes + kBlockSize > size_) {
       s = InvalidArgument("a journal batch of {} bytes does not fit", bytes);
