@@ -169,6 +169,41 @@ TEST(StorageFaults, BitRotIsServedAroundAndRepaired) {
   RunTask(io, BitRot(c));
 }
 
+Task<void> Rebalance(StorageCluster& c) {
+  CO_ASSERT_TRUE(co_await c.WaitForLeader(30s) >= 0);
+  auto v = co_await Open(c, "node-a");
+  CO_ASSERT_OK(v.status());
+  WriteChecker checker(2 * kVolumeSize);
+  co_await checker.Run(**v, 2, 6s, 1s, [&]() -> Task<void> {
+    // A fourth chunkserver joins under load: chunks move onto it.
+    c.AddChunkserver({}, "127.0.0.1:0", c.etcd_url());
+    co_return;
+  });
+  for (const auto& f : checker.failures()) ADD_FAILURE() << "write failed: " << f;
+  const std::string joined = c.ChunkserverId(3);
+  size_t held = 0;
+  for (int i = 0; i < 300 && held < 5; ++i) {
+    held = 0;
+    for (uint32_t k = 0; k < 8; ++k) {
+      auto h = co_await c.Holders(MakeChunkId(1, k));
+      held += std::count(h.begin(), h.end(), 3);
+    }
+    if (held < 5) co_await SleepFor(200ms);
+  }
+  EXPECT_GE(held, 5u) << "24 replicas over 4 servers: the new one should hold about 6";
+  CO_ASSERT_OK(co_await c.WaitHealthy(60s));
+  CO_ASSERT_OK(co_await checker.Verify(**v));
+  CO_ASSERT_OK(co_await c.CheckReplicasIdentical("vol"));
+  co_await (*v)->Close();
+}
+
+TEST(StorageFaults, RebalancesOntoAJoiningChunkserver) {
+  asio::io_context io;
+  StorageCluster c(io, 1, 3);
+  ASSERT_OK(c.CreateVolume("vol", "512M"));
+  RunTask(io, Rebalance(c));
+}
+
 // A network namespace standing for another host, joined to this one by a
 // veth pair: 10.213.N.1 here, 10.213.N.2 there. Removed at the end.
 class OtherHost {

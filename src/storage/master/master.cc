@@ -43,6 +43,7 @@ struct Master::State {
   size_t tasks_running = 0;
   std::map<std::string, int> tasks_per_server;
   std::vector<Copyset> copysets;
+  std::map<uint64_t, std::string> moves;  // rebalancing: chunk -> server to add
 };
 
 Master::Master(etcd::Client& client, MasterOptions options) : client_(client), options_(options) {}
@@ -138,6 +139,7 @@ Task<Status> Master::ReconcileOnce() {
     if (!s.ok()) result = s;
   }
   if (Status s = co_await CollectUnreferencedLayers(st); !s.ok()) result = s;
+  PlanRebalancing(st);
   std::set<uint64_t> touched;
   for (const auto& [id, c] : st.chunks) touched.insert(id);
   for (const auto& [id, t] : st.tasks) touched.insert(id);
@@ -330,6 +332,46 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
     Log()->info("chunk {:016x}: recovering a replica on {} from {} source(s)", chunk_id, target,
                 sources.size());
   }
+  // Rebalancing, step 1: a planned move adds a replica on a lightly loaded
+  // server, recovered like any other.
+  if (auto move = st.moves.find(chunk_id); move != st.moves.end() && !membership_changed &&
+                                           !sources.empty() &&
+                                           static_cast<int>(next.replicas.size()) == kReplicas) {
+    const std::string& target = move->second;
+    if ((co_await DeleteChunkOn(st.servers[target].address, chunk_id)).ok()) {
+      next.replicas.push_back({target, ReplicaState::kRecovering});
+      membership_changed = true;
+      ++st.tasks_running;
+      ++st.tasks_per_server[target];
+      RecoveryTask task{
+          .chunk_id = chunk_id, .version = next.version + 1, .sources = sources, .done = false};
+      txn.then.push_back(etcd::TxnOp::Put(TaskKey(target, chunk_id), Encode(task)));
+      Log()->info("chunk {:016x}: moving a replica to {} (rebalancing)", chunk_id, target);
+    }
+  }
+  // Step 2: once the new replica is healthy, the chunk has one too many:
+  // the one on the most loaded server goes.
+  std::string dropped;
+  size_t healthy_now = 0;
+  bool recovering_now = false;
+  for (const auto& r : next.replicas) {
+    if (r.state == ReplicaState::kHealthy) {
+      ++healthy_now;
+    } else {
+      recovering_now = true;
+    }
+  }
+  if (!membership_changed && !recovering_now && static_cast<int>(healthy_now) > kReplicas) {
+    auto heaviest = next.replicas.begin();
+    for (auto it = next.replicas.begin(); it != next.replicas.end(); ++it) {
+      if (st.load[it->server] > st.load[heaviest->server]) heaviest = it;
+    }
+    dropped = heaviest->server;
+    --st.load[dropped];
+    next.replicas.erase(heaviest);
+    membership_changed = true;
+    Log()->info("chunk {:016x}: replica on {} dropped (rebalanced)", chunk_id, dropped);
+  }
   if (membership_changed) ++next.version;
   if (membership_changed || changed) {
     txn.then.push_back(etcd::TxnOp::Put(ChunkKey(chunk_id), Encode(next)));
@@ -337,8 +379,54 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
   if (txn.then.empty()) co_return Status::Ok();
   txn.compares.push_back(
       etcd::Compare::ModRevision(ChunkKey(chunk_id), etcd::Compare::Op::kEqual, revision));
-  TG_CO_RETURN_IF_ERROR((co_await client_.Commit(std::move(txn))).status());
+  TG_CO_ASSIGN_OR_RETURN(auto committed, co_await client_.Commit(std::move(txn)));
+  if (committed.succeeded && !dropped.empty()) {
+    if (auto s = st.servers.find(dropped); s != st.servers.end()) {
+      (co_await DeleteChunkOn(s->second.address, chunk_id)).IgnoreError();
+    }
+  }
   co_return Status::Ok();
+}
+
+// Rebalancing: when the replicas per server differ by more than one (a
+// chunkserver joined, or came back empty), plan a few moves from the most
+// loaded servers to the least loaded, each to a server on a host none of
+// the chunk's other members use. Only healthy chunks with nothing under way.
+void Master::PlanRebalancing(State& st) {
+  if (st.live.size() <= static_cast<size_t>(kReplicas)) return;
+  std::map<std::string, uint64_t> load;
+  for (const auto& s : st.live) load[s.id] = st.load[s.id];
+  std::map<std::string, std::string> host;
+  for (const auto& s : st.live) host[s.id] = s.host;
+  size_t budget = std::min<size_t>(options_.max_moves,
+                                   static_cast<size_t>(options_.max_tasks) -
+                                       std::min<size_t>(st.tasks_running, options_.max_tasks));
+  for (const auto& [id, c] : st.chunks) {
+    if (budget == 0) break;
+    if (st.tasks.count(id) || static_cast<int>(c.first.replicas.size()) != kReplicas) continue;
+    bool all_healthy = true;
+    for (const auto& r : c.first.replicas) {
+      all_healthy &= r.state == ReplicaState::kHealthy && st.servers.count(r.server);
+    }
+    if (!all_healthy) continue;
+    auto lightest = std::min_element(
+        load.begin(), load.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    std::string heavy;
+    for (const auto& r : c.first.replicas) {
+      if (heavy.empty() || load[r.server] > load[heavy]) heavy = r.server;
+    }
+    if (c.first.Has(lightest->first) || load[heavy] <= lightest->second + 1) continue;
+    if (st.tasks_per_server[lightest->first] >= options_.max_tasks_per_server) continue;
+    bool host_free = true;
+    for (const auto& r : c.first.replicas) {
+      if (r.server != heavy && host[r.server] == host[lightest->first]) host_free = false;
+    }
+    if (!host_free) continue;
+    st.moves[id] = lightest->first;
+    ++load[lightest->first];
+    --load[heavy];
+    --budget;
+  }
 }
 
 Task<Status> Master::DeleteChunkOn(const std::string& address, uint64_t chunk_id) {

@@ -10,6 +10,9 @@
 //   - a chunk with fewer than 3 replicas gets a new member, marked
 //     recovering, and a recovery task for it (rate-limited per target);
 //   - a finished task turns its replica healthy;
+//   - when replicas per server differ by more than one (a chunkserver
+//     joined), a few chunks at a time get a replica on the lightest server,
+//     and once it is healthy the one on the heaviest goes (rebalancing);
 //   - a volume being deleted loses its record; the chunks of layers that no
 //     volume or snapshot names any more are deleted (reference counting).
 // Every write is a transaction conditioned on the record it read, so a
@@ -31,6 +34,7 @@ struct MasterOptions {
   int scatter_width = 4;         // copysets: peers per server
   int max_tasks_per_server = 8;  // recovery copies into one server at once
   int max_tasks = 64;            // and in the whole cluster
+  int max_moves = 4;             // rebalancing moves started per pass
 };
 
 class Master {
@@ -49,6 +53,7 @@ class Master {
   Task<Status> PlaceLayer(State& st, const std::string& name, uint64_t number);
   Task<Status> DeleteVolume(State& st, const std::string& name);
   Task<Status> CollectUnreferencedLayers(State& st);
+  void PlanRebalancing(State& st);
   Task<Status> ReconcileChunk(State& st, uint64_t chunk_id);
   // Best effort: removes a chunk's data on a server.
   Task<Status> DeleteChunkOn(const std::string& address, uint64_t chunk_id);
