@@ -205,7 +205,10 @@ TEST(StorageFaults, RebalancesOntoAJoiningChunkserver) {
 }
 
 // A network namespace standing for another host, joined to this one by a
-// veth pair: 10.213.N.1 here, 10.213.N.2 there. Removed at the end.
+// veth pair: 10.213.N.1 here, 10.213.N.2 there. The chunkservers and etcd
+// on this side listen on 10.213.N.1, so that both sides reach each other
+// (chunkservers copy from each other) until the veth is cut; this side
+// still reaches its own address then. Removed at the end.
 class OtherHost {
  public:
   OtherHost() {
@@ -271,7 +274,9 @@ Task<void> Partition(StorageCluster& c, OtherHost& host, int far) {
   }
   // Healed: it registers again, drops what moved on, and serves nothing stale.
   EXPECT_TRUE(host.Heal());
-  const auto deadline = Clock::now() + 30s;
+  // Its connections to etcd come back on TCP's own retry schedule, which
+  // backs off while the link is cut: allow for that.
+  const auto deadline = Clock::now() + 120s;
   bool back = false;
   while (!back && Clock::now() < deadline) {
     auto reg = co_await c.client().Get(ChunkserverKey(far_id));
@@ -292,6 +297,8 @@ Task<void> Partition(StorageCluster& c, OtherHost& host, int far) {
     EXPECT_FALSE(s.ok()) << "the healed server served chunk " << id << " it no longer holds";
   }
   co_await (*direct)->Close();
+  // Back and empty, it gets chunks again (rebalancing): let that finish.
+  CO_ASSERT_OK(co_await c.WaitHealthy(90s));
   CO_ASSERT_OK(co_await checker.Verify(**v));
   CO_ASSERT_OK(co_await c.CheckReplicasIdentical("vol"));
   co_await (*v)->Close();
@@ -301,7 +308,7 @@ TEST(StorageFaults, PartitionedChunkserverIsFencedOutThenRejoins) {
   OtherHost host;
   ASSERT_TRUE(host.ok()) << "could not create the network namespace (needs root)";
   asio::io_context io;
-  StorageCluster c(io, 1, 3, {}, host.local_ip());
+  StorageCluster c(io, 1, 3, {}, host.local_ip(), host.local_ip());
   const std::string etcd_port = c.etcd_url().substr(c.etcd_url().rfind(':') + 1);
   const int far = c.AddChunkserver(host.prefix(), host.remote_ip() + ":0",
                                    fmt::format("http://{}:{}", host.local_ip(), etcd_port));

@@ -16,14 +16,14 @@ using namespace tg::storage;
 
 StorageCluster::StorageCluster(asio::io_context& io, int servers, int chunkservers,
                                std::vector<std::string> chunkserver_flags,
-                               std::string etcd_extra_host)
+                               std::string etcd_extra_host, std::string chunkserver_host)
     : io_(io), etcd_(io, 1, etcd_extra_host), chunkserver_flags_(std::move(chunkserver_flags)) {
   auto c = etcd::Client::Create(io.get_executor(), {.endpoints = etcd_.urls()});
   if (!c.ok()) throw std::runtime_error(c.status().ToString());
   client_ = std::move(*c);
   servers_.resize(servers);
   chunkservers_.resize(chunkservers);
-  placements_.resize(chunkservers, Placement{{}, "127.0.0.1:0", etcd_url()});
+  placements_.resize(chunkservers, Placement{{}, chunkserver_host + ":0", etcd_url()});
   for (int i = 0; i < servers; ++i) StartServer(i);
   for (int i = 0; i < chunkservers; ++i) StartChunkserver(i);
 }

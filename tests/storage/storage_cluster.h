@@ -23,8 +23,10 @@ class StorageCluster {
  public:
   // `etcd_extra_host`: an address etcd also serves on, for chunkservers in
   // network namespaces (see AddChunkserver).
+  // `chunkserver_host`: the address the first `chunkservers` listen on.
   StorageCluster(asio::io_context& io, int servers, int chunkservers,
-                 std::vector<std::string> chunkserver_flags = {}, std::string etcd_extra_host = "");
+                 std::vector<std::string> chunkserver_flags = {}, std::string etcd_extra_host = "",
+                 std::string chunkserver_host = "127.0.0.1");
   ~StorageCluster();
 
   std::string etcd_url() const { return etcd_.urls()[0]; }

@@ -140,6 +140,7 @@ class Agent {
   Task<void> RecoveryLoop() {
     Executor ex = co_await asio::this_coro::executor;
     TaskGroup copies(ex);
+    copies_ = &copies;
     const std::string prefix = TasksOfServerPrefix(info_.id);
     for (;;) {
       auto current = co_await client_.Get(prefix, {.prefix = true});
@@ -154,13 +155,18 @@ class Agent {
         auto batch = co_await watch.Next();
         if (!batch.ok()) break;  // cancelled, or compacted: re-read
         for (const auto& e : batch->events) {
-          if (e.type == etcd::WatchEvent::Type::kPut) StartTask(copies, e.kv);
+          if (e.type == etcd::WatchEvent::Type::kPut) {
+            StartTask(copies, e.kv);
+          } else {
+            latest_.erase(e.kv.key);  // withdrawn: a running copy gives up
+          }
         }
       }
       if (co_await IsCancelled()) break;
     }
     copies.CancelAll();
     co_await copies.Join();
+    copies_ = nullptr;
   }
 
   void StartTask(TaskGroup& copies, const etcd::KeyValue& kv) {
@@ -169,6 +175,7 @@ class Agent {
       Log()->warn("ignoring bad task {}: {}", kv.key, task.status());
       return;
     }
+    latest_[kv.key] = {*task, kv.mod_revision};
     if (task->done || running_.count(kv.key)) return;
     running_.insert(kv.key);
     copies.Spawn("recovery copy", Copy(kv.key, kv.mod_revision, *task));
@@ -176,15 +183,30 @@ class Agent {
 
   // Fills the chunk here from its healthy replicas, 1 MiB at a time, trying
   // each source in turn for every piece; then marks the task done.
+  // Runs the task until it is done, or gone: a failed copy (a source went
+  // away, the replica set moved on) is tried again with the task as it is
+  // now (the master rewrites it when the set changes).
   Task<void> Copy(std::string key, int64_t revision, RecoveryTask task) {
     Executor ex = co_await asio::this_coro::executor;
     const auto started = Clock::now();
-    Status s = co_await CopyChunk(ex, task);
-    running_.erase(key);
-    if (!s.ok()) {
-      Log()->warn("recovery of chunk {:016x} failed: {}", task.chunk_id, s);
-      co_return;  // the master sees no progress and reassigns
+    for (;;) {
+      Status s = co_await CopyChunk(ex, task);
+      if (s.ok()) break;
+      Log()->warn("recovery of chunk {:016x} failed, trying again: {}", task.chunk_id, s);
+      if (!co_await SleepFor(1s)) {
+        running_.erase(key);
+        co_return;
+      }
+      // The task as the watch last delivered it; gone if withdrawn.
+      auto latest = latest_.find(key);
+      if (latest == latest_.end() || latest->second.first.done) {
+        running_.erase(key);
+        co_return;
+      }
+      task = latest->second.first;
+      revision = latest->second.second;
     }
+    running_.erase(key);
     task.done = true;
     etcd::Txn txn;
     txn.compares.push_back(etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, revision));
@@ -193,7 +215,14 @@ class Agent {
     Log()->info(
         "recovered chunk {:016x} in {} ms{}", task.chunk_id,
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count(),
-        r.ok() && r->succeeded ? "" : " (task changed meanwhile)");
+        r.ok() && r->succeeded ? "" : " (task changed meanwhile: copying again)");
+    if (r.ok() && !r->succeeded) {
+      // The task was rewritten (a newer replica set): run it again.
+      if (auto latest = latest_.find(key); latest != latest_.end() && copies_) {
+        running_.insert(key);
+        copies_->Spawn("recovery copy", Copy(key, latest->second.second, latest->second.first));
+      }
+    }
   }
 
   Task<Status> CopyChunk(Executor ex, const RecoveryTask& task) {
@@ -240,6 +269,8 @@ class Agent {
   ChunkStore& store_;
   std::set<uint64_t> corrupt_;
   std::set<std::string> running_;
+  std::map<std::string, std::pair<RecoveryTask, int64_t>> latest_;  // key -> (task, revision)
+  TaskGroup* copies_ = nullptr;                                     // while the recovery loop runs
 };
 
 }  // namespace

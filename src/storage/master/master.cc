@@ -376,6 +376,23 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
   if (membership_changed || changed) {
     txn.then.push_back(etcd::TxnOp::Put(ChunkKey(chunk_id), Encode(next)));
   }
+  // A copy still under way for a set that has changed since (a member left,
+  // another joined) would be refused by its sources: it gets the new version
+  // and sources, and its target starts again.
+  std::vector<std::string> healthy_sources;
+  for (const auto& r : next.replicas) {
+    if (r.state == ReplicaState::kHealthy && st.servers.count(r.server)) {
+      healthy_sources.push_back(st.servers[r.server].address);
+    }
+  }
+  for (const auto& t : st.tasks[chunk_id]) {
+    if (t.task.done || t.task.version >= next.version || !next.Has(t.server)) continue;
+    if (healthy_sources.empty()) continue;
+    RecoveryTask updated = t.task;
+    updated.version = next.version;
+    updated.sources = healthy_sources;
+    txn.then.push_back(etcd::TxnOp::Put(t.key, Encode(updated)));
+  }
   if (txn.then.empty()) co_return Status::Ok();
   txn.compares.push_back(
       etcd::Compare::ModRevision(ChunkKey(chunk_id), etcd::Compare::Op::kEqual, revision));
