@@ -246,6 +246,8 @@ Task<Status> StorageCluster::CheckReplicasIdentical(const std::string& volume) {
     TG_CO_ASSIGN_OR_RETURN(ChunkInfo c, DecodeChunk(kv.value));
     std::optional<std::vector<uint32_t>> first;
     for (const auto& r : c.replicas) {
+      // A recovering replica is being filled: it matches once it is healthy.
+      if (r.state != ReplicaState::kHealthy) continue;
       if (!address.count(r.server)) co_return Unavailable("replica on {} is gone", r.server);
       TG_CO_ASSIGN_OR_RETURN(auto client, co_await ChunkClient::Connect(ex, address[r.server]));
       auto crcs = co_await client->BlockCrcs(c.chunk_id);
