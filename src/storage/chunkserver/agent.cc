@@ -192,6 +192,12 @@ class Agent {
     for (;;) {
       Status s = co_await CopyChunk(ex, task);
       if (s.ok()) break;
+      // Stopping (the registration lapsed): a cancellation is signalled once,
+      // and a sleep that starts after it would not see it.
+      if (co_await IsCancelled()) {
+        running_.erase(key);
+        co_return;
+      }
       Log()->warn("recovery of chunk {:016x} failed, trying again: {}", task.chunk_id, s);
       if (!co_await SleepFor(1s)) {
         running_.erase(key);
