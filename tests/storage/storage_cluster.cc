@@ -1,6 +1,9 @@
 #include "storage_cluster.h"
 
+#include <gtest/gtest.h>
+
 #include <csignal>
+#include <deque>
 #include <fstream>
 #include <random>
 #include <set>
@@ -28,11 +31,35 @@ StorageCluster::StorageCluster(asio::io_context& io, int servers, int chunkserve
   for (int i = 0; i < chunkservers; ++i) StartChunkserver(i);
 }
 
+namespace {
+
+// The end of a process's log, for the report of a failed test (the test
+// directory goes with the test).
+void PrintTail(const std::string& path, size_t lines) {
+  std::ifstream f(path);
+  if (!f) return;
+  std::deque<std::string> tail;
+  for (std::string line; std::getline(f, line);) {
+    tail.push_back(std::move(line));
+    if (tail.size() > lines) tail.pop_front();
+  }
+  fmt::print(stderr, "---- last {} lines of {}\n", tail.size(), path);
+  for (const auto& line : tail) fmt::print(stderr, "{}\n", line);
+}
+
+}  // namespace
+
 StorageCluster::~StorageCluster() {
   for (auto& p : chunkservers_)
     if (p) (void)p->Stop(5s);
   for (auto& p : servers_)
     if (p) (void)p->Stop(5s);
+  if (::testing::Test::HasFailure()) {
+    for (size_t i = 0; i < servers_.size(); ++i) PrintTail(ServerLog(static_cast<int>(i)), 40);
+    for (size_t i = 0; i < chunkservers_.size(); ++i) {
+      PrintTail(ChunkserverLog(static_cast<int>(i)), 40);
+    }
+  }
 }
 
 std::string StorageCluster::ServerLog(int i) const {
@@ -143,25 +170,7 @@ Task<Status> StorageCluster::WaitRegistered(Duration timeout) {
 Status StorageCluster::CreateVolume(const std::string& name, const std::string& size) {
   // Placement happens at creation: every chunkserver should be a candidate.
   if (Status s = RunTask(io_, WaitRegistered(30s)); !s.ok()) return s;
-  const std::string log = dir() + "/create-" + name + ".log";
-  auto p = ChildProcess::Spawn(
-      {.argv = {TiangongBinary(), "volume", "create", name, "--size", size, "--etcd", etcd_url()},
-       .output_path = log});
-  if (!p.ok()) return p.status();
-  // Poll the child without blocking the event loop for long.
-  for (int i = 0; i < 600; ++i) {
-    if (!p->running()) break;
-    io_.restart();
-    io_.run_for(std::chrono::milliseconds(50));
-  }
-  auto st = p->Wait(1s);
-  if (!st.ok() || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0) {
-    std::ifstream f(log);
-    std::stringstream text;
-    text << f.rdbuf();
-    return Internal("volume create {} failed: {}", name, text.str());
-  }
-  return Status::Ok();
+  return RunTask(io_, Cli(fmt::format("volume create {} --size {}", name, size)));
 }
 
 Task<Status> StorageCluster::Cli(std::string line) {
@@ -181,7 +190,8 @@ Task<Status> StorageCluster::Cli(std::string line) {
   std::ifstream f(log);
   std::stringstream text;
   text << f.rdbuf();
-  co_return Internal("tiangong {} failed: {}", args[1], text.str());
+  co_return Internal("tiangong {} failed ({}): {}", line,
+                     st.ok() ? DescribeWaitStatus(*st) : st.status().ToString(), text.str());
 }
 
 namespace {
