@@ -7,6 +7,8 @@
 #include "base/log.h"
 #include "etcd/election.h"
 #include "etcd/lease.h"
+#include "etcd/mirror.h"
+#include "storage/common/metadata.h"
 #include "storage/master/master.h"
 
 namespace tg::cli {
@@ -42,6 +44,10 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
   Log()->info("server registered name={} etcd={}", name, client.current_endpoint());
 
   etcd::Election election(client, kControllerElection, name, ttl);
+  // Kept current on standbys too: a new leader acts on it at once.
+  etcd::Mirror storage_state(client, std::string(storage::kStoragePrefix));
+  TaskGroup mirrors(runtime.executor());
+  mirrors.Spawn("storage state mirror", storage_state.Run());
   Status result;
   while (!runtime.shutdown().is_set()) {
     auto campaign = co_await (election.Campaign() || runtime.shutdown().Wait());
@@ -56,13 +62,15 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
     // before its lease can lapse (the election's lost() comes first).
     Event stop_controllers(runtime.executor());
     TaskGroup controllers(runtime.executor());
-    storage::Master master(client);
+    storage::Master master(client, storage_state);
     controllers.Spawn("storage master", master.Lead(stop_controllers));
     auto ended = co_await (election.lost().Wait() || runtime.shutdown().Wait());
     if (ended.index() == 0) Log()->warn("lost controller leadership name={}", name);
     stop_controllers.Set();
     co_await controllers.Join();
   }
+  mirrors.CancelAll();
+  co_await mirrors.Join();
   Status resigned = co_await election.Resign();
   if (!resigned.ok()) Log()->warn("resign failed: {}", resigned);
   Status revoked = co_await registration->Revoke();

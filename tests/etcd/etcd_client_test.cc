@@ -3,6 +3,7 @@
 
 #include "etcd/client.h"
 #include "etcd/lease.h"
+#include "etcd/mirror.h"
 #include "etcd/watch.h"
 #include "support/etcd_cluster.h"
 
@@ -130,6 +131,43 @@ TEST_F(EtcdClientTest, WatchDeliversEveryEventInOrderAndResumesAfterRestart) {
   ASSERT_EQ(seen.size(), static_cast<size_t>(kKeys));
   for (int i = 0; i < kKeys; ++i) EXPECT_EQ(seen[i], fmt::format("/w/k{:03}=v{}", i, i));
   EXPECT_GE(watcher.reconnects(), 1);
+}
+
+// The mirror's copy equals a fresh read of the prefix after puts, deletes
+// and a restart of the store in between, and holds nothing outside it.
+TEST_F(EtcdClientTest, MirrorFollowsThePrefixAcrossARestart) {
+  ASSERT_TRUE(RunTask(io_, client_->Put("/m/a", "1")).ok());
+  ASSERT_TRUE(RunTask(io_, client_->Put("/m/b", "2")).ok());
+  ASSERT_TRUE(RunTask(io_, client_->Put("/other", "x")).ok());
+  Mirror mirror(*client_, "/m/");
+  TaskGroup running(io_.get_executor());
+  running.Spawn("mirror", mirror.Run());
+  RunTask(io_, [&]() -> Task<void> {
+    CO_ASSERT_TRUE(co_await mirror.WaitFor(0, 10s));
+    EXPECT_EQ(mirror.kvs().size(), 2u);
+    CO_ASSERT_TRUE(mirror.kvs().count("/m/a"));
+    EXPECT_EQ(mirror.kvs().at("/m/a").value, "1");
+    mirror.changed().Reset();
+    CO_ASSERT_TRUE((co_await client_->Put("/m/a", "3")).ok());
+    CO_ASSERT_TRUE((co_await client_->Delete("/m/b")).ok());
+    co_await (mirror.changed().Wait() || SleepFor(10s));
+    EXPECT_TRUE(mirror.changed().is_set());
+    cluster_->Kill(0);
+    cluster_->Restart(0);
+    auto last = co_await client_->Put("/m/c", "4");
+    CO_ASSERT_TRUE(last.ok());
+    CO_ASSERT_TRUE((co_await client_->Put("/other", "y")).ok());
+    CO_ASSERT_TRUE(co_await mirror.WaitFor(last->revision, 30s));
+    auto fresh = co_await client_->Get("/m/", {.prefix = true});
+    CO_ASSERT_TRUE(fresh.ok());
+    std::map<std::string, std::string> want, got;
+    for (const auto& kv : fresh->kvs) want[kv.key] = kv.value;
+    for (const auto& [key, kv] : mirror.kvs()) got[key] = kv.value;
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(got.size(), 2u);  // a=3, c=4
+  }());
+  running.CancelAll();
+  RunTask(io_, running.Join());
 }
 
 TEST_F(EtcdClientTest, LeaseExpiryDeletesItsKeys) {

@@ -3,7 +3,6 @@
 #include <set>
 
 #include "base/log.h"
-#include "etcd/watch.h"
 #include "storage/common/chunk_client.h"
 #include "storage/common/metadata.h"
 #include "storage/common/protocol.h"
@@ -46,37 +45,26 @@ struct Master::State {
   std::map<uint64_t, std::string> moves;  // rebalancing: chunk -> server to add
 };
 
-Master::Master(etcd::Client& client, MasterOptions options) : client_(client), options_(options) {}
+Master::Master(etcd::Client& client, etcd::Mirror& state, MasterOptions options)
+    : client_(client), state_(state), options_(options) {}
 
 Master::~Master() = default;
 
-Task<void> Master::WatchChanges(Event& changed) {
-  etcd::Watcher watch(client_, std::string(kStoragePrefix), {.prefix = true});
-  for (;;) {
-    auto batch = co_await watch.Next();
-    if (!batch.ok()) {
-      if (batch.status().code() == ErrorCode::kCancelled || co_await IsCancelled()) co_return;
-      if (!co_await SleepFor(1s)) co_return;
-      continue;
-    }
-    changed.Set();
-  }
+Task<Result<etcd::TxnResult>> Master::Commit(etcd::Txn txn) {
+  auto r = co_await client_.Commit(std::move(txn));
+  if (r.ok() && r->succeeded) last_write_ = std::max(last_write_, r->revision);
+  co_return r;
 }
 
 Task<void> Master::Lead(Event& stop) {
-  Executor ex = co_await asio::this_coro::executor;
-  Event changed(ex);
-  TaskGroup tasks(ex);
-  tasks.Spawn("master watch", WatchChanges(changed));
-  Log()->info("storage master leading");
+  Event& changed = state_.changed();
+  Log()->info("storage master leading (state copy at revision {})", state_.revision());
   while (!stop.is_set()) {
     changed.Reset();
     if (Status s = co_await ReconcileOnce(); !s.ok()) Log()->warn("reconcile: {}", s);
     co_await (changed.Wait() || SleepFor(1s) || stop.Wait());
     if (!stop.is_set()) co_await SleepFor(std::chrono::milliseconds(20));  // gather a burst
   }
-  tasks.CancelAll();
-  co_await tasks.Join();
   for (auto& [address, c] : connections_)
     if (c) co_await c->Close();
   connections_.clear();
@@ -84,10 +72,15 @@ Task<void> Master::Lead(Event& stop) {
 }
 
 Task<Status> Master::ReconcileOnce() {
-  TG_CO_ASSIGN_OR_RETURN(auto all,
-                         co_await client_.Get(std::string(kStoragePrefix), {.prefix = true}));
+  // The copy must hold this master's own last writes, or the pass would
+  // redo them (harmlessly: every write is conditioned on what was read).
+  if (!co_await state_.WaitFor(last_write_, std::chrono::seconds(2))) {
+    co_return Unavailable("the state copy is behind revision {} (at {})", last_write_,
+                          state_.revision());
+  }
   State st;
-  for (const auto& kv : all.kvs) {
+  for (const auto& entry : state_.kvs()) {
+    const etcd::KeyValue& kv = entry.second;
     const std::string_view key = kv.key;
     if (StartsWith(key, kChunkserversPrefix)) {
       if (auto s = DecodeChunkserver(kv.value); s.ok()) {
@@ -187,7 +180,7 @@ Task<Status> Master::PlaceLayer(State& st, const std::string& name, uint64_t num
       ready.state = VolumeState::kAvailable;
       txn.then.push_back(etcd::TxnOp::Put(VolumeKey(name), Encode(ready)));
     }
-    TG_CO_ASSIGN_OR_RETURN(auto r, co_await client_.Commit(std::move(txn)));
+    TG_CO_ASSIGN_OR_RETURN(auto r, co_await Commit(std::move(txn)));
     if (!r.succeeded) co_return Status::Ok();  // changed meanwhile: the next pass sees it
     for (size_t i = start; i < std::min(placed.size(), start + kOpsPerTxn); ++i) {
       st.chunks[placed[i].chunk_id] = {placed[i], r.revision};
@@ -207,7 +200,7 @@ Task<Status> Master::DeleteVolume(State& st, const std::string& name) {
       etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, revision));
   txn.then.push_back(etcd::TxnOp::Delete(VolumeKey(name)));
   txn.then.push_back(etcd::TxnOp::Delete(AttachKey(name)));
-  TG_CO_ASSIGN_OR_RETURN(auto r, co_await client_.Commit(std::move(txn)));
+  TG_CO_ASSIGN_OR_RETURN(auto r, co_await Commit(std::move(txn)));
   if (r.succeeded) {
     Log()->info("volume {} deleted", name);
     st.volumes.erase(name);
@@ -237,7 +230,7 @@ Task<Status> Master::CollectUnreferencedLayers(State& st) {
     txn.compares.push_back(
         etcd::Compare::ModRevision(ChunkKey(id), etcd::Compare::Op::kEqual, c.second));
     txn.then.push_back(etcd::TxnOp::Delete(ChunkKey(id)));
-    TG_CO_RETURN_IF_ERROR((co_await client_.Commit(std::move(txn))).status());
+    TG_CO_RETURN_IF_ERROR((co_await Commit(std::move(txn))).status());
     freed.insert(VolumeOf(id));
     it = st.chunks.erase(it);
   }
@@ -252,8 +245,7 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
     // The chunk is gone (its volume was deleted): so are its tasks and reports.
     for (const auto& t : st.tasks[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(t.key));
     for (const auto& k : st.report_keys[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(k));
-    if (!txn.then.empty())
-      TG_CO_RETURN_IF_ERROR((co_await client_.Commit(std::move(txn))).status());
+    if (!txn.then.empty()) TG_CO_RETURN_IF_ERROR((co_await Commit(std::move(txn))).status());
     co_return Status::Ok();
   }
   const auto& [current, revision] = it->second;
@@ -396,7 +388,7 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
   if (txn.then.empty()) co_return Status::Ok();
   txn.compares.push_back(
       etcd::Compare::ModRevision(ChunkKey(chunk_id), etcd::Compare::Op::kEqual, revision));
-  TG_CO_ASSIGN_OR_RETURN(auto committed, co_await client_.Commit(std::move(txn)));
+  TG_CO_ASSIGN_OR_RETURN(auto committed, co_await Commit(std::move(txn)));
   if (committed.succeeded && !dropped.empty()) {
     if (auto s = st.servers.find(dropped); s != st.servers.end()) {
       (co_await DeleteChunkOn(s->second.address, chunk_id)).IgnoreError();

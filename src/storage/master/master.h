@@ -25,6 +25,7 @@
 
 #include "base/async.h"
 #include "etcd/client.h"
+#include "etcd/mirror.h"
 
 namespace tg::storage {
 
@@ -39,7 +40,9 @@ struct MasterOptions {
 
 class Master {
  public:
-  Master(etcd::Client& client, MasterOptions options = {});
+  // `state` mirrors the storage prefix (kStoragePrefix); it runs on
+  // standbys too, so a new leader starts from a current copy.
+  Master(etcd::Client& client, etcd::Mirror& state, MasterOptions options = {});
   ~Master();
 
   // Reconciles until `stop` is set.
@@ -49,7 +52,8 @@ class Master {
 
  private:
   struct State;
-  Task<void> WatchChanges(Event& changed);
+  // Commits, remembering the revision of this master's last write.
+  Task<Result<etcd::TxnResult>> Commit(etcd::Txn txn);
   Task<Status> PlaceLayer(State& st, const std::string& name, uint64_t number);
   Task<Status> DeleteVolume(State& st, const std::string& name);
   Task<Status> CollectUnreferencedLayers(State& st);
@@ -59,7 +63,9 @@ class Master {
   Task<Status> DeleteChunkOn(const std::string& address, uint64_t chunk_id);
 
   etcd::Client& client_;
+  etcd::Mirror& state_;
   MasterOptions options_;
+  int64_t last_write_ = 0;
   std::map<std::string, std::unique_ptr<ChunkClient>> connections_;
 };
 
