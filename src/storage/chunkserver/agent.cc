@@ -138,9 +138,13 @@ class Agent {
 
   // Watches this server's task list; runs each new task once.
   Task<void> RecoveryLoop() {
+    // Cancellation ends the loop through the statuses below, not by a throw:
+    // a throw would unwind past the copies still running (they must be
+    // cancelled and joined first).
+    co_await asio::this_coro::throw_if_cancelled(false);
     Executor ex = co_await asio::this_coro::executor;
     TaskGroup copies(ex);
-    copies_ = &copies;
+    latest_.clear();  // this round reads every task afresh
     const std::string prefix = TasksOfServerPrefix(info_.id);
     for (;;) {
       auto current = co_await client_.Get(prefix, {.prefix = true});
@@ -166,7 +170,6 @@ class Agent {
     }
     copies.CancelAll();
     co_await copies.Join();
-    copies_ = nullptr;
   }
 
   void StartTask(TaskGroup& copies, const etcd::KeyValue& kv) {
@@ -181,53 +184,46 @@ class Agent {
     copies.Spawn("recovery copy", Copy(kv.key, kv.mod_revision, *task));
   }
 
-  // Fills the chunk here from its healthy replicas, 1 MiB at a time, trying
-  // each source in turn for every piece; then marks the task done.
-  // Runs the task until it is done, or gone: a failed copy (a source went
-  // away, the replica set moved on) is tried again with the task as it is
-  // now (the master rewrites it when the set changes).
+  // Fills the chunk here from its healthy replicas (see CopyChunk), then
+  // marks the task done. Runs until the task is done or gone: a failed copy
+  // (a source went away, the replica set moved on, etcd did not answer) is
+  // tried again with the task as the watch last delivered it (the master
+  // rewrites it when the set changes).
   Task<void> Copy(std::string key, int64_t revision, RecoveryTask task) {
+    // The key is in running_ exactly as long as this copy runs, however it
+    // ends (a cancellation unwinds it by a throw).
+    struct Running {
+      std::set<std::string>& set;
+      std::string key;
+      ~Running() { set.erase(key); }
+    } running{running_, key};
     Executor ex = co_await asio::this_coro::executor;
     const auto started = Clock::now();
     for (;;) {
       Status s = co_await CopyChunk(ex, task);
-      if (s.ok()) break;
-      // Stopping (the registration lapsed): a cancellation is signalled once,
-      // and a sleep that starts after it would not see it.
-      if (co_await IsCancelled()) {
-        running_.erase(key);
-        co_return;
+      if (s.ok()) {
+        RecoveryTask done = task;
+        done.done = true;
+        etcd::Txn txn;
+        txn.compares.push_back(
+            etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, revision));
+        txn.then.push_back(etcd::TxnOp::Put(key, Encode(done)));
+        auto r = co_await client_.Commit(std::move(txn));
+        if (r.ok() && r->succeeded) {
+          Log()->info("recovered chunk {:016x} in {} ms", task.chunk_id,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started)
+                          .count());
+          co_return;
+        }
+        s = r.ok() ? Aborted("the task changed meanwhile") : r.status();
       }
       Log()->warn("recovery of chunk {:016x} failed, trying again: {}", task.chunk_id, s);
-      if (!co_await SleepFor(1s)) {
-        running_.erase(key);
-        co_return;
-      }
+      if (!co_await SleepFor(1s)) co_return;
       // The task as the watch last delivered it; gone if withdrawn.
       auto latest = latest_.find(key);
-      if (latest == latest_.end() || latest->second.first.done) {
-        running_.erase(key);
-        co_return;
-      }
+      if (latest == latest_.end() || latest->second.first.done) co_return;
       task = latest->second.first;
       revision = latest->second.second;
-    }
-    running_.erase(key);
-    task.done = true;
-    etcd::Txn txn;
-    txn.compares.push_back(etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, revision));
-    txn.then.push_back(etcd::TxnOp::Put(key, Encode(task)));
-    auto r = co_await client_.Commit(std::move(txn));
-    Log()->info(
-        "recovered chunk {:016x} in {} ms{}", task.chunk_id,
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count(),
-        r.ok() && r->succeeded ? "" : " (task changed meanwhile: copying again)");
-    if (r.ok() && !r->succeeded) {
-      // The task was rewritten (a newer replica set): run it again.
-      if (auto latest = latest_.find(key); latest != latest_.end() && copies_) {
-        running_.insert(key);
-        copies_->Spawn("recovery copy", Copy(key, latest->second.second, latest->second.first));
-      }
     }
   }
 
@@ -276,7 +272,6 @@ class Agent {
   std::set<uint64_t> corrupt_;
   std::set<std::string> running_;
   std::map<std::string, std::pair<RecoveryTask, int64_t>> latest_;  // key -> (task, revision)
-  TaskGroup* copies_ = nullptr;                                     // while the recovery loop runs
 };
 
 }  // namespace
