@@ -135,14 +135,16 @@ Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::str
     TG_CO_RETURN_IF_ERROR(s->Files(*id, /*create=*/true).status());
   }
   ChunkStore* store = s.get();
-  TG_CO_ASSIGN_OR_RETURN(s->journal_,
-                         co_await Journal::Open(
-                             ex, *s->uring_, dir + "/journal", kJournalSize,
-                             [store](uint64_t id, uint32_t first, std::span<const uint8_t> blocks,
-                                     bool checksums_only) {
-                               return store->ApplyBlocks(id, first, blocks, checksums_only);
-                             },
-                             [store]() { return store->SyncDirty(); }));
+  TG_CO_ASSIGN_OR_RETURN(
+      s->journal_,
+      co_await Journal::Open(
+          ex, *s->uring_, dir + "/journal", kJournalSize,
+          [store](uint64_t id, uint32_t first, std::span<const uint8_t> blocks, bool checksums_only,
+                  uint64_t generation) {
+            return store->ApplyBlocks(id, first, blocks, checksums_only, generation);
+          },
+          [store]() { return store->SyncDirty(); },
+          [store](uint64_t generation) { store->journaled_[generation % 2].clear(); }));
   Log()->info("chunk store {} open: server id {}, {} chunks, {} volume epochs", dir, s->server_id_,
               s->chunks_.size(), s->epochs_.size());
   co_return s;
@@ -301,10 +303,12 @@ Task<Status> ChunkStore::WriteBlocks(uint64_t chunk_id, uint32_t first,
 }
 
 bool ChunkStore::Journaled(uint64_t chunk_id, uint32_t first, uint32_t end) const {
-  auto it = journaled_.find(chunk_id);
-  if (it == journaled_.end()) return false;
-  for (uint32_t b = first; b < end; ++b)
-    if (it->second[b]) return true;
+  for (const auto& marks : journaled_) {
+    auto it = marks.find(chunk_id);
+    if (it == marks.end()) continue;
+    for (uint32_t b = first; b < end; ++b)
+      if (it->second[b]) return true;
+  }
   return false;
 }
 
@@ -322,7 +326,7 @@ Status PwriteAll(int fd, const void* p, size_t n, uint64_t at, std::string_view 
 }  // namespace
 
 Status ChunkStore::ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks,
-                               bool checksums_only) {
+                               bool checksums_only, uint64_t generation) {
   TG_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/true));
   if (checksums_only) {
     if (first + blocks.size() / kCrcBytes > kBlocksPerChunk) return InvalidArgument("bad record");
@@ -334,7 +338,7 @@ Status ChunkStore::ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<cons
   }
   const uint32_t n = static_cast<uint32_t>(blocks.size() / kBlockSize);
   if (first + n > kBlocksPerChunk) return InvalidArgument("bad record");
-  auto& mark = journaled_[chunk_id];
+  auto& mark = journaled_[generation % 2][chunk_id];
   if (mark.empty()) mark.resize(kBlocksPerChunk, false);
   for (uint32_t b = first; b < first + n; ++b) mark[b] = true;
   std::vector<uint32_t> crcs(n);
@@ -352,7 +356,6 @@ Status ChunkStore::ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<cons
 Task<Status> ChunkStore::SyncDirty() {
   std::set<uint64_t> dirty;
   dirty.swap(dirty_);
-  journaled_.clear();  // after this sync no record is needed any more
   for (uint64_t id : dirty) {
     auto it = chunks_.find(id);
     if (it == chunks_.end()) continue;  // deleted since
@@ -535,6 +538,7 @@ Task<std::vector<uint64_t>> ChunkStore::Scrub() {
 Task<void> ChunkStore::Close() {
   if (journal_) {
     if (Status s = co_await journal_->CheckpointNow(); !s.ok()) Log()->warn("checkpoint: {}", s);
+    co_await journal_->Drain();
     journal_.reset();
   }
   chunks_.clear();

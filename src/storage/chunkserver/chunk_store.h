@@ -103,8 +103,9 @@ class ChunkStore {
   // The journal's side: blocks into the chunk files (page cache), and the
   // sync of every file so written.
   Status ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks,
-                     bool checksums_only);
-  // Whether any of blocks [first, end) has data in the journal since the last checkpoint.
+                     bool checksums_only, uint64_t generation);
+  // Whether any of blocks [first, end) has data in a journal record that a
+  // replay would still apply.
   bool Journaled(uint64_t chunk_id, uint32_t first, uint32_t end) const;
   Task<Status> SyncDirty();
   Task<int> Pread(int fd, void* p, size_t n, uint64_t at);
@@ -120,9 +121,10 @@ class ChunkStore {
   std::unique_ptr<Uring> uring_;
   std::unique_ptr<Journal> journal_;
   std::set<uint64_t> dirty_;  // chunks written since the last journal checkpoint
-  // Per chunk, the blocks whose data went through the journal since the
-  // last checkpoint: a direct write over them could be undone by a replay.
-  std::map<uint64_t, std::vector<bool>> journaled_;
+  // Per journal generation (by parity: at most two count at once), per
+  // chunk, the blocks whose data went through the journal: a direct write
+  // over them could be undone by a replay.
+  std::map<uint64_t, std::vector<bool>> journaled_[2];
   std::map<uint64_t, std::unique_ptr<ChunkFiles>> chunks_;
   std::map<uint64_t, uint64_t> epochs_;    // volume -> epoch
   std::set<uint64_t> deleted_;             // tombstones

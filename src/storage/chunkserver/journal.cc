@@ -48,21 +48,31 @@ struct Journal::Pending {
   Event done;
 };
 
-Journal::Journal(Executor ex, Uring& uring, int fd, uint64_t size, Apply apply, SyncAll sync)
+Journal::Journal(Executor ex, Uring& uring, int fd, uint64_t size, Apply apply, SyncAll sync,
+                 Retired retired)
     : ex_(ex),
       uring_(uring),
       fd_(fd),
       size_(size),
       apply_(std::move(apply)),
       sync_(std::move(sync)),
-      idle_(ex) {}
+      retired_(std::move(retired)),
+      idle_(ex),
+      half_((size - kBlockSize) / 2 / kBlockSize * kBlockSize),
+      synced_(ex),
+      background_(ex) {}
+
+uint64_t Journal::HalfStart(uint64_t generation) const {
+  return kBlockSize + (generation % 2) * half_;
+}
 
 Journal::~Journal() {
   ::close(fd_);
 }
 
 Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Uring& uring, std::string path,
-                                                     uint64_t size, Apply apply, SyncAll sync) {
+                                                     uint64_t size, Apply apply, SyncAll sync,
+                                                     Retired retired) {
   const bool existed = ::access(path.c_str(), F_OK) == 0;
   if (!existed) {
     // Written through once, so that appends later overwrite allocated blocks.
@@ -83,10 +93,11 @@ Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Uring& uring, 
   int fd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
   if (fd < 0) fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);  // no O_DIRECT here (tmpfs)
   if (fd < 0) co_return ErrnoStatus(errno, "open " + path);
-  std::unique_ptr<Journal> j(new Journal(ex, uring, fd, size, apply, std::move(sync)));
+  std::unique_ptr<Journal> j(
+      new Journal(ex, uring, fd, size, apply, std::move(sync), std::move(retired)));
 
-  // Replay: the records of the current generation, in sequence, up to the
-  // first that is torn or stale.
+  // Replay: the records of the oldest generation that counts, then of the
+  // one after it, each in sequence up to the first that is torn or stale.
   AlignedBuffer block = AlignedBuffer::Make(kBlockSize);
   uint64_t generation = 0;
   if (existed && ::pread(fd, block.data.get(), kBlockSize, 0) == kBlockSize) {
@@ -95,17 +106,18 @@ Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Uring& uring, 
     if (sb.magic == kJournalMagic) generation = sb.generation;
   }
   size_t replayed = 0;
-  if (generation) {
-    uint64_t at = kBlockSize, sequence = 0;
-    AlignedBuffer data = AlignedBuffer::Make(kMaxPayload + kBlockSize);
-    while (at + kBlockSize <= size) {
+  AlignedBuffer data = AlignedBuffer::Make(kMaxPayload + kBlockSize);
+  for (uint64_t g = generation; g && g <= generation + 1; ++g) {
+    const uint64_t end = j->HalfStart(g) + j->half_;
+    uint64_t at = j->HalfStart(g), sequence = 0;
+    while (at + kBlockSize <= end) {
       if (::pread(fd, block.data.get(), kBlockSize, static_cast<off_t>(at)) != kBlockSize) break;
       RecordHeader h;
       std::memcpy(&h, block.data.get(), sizeof h);
-      if (h.magic != kJournalMagic || h.header_crc != HeaderCrc(h) || h.generation != generation ||
+      if (h.magic != kJournalMagic || h.header_crc != HeaderCrc(h) || h.generation != g ||
           h.sequence != sequence + 1 || h.blocks == 0 || h.payload_blocks == 0 ||
           uint64_t{h.payload_blocks} * kBlockSize > kMaxPayload + kBlockSize ||
-          at + kBlockSize + uint64_t{h.payload_blocks} * kBlockSize > size) {
+          at + kBlockSize + uint64_t{h.payload_blocks} * kBlockSize > end) {
         break;
       }
       const size_t bytes = size_t{h.payload_blocks} * kBlockSize;
@@ -118,13 +130,16 @@ Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Uring& uring, 
       TG_CO_RETURN_IF_ERROR(
           apply(h.chunk_id, h.first,
                 h.checksums_only ? payload.first(h.blocks * sizeof(uint32_t)) : payload,
-                h.checksums_only != 0));
+                h.checksums_only != 0, g));
       sequence = h.sequence;
       at += kBlockSize + bytes;
       ++replayed;
     }
   }
-  j->generation_ = generation;
+  // Only generations up to generation + 1 can be on the disk: the next
+  // one starts above them (a stale record can never pass for a new one).
+  j->oldest_ = generation;
+  j->generation_ = generation ? generation + 1 : 0;
   // Whatever was replayed goes to the chunk files for good; then a fresh
   // generation starts.
   TG_CO_RETURN_IF_ERROR(co_await j->Checkpoint());
@@ -132,10 +147,10 @@ Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Uring& uring, 
   co_return j;
 }
 
-Task<Status> Journal::WriteSuper() {
+Task<Status> Journal::WriteSuper(uint64_t oldest) {
   AlignedBuffer block = AlignedBuffer::Make(kBlockSize);
   std::memset(block.data.get(), 0, kBlockSize);
-  SuperBlock sb{kJournalMagic, 0, generation_};
+  SuperBlock sb{kJournalMagic, 0, oldest};
   std::memcpy(block.data.get(), &sb, sizeof sb);
   const int fd = fd_;
   uint8_t* p = block.data.get();
@@ -150,12 +165,58 @@ Task<Status> Journal::WriteSuper() {
   co_return Status::Ok();
 }
 
+Task<void> Journal::WaitForBackgroundSync() {
+  while (syncing_) {
+    synced_.Reset();
+    co_await synced_.Wait();
+  }
+}
+
 Task<Status> Journal::Checkpoint() {
+  co_await WaitForBackgroundSync();
   TG_CO_RETURN_IF_ERROR(co_await sync_());
+  const uint64_t next = generation_ + 1;
+  TG_CO_RETURN_IF_ERROR(co_await WriteSuper(next));
+  if (retired_) {
+    for (uint64_t g = oldest_; g <= generation_; ++g) retired_(g);
+  }
+  oldest_ = generation_ = next;
+  sequence_ = 0;
+  tail_ = HalfStart(generation_);
+  co_return Status::Ok();
+}
+
+Task<Status> Journal::SwitchHalves() {
+  // The other half still holds the previous generation until its sync ends.
+  if (syncing_) ++stalls_;
+  co_await WaitForBackgroundSync();
+  if (oldest_ < generation_) co_return co_await Checkpoint();  // that sync failed
+  const uint64_t full = generation_;
   ++generation_;
   sequence_ = 0;
-  tail_ = kBlockSize;
-  co_return co_await WriteSuper();
+  tail_ = HalfStart(generation_);
+  syncing_ = true;
+  background_.Spawn("journal sync", RetireInBackground(full));
+  co_return Status::Ok();
+}
+
+Task<void> Journal::RetireInBackground(uint64_t generation) {
+  // Everything of `generation` was applied before this started.
+  Status s = co_await sync_();
+  if (s.ok()) s = co_await WriteSuper(generation + 1);
+  if (s.ok()) {
+    oldest_ = generation + 1;
+    if (retired_) retired_(generation);
+  } else {
+    log::Get("chunkstore")->error("journal: background sync failed: {}", s);
+  }
+  syncing_ = false;
+  synced_.Set();
+}
+
+Task<void> Journal::Drain() {
+  co_await WaitForBackgroundSync();
+  co_await background_.Join();
 }
 
 Task<Status> Journal::CheckpointNow() {
@@ -200,7 +261,11 @@ Task<Status> Journal::Log(uint64_t chunk_id, uint32_t first, uint32_t count, boo
   pending_.push_back(&p);
   ++appends_;
   if (!flushing_) {
-    co_await FlushPending();  // this request leads; it may carry others along
+    // This request leads. First let the requests that are ready now join it
+    // (group commit): only a write that is alone goes out inline.
+    flushing_ = true;
+    co_await asio::post(ex_, asio::use_awaitable);
+    co_await FlushPending();
   } else {
     co_await p.done.Wait();
   }
@@ -211,21 +276,21 @@ Task<Status> Journal::Log(uint64_t chunk_id, uint32_t first, uint32_t count, boo
 Task<void> Journal::FlushPending() {
   flushing_ = true;
   while (!pending_.empty()) {
-    // As many as fit in an empty journal (and in one writev).
+    // As many as fit in an empty half (and in one writev).
     std::vector<Pending*> batch;
     uint64_t bytes = 0;
     size_t taken = 0;
     while (taken < pending_.size() && batch.size() < 256 &&
-           (batch.empty() || bytes + pending_[taken]->record.size + kBlockSize <= size_)) {
+           (batch.empty() || bytes + pending_[taken]->record.size <= half_)) {
       bytes += pending_[taken]->record.size;
       batch.push_back(pending_[taken++]);
     }
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(taken));
     Status s;
-    if (bytes + kBlockSize > size_) {
+    if (bytes > half_) {
       s = InvalidArgument("a journal batch of {} bytes does not fit", bytes);
-    } else if (tail_ + bytes > size_) {
-      s = co_await Checkpoint();
+    } else if (tail_ + bytes > HalfStart(generation_) + half_) {
+      s = co_await SwitchHalves();
     }
     std::vector<iovec> iov;
     for (auto* p : batch) {
@@ -242,10 +307,20 @@ Task<void> Journal::FlushPending() {
       const uint64_t at = tail_;
       iovec* v = iov.data();
       const unsigned count = static_cast<unsigned>(iov.size());
-      int r = co_await uring_.Submit([=](io_uring_sqe* sqe) {
-        io_uring_prep_writev(sqe, fd, v, count, at);
-        sqe->rw_flags = RWF_DSYNC;  // durable when it completes
-      });
+      int r;
+      if (batch.size() == 1 && pending_.empty()) {
+        // Nothing else waits: write from this thread. A hand-off to the
+        // kernel's worker thread and back (what io_uring does with a
+        // synchronous write) costs more than the event loop loses here.
+        r = static_cast<int>(
+            ::pwritev2(fd, v, static_cast<int>(count), static_cast<off_t>(at), RWF_DSYNC));
+        if (r < 0) r = -errno;
+      } else {
+        r = co_await uring_.Submit([=](io_uring_sqe* sqe) {
+          io_uring_prep_writev(sqe, fd, v, count, at);
+          sqe->rw_flags = RWF_DSYNC;  // durable when it completes
+        });
+      }
       ++disk_writes_;
       if (r == static_cast<int>(bytes)) {
         for (auto* p : batch) {
@@ -254,7 +329,7 @@ Task<void> Journal::FlushPending() {
           std::span<const uint8_t> payload(p->record.data.get() + kBlockSize,
                                            p->record.size - kBlockSize);
           if (h.checksums_only) payload = payload.first(h.blocks * sizeof(uint32_t));
-          Status a = apply_(h.chunk_id, h.first, payload, h.checksums_only != 0);
+          Status a = apply_(h.chunk_id, h.first, payload, h.checksums_only != 0, generation_);
           if (!a.ok()) p->result = a;
         }
       }

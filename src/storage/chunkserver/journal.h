@@ -3,13 +3,21 @@
 // the disk sees a plain overwrite: no block allocation, no file-system
 // journal commit), then applied to the chunk files through the page cache.
 // Appends that arrive while one is on its way to the disk go together in
-// the next (group commit). When the journal fills up, the chunk files are
-// synced and the journal starts a new generation; after a crash, the records
-// of the current generation are applied again at startup.
+// the next (group commit).
 //
-// Layout: block 0 holds {magic, generation}; each record is one header block
-// {magic, generation, sequence, chunk id, first block, block count, data
-// CRC, header CRC} followed by its data blocks.
+// The file is two halves, used in turn, one generation each. When the half
+// being appended to fills up, appends move on to the other half at once
+// (a new generation) while the chunk files are synced in the background;
+// once synced, the superblock names the new generation as the oldest that
+// counts, and the old half may be reused. Appends wait for a sync only when
+// they fill the second half before the first one's sync has finished.
+// After a crash, the records of the superblock's generation and of the one
+// after it are applied again at startup, in order.
+//
+// Layout: block 0 holds {magic, oldest generation that counts}; generation
+// g lives in half g % 2; each record is one header block {magic,
+// generation, sequence, chunk id, first block, block count, data CRC,
+// header CRC} followed by its data blocks.
 // Thread-safety: belongs to one executor.
 #pragma once
 
@@ -26,23 +34,28 @@
 
 namespace tg::storage {
 
-// Big enough for many 4 MiB writes between checkpoints.
+// Big enough for many 4 MiB writes in each half.
 inline constexpr uint64_t kJournalSize = 64ull << 20;
 
 class Journal {
  public:
   // Writes blocks [first, first + n) of a chunk to the chunk files (no sync).
   // (For a checksums-only record, `blocks` holds the CRCs of the blocks whose
-  // data the caller wrote to the chunk file directly.)
-  using Apply = std::function<Status(uint64_t chunk_id, uint32_t first,
-                                     std::span<const uint8_t> blocks, bool checksums_only)>;
+  // data the caller wrote to the chunk file directly.) `generation` is the
+  // record's.
+  using Apply =
+      std::function<Status(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks,
+                           bool checksums_only, uint64_t generation)>;
   // Makes everything applied so far durable in the chunk files.
   using SyncAll = std::function<Task<Status>()>;
+  // Told when the records of a generation can no longer be applied again.
+  using Retired = std::function<void(uint64_t generation)>;
 
   // Opens (or creates, zero-filled, `size` bytes) the journal at `path` and
   // applies the records a crash left in it.
   static Task<Result<std::unique_ptr<Journal>>> Open(Executor ex, Uring& uring, std::string path,
-                                                     uint64_t size, Apply apply, SyncAll sync);
+                                                     uint64_t size, Apply apply, SyncAll sync,
+                                                     Retired retired = nullptr);
   ~Journal();
 
   // Returns once the blocks are durable in the journal and applied to the
@@ -56,17 +69,28 @@ class Journal {
   // no append is on its way: after it, no record can bring back the past
   // (a deleted chunk stays deleted).
   Task<Status> CheckpointNow();
+  // Waits for a background sync still running (before closing).
+  Task<void> Drain();
 
   uint64_t appends() const { return appends_; }
   uint64_t disk_writes() const { return disk_writes_; }
+  uint64_t stalls() const { return stalls_; }  // appends that waited for a sync
 
  private:
   struct Pending;
   Task<Status> Log(uint64_t chunk_id, uint32_t first, uint32_t count, bool checksums_only,
                    std::span<const uint8_t> payload);
-  Journal(Executor ex, Uring& uring, int fd, uint64_t size, Apply apply, SyncAll sync);
-  Task<Status> WriteSuper();
+  Journal(Executor ex, Uring& uring, int fd, uint64_t size, Apply apply, SyncAll sync,
+          Retired retired);
+  uint64_t HalfStart(uint64_t generation) const;
+  Task<Status> WriteSuper(uint64_t oldest);
+  // Syncs and retires every generation; the next starts empty.
   Task<Status> Checkpoint();
+  // The current half is full: on to the next generation, the old one synced
+  // in the background.
+  Task<Status> SwitchHalves();
+  Task<void> RetireInBackground(uint64_t generation);
+  Task<void> WaitForBackgroundSync();
   Task<void> FlushPending();
 
   Executor ex_;
@@ -75,13 +99,20 @@ class Journal {
   uint64_t size_;
   Apply apply_;
   SyncAll sync_;
+  Retired retired_;
   Event idle_;
-  uint64_t generation_ = 1;
+  uint64_t half_;            // bytes in each half
+  uint64_t generation_ = 1;  // appended to now, in half generation_ % 2
+  uint64_t oldest_ = 1;      // the oldest generation a replay would apply
   uint64_t sequence_ = 0;
   uint64_t tail_ = 4096;
   std::vector<Pending*> pending_;
   bool flushing_ = false;
-  uint64_t appends_ = 0, disk_writes_ = 0;
+  bool syncing_ = false;  // a background sync is running
+  Status sync_status_;    // how the last background sync ended
+  Event synced_;
+  TaskGroup background_;
+  uint64_t appends_ = 0, disk_writes_ = 0, stalls_ = 0;
 };
 
 }  // namespace tg::storage
