@@ -190,8 +190,10 @@ class Agent {
   // tried again with the task as the watch last delivered it (the master
   // rewrites it when the set changes).
   Task<void> Copy(std::string key, int64_t revision, RecoveryTask task) {
-    // The key is in running_ exactly as long as this copy runs, however it
-    // ends (a cancellation unwinds it by a throw).
+    // Cancellation (the registration lapsed) ends the copy through the
+    // statuses below: a throw would skip closing the source connections.
+    co_await asio::this_coro::throw_if_cancelled(false);
+    // The key is in running_ exactly as long as this copy runs.
     struct Running {
       std::set<std::string>& set;
       std::string key;
@@ -201,6 +203,7 @@ class Agent {
     const auto started = Clock::now();
     for (;;) {
       Status s = co_await CopyChunk(ex, task);
+      if (co_await IsCancelled()) co_return;
       if (s.ok()) {
         RecoveryTask done = task;
         done.done = true;
@@ -218,7 +221,7 @@ class Agent {
         s = r.ok() ? Aborted("the task changed meanwhile") : r.status();
       }
       Log()->warn("recovery of chunk {:016x} failed, trying again: {}", task.chunk_id, s);
-      if (!co_await SleepFor(1s)) co_return;
+      if (co_await IsCancelled() || !co_await SleepFor(1s)) co_return;
       // The task as the watch last delivered it; gone if withdrawn.
       auto latest = latest_.find(key);
       if (latest == latest_.end() || latest->second.first.done) co_return;
@@ -227,9 +230,19 @@ class Agent {
     }
   }
 
+  // Connects to the task's sources and fills the chunk from them; the
+  // connections are closed whatever happened.
   Task<Status> CopyChunk(Executor ex, const RecoveryTask& task) {
-    const Stamp stamp{0, task.version};  // epoch 0: the recovery copy (see ChunkStore::Fill)
     std::vector<std::unique_ptr<ChunkClient>> sources;
+    Status result = co_await CopyFromSources(ex, task, sources);
+    for (auto& src : sources) co_await src->Close();
+    co_return result;
+  }
+
+  // 1 MiB at a time, trying each source in turn for every piece.
+  Task<Status> CopyFromSources(Executor ex, const RecoveryTask& task,
+                               std::vector<std::unique_ptr<ChunkClient>>& sources) {
+    const Stamp stamp{0, task.version};  // epoch 0: the recovery copy (see ChunkStore::Fill)
     for (const auto& address : task.sources) {
       auto c = co_await ChunkClient::Connect(ex, address);
       if (!c.ok()) continue;
@@ -247,6 +260,7 @@ class Agent {
     std::vector<uint8_t> buf(kPiece);
     Status result;
     for (uint64_t off = 0; off < kChunkSize && result.ok(); off += kPiece) {
+      if (co_await IsCancelled()) co_return Cancelled("recovery cancelled");
       Status got = Unavailable("no source");
       for (auto& src : sources) {
         got = co_await src->Read(task.chunk_id, stamp, static_cast<uint32_t>(off), buf);
@@ -262,7 +276,6 @@ class Agent {
           kPiece * 1'000'000'000ull / std::max<uint64_t>(options_.recovery_bytes_per_second, 1));
       if (!co_await SleepFor(pause)) result = Cancelled("recovery cancelled");
     }
-    for (auto& src : sources) co_await src->Close();
     co_return result;
   }
 
