@@ -89,6 +89,7 @@ TG_STATUS_FACTORY(OutOfRange)
 TG_STATUS_FACTORY(Unimplemented)
 TG_STATUS_FACTORY(DataLoss)
 TG_STATUS_FACTORY(Internal)
+TG_STATUS_FACTORY(ResourceExhausted)
 #undef TG_STATUS_FACTORY
 
 // Converts an errno value: IoError("open /x: No such file or directory").

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "base/json_record.h"
 #include "storage/common/protocol.h"
 
 namespace tg::storage {
@@ -109,24 +110,10 @@ std::string Encode(const RecoveryTask& v) {
       .dump();
 }
 
-namespace {
-
-// Parses `text` and runs `fill` on it; any JSON or type error becomes
-// InvalidArgument naming `what`.
 template <typename T, typename Fill>
 Result<T> Decode(std::string_view text, std::string_view what, Fill fill) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return InvalidArgument("{} record is not JSON", what);
-  try {
-    T v;
-    fill(j, v);
-    return v;
-  } catch (const json::exception& e) {
-    return InvalidArgument("{} record: {}", what, e.what());
-  }
+  return DecodeJsonRecord<T>(text, what, fill);
 }
-
-}  // namespace
 
 Result<ChunkserverInfo> DecodeChunkserver(std::string_view text) {
   return Decode<ChunkserverInfo>(text, "chunkserver", [](const json& j, ChunkserverInfo& v) {
