@@ -17,6 +17,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/runtime.h"
+#include "cli/network_commands.h"
 #include "cli/node_role.h"
 #include "cli/server_role.h"
 #include "cli/storage_commands.h"
@@ -240,6 +241,8 @@ int Main(int argc, char** argv) {
   sstatus->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
       ->capture_default_str();
 
+  NetworkCommands network(app, etcd_list);
+
   auto* status_cmd = app.add_subcommand("status", "Print the control plane's state as JSON");
   status_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
       ->capture_default_str();
@@ -286,6 +289,12 @@ int Main(int argc, char** argv) {
       if (*vshow) co_return co_await VolumeShow(*client, volume_name);
       if (*vdelete) co_return co_await VolumeDelete(*client, volume_name, force, !no_wait);
       co_return co_await StorageStatus(*client);
+    });
+  } else if (network.chosen()) {
+    result = rt.Run([&]() -> Task<Status> {
+      TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, SplitList(etcd_list)));
+      TG_CO_RETURN_IF_ERROR(co_await client->CheckReachable());
+      co_return co_await network.Run(*client);
     });
   } else if (*status_cmd) {
     result = rt.Run([&] { return RunStatus(rt, SplitList(etcd_list)); });

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <map>
 
+#include "etcd/counter.h"
 #include "storage/client/connections.h"
 #include "storage/common/metadata.h"
 #include "storage/common/protocol.h"
@@ -127,38 +128,6 @@ Task<Result<VolumeInfo>> WaitForState(etcd::Client& client, const std::string& n
 
 namespace {
 
-// Commits `build(number, txn)` together with taking `number` from the volume
-// counter; retried while only the counter raced. FailedPrecondition if the
-// compares `build` added failed.
-Task<Result<uint64_t>> CommitWithNewNumber(etcd::Client& client,
-                                           std::function<void(uint64_t, etcd::Txn&)> build) {
-  const std::string key(kNextVolumeKey);
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    TG_CO_ASSIGN_OR_RETURN(auto counter, co_await client.Get(key));
-    uint64_t number = 1;
-    int64_t revision = 0;
-    etcd::Txn txn;
-    if (counter.kvs.empty()) {
-      txn.compares.push_back(etcd::Compare::Missing(key));
-    } else {
-      number = std::strtoull(counter.kvs[0].value.c_str(), nullptr, 10);
-      revision = counter.kvs[0].mod_revision;
-      txn.compares.push_back(etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, revision));
-    }
-    txn.then.push_back(etcd::TxnOp::Put(key, std::to_string(number + 1)));
-    txn.otherwise.push_back(etcd::TxnOp::Get(key));
-    build(number, txn);
-    TG_CO_ASSIGN_OR_RETURN(auto r, co_await client.Commit(std::move(txn)));
-    if (r.succeeded) co_return number;
-    const auto& now = r.gets[0].kvs;
-    const int64_t now_revision = now.empty() ? 0 : now[0].mod_revision;
-    if (now_revision == revision) {
-      co_return Status(ErrorCode::kFailedPrecondition, "changed meanwhile");
-    }
-  }
-  co_return Status(ErrorCode::kAborted, "the volume counter keeps changing");
-}
-
 Task<Result<std::pair<VolumeInfo, int64_t>>> ReadVolume(etcd::Client& client,
                                                         const std::string& name) {
   TG_CO_RETURN_IF_ERROR(CheckVolumeName(name));
@@ -181,12 +150,13 @@ Status CheckSize(uint64_t size) {
 // A new record named `v.name` (which must not exist) with a fresh number.
 Task<Status> CreateRecord(etcd::Client& client, VolumeInfo v, std::vector<etcd::Compare> also,
                           bool wait) {
-  auto made = co_await CommitWithNewNumber(client, [&](uint64_t number, etcd::Txn& txn) {
-    v.number = number;
-    txn.compares.push_back(etcd::Compare::Missing(VolumeKey(v.name)));
-    for (auto& c : also) txn.compares.push_back(c);
-    txn.then.push_back(etcd::TxnOp::Put(VolumeKey(v.name), Encode(v)));
-  });
+  auto made = co_await etcd::CommitWithNextNumber(
+      client, std::string(kNextVolumeKey), [&](uint64_t number, etcd::Txn& txn) {
+        v.number = number;
+        txn.compares.push_back(etcd::Compare::Missing(VolumeKey(v.name)));
+        for (auto& c : also) txn.compares.push_back(c);
+        txn.then.push_back(etcd::TxnOp::Put(VolumeKey(v.name), Encode(v)));
+      });
   if (made.status().code() == ErrorCode::kFailedPrecondition) {
     co_return Status(ErrorCode::kAlreadyExists,
                      fmt::format("volume {} already exists (or its source changed)", v.name));
@@ -222,13 +192,14 @@ Task<Status> VolumeSnapshot(etcd::Client& client, std::string name, std::string 
     co_return Unavailable("volume {} is {}", name, VolumeStateName(v.state));
   }
   // 1. A new top layer, placed by the master before anything switches.
-  auto next = co_await CommitWithNewNumber(client, [&](uint64_t number, etcd::Txn& txn) {
-    VolumeInfo pending = v;
-    pending.next_number = number;
-    txn.compares.push_back(
-        etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, revision));
-    txn.then.push_back(etcd::TxnOp::Put(VolumeKey(name), Encode(pending)));
-  });
+  auto next = co_await etcd::CommitWithNextNumber(
+      client, std::string(kNextVolumeKey), [&](uint64_t number, etcd::Txn& txn) {
+        VolumeInfo pending = v;
+        pending.next_number = number;
+        txn.compares.push_back(
+            etcd::Compare::ModRevision(VolumeKey(name), etcd::Compare::Op::kEqual, revision));
+        txn.then.push_back(etcd::TxnOp::Put(VolumeKey(name), Encode(pending)));
+      });
   if (next.status().code() == ErrorCode::kFailedPrecondition) {
     co_return Status(ErrorCode::kAborted, "volume " + name + " changed meanwhile; try again");
   }

@@ -1,0 +1,211 @@
+#include "cli/network_commands.h"
+
+#include <iostream>
+
+#include "network/controller/vpc_store.h"
+
+namespace tg::cli {
+
+using namespace tg::network;
+
+struct NetworkCommands::Flags {
+  CLI::App *vpc = nullptr, *vswitch = nullptr, *sg = nullptr, *eni = nullptr;
+  CLI::App *vpc_create, *vpc_list, *vpc_delete;
+  CLI::App *vsw_create, *vsw_list, *vsw_delete;
+  CLI::App *sg_create, *sg_list, *sg_delete, *rule_add, *rule_remove;
+  CLI::App *eni_create, *eni_list, *eni_delete;
+  std::string id, name, cidr, zone, vpc_id, vswitch_id, ip, host, instance, description;
+  std::vector<std::string> groups;
+  // A rule.
+  std::string direction = "ingress", protocol = "all", ports = "-1/-1", peer_group,
+              policy = "accept";
+  int priority = 1;
+};
+
+namespace {
+
+void AddEtcd(CLI::App* c, std::string& etcd_list) {
+  c->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")->capture_default_str();
+}
+
+Result<SecurityGroupRule> RuleFrom(const std::string& direction, const std::string& protocol,
+                                   const std::string& ports, const std::string& cidr,
+                                   const std::string& peer_group, const std::string& policy,
+                                   int priority) {
+  SecurityGroupRule r;
+  TG_ASSIGN_OR_RETURN(r.direction, ParseDirection(direction));
+  TG_ASSIGN_OR_RETURN(r.protocol, ParseProtocol(protocol));
+  TG_ASSIGN_OR_RETURN(r.ports, ParsePortRange(ports, r.protocol));
+  if (!cidr.empty()) {
+    TG_ASSIGN_OR_RETURN(r.cidr, ParseCidr(cidr));
+  }
+  r.peer_group = peer_group;
+  TG_ASSIGN_OR_RETURN(r.policy, ParsePolicy(policy));
+  r.priority = priority;
+  TG_RETURN_IF_ERROR(Validate(r));
+  return r;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace
+
+NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
+    : flags_(std::make_unique<Flags>()) {
+  Flags& f = *flags_;
+  f.vpc = app.add_subcommand("vpc", "Virtual private clouds: an address block and its own VNI");
+  f.vpc->require_subcommand(1);
+  f.vpc_create = f.vpc->add_subcommand("create", "Create a VPC");
+  f.vpc_create->add_option("--cidr", f.cidr, "Its address block, /8 to /28")->required();
+  f.vpc_create->add_option("--name", f.name, "A name");
+  f.vpc_create->add_option("--description", f.description, "Free text");
+  f.vpc_list = f.vpc->add_subcommand("list", "List VPCs");
+  f.vpc_delete = f.vpc->add_subcommand("delete", "Delete a VPC (it must be empty)");
+  f.vpc_delete->add_option("id", f.id, "vpc-N")->required();
+
+  f.vswitch = app.add_subcommand("vswitch", "Subnets of a VPC, each in one zone");
+  f.vswitch->require_subcommand(1);
+  f.vsw_create = f.vswitch->add_subcommand("create", "Create a vSwitch");
+  f.vsw_create->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+  f.vsw_create->add_option("--cidr", f.cidr, "Inside the VPC's block, /16 to /29")->required();
+  f.vsw_create->add_option("--zone", f.zone, "Zone")->required();
+  f.vsw_create->add_option("--name", f.name, "A name");
+  f.vsw_list = f.vswitch->add_subcommand("list", "List vSwitches");
+  f.vsw_delete = f.vswitch->add_subcommand("delete", "Delete a vSwitch (it must be empty)");
+  f.vsw_delete->add_option("id", f.id, "vsw-N")->required();
+
+  f.sg = app.add_subcommand("sg", "Security groups: stateful rules for interfaces");
+  f.sg->require_subcommand(1);
+  f.sg_create = f.sg->add_subcommand("create", "Create a security group");
+  f.sg_create->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+  f.sg_create->add_option("--name", f.name, "A name");
+  f.sg_list = f.sg->add_subcommand("list", "List security groups and their rules");
+  f.sg_delete = f.sg->add_subcommand("delete", "Delete a security group (no interface in it)");
+  f.sg_delete->add_option("id", f.id, "sg-N")->required();
+  auto* rule = f.sg->add_subcommand("rule", "Add or remove a rule");
+  rule->require_subcommand(1);
+  f.rule_add = rule->add_subcommand("add", "Add a rule");
+  f.rule_remove = rule->add_subcommand("remove", "Remove a rule (give it exactly as added)");
+  for (auto* c : {f.rule_add, f.rule_remove}) {
+    c->add_option("id", f.id, "sg-N")->required();
+    c->add_option("--direction", f.direction, "ingress or egress")->capture_default_str();
+    c->add_option("--protocol", f.protocol, "tcp, udp, icmp, gre or all")->capture_default_str();
+    c->add_option("--ports", f.ports, "a/b (TCP, UDP), -1/-1 (others)")->capture_default_str();
+    c->add_option("--cidr", f.cidr, "The other end's address block");
+    c->add_option("--peer-group", f.peer_group, "... or its security group");
+    c->add_option("--policy", f.policy, "accept or drop")->capture_default_str();
+    c->add_option("--priority", f.priority, "1 (strongest) to 100")->capture_default_str();
+    AddEtcd(c, etcd_list);
+  }
+
+  f.eni = app.add_subcommand("eni", "Network interfaces: an address in a vSwitch, on a host");
+  f.eni->require_subcommand(1);
+  f.eni_create = f.eni->add_subcommand("create", "Create an interface");
+  f.eni_create->add_option("--vswitch", f.vswitch_id, "vsw-N")->required();
+  f.eni_create->add_option("--ip", f.ip, "Its private address (default: the lowest free)");
+  f.eni_create->add_option("--sg", f.groups, "Security groups (repeatable)");
+  f.eni_create->add_option("--host", f.host, "The node that serves it");
+  f.eni_create->add_option("--instance", f.instance, "What it belongs to (free text)");
+  f.eni_list = f.eni->add_subcommand("list", "List interfaces");
+  f.eni_delete = f.eni->add_subcommand("delete", "Delete an interface (its address is freed)");
+  f.eni_delete->add_option("id", f.id, "eni-N")->required();
+
+  for (auto* c : {f.vpc_create, f.vpc_list, f.vpc_delete, f.vsw_create, f.vsw_list, f.vsw_delete,
+                  f.sg_create, f.sg_list, f.sg_delete, f.eni_create, f.eni_list, f.eni_delete}) {
+    AddEtcd(c, etcd_list);
+  }
+}
+
+NetworkCommands::~NetworkCommands() = default;
+
+bool NetworkCommands::chosen() const {
+  return *flags_->vpc || *flags_->vswitch || *flags_->sg || *flags_->eni;
+}
+
+Task<Status> NetworkCommands::Run(etcd::Client& client) {
+  const Flags& f = *flags_;
+  VpcStore store(client);
+  if (*f.vpc_create) {
+    TG_CO_ASSIGN_OR_RETURN(Cidr cidr, ParseCidr(f.cidr));
+    TG_CO_ASSIGN_OR_RETURN(Vpc v, co_await store.CreateVpc(f.name, cidr, f.description));
+    fmt::print("{} {} vni {}\n", v.id, v.cidr.ToString(), v.vni);
+    co_return Status::Ok();
+  }
+  if (*f.vpc_delete) co_return co_await store.DeleteVpc(f.id);
+  if (*f.vsw_create) {
+    TG_CO_ASSIGN_OR_RETURN(Cidr cidr, ParseCidr(f.cidr));
+    TG_CO_ASSIGN_OR_RETURN(VSwitch s, co_await store.CreateVSwitch(f.vpc_id, cidr, f.zone, f.name));
+    fmt::print("{} {} gateway {}\n", s.id, s.cidr.ToString(), s.gateway().ToString());
+    co_return Status::Ok();
+  }
+  if (*f.vsw_delete) co_return co_await store.DeleteVSwitch(f.id);
+  if (*f.sg_create) {
+    TG_CO_ASSIGN_OR_RETURN(SecurityGroup g, co_await store.CreateSecurityGroup(f.vpc_id, f.name));
+    fmt::print("{}\n", g.id);
+    co_return Status::Ok();
+  }
+  if (*f.sg_delete) co_return co_await store.DeleteSecurityGroup(f.id);
+  if (*f.rule_add || *f.rule_remove) {
+    TG_CO_ASSIGN_OR_RETURN(SecurityGroupRule r, RuleFrom(f.direction, f.protocol, f.ports, f.cidr,
+                                                         f.peer_group, f.policy, f.priority));
+    if (*f.rule_add) co_return co_await store.AddRule(f.id, r);
+    co_return co_await store.RemoveRule(f.id, r);
+  }
+  if (*f.eni_create) {
+    std::optional<Ipv4> ip;
+    if (!f.ip.empty()) {
+      TG_CO_ASSIGN_OR_RETURN(ip, ParseIpv4(f.ip));
+    }
+    TG_CO_ASSIGN_OR_RETURN(NetworkInterface e, co_await store.CreateInterface(
+                                                   f.vswitch_id, ip, f.groups, f.host, f.instance));
+    fmt::print("{} {} {}\n", e.id, e.ip.ToString(), e.mac.ToString());
+    co_return Status::Ok();
+  }
+  if (*f.eni_delete) co_return co_await store.DeleteInterface(f.id);
+
+  TG_CO_ASSIGN_OR_RETURN(NetworkState st, co_await store.Read());
+  if (*f.vpc_list) {
+    fmt::print("{:<12} {:<16} {:<18} {:>9} {}\n", "ID", "NAME", "CIDR", "VNI", "VSWITCHES");
+    for (const auto& [id, v] : st.vpcs) {
+      std::vector<std::string> children;
+      for (const auto& [sid, s] : st.vswitches)
+        if (s.value.vpc_id == id) children.push_back(sid);
+      fmt::print("{:<12} {:<16} {:<18} {:>9} {}\n", id, v.value.name, v.value.cidr.ToString(),
+                 v.value.vni, Join(children));
+    }
+  } else if (*f.vsw_list) {
+    fmt::print("{:<12} {:<12} {:<18} {:<16} {:<10} {}\n", "ID", "VPC", "CIDR", "GATEWAY", "ZONE",
+               "FREE");
+    for (const auto& [id, s] : st.vswitches) {
+      const VSwitch& v = s.value;
+      const uint64_t usable = v.last_usable().value - v.first_usable().value + 1;
+      fmt::print("{:<12} {:<12} {:<18} {:<16} {:<10} {}\n", id, v.vpc_id, v.cidr.ToString(),
+                 v.gateway().ToString(), v.zone, usable - st.used_addresses[id].size());
+    }
+  } else if (*f.sg_list) {
+    for (const auto& [id, g] : st.security_groups) {
+      fmt::print("{} ({}) in {}, inner access {}\n", id, g.value.name, g.value.vpc_id,
+                 PolicyName(g.value.inner_access));
+      for (const auto& r : g.value.rules) {
+        fmt::print("  {:<7} {:<4} {:<11} {:<18} {:<6} priority {}\n", DirectionName(r.direction),
+                   ProtocolName(r.protocol), r.ports.ToString(),
+                   r.cidr ? r.cidr->ToString() : r.peer_group, PolicyName(r.policy), r.priority);
+      }
+    }
+  } else if (*f.eni_list) {
+    fmt::print("{:<10} {:<12} {:<16} {:<18} {:<12} {}\n", "ID", "VSWITCH", "IP", "MAC", "HOST",
+               "GROUPS");
+    for (const auto& [id, e] : st.interfaces) {
+      fmt::print("{:<10} {:<12} {:<16} {:<18} {:<12} {}\n", id, e.value.vswitch_id,
+                 e.value.ip.ToString(), e.value.mac.ToString(),
+                 e.value.host.empty() ? "-" : e.value.host, Join(e.value.security_groups));
+    }
+  }
+  co_return Status::Ok();
+}
+
+}  // namespace tg::cli

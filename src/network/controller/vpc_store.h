@@ -1,0 +1,67 @@
+// The VPC model's records in etcd, changed only by transactions that are
+// conditioned on what was read, so concurrent callers (CLI, API, several
+// servers) never leave a duplicate address, an overlapping vSwitch, or a
+// child without its parent:
+// - a child (vSwitch, security group) is created or deleted together with a
+//   rewrite of its VPC's record, conditioned on that record's revision, and a
+//   VPC is deleted only if that revision still shows no children;
+// - an interface takes its address by creating the address's own key (it
+//   must not exist) and rewrites its vSwitch's record in the same way.
+// Thread-safety: belongs to the client's executor.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "etcd/client.h"
+#include "network/model/vpc.h"
+
+namespace tg::network {
+
+// Everything under the network prefix, read at one revision.
+struct NetworkState {
+  template <typename T>
+  struct Entry {
+    T value;
+    int64_t revision = 0;  // mod revision of its key
+  };
+  std::map<std::string, Entry<Vpc>> vpcs;
+  std::map<std::string, Entry<VSwitch>> vswitches;
+  std::map<std::string, Entry<SecurityGroup>> security_groups;
+  std::map<std::string, Entry<NetworkInterface>> interfaces;
+  std::map<std::string, std::set<Ipv4>> used_addresses;  // by vSwitch
+  int64_t revision = 0;
+};
+
+NetworkState ParseNetworkState(const std::vector<etcd::KeyValue>& kvs, int64_t revision);
+
+class VpcStore {
+ public:
+  explicit VpcStore(etcd::Client& client) : client_(client) {}
+
+  Task<Result<NetworkState>> Read();
+
+  Task<Result<Vpc>> CreateVpc(std::string name, Cidr cidr, std::string description = "");
+  Task<Status> DeleteVpc(std::string id);
+  Task<Result<VSwitch>> CreateVSwitch(std::string vpc_id, Cidr cidr, std::string zone,
+                                      std::string name = "");
+  Task<Status> DeleteVSwitch(std::string id);
+  Task<Result<SecurityGroup>> CreateSecurityGroup(std::string vpc_id, std::string name = "");
+  Task<Status> DeleteSecurityGroup(std::string id);
+  // Adds a rule (an identical one is not added twice).
+  Task<Status> AddRule(std::string group_id, SecurityGroupRule rule);
+  Task<Status> RemoveRule(std::string group_id, SecurityGroupRule rule);
+  // An address from the vSwitch (`ip`, or the lowest free one), a MAC, the
+  // groups (all in the vSwitch's VPC), bound to `host`.
+  Task<Result<NetworkInterface>> CreateInterface(std::string vswitch_id, std::optional<Ipv4> ip,
+                                                 std::vector<std::string> security_groups,
+                                                 std::string host, std::string instance = "");
+  Task<Status> DeleteInterface(std::string id);
+
+ private:
+  etcd::Client& client_;
+};
+
+}  // namespace tg::network

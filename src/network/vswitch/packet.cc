@@ -1,0 +1,172 @@
+#include "network/vswitch/packet.h"
+
+#include <cstring>
+
+namespace tg::network {
+
+namespace {
+
+uint16_t Get16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+uint32_t Get32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+void Put16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+void Put32(uint8_t* p, uint32_t v) {
+  Put16(p, static_cast<uint16_t>(v >> 16));
+  Put16(p + 2, static_cast<uint16_t>(v));
+}
+Mac GetMac(const uint8_t* p) {
+  Mac m;
+  std::memcpy(m.bytes.data(), p, 6);
+  return m;
+}
+void PutMac(uint8_t* p, const Mac& m) {
+  std::memcpy(p, m.bytes.data(), 6);
+}
+
+}  // namespace
+
+uint16_t InternetChecksum(std::span<const uint8_t> bytes, uint32_t initial) {
+  uint32_t sum = initial;
+  size_t i = 0;
+  for (; i + 1 < bytes.size(); i += 2) sum += Get16(bytes.data() + i);
+  if (i < bytes.size()) sum += uint32_t{bytes[i]} << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+ParseError ParseFrame(std::span<const uint8_t> frame, FrameView& out) {
+  out = FrameView{};
+  if (frame.size() < kEthernetHeader) return ParseError::kTooShort;
+  const uint8_t* p = frame.data();
+  out.dst = GetMac(p);
+  out.src = GetMac(p + 6);
+  out.ether_type = Get16(p + 12);
+  const std::span<const uint8_t> l3 = frame.subspan(kEthernetHeader);
+  if (out.ether_type == kEtherTypeArp) {
+    if (l3.size() < 28) return ParseError::kTooShort;
+    const uint8_t* a = l3.data();
+    // Ethernet (1), IPv4, 6-byte and 4-byte addresses.
+    if (Get16(a) != 1 || Get16(a + 2) != kEtherTypeIpv4 || a[4] != 6 || a[5] != 4)
+      return ParseError::kUnsupported;
+    ArpView arp;
+    arp.op = Get16(a + 6);
+    if (arp.op != 1 && arp.op != 2) return ParseError::kBadHeader;
+    arp.sender_mac = GetMac(a + 8);
+    arp.sender_ip = {Get32(a + 14)};
+    arp.target_mac = GetMac(a + 18);
+    arp.target_ip = {Get32(a + 24)};
+    out.arp = arp;
+    return ParseError::kNone;
+  }
+  if (out.ether_type != kEtherTypeIpv4) return ParseError::kUnsupported;
+  if (l3.size() < 20) return ParseError::kTooShort;
+  const uint8_t* h = l3.data();
+  if (h[0] >> 4 != 4) return ParseError::kBadHeader;
+  Ipv4View ip;
+  ip.header_length = size_t{h[0] & 0x0fu} * 4;
+  if (ip.header_length < 20) return ParseError::kBadHeader;
+  ip.total_length = Get16(h + 2);
+  if (ip.total_length < ip.header_length) return ParseError::kBadHeader;
+  if (l3.size() < ip.total_length) return ParseError::kTooShort;
+  if (InternetChecksum(l3.first(ip.header_length)) != 0) return ParseError::kBadChecksum;
+  const uint16_t frag = Get16(h + 6);
+  ip.dont_fragment = frag & 0x4000;
+  ip.fragment = (frag & 0x2000) || (frag & 0x1fff);
+  ip.ttl = h[8];
+  ip.protocol = h[9];
+  ip.src = {Get32(h + 12)};
+  ip.dst = {Get32(h + 16)};
+  const bool first_fragment = (frag & 0x1fff) == 0;
+  const std::span<const uint8_t> l4 =
+      l3.subspan(ip.header_length, ip.total_length - ip.header_length);
+  if (first_fragment) {
+    if (ip.protocol == kIpProtoTcp || ip.protocol == kIpProtoUdp) {
+      if (l4.size() < (ip.protocol == kIpProtoTcp ? 14u : 8u)) return ParseError::kTooShort;
+      ip.src_port = Get16(l4.data());
+      ip.dst_port = Get16(l4.data() + 2);
+      if (ip.protocol == kIpProtoTcp) ip.tcp_flags = l4[13];
+    } else if (ip.protocol == kIpProtoIcmp) {
+      if (l4.size() < 8) return ParseError::kTooShort;
+      ip.icmp_type = l4[0];
+      ip.icmp_code = l4[1];
+      ip.icmp_id = Get16(l4.data() + 4);
+    }
+  }
+  out.ip = ip;
+  return ParseError::kNone;
+}
+
+std::vector<uint8_t> MakeArpReply(const ArpView& request, Mac mac) {
+  std::vector<uint8_t> f(kEthernetHeader + 28);
+  uint8_t* p = f.data();
+  PutMac(p, request.sender_mac);
+  PutMac(p + 6, mac);
+  Put16(p + 12, kEtherTypeArp);
+  uint8_t* a = p + kEthernetHeader;
+  Put16(a, 1);
+  Put16(a + 2, kEtherTypeIpv4);
+  a[4] = 6;
+  a[5] = 4;
+  Put16(a + 6, 2);
+  PutMac(a + 8, mac);
+  Put32(a + 14, request.target_ip.value);
+  PutMac(a + 18, request.sender_mac);
+  Put32(a + 24, request.sender_ip.value);
+  return f;
+}
+
+std::vector<uint8_t> MakeFragmentationNeeded(std::span<const uint8_t> frame, const FrameView& view,
+                                             Mac router_mac, Ipv4 router_ip, uint16_t mtu) {
+  const size_t quoted = std::min(frame.size() - view.l3_offset, view.ip->header_length + 8);
+  std::vector<uint8_t> f(kEthernetHeader + 20 + 8 + quoted);
+  uint8_t* p = f.data();
+  PutMac(p, view.src);
+  PutMac(p + 6, router_mac);
+  Put16(p + 12, kEtherTypeIpv4);
+  uint8_t* h = p + kEthernetHeader;
+  h[0] = 0x45;
+  Put16(h + 2, static_cast<uint16_t>(20 + 8 + quoted));
+  h[8] = 64;
+  h[9] = kIpProtoIcmp;
+  Put32(h + 12, router_ip.value);
+  Put32(h + 16, view.ip->src.value);
+  Put16(h + 10, InternetChecksum({h, 20}));
+  uint8_t* icmp = h + 20;
+  icmp[0] = 3;
+  icmp[1] = 4;
+  Put16(icmp + 6, mtu);
+  std::memcpy(icmp + 8, frame.data() + view.l3_offset, quoted);
+  Put16(icmp + 2, InternetChecksum({icmp, 8 + quoted}));
+  return f;
+}
+
+void WriteVxlanHeader(uint8_t* out, uint32_t vni) {
+  std::memset(out, 0, kVxlanHeader);
+  out[0] = 0x08;
+  Put32(out + 4, vni << 8);
+}
+
+std::optional<uint32_t> ReadVxlanHeader(std::span<const uint8_t> packet) {
+  if (packet.size() < kVxlanHeader || !(packet[0] & 0x08)) return std::nullopt;
+  return Get32(packet.data() + 4) >> 8;
+}
+
+void DecrementTtl(std::span<uint8_t> frame, size_t l3_offset) {
+  uint8_t* h = frame.data() + l3_offset;
+  // RFC 1624: HC' = ~(~HC + ~m + m'), on the 16-bit word holding TTL.
+  const uint16_t old_word = Get16(h + 8);
+  --h[8];
+  const uint16_t new_word = Get16(h + 8);
+  uint32_t sum =
+      static_cast<uint16_t>(~Get16(h + 10)) + static_cast<uint16_t>(~old_word) + new_word;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  Put16(h + 10, static_cast<uint16_t>(~sum));
+}
+
+}  // namespace tg::network

@@ -1,0 +1,88 @@
+// Frames as the vSwitch sees them: parsing that checks every length and
+// field before use (frames come from guests and from the underlay, both
+// untrusted), and the few frames the vSwitch writes itself (ARP replies,
+// ICMP errors, the VXLAN header of RFC 7348).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "network/model/address.h"
+
+namespace tg::network {
+
+inline constexpr size_t kEthernetHeader = 14;
+inline constexpr size_t kVxlanHeader = 8;
+inline constexpr uint16_t kVxlanPort = 4789;
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+inline constexpr uint16_t kEtherTypeArp = 0x0806;
+inline constexpr uint8_t kIpProtoIcmp = 1;
+inline constexpr uint8_t kIpProtoTcp = 6;
+inline constexpr uint8_t kIpProtoUdp = 17;
+inline constexpr uint8_t kIpProtoGre = 47;
+
+enum class ParseError {
+  kNone,
+  kTooShort,     // shorter than its headers say
+  kBadHeader,    // a field out of range (version, header length, ...)
+  kBadChecksum,  // IPv4 header checksum
+  kUnsupported,  // an EtherType or ARP form the vSwitch does not handle
+};
+
+struct ArpView {
+  uint16_t op = 0;  // 1 request, 2 reply
+  Mac sender_mac;
+  Ipv4 sender_ip;
+  Mac target_mac;
+  Ipv4 target_ip;
+};
+
+struct Ipv4View {
+  Ipv4 src, dst;
+  uint8_t protocol = 0;
+  uint8_t ttl = 0;
+  uint16_t total_length = 0;
+  size_t header_length = 0;  // bytes
+  bool dont_fragment = false;
+  bool fragment = false;  // not the first, or more to come
+  // Transport fields (from the first fragment only).
+  uint16_t src_port = 0, dst_port = 0;  // TCP, UDP
+  uint8_t tcp_flags = 0;
+  uint8_t icmp_type = 0, icmp_code = 0;
+  uint16_t icmp_id = 0;  // echo request/reply
+};
+
+struct FrameView {
+  Mac dst, src;
+  uint16_t ether_type = 0;
+  std::optional<ArpView> arp;
+  std::optional<Ipv4View> ip;
+  size_t l3_offset = kEthernetHeader;
+};
+
+// Parses an Ethernet frame (no VLAN tags): ARP for IPv4 over Ethernet, or
+// IPv4 with its transport ports.
+ParseError ParseFrame(std::span<const uint8_t> frame, FrameView& out);
+
+uint16_t InternetChecksum(std::span<const uint8_t> bytes, uint32_t initial = 0);
+
+// An ARP reply from `mac`/`ip` to the requester of `request`.
+std::vector<uint8_t> MakeArpReply(const ArpView& request, Mac mac);
+
+// ICMP "destination unreachable, fragmentation needed" (type 3, code 4) for
+// an IPv4 frame too big for `mtu`, from `router_mac`/`router_ip`, quoting the
+// original header and 8 bytes as RFC 792 asks.
+std::vector<uint8_t> MakeFragmentationNeeded(std::span<const uint8_t> frame, const FrameView& view,
+                                             Mac router_mac, Ipv4 router_ip, uint16_t mtu);
+
+// RFC 7348: flags 0x08 (VNI valid), 24-bit VNI.
+void WriteVxlanHeader(uint8_t* out, uint32_t vni);
+// The VNI, or nullopt for a header that is short or lacks the I flag.
+std::optional<uint32_t> ReadVxlanHeader(std::span<const uint8_t> packet);
+
+// Decrements the TTL and fixes the header checksum incrementally (RFC 1624).
+void DecrementTtl(std::span<uint8_t> frame, size_t l3_offset);
+
+}  // namespace tg::network
