@@ -158,10 +158,9 @@ int Main(int argc, char** argv) {
   NodeOptions node;
   auto* node_cmd =
       app.add_subcommand("node", "Run the per-host data plane: serve volumes to guests and tools");
-  node_cmd
-      ->add_option("--volume", node.volumes,
-                   "A volume to serve: NAME=memory:SIZE or NAME=file:PATH[:SIZE] (repeatable)")
-      ->required();
+  node_cmd->add_option("--volume", node.volumes,
+                       "A volume to serve: NAME=memory:SIZE, NAME=file:PATH[:SIZE] or "
+                       "NAME=ebs[:VOLUME] (repeatable)");
   node_cmd->add_option("--nbd-unix", node.nbd_unix, "Serve NBD on this Unix socket");
   node_cmd->add_option("--nbd-tcp", node.nbd_tcp,
                        "Serve NBD on this HOST:PORT (e.g. 127.0.0.1:10809)");
@@ -174,6 +173,10 @@ int Main(int argc, char** argv) {
   node_cmd->add_option("--name", node.name, "This node's name in attachments (default: hostname)");
   node_cmd->add_flag("--take-over", node.take_over,
                      "Attach ebs volumes even if another node's attachment still lives");
+  node_cmd->add_flag("--vswitch", node.vswitch,
+                     "Run the VPC vSwitch for the interfaces bound to this node (--name)");
+  node_cmd->add_option("--tunnel-ip", node.tunnel_ip,
+                       "This host's underlay address: VXLAN to and from other hosts");
 
   storage::ChunkserverOptions chunkserver;
   double recovery_mib_per_second = 256;

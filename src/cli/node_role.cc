@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "etcd/client.h"
 #include "nbd/server.h"
+#include "network/vswitch/vswitch.h"
 #include "storage/client/distributed_volume.h"
 #include "vhost_blk/blk_device.h"
 #include "volume/volume.h"
@@ -59,8 +60,14 @@ Result<VolumeSpec> ParseVolumeSpec(std::string_view text) {
 }  // namespace
 
 Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
-  if (options.nbd_unix.empty() && options.nbd_tcp.empty() && options.vhost_blk.empty()) {
-    co_return InvalidArgument("nothing to serve: give --vhost-blk, --nbd-unix and/or --nbd-tcp");
+  const bool block =
+      !options.nbd_unix.empty() || !options.nbd_tcp.empty() || !options.vhost_blk.empty();
+  if (!block && !options.vswitch) {
+    co_return InvalidArgument(
+        "nothing to serve: give --vhost-blk, --nbd-unix, --nbd-tcp and/or --vswitch");
+  }
+  if (options.vswitch && options.tunnel_ip.empty()) {
+    co_return InvalidArgument("--vswitch needs --tunnel-ip (this host's underlay address)");
   }
   if (options.vhost_queues == 0 || options.vhost_queues > 16) {
     co_return InvalidArgument("--vhost-queues must be 1 to 16, not {}", options.vhost_queues);
@@ -72,7 +79,7 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   }
   std::unique_ptr<etcd::Client> etcd;  // for distributed (ebs) volumes
   for (const auto& spec : specs) {
-    if (spec.kind != "ebs" || etcd) continue;
+    if ((spec.kind != "ebs" && !options.vswitch) || etcd) continue;
     TG_CO_ASSIGN_OR_RETURN(
         etcd, etcd::Client::Create(rt.executor(), {.endpoints = options.etcd_endpoints}));
     TG_CO_RETURN_IF_ERROR(co_await etcd->CheckReachable());
@@ -126,8 +133,27 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
         std::make_unique<vhost::Server>(rt.executor(), *devices.back(), text.substr(eq + 1)));
     status = vhost_servers.back()->Listen();
   }
+  if (status.ok() && options.vswitch && !etcd) {  // no ebs volume made the client
+    auto made = etcd::Client::Create(rt.executor(), {.endpoints = options.etcd_endpoints});
+    status = made.status();
+    if (made.ok()) {
+      etcd = std::move(*made);
+      status = co_await etcd->CheckReachable();
+    }
+  }
+  std::unique_ptr<network::VSwitchDaemon> vswitch;
+  Status vswitch_status;
   if (status.ok()) {
     TaskGroup serving(rt.executor());
+    if (options.vswitch) {
+      vswitch = std::make_unique<network::VSwitchDaemon>(
+          *etcd, network::VSwitchOptions{.host = options.name, .tunnel_ip = options.tunnel_ip});
+      serving.Spawn("vswitch",
+                    [](network::VSwitchDaemon& v, Event& stop, Status& out) -> Task<void> {
+                      out = co_await v.Run(stop);
+                      if (!out.ok()) Log()->error("vSwitch: {}", out);
+                    }(*vswitch, rt.shutdown(), vswitch_status));
+    }
     for (auto& v : vhost_servers) serving.Spawn("vhost-user-blk", v->Run());
     if (!options.nbd_unix.empty() || !options.nbd_tcp.empty()) serving.Spawn("nbd", server.Run());
     Log()->info("serving vhost_blk={} nbd_unix={} nbd_tcp_port={} volumes={}", vhost_servers.size(),
@@ -137,6 +163,7 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     co_await server.Stop();
     serving.CancelAll();
     co_await serving.Join();
+    if (status.ok()) status = vswitch_status;
   }
   for (auto& [name, v] : volumes) {
     Status flushed = co_await v->Flush();

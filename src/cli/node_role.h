@@ -1,6 +1,6 @@
-// The per-host role (`tiangong node`). Today: the block data plane, serving
-// local volumes to guests (vhost-user-blk) and to tools (NBD). vhost-user-blk, the compute agent
-// and the vSwitch join it as they land.
+// The per-host role (`tiangong node`): the block data plane, serving
+// volumes to guests (vhost-user-blk) and to tools (NBD), and the VPC vSwitch.
+// The compute agent joins it as it lands.
 #pragma once
 
 #include <string>
@@ -23,6 +23,10 @@ struct NodeOptions {
   // "NAME=SOCKET": serve volume NAME to a guest as vhost-user-blk on SOCKET.
   std::vector<std::string> vhost_blk;
   uint16_t vhost_queues = 2;
+  // The VPC vSwitch: serve the interfaces bound to this node (`name`), with
+  // VXLAN on this underlay address.
+  bool vswitch = false;
+  std::string tunnel_ip;
 };
 
 Task<Status> RunNode(Runtime& runtime, const NodeOptions& options);

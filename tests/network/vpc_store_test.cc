@@ -107,7 +107,7 @@ TEST_F(VpcStoreTest, ConcurrentInterfacesNeverShareAnAddress) {
       group.Spawn("create",
                   [](VpcStore& s, std::string id, Result<NetworkInterface>& out) -> Task<void> {
                     const std::vector<std::string> none;
-        out = co_await s.CreateInterface(id, std::nullopt, none, "h1");
+                    out = co_await s.CreateInterface(id, std::nullopt, none, "h1");
                   }(*store_, vsw->id, r));
     }
     co_await group.Join();

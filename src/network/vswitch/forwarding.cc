@@ -1,0 +1,154 @@
+#include "network/vswitch/forwarding.h"
+
+#include <cstring>
+
+namespace tg::network {
+
+std::string_view DropReasonName(DropReason r) {
+  switch (r) {
+    case DropReason::kMalformed:
+      return "malformed";
+    case DropReason::kUnsupported:
+      return "unsupported";
+    case DropReason::kSpoofed:
+      return "spoofed source";
+    case DropReason::kNoRoute:
+      return "no route";
+    case DropReason::kUnknownVni:
+      return "unknown VNI";
+    case DropReason::kNotLocal:
+      return "not on this host";
+    case DropReason::kTtlExpired:
+      return "TTL expired";
+    case DropReason::kTooBig:
+      return "too big for the overlay";
+    case DropReason::kNoTunnel:
+      return "no tunnel to the host";
+  }
+  return "?";
+}
+
+HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ipv4>& tunnels,
+                       const std::string& host) {
+  HostView v;
+  v.host = host;
+  v.tunnels = tunnels;
+  for (const auto& [id, vpc] : state.vpcs) {
+    v.vpcs[id].vni = vpc.value.vni;
+    v.vpc_by_vni[vpc.value.vni] = id;
+  }
+  for (const auto& [id, s] : state.vswitches) {
+    if (auto it = v.vpcs.find(s.value.vpc_id); it != v.vpcs.end())
+      it->second.vswitches.push_back(s.value);
+  }
+  for (const auto& [id, e] : state.interfaces) {
+    auto it = v.vpcs.find(e.value.vpc_id);
+    if (it == v.vpcs.end()) continue;
+    Endpoint ep{id, e.value.vswitch_id, e.value.mac, e.value.ip, e.value.host};
+    it->second.by_ip[e.value.ip.value] = ep;
+    if (e.value.host == host) v.local[id] = ep;
+  }
+  return v;
+}
+
+namespace {
+
+Action Drop(DropReason r) {
+  return {.kind = Action::Kind::kDrop, .reason = r};
+}
+
+const VpcView* VpcOf(const HostView& view, const Endpoint& ep, std::string* vpc_id = nullptr) {
+  for (const auto& [id, vpc] : view.vpcs) {
+    auto it = vpc.by_ip.find(ep.ip.value);
+    if (it != vpc.by_ip.end() && it->second.eni_id == ep.eni_id) {
+      if (vpc_id) *vpc_id = id;
+      return &vpc;
+    }
+  }
+  return nullptr;
+}
+
+const VSwitch* SubnetOf(const VpcView& vpc, Ipv4 ip) {
+  for (const auto& s : vpc.vswitches)
+    if (s.cidr.Contains(ip)) return &s;
+  return nullptr;
+}
+
+void SetMacs(std::vector<uint8_t>& frame, const Mac& dst, const Mac& src) {
+  std::memcpy(frame.data(), dst.bytes.data(), 6);
+  std::memcpy(frame.data() + 6, src.bytes.data(), 6);
+}
+
+}  // namespace
+
+Action FromPort(const HostView& view, const std::string& eni_id, std::vector<uint8_t>& frame) {
+  auto self = view.local.find(eni_id);
+  if (self == view.local.end()) return Drop(DropReason::kNotLocal);
+  const Endpoint& me = self->second;
+  FrameView f;
+  switch (ParseFrame(frame, f)) {
+    case ParseError::kNone:
+      break;
+    case ParseError::kUnsupported:
+      return Drop(DropReason::kUnsupported);
+    default:
+      return Drop(DropReason::kMalformed);
+  }
+  if (f.src != me.mac) return Drop(DropReason::kSpoofed);
+  const VpcView* vpc = VpcOf(view, me);
+  if (!vpc) return Drop(DropReason::kNoRoute);
+  const VSwitch* my_subnet = SubnetOf(*vpc, me.ip);
+  if (f.arp) {
+    if (f.arp->sender_ip != me.ip || f.arp->op != 1) return Drop(DropReason::kSpoofed);
+    // The gateway of the port's own vSwitch, or an interface in the same
+    // subnet: answered here from the records.
+    const Ipv4 target = f.arp->target_ip;
+    if (my_subnet && target == my_subnet->gateway())
+      return {.kind = Action::Kind::kReply, .reply = MakeArpReply(*f.arp, kGatewayMac)};
+    auto it = vpc->by_ip.find(target.value);
+    if (it != vpc->by_ip.end() && my_subnet && my_subnet->cidr.Contains(target))
+      return {.kind = Action::Kind::kReply, .reply = MakeArpReply(*f.arp, it->second.mac)};
+    return Drop(DropReason::kNoRoute);
+  }
+  const Ipv4View& ip = *f.ip;
+  if (ip.src != me.ip) return Drop(DropReason::kSpoofed);
+  auto dst = vpc->by_ip.find(ip.dst.value);
+  if (dst == vpc->by_ip.end()) return Drop(DropReason::kNoRoute);
+  const Endpoint& to = dst->second;
+  if (f.dst == kGatewayMac) {
+    // Routed between subnets of the VPC: the router's hop.
+    if (ip.ttl <= 1) return Drop(DropReason::kTtlExpired);
+    DecrementTtl(frame, f.l3_offset);
+    SetMacs(frame, to.mac, kGatewayMac);
+  } else if (f.dst != to.mac) {
+    return Drop(DropReason::kNoRoute);
+  }
+  if (ip.total_length > view.mtu) {
+    if (ip.dont_fragment && my_subnet) {
+      return {
+          .kind = Action::Kind::kReply,
+          .reason = DropReason::kTooBig,
+          .reply = MakeFragmentationNeeded(frame, f, kGatewayMac, my_subnet->gateway(), view.mtu)};
+    }
+    return Drop(DropReason::kTooBig);
+  }
+  if (to.host == view.host && view.local.count(to.eni_id))
+    return {.kind = Action::Kind::kDeliver, .port = to.eni_id};
+  auto tunnel = view.tunnels.find(to.host);
+  if (tunnel == view.tunnels.end()) return Drop(DropReason::kNoTunnel);
+  return {.kind = Action::Kind::kTunnel, .remote = tunnel->second, .vni = vpc->vni};
+}
+
+Action FromTunnel(const HostView& view, uint32_t vni, std::span<const uint8_t> frame) {
+  auto vpc_id = view.vpc_by_vni.find(vni);
+  if (vpc_id == view.vpc_by_vni.end()) return Drop(DropReason::kUnknownVni);
+  const VpcView& vpc = view.vpcs.at(vpc_id->second);
+  FrameView f;
+  if (ParseFrame(frame, f) != ParseError::kNone || !f.ip) return Drop(DropReason::kMalformed);
+  auto dst = vpc.by_ip.find(f.ip->dst.value);
+  if (dst == vpc.by_ip.end() || !view.local.count(dst->second.eni_id) || f.dst != dst->second.mac)
+    return Drop(DropReason::kNotLocal);
+  return {.kind = Action::Kind::kDeliver, .port = dst->second.eni_id};
+}
+
+}  // namespace tg::network

@@ -1,0 +1,79 @@
+// What one host's vSwitch knows and decides, as a pure function of the VPC
+// records and the hosts' tunnel addresses (no I/O here, so every decision
+// is unit-tested): for a frame from a local port, answer ARP from the
+// records (never flooded), deliver to a local port, or send it through
+// VXLAN to the host that serves the destination; for a frame that came
+// through the tunnel, deliver it to the local port it is for. Frames to
+// another subnet of the VPC are routed here (distributed router): the
+// gateway's MAC in, the destination's MAC out, TTL decremented.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "network/controller/vpc_store.h"
+#include "network/vswitch/packet.h"
+
+namespace tg::network {
+
+// The MAC every vSwitch answers for the gateway addresses (one for all:
+// the router is distributed, every host is it).
+inline const Mac kGatewayMac{{0x02, 0x74, 0x67, 0x67, 0x77, 0x01}};
+
+struct Endpoint {  // an interface as a forwarder needs it
+  std::string eni_id;
+  std::string vswitch_id;
+  Mac mac;
+  Ipv4 ip;
+  std::string host;
+};
+
+struct VpcView {
+  uint32_t vni = 0;
+  std::map<uint32_t, Endpoint> by_ip;  // Ipv4::value -> endpoint
+  std::vector<VSwitch> vswitches;
+};
+
+struct HostView {
+  std::string host;
+  std::map<std::string, Endpoint> local;  // eni id -> endpoint served here
+  std::map<std::string, VpcView> vpcs;    // vpc id -> view
+  std::map<uint32_t, std::string> vpc_by_vni;
+  std::map<std::string, Ipv4> tunnels;  // host -> underlay address
+  uint16_t mtu = 1450;                  // inner MTU: 1500 minus VXLAN's 50 bytes
+};
+
+HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ipv4>& tunnels,
+                       const std::string& host);
+
+enum class DropReason {
+  kMalformed,
+  kUnsupported,
+  kSpoofed,  // source MAC or IP is not the port's
+  kNoRoute,  // no interface has that address in the VPC
+  kUnknownVni,
+  kNotLocal,  // came through the tunnel for an interface not on this host
+  kTtlExpired,
+  kTooBig,    // answered with ICMP fragmentation needed
+  kNoTunnel,  // the destination's host has not registered an underlay address
+};
+std::string_view DropReasonName(DropReason r);
+
+struct Action {
+  enum class Kind { kDrop, kReply, kDeliver, kTunnel } kind = Kind::kDrop;
+  DropReason reason = DropReason::kMalformed;
+  std::vector<uint8_t> reply;  // kReply (ARP reply, ICMP error): back out of the same port
+  std::string port;            // kDeliver: the local eni id
+  Ipv4 remote;                 // kTunnel: the host's underlay address
+  uint32_t vni = 0;            // kTunnel
+};
+
+// A frame from the local port `eni_id`. It may be rewritten (routing).
+Action FromPort(const HostView& view, const std::string& eni_id, std::vector<uint8_t>& frame);
+// A frame that came through the tunnel with `vni`.
+Action FromTunnel(const HostView& view, uint32_t vni, std::span<const uint8_t> frame);
+
+}  // namespace tg::network

@@ -1,0 +1,170 @@
+#include "network/vswitch/vswitch.h"
+
+#include "base/log.h"
+#include "etcd/lease.h"
+#include "etcd/mirror.h"
+
+namespace tg::network {
+
+namespace {
+auto Log() {
+  static auto log = log::Get("vswitch");
+  return log;
+}
+constexpr size_t kMaxFrame = 65536;
+}  // namespace
+
+struct VSwitchDaemon::Port {
+  std::string eni_id;
+  std::unique_ptr<TapPort> tap;
+};
+
+VSwitchDaemon::VSwitchDaemon(etcd::Client& client, VSwitchOptions options)
+    : client_(client), options_(std::move(options)), ex_(client.executor()), tasks_(ex_) {}
+
+VSwitchDaemon::~VSwitchDaemon() = default;
+
+void VSwitchDaemon::Rebuild() {
+  std::map<std::string, Ipv4> tunnels;
+  std::vector<etcd::KeyValue> records;
+  for (const auto& [key, kv] : mirror_->kvs()) {
+    if (key.starts_with(kHostsPrefix)) {
+      if (auto ip = ParseIpv4(kv.value); ip.ok()) tunnels[key.substr(kHostsPrefix.size())] = *ip;
+    } else {
+      records.push_back(kv);
+    }
+  }
+  view_ = BuildHostView(ParseNetworkState(records, mirror_->revision()), tunnels, options_.host);
+  // A TAP port for each interface served here; ports of interfaces gone close.
+  for (const auto& [id, ep] : view_.local) {
+    if (ports_.count(id)) continue;
+    const std::string name = "t" + id;  // e.g. teni-12
+    auto tap = TapPort::Open(ex_, name);
+    if (!tap.ok()) {
+      Log()->error("interface {}: {}", id, tap.status());
+      continue;
+    }
+    auto port = std::make_shared<Port>(Port{id, std::move(*tap)});
+    ports_[id] = port;
+    tasks_.Spawn("vswitch port", ServePort(port));
+    Log()->info("port {} for interface {} ({} {})", name, id, ep.ip.ToString(), ep.mac.ToString());
+  }
+  for (auto it = ports_.begin(); it != ports_.end();) {
+    if (view_.local.count(it->first)) {
+      ++it;
+      continue;
+    }
+    Log()->info("interface {} gone: port {} closed", it->first, it->second->tap->name());
+    it->second->tap->Close();
+    it = ports_.erase(it);
+  }
+}
+
+void VSwitchDaemon::Act(const Action& a, std::span<const uint8_t> frame, Port* from) {
+  switch (a.kind) {
+    case Action::Kind::kDrop:
+      ++counters_.drops[a.reason];
+      return;
+    case Action::Kind::kReply:
+      ++counters_.replies;
+      if (from) (void)from->tap->Write(a.reply);
+      return;
+    case Action::Kind::kDeliver: {
+      auto it = ports_.find(a.port);
+      if (it == ports_.end()) return;
+      ++counters_.to_ports;
+      (void)it->second->tap->Write(frame);
+      return;
+    }
+    case Action::Kind::kTunnel: {
+      uint8_t header[kVxlanHeader];
+      WriteVxlanHeader(header, a.vni);
+      const std::array<asio::const_buffer, 2> bufs{asio::buffer(header),
+                                                   asio::buffer(frame.data(), frame.size())};
+      asio::ip::udp::endpoint to(asio::ip::address_v4(a.remote.value), options_.vxlan_port);
+      boost::system::error_code ec;
+      tunnel_->send_to(bufs, to, 0, ec);
+      if (!ec) ++counters_.tunnel_out;
+      return;
+    }
+  }
+}
+
+Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
+  std::vector<uint8_t> buf(kMaxFrame);
+  for (;;) {
+    auto n = co_await port->tap->Read(buf);
+    if (!n.ok()) co_return;
+    ++counters_.from_ports;
+    std::vector<uint8_t> frame(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(*n));
+    Action a = FromPort(view_, port->eni_id, frame);
+    Act(a, frame, port.get());
+  }
+}
+
+Task<void> VSwitchDaemon::ReceiveTunnel() {
+  std::vector<uint8_t> buf(kMaxFrame);
+  for (;;) {
+    asio::ip::udp::endpoint from;
+    boost::system::error_code ec;
+    size_t n = co_await tunnel_->async_receive_from(asio::buffer(buf), from,
+                                                    asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !tunnel_->is_open()) co_return;
+    if (ec) continue;
+    auto vni = ReadVxlanHeader({buf.data(), n});
+    if (!vni) {
+      ++counters_.drops[DropReason::kMalformed];
+      continue;
+    }
+    ++counters_.tunnel_in;
+    std::span<const uint8_t> frame(buf.data() + kVxlanHeader, n - kVxlanHeader);
+    Act(FromTunnel(view_, *vni, frame), frame, nullptr);
+  }
+}
+
+Task<Status> VSwitchDaemon::Run(Event& stop) {
+  TG_CO_ASSIGN_OR_RETURN(Ipv4 tunnel_ip, ParseIpv4(options_.tunnel_ip));
+  if (options_.host.empty()) co_return InvalidArgument("the vSwitch needs this host's name");
+  tunnel_ = std::make_unique<asio::ip::udp::socket>(ex_);
+  boost::system::error_code ec;
+  tunnel_->open(asio::ip::udp::v4(), ec);
+  if (!ec) tunnel_->bind({asio::ip::address_v4(tunnel_ip.value), options_.vxlan_port}, ec);
+  if (ec) {
+    co_return Unavailable("VXLAN socket on {}:{}: {}", options_.tunnel_ip, options_.vxlan_port,
+                          ec.message());
+  }
+  TG_CO_ASSIGN_OR_RETURN(
+      auto lease,
+      co_await etcd::LeaseKeeper::Start(client_, std::chrono::seconds(options_.lease_ttl_seconds)));
+  auto put = co_await client_.Put(std::string(kHostsPrefix) + options_.host, options_.tunnel_ip,
+                                  {.lease = lease->id()});
+  if (!put.ok()) {
+    (co_await lease->Revoke()).IgnoreError();
+    co_return put.status();
+  }
+  mirror_ = std::make_unique<etcd::Mirror>(client_, std::string(kNetworkPrefix));
+  TaskGroup background(ex_);
+  background.Spawn("vswitch mirror", mirror_->Run());
+  background.Spawn("vswitch tunnel", ReceiveTunnel());
+  Log()->info("vSwitch up host={} tunnel={}:{}", options_.host, options_.tunnel_ip,
+              options_.vxlan_port);
+  Event& changed = mirror_->changed();
+  while (!stop.is_set()) {
+    co_await (changed.Wait() || stop.Wait());
+    if (stop.is_set()) break;
+    changed.Reset();
+    if (mirror_->loaded()) Rebuild();
+  }
+  for (auto& [id, p] : ports_) p->tap->Close();
+  ports_.clear();
+  tunnel_->close(ec);
+  background.CancelAll();
+  co_await background.Join();
+  co_await tasks_.Join();
+  (co_await lease->Revoke()).IgnoreError();
+  Log()->info("vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in",
+              counters_.from_ports, counters_.to_ports, counters_.tunnel_out, counters_.tunnel_in);
+  co_return Status::Ok();
+}
+
+}  // namespace tg::network

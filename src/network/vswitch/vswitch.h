@@ -1,0 +1,63 @@
+// The per-host vSwitch (inside `tiangong node --vswitch`): registers this
+// host's underlay (tunnel) address, follows the VPC records through a
+// watch, keeps a TAP port for every interface bound to this host, and
+// moves frames between the ports and the VXLAN tunnel as the forwarding
+// view decides. A change in etcd reaches the datapath without a restart:
+// the view is rebuilt from the mirror and swapped in between two frames.
+// Thread-safety: one executor.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "base/async.h"
+#include "etcd/client.h"
+#include "etcd/mirror.h"
+#include "network/vswitch/forwarding.h"
+#include "network/vswitch/tap.h"
+
+namespace tg::network {
+
+// /tiangong/network/hosts/<host>: the host's underlay address, under its lease.
+inline constexpr std::string_view kHostsPrefix = "/tiangong/network/hosts/";
+
+struct VSwitchOptions {
+  std::string host;       // interfaces with this host are served here
+  std::string tunnel_ip;  // underlay address; VXLAN is received there
+  uint16_t vxlan_port = kVxlanPort;
+  int lease_ttl_seconds = 5;
+};
+
+struct VSwitchCounters {
+  uint64_t from_ports = 0, to_ports = 0, tunnel_out = 0, tunnel_in = 0, replies = 0;
+  std::map<DropReason, uint64_t> drops;
+};
+
+class VSwitchDaemon {
+ public:
+  VSwitchDaemon(etcd::Client& client, VSwitchOptions options);
+  ~VSwitchDaemon();
+  // Until `stop` is set.
+  Task<Status> Run(Event& stop);
+  const VSwitchCounters& counters() const { return counters_; }
+
+ private:
+  struct Port;
+  void Rebuild();
+  Task<void> ServePort(std::shared_ptr<Port> port);
+  Task<void> ReceiveTunnel();
+  void Act(const Action& a, std::span<const uint8_t> frame, Port* from);
+
+  etcd::Client& client_;
+  VSwitchOptions options_;
+  Executor ex_;
+  std::unique_ptr<etcd::Mirror> mirror_;
+  HostView view_;
+  std::map<std::string, std::shared_ptr<Port>> ports_;  // by eni id
+  std::unique_ptr<asio::ip::udp::socket> tunnel_;
+  TaskGroup tasks_;
+  VSwitchCounters counters_;
+};
+
+}  // namespace tg::network

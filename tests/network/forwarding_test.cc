@@ -1,0 +1,146 @@
+// One host's forwarding decisions from the VPC records: ARP answered
+// locally, same-subnet and routed traffic, the tunnel to other hosts,
+// isolation of overlapping VPCs, spoofing, TTL and the overlay MTU.
+#include "network/vswitch/forwarding.h"
+
+#include <gtest/gtest.h>
+
+namespace tg::network {
+namespace {
+
+Ipv4 Ip(std::string_view s) {
+  return *ParseIpv4(s);
+}
+
+// vpc-1 (vni 1001): vsw-a 10.0.1.0/24, vsw-b 10.0.2.0/24; vpc-2 (vni 1002):
+// vsw-c 10.0.1.0/24, the same block. eni-1 (10.0.1.1) and eni-3 (10.0.2.1)
+// on h1, eni-2 (10.0.1.2) on h2; eni-4 (10.0.1.1 in vpc-2) on h2.
+NetworkState Records() {
+  NetworkState st;
+  st.vpcs["vpc-1"] = {{.id = "vpc-1", .cidr = *ParseCidr("10.0.0.0/16"), .vni = 1001}};
+  st.vpcs["vpc-2"] = {{.id = "vpc-2", .cidr = *ParseCidr("10.0.0.0/16"), .vni = 1002}};
+  st.vswitches["vsw-a"] = {{.id = "vsw-a", .vpc_id = "vpc-1", .cidr = *ParseCidr("10.0.1.0/24")}};
+  st.vswitches["vsw-b"] = {{.id = "vsw-b", .vpc_id = "vpc-1", .cidr = *ParseCidr("10.0.2.0/24")}};
+  st.vswitches["vsw-c"] = {{.id = "vsw-c", .vpc_id = "vpc-2", .cidr = *ParseCidr("10.0.1.0/24")}};
+  auto eni = [&](std::string id, std::string vsw, std::string vpc, uint64_t n, std::string ip,
+                 std::string host) {
+    st.interfaces[id] = {{.id = id,
+                          .vswitch_id = vsw,
+                          .vpc_id = vpc,
+                          .mac = MacFromNumber(n),
+                          .ip = Ip(ip),
+                          .host = host}};
+  };
+  eni("eni-1", "vsw-a", "vpc-1", 1, "10.0.1.1", "h1");
+  eni("eni-2", "vsw-a", "vpc-1", 2, "10.0.1.2", "h2");
+  eni("eni-3", "vsw-b", "vpc-1", 3, "10.0.2.1", "h1");
+  eni("eni-4", "vsw-c", "vpc-2", 4, "10.0.1.1", "h2");
+  return st;
+}
+
+std::vector<uint8_t> Frame(const Mac& dst, const Mac& src, Ipv4 from, Ipv4 to, uint8_t ttl,
+                           size_t payload = 20, bool df = false) {
+  std::vector<uint8_t> f(14 + 20 + 8 + payload, 0);
+  std::copy(dst.bytes.begin(), dst.bytes.end(), f.begin());
+  std::copy(src.bytes.begin(), src.bytes.end(), f.begin() + 6);
+  f[12] = 0x08;
+  uint8_t* h = f.data() + 14;
+  h[0] = 0x45;
+  const uint16_t total = static_cast<uint16_t>(28 + payload);
+  h[2] = total >> 8, h[3] = total & 0xff;
+  if (df) h[6] = 0x40;
+  h[8] = ttl, h[9] = kIpProtoUdp;
+  for (int i = 0; i < 4; ++i) h[12 + i] = static_cast<uint8_t>(from.value >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i) h[16 + i] = static_cast<uint8_t>(to.value >> (24 - 8 * i));
+  const uint16_t c = InternetChecksum({h, 20});
+  h[10] = c >> 8, h[11] = c & 0xff;
+  return f;
+}
+
+std::vector<uint8_t> Arp(const Mac& src, Ipv4 from, Ipv4 target) {
+  std::vector<uint8_t> f(42, 0);
+  std::fill(f.begin(), f.begin() + 6, 0xff);
+  std::copy(src.bytes.begin(), src.bytes.end(), f.begin() + 6);
+  f[12] = 0x08, f[13] = 0x06;
+  const uint8_t head[] = {0, 1, 8, 0, 6, 4, 0, 1};
+  std::copy(std::begin(head), std::end(head), f.begin() + 14);
+  std::copy(src.bytes.begin(), src.bytes.end(), f.begin() + 22);
+  for (int i = 0; i < 4; ++i) f[28 + i] = static_cast<uint8_t>(from.value >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i) f[38 + i] = static_cast<uint8_t>(target.value >> (24 - 8 * i));
+  return f;
+}
+
+class Forwarding : public ::testing::Test {
+ protected:
+  std::map<std::string, Ipv4> tunnels{{"h1", Ip("192.0.2.1")}, {"h2", Ip("192.0.2.2")}};
+  HostView h1 = BuildHostView(Records(), tunnels, "h1");
+  HostView h2 = BuildHostView(Records(), tunnels, "h2");
+};
+
+TEST_F(Forwarding, ArpIsAnsweredFromTheRecords) {
+  auto f = Arp(MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.253"));
+  Action a = FromPort(h1, "eni-1", f);
+  ASSERT_EQ(a.kind, Action::Kind::kReply);
+  FrameView r;
+  ASSERT_EQ(ParseFrame(a.reply, r), ParseError::kNone);
+  EXPECT_EQ(r.arp->sender_mac, kGatewayMac);
+  f = Arp(MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.2"));  // on another host: still local
+  a = FromPort(h1, "eni-1", f);
+  ASSERT_EQ(a.kind, Action::Kind::kReply);
+  ASSERT_EQ(ParseFrame(a.reply, r), ParseError::kNone);
+  EXPECT_EQ(r.arp->sender_mac, MacFromNumber(2));
+  f = Arp(MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.2.1"));  // other subnet: ask the gateway
+  EXPECT_EQ(FromPort(h1, "eni-1", f).kind, Action::Kind::kDrop);
+  f = Arp(MacFromNumber(1), Ip("10.0.1.9"), Ip("10.0.1.253"));  // not its address
+  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kSpoofed);
+}
+
+TEST_F(Forwarding, SameSubnetGoesThroughTheTunnelAndComesOutAtItsPort) {
+  auto f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.2"), 64);
+  Action a = FromPort(h1, "eni-1", f);
+  ASSERT_EQ(a.kind, Action::Kind::kTunnel);
+  EXPECT_EQ(a.remote.ToString(), "192.0.2.2");
+  EXPECT_EQ(a.vni, 1001u);
+  Action b = FromTunnel(h2, a.vni, f);
+  ASSERT_EQ(b.kind, Action::Kind::kDeliver);
+  EXPECT_EQ(b.port, "eni-2");
+  // The same frame with vpc-2's VNI reaches nothing: the VPCs overlap but
+  // never meet (10.0.1.2 does not exist in vpc-2).
+  EXPECT_EQ(FromTunnel(h2, 1002, f).kind, Action::Kind::kDrop);
+  EXPECT_EQ(FromTunnel(h2, 7, f).reason, DropReason::kUnknownVni);
+}
+
+TEST_F(Forwarding, OtherSubnetsAreRoutedHere) {
+  auto f = Frame(kGatewayMac, MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.2.1"), 64);
+  Action a = FromPort(h1, "eni-1", f);
+  ASSERT_EQ(a.kind, Action::Kind::kDeliver);
+  EXPECT_EQ(a.port, "eni-3");
+  FrameView v;
+  ASSERT_EQ(ParseFrame(f, v), ParseError::kNone);  // checksum still right
+  EXPECT_EQ(v.ip->ttl, 63);
+  EXPECT_EQ(v.dst, MacFromNumber(3));
+  EXPECT_EQ(v.src, kGatewayMac);
+  f = Frame(kGatewayMac, MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.2.1"), 1);
+  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kTtlExpired);
+}
+
+TEST_F(Forwarding, SpoofingUnknownDestinationsAndBigFramesAreHandled) {
+  auto f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.7"), Ip("10.0.1.2"), 64);
+  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kSpoofed);
+  f = Frame(MacFromNumber(2), MacFromNumber(9), Ip("10.0.1.1"), Ip("10.0.1.2"), 64);
+  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kSpoofed);
+  f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.99"), 64);
+  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kNoRoute);
+  f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.2"), 64, 1450, true);
+  Action a = FromPort(h1, "eni-1", f);
+  ASSERT_EQ(a.kind, Action::Kind::kReply);  // ICMP fragmentation needed, to the sender
+  FrameView v;
+  ASSERT_EQ(ParseFrame(a.reply, v), ParseError::kNone);
+  EXPECT_EQ(v.ip->icmp_type, 3);
+  EXPECT_EQ(v.ip->dst.ToString(), "10.0.1.1");
+  std::vector<uint8_t> junk(10, 0xab);
+  EXPECT_EQ(FromPort(h1, "eni-1", junk).reason, DropReason::kMalformed);
+}
+
+}  // namespace
+}  // namespace tg::network
