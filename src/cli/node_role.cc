@@ -145,10 +145,11 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   Status vswitch_status;
   if (status.ok()) {
     TaskGroup serving(rt.executor());
+    TaskGroup switching(rt.executor());  // stops on shutdown by itself: never cancelled
     if (options.vswitch) {
       vswitch = std::make_unique<network::VSwitchDaemon>(
           *etcd, network::VSwitchOptions{.host = options.name, .tunnel_ip = options.tunnel_ip});
-      serving.Spawn("vswitch",
+      switching.Spawn("vswitch",
                     [](network::VSwitchDaemon& v, Event& stop, Status& out) -> Task<void> {
                       out = co_await v.Run(stop);
                       if (!out.ok()) Log()->error("vSwitch: {}", out);
@@ -163,6 +164,7 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     co_await server.Stop();
     serving.CancelAll();
     co_await serving.Join();
+    co_await switching.Join();
     if (status.ok()) status = vswitch_status;
   }
   for (auto& [name, v] : volumes) {

@@ -123,6 +123,9 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
 }
 
 Task<Status> VSwitchDaemon::Run(Event& stop) {
+  // Cancellation is a stop like `stop`: handled by status, so that the
+  // ports and background tasks are always joined.
+  co_await asio::this_coro::throw_if_cancelled(false);
   TG_CO_ASSIGN_OR_RETURN(Ipv4 tunnel_ip, ParseIpv4(options_.tunnel_ip));
   if (options_.host.empty()) co_return InvalidArgument("the vSwitch needs this host's name");
   tunnel_ = std::make_unique<asio::ip::udp::socket>(ex_);
@@ -150,8 +153,12 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
               options_.vxlan_port);
   Event& changed = mirror_->changed();
   while (!stop.is_set()) {
-    co_await (changed.Wait() || stop.Wait());
-    if (stop.is_set()) break;
+    try {
+      co_await (changed.Wait() || stop.Wait());
+    } catch (const boost::system::system_error&) {
+      break;  // cancelled: both waits were aborted
+    }
+    if (stop.is_set() || co_await IsCancelled()) break;
     changed.Reset();
     if (mirror_->loaded()) Rebuild();
   }

@@ -1,0 +1,163 @@
+// The vSwitch end to end, on one machine: "hosts" are network namespaces
+// joined by a bridge (the underlay), each running `tiangong node --vswitch`;
+// "guests" are namespaces whose NIC is the TAP port the vSwitch made for
+// their interface. Traffic stays inside these namespaces; all are removed.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "base/process.h"
+#include "network/controller/vpc_store.h"
+#include "support/etcd_cluster.h"
+#include "support/test_util.h"
+
+namespace tg::network {
+namespace {
+
+using testing::RunTask;
+
+bool Sh(const std::string& cmd) {
+  return std::system(cmd.c_str()) == 0;
+}
+
+// The underlay: bridge b<pid> with 10.98.N.254 here, host i at 10.98.N.i.
+class Underlay {
+ public:
+  explicit Underlay(int hosts) : tag_(std::to_string(getpid())), n_(getpid() % 200 + 20) {
+    ok_ = Sh(fmt::format("ip link add b{} type bridge", tag_)) &&
+          Sh(fmt::format("ip addr add {}/24 dev b{}", local_ip(), tag_)) &&
+          Sh(fmt::format("ip link set b{} up", tag_));
+    for (int i = 1; ok_ && i <= hosts; ++i) {
+      const std::string ns = host_ns(i), veth = fmt::format("u{}h{}", tag_, i);
+      ok_ = Sh("ip netns add " + ns) &&
+            Sh(fmt::format("ip link add {} type veth peer name eth0 netns {}", veth, ns)) &&
+            Sh(fmt::format("ip link set {} master b{} up", veth, tag_)) &&
+            Sh(fmt::format("ip -n {} addr add {}/24 dev eth0", ns, host_ip(i))) &&
+            Sh(fmt::format("ip -n {} link set eth0 up", ns)) &&
+            Sh(fmt::format("ip -n {} link set lo up", ns));
+      hosts_ = i;
+    }
+  }
+  ~Underlay() {
+    for (const auto& g : guests_) Sh("ip netns del " + g + " 2>/dev/null");
+    for (int i = 1; i <= hosts_; ++i) {
+      Sh(fmt::format("ip link del u{}h{} 2>/dev/null", tag_, i));
+      Sh("ip netns del " + host_ns(i) + " 2>/dev/null");
+    }
+    Sh(fmt::format("ip link del b{} 2>/dev/null", tag_));
+  }
+  bool ok() const { return ok_; }
+  std::string local_ip() const { return fmt::format("10.98.{}.254", n_); }
+  std::string host_ip(int i) const { return fmt::format("10.98.{}.{}", n_, i); }
+  std::string host_ns(int i) const { return fmt::format("h{}x{}", i, tag_); }
+
+  // A guest namespace whose NIC is the interface's TAP port, moved there
+  // from the host's namespace once the vSwitch has made it.
+  bool AddGuest(const std::string& name, int host, const NetworkInterface& eni, int prefix,
+                const std::string& gateway) {
+    const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
+    bool made = false;
+    for (int i = 0; i < 100 && !made; ++i) {
+      made = Sh(fmt::format("ip -n {} link show {} >/dev/null 2>&1", host_ns(host), tap));
+      if (!made) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!made || !Sh("ip netns add " + ns)) return false;
+    guests_.push_back(ns);
+    return Sh(fmt::format("ip -n {} link set {} netns {}", host_ns(host), tap, ns)) &&
+           Sh(fmt::format("ip -n {} link set {} address {}", ns, tap, eni.mac.ToString())) &&
+           Sh(fmt::format("ip -n {} addr add {}/{} dev {}", ns, eni.ip.ToString(), prefix, tap)) &&
+           Sh(fmt::format("ip -n {} link set {} up", ns, tap)) &&
+           Sh(fmt::format("ip -n {} link set lo up", ns)) &&
+           Sh(fmt::format("ip -n {} route add default via {}", ns, gateway));
+  }
+  bool Ping(const std::string& guest, const std::string& ip) {
+    return Sh(fmt::format("ip netns exec {}x{} busybox ping -c 2 -W 2 {} >/dev/null 2>&1", guest,
+                          tag_, ip));
+  }
+
+ private:
+  std::string tag_;
+  int n_;
+  int hosts_ = 0;
+  bool ok_ = false;
+  std::vector<std::string> guests_;
+};
+
+class VpcEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(net_.ok()) << "could not build the underlay (needs root)";
+    etcd_ = std::make_unique<testing::EtcdCluster>(io_, 1, net_.local_ip());
+    auto c = etcd::Client::Create(io_.get_executor(), {.endpoints = etcd_->urls()});
+    ASSERT_TRUE(c.ok()) << c.status();
+    client_ = std::move(*c);
+    store_ = std::make_unique<VpcStore>(*client_);
+    const std::string port = etcd_->urls()[0].substr(etcd_->urls()[0].rfind(':') + 1);
+    for (int i = 1; i <= 2; ++i) {
+      auto p = ChildProcess::Spawn(
+          {.argv = {"ip", "netns", "exec", net_.host_ns(i), testing::TiangongBinary(), "node",
+                    "--name", fmt::format("h{}", i), "--vswitch", "--tunnel-ip", net_.host_ip(i),
+                    "--etcd", fmt::format("http://{}:{}", net_.local_ip(), port)},
+           .output_path = fmt::format("{}/node{}.log", dir_.path(), i)});
+      ASSERT_OK(p.status());
+      nodes_.push_back(std::move(*p));
+    }
+  }
+  void TearDown() override {
+    for (auto& p : nodes_) (void)p.Stop(std::chrono::seconds(20));
+    store_.reset();
+    client_.reset();
+    etcd_.reset();
+  }
+  NetworkInterface Eni(const std::string& vswitch, const std::string& host) {
+    const std::vector<std::string> none;
+    auto e = RunTask(io_, store_->CreateInterface(vswitch, std::nullopt, none, host));
+    EXPECT_OK(e.status());
+    return e.ok() ? *e : NetworkInterface{};
+  }
+
+  testing::TempDir dir_;
+  Underlay net_{2};
+  asio::io_context io_;
+  std::unique_ptr<testing::EtcdCluster> etcd_;
+  std::unique_ptr<etcd::Client> client_;
+  std::unique_ptr<VpcStore> store_;
+  std::vector<ChildProcess> nodes_;
+};
+
+// Guests on two hosts: the same subnet, another subnet of the VPC (routed
+// by the distributed router), and a second VPC with the same block whose
+// guest has the same address as one in the first: it reaches nothing of it.
+TEST_F(VpcEndToEnd, SubnetsAcrossHostsAndOverlappingVpcsStayApart) {
+  auto vpc1 = RunTask(io_, store_->CreateVpc("one", *ParseCidr("192.168.0.0/16")));
+  auto vpc2 = RunTask(io_, store_->CreateVpc("two", *ParseCidr("192.168.0.0/16")));
+  ASSERT_OK(vpc1.status());
+  ASSERT_OK(vpc2.status());
+  auto a = RunTask(io_, store_->CreateVSwitch(vpc1->id, *ParseCidr("192.168.1.0/24"), "z1"));
+  auto b = RunTask(io_, store_->CreateVSwitch(vpc1->id, *ParseCidr("192.168.2.0/24"), "z1"));
+  auto c = RunTask(io_, store_->CreateVSwitch(vpc2->id, *ParseCidr("192.168.1.0/24"), "z1"));
+  ASSERT_OK(a.status());
+  ASSERT_OK(b.status());
+  ASSERT_OK(c.status());
+  const NetworkInterface g1 = Eni(a->id, "h1");  // 192.168.1.1 on h1
+  const NetworkInterface g2 = Eni(a->id, "h2");  // 192.168.1.2 on h2
+  const NetworkInterface g3 = Eni(b->id, "h2");  // 192.168.2.1 on h2
+  const NetworkInterface o1 = Eni(c->id, "h2");  // 192.168.1.1 in vpc2, on h2
+  ASSERT_TRUE(net_.AddGuest("g1", 1, g1, 24, a->gateway().ToString()));
+  ASSERT_TRUE(net_.AddGuest("g2", 2, g2, 24, a->gateway().ToString()));
+  ASSERT_TRUE(net_.AddGuest("g3", 2, g3, 24, b->gateway().ToString()));
+  ASSERT_TRUE(net_.AddGuest("o1", 2, o1, 24, c->gateway().ToString()));
+  EXPECT_TRUE(net_.Ping("g1", g2.ip.ToString())) << "same subnet, across hosts";
+  EXPECT_TRUE(net_.Ping("g1", g3.ip.ToString())) << "another subnet, routed, across hosts";
+  EXPECT_TRUE(net_.Ping("g2", g3.ip.ToString())) << "another subnet, same host";
+  EXPECT_FALSE(net_.Ping("o1", g2.ip.ToString())) << "vpc2 reached vpc1";
+  EXPECT_FALSE(net_.Ping("o1", g3.ip.ToString())) << "vpc2 reached vpc1";
+  // An interface deleted: its port goes, and nothing reaches its address.
+  ASSERT_OK(RunTask(io_, store_->DeleteInterface(g2.id)));
+  EXPECT_FALSE(net_.Ping("g1", g2.ip.ToString()));
+}
+
+}  // namespace
+}  // namespace tg::network
