@@ -75,44 +75,46 @@ class Forwarding : public ::testing::Test {
   std::map<std::string, Ipv4> tunnels{{"h1", Ip("192.0.2.1")}, {"h2", Ip("192.0.2.2")}};
   HostView h1 = BuildHostView(Records(), tunnels, "h1");
   HostView h2 = BuildHostView(Records(), tunnels, "h2");
+  ConnTrack flows;
+  TimePoint now = Clock::now();
 };
 
 TEST_F(Forwarding, ArpIsAnsweredFromTheRecords) {
   auto f = Arp(MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.253"));
-  Action a = FromPort(h1, "eni-1", f);
+  Action a = FromPort(h1, flows, now, "eni-1", f);
   ASSERT_EQ(a.kind, Action::Kind::kReply);
   FrameView r;
   ASSERT_EQ(ParseFrame(a.reply, r), ParseError::kNone);
   EXPECT_EQ(r.arp->sender_mac, kGatewayMac);
   f = Arp(MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.2"));  // on another host: still local
-  a = FromPort(h1, "eni-1", f);
+  a = FromPort(h1, flows, now, "eni-1", f);
   ASSERT_EQ(a.kind, Action::Kind::kReply);
   ASSERT_EQ(ParseFrame(a.reply, r), ParseError::kNone);
   EXPECT_EQ(r.arp->sender_mac, MacFromNumber(2));
   f = Arp(MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.2.1"));  // other subnet: ask the gateway
-  EXPECT_EQ(FromPort(h1, "eni-1", f).kind, Action::Kind::kDrop);
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", f).kind, Action::Kind::kDrop);
   f = Arp(MacFromNumber(1), Ip("10.0.1.9"), Ip("10.0.1.253"));  // not its address
-  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kSpoofed);
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", f).reason, DropReason::kSpoofed);
 }
 
 TEST_F(Forwarding, SameSubnetGoesThroughTheTunnelAndComesOutAtItsPort) {
   auto f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.2"), 64);
-  Action a = FromPort(h1, "eni-1", f);
+  Action a = FromPort(h1, flows, now, "eni-1", f);
   ASSERT_EQ(a.kind, Action::Kind::kTunnel);
   EXPECT_EQ(a.remote.ToString(), "192.0.2.2");
   EXPECT_EQ(a.vni, 1001u);
-  Action b = FromTunnel(h2, a.vni, f);
+  Action b = FromTunnel(h2, flows, now, a.vni, f);
   ASSERT_EQ(b.kind, Action::Kind::kDeliver);
   EXPECT_EQ(b.port, "eni-2");
   // The same frame with vpc-2's VNI reaches nothing: the VPCs overlap but
   // never meet (10.0.1.2 does not exist in vpc-2).
-  EXPECT_EQ(FromTunnel(h2, 1002, f).kind, Action::Kind::kDrop);
-  EXPECT_EQ(FromTunnel(h2, 7, f).reason, DropReason::kUnknownVni);
+  EXPECT_EQ(FromTunnel(h2, flows, now, 1002, f).kind, Action::Kind::kDrop);
+  EXPECT_EQ(FromTunnel(h2, flows, now, 7, f).reason, DropReason::kUnknownVni);
 }
 
 TEST_F(Forwarding, OtherSubnetsAreRoutedHere) {
   auto f = Frame(kGatewayMac, MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.2.1"), 64);
-  Action a = FromPort(h1, "eni-1", f);
+  Action a = FromPort(h1, flows, now, "eni-1", f);
   ASSERT_EQ(a.kind, Action::Kind::kDeliver);
   EXPECT_EQ(a.port, "eni-3");
   FrameView v;
@@ -121,25 +123,79 @@ TEST_F(Forwarding, OtherSubnetsAreRoutedHere) {
   EXPECT_EQ(v.dst, MacFromNumber(3));
   EXPECT_EQ(v.src, kGatewayMac);
   f = Frame(kGatewayMac, MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.2.1"), 1);
-  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kTtlExpired);
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", f).reason, DropReason::kTtlExpired);
 }
 
 TEST_F(Forwarding, SpoofingUnknownDestinationsAndBigFramesAreHandled) {
   auto f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.7"), Ip("10.0.1.2"), 64);
-  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kSpoofed);
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", f).reason, DropReason::kSpoofed);
   f = Frame(MacFromNumber(2), MacFromNumber(9), Ip("10.0.1.1"), Ip("10.0.1.2"), 64);
-  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kSpoofed);
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", f).reason, DropReason::kSpoofed);
   f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.99"), 64);
-  EXPECT_EQ(FromPort(h1, "eni-1", f).reason, DropReason::kNoRoute);
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", f).reason, DropReason::kNoRoute);
   f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.2"), 64, 1450, true);
-  Action a = FromPort(h1, "eni-1", f);
+  Action a = FromPort(h1, flows, now, "eni-1", f);
   ASSERT_EQ(a.kind, Action::Kind::kReply);  // ICMP fragmentation needed, to the sender
   FrameView v;
   ASSERT_EQ(ParseFrame(a.reply, v), ParseError::kNone);
   EXPECT_EQ(v.ip->icmp_type, 3);
   EXPECT_EQ(v.ip->dst.ToString(), "10.0.1.1");
   std::vector<uint8_t> junk(10, 0xab);
-  EXPECT_EQ(FromPort(h1, "eni-1", junk).reason, DropReason::kMalformed);
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", junk).reason, DropReason::kMalformed);
+}
+
+std::vector<uint8_t> Tcp(const Mac& dst, const Mac& src, Ipv4 from, Ipv4 to, uint16_t sport,
+                         uint16_t dport) {
+  auto f = Frame(dst, src, from, to, 64, 20);
+  f[14 + 9] = kIpProtoTcp;
+  f[14 + 10] = f[14 + 11] = 0;
+  const uint16_t c = InternetChecksum({f.data() + 14, 20});
+  f[14 + 10] = c >> 8, f[14 + 11] = c & 0xff;
+  f[34] = sport >> 8, f[35] = sport & 0xff, f[36] = dport >> 8, f[37] = dport & 0xff;
+  return f;
+}
+
+// eni-2 (h2) is in sg-db: TCP 5432 from members of sg-app only. eni-1 (h1)
+// is in sg-app, which allows nothing in. Rules are judged on each side's
+// own host, and replies of accepted connections pass both ways.
+TEST_F(Forwarding, SecurityGroupsAreStatefulOnBothHosts) {
+  NetworkState st = Records();
+  SecurityGroup app{.id = "sg-app", .vpc_id = "vpc-1", .inner_access = Policy::kDrop};
+  SecurityGroup db{.id = "sg-db", .vpc_id = "vpc-1", .inner_access = Policy::kDrop};
+  db.rules.push_back({.direction = Direction::kIngress,
+                      .protocol = Protocol::kTcp,
+                      .ports = *ParsePortRange("5432/5432", Protocol::kTcp),
+                      .peer_group = "sg-app",
+                      .priority = 1});
+  st.security_groups["sg-app"] = {app};
+  st.security_groups["sg-db"] = {db};
+  st.interfaces["eni-1"].value.security_groups = {"sg-app"};
+  st.interfaces["eni-2"].value.security_groups = {"sg-db"};
+  HostView v1 = BuildHostView(st, tunnels, "h1"), v2 = BuildHostView(st, tunnels, "h2");
+  ConnTrack f1, f2;
+  const Ipv4 a = Ip("10.0.1.1"), b = Ip("10.0.1.2");
+  auto syn = Tcp(MacFromNumber(2), MacFromNumber(1), a, b, 40000, 5432);
+  Action out = FromPort(v1, f1, now, "eni-1", syn);
+  ASSERT_EQ(out.kind, Action::Kind::kTunnel);  // egress: accepted by default
+  EXPECT_EQ(FromTunnel(v2, f2, now, out.vni, syn).kind, Action::Kind::kDeliver);
+  auto reply = Tcp(MacFromNumber(1), MacFromNumber(2), b, a, 5432, 40000);
+  out = FromPort(v2, f2, now, "eni-2", reply);
+  ASSERT_EQ(out.kind, Action::Kind::kTunnel);
+  // sg-app lets nothing in, but this is the reply of its own connection.
+  EXPECT_EQ(FromTunnel(v1, f1, now, out.vni, reply).kind, Action::Kind::kDeliver);
+  // Another port: dropped at the database's host.
+  auto other = Tcp(MacFromNumber(2), MacFromNumber(1), a, b, 40001, 22);
+  out = FromPort(v1, f1, now, "eni-1", other);
+  EXPECT_EQ(FromTunnel(v2, f2, now, out.vni, other).reason, DropReason::kSecurityGroup);
+  // A connection the other way is new: sg-app lets nothing in.
+  auto back = Tcp(MacFromNumber(1), MacFromNumber(2), b, a, 5000, 80);
+  out = FromPort(v2, f2, now, "eni-2", back);
+  ASSERT_EQ(out.kind, Action::Kind::kTunnel);
+  EXPECT_EQ(FromTunnel(v1, f1, now, out.vni, back).reason, DropReason::kSecurityGroup);
+  // Quiet connections are forgotten: then the reply is a new (refused) one.
+  const TimePoint later = now + std::chrono::hours(1);
+  EXPECT_GT(f1.Expire(later), 0u);
+  EXPECT_EQ(FromTunnel(v1, f1, later, out.vni, reply).reason, DropReason::kSecurityGroup);
 }
 
 }  // namespace

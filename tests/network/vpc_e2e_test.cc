@@ -159,5 +159,42 @@ TEST_F(VpcEndToEnd, SubnetsAcrossHostsAndOverlappingVpcsStayApart) {
   EXPECT_FALSE(net_.Ping("g1", g2.ip.ToString()));
 }
 
+// Security groups on two hosts: g1's group lets nothing in, g2's lets ICMP
+// in. g1 pings g2 (and gets the replies: stateful); g2 cannot ping g1 until
+// a rule allows it, which reaches the vSwitches without a restart; a rule
+// removed stops new connections.
+TEST_F(VpcEndToEnd, SecurityGroupsAreStatefulAndFollowRuleChanges) {
+  auto vpc = RunTask(io_, store_->CreateVpc("one", *ParseCidr("10.20.0.0/16")));
+  ASSERT_OK(vpc.status());
+  auto vsw = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("10.20.1.0/24"), "z1"));
+  ASSERT_OK(vsw.status());
+  auto closed = RunTask(io_, store_->CreateSecurityGroup(vpc->id, "closed"));
+  auto icmp_in = RunTask(io_, store_->CreateSecurityGroup(vpc->id, "icmp-in"));
+  ASSERT_OK(closed.status());
+  ASSERT_OK(icmp_in.status());
+  const SecurityGroupRule ping_rule{.direction = Direction::kIngress,
+                                    .protocol = Protocol::kIcmp,
+                                    .cidr = *ParseCidr("0.0.0.0/0"),
+                                    .priority = 10};
+  ASSERT_OK(RunTask(io_, store_->AddRule(icmp_in->id, ping_rule)));
+  const std::vector<std::string> in_closed(1, closed->id), in_icmp(1, icmp_in->id);
+  auto g1 = RunTask(io_, store_->CreateInterface(vsw->id, std::nullopt, in_closed, "h1"));
+  auto g2 = RunTask(io_, store_->CreateInterface(vsw->id, std::nullopt, in_icmp, "h2"));
+  ASSERT_OK(g1.status());
+  ASSERT_OK(g2.status());
+  ASSERT_TRUE(net_.AddGuest("s1", 1, *g1, 24, vsw->gateway().ToString()));
+  ASSERT_TRUE(net_.AddGuest("s2", 2, *g2, 24, vsw->gateway().ToString()));
+  EXPECT_TRUE(net_.Ping("s1", g2->ip.ToString())) << "allowed in, replies let back";
+  EXPECT_FALSE(net_.Ping("s2", g1->ip.ToString())) << "g1's group lets nothing in";
+  ASSERT_OK(RunTask(io_, store_->AddRule(closed->id, ping_rule)));
+  bool opened = false;
+  for (int i = 0; i < 10 && !opened; ++i) opened = net_.Ping("s2", g1->ip.ToString());
+  EXPECT_TRUE(opened) << "the new rule did not reach the vSwitch";
+  ASSERT_OK(RunTask(io_, store_->RemoveRule(icmp_in->id, ping_rule)));
+  bool shut = false;
+  for (int i = 0; i < 10 && !shut; ++i) shut = !net_.Ping("s1", g2->ip.ToString());
+  EXPECT_TRUE(shut) << "the removed rule still let new pings in";
+}
+
 }  // namespace
 }  // namespace tg::network

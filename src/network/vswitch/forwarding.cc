@@ -24,6 +24,8 @@ std::string_view DropReasonName(DropReason r) {
       return "too big for the overlay";
     case DropReason::kNoTunnel:
       return "no tunnel to the host";
+    case DropReason::kSecurityGroup:
+      return "security group";
   }
   return "?";
 }
@@ -37,6 +39,7 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
     v.vpcs[id].vni = vpc.value.vni;
     v.vpc_by_vni[vpc.value.vni] = id;
   }
+  for (const auto& [id, g] : state.security_groups) v.security_groups[id] = g.value;
   for (const auto& [id, s] : state.vswitches) {
     if (auto it = v.vpcs.find(s.value.vpc_id); it != v.vpcs.end())
       it->second.vswitches.push_back(s.value);
@@ -44,7 +47,8 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
   for (const auto& [id, e] : state.interfaces) {
     auto it = v.vpcs.find(e.value.vpc_id);
     if (it == v.vpcs.end()) continue;
-    Endpoint ep{id, e.value.vswitch_id, e.value.mac, e.value.ip, e.value.host};
+    Endpoint ep{id,         e.value.vswitch_id, e.value.mac,
+                e.value.ip, e.value.host,       e.value.security_groups};
     it->second.by_ip[e.value.ip.value] = ep;
     if (e.value.host == host) v.local[id] = ep;
   }
@@ -74,6 +78,44 @@ const VSwitch* SubnetOf(const VpcView& vpc, Ipv4 ip) {
   return nullptr;
 }
 
+Protocol ProtocolOf(uint8_t ip_protocol) {
+  switch (ip_protocol) {
+    case kIpProtoTcp:
+      return Protocol::kTcp;
+    case kIpProtoUdp:
+      return Protocol::kUdp;
+    case kIpProtoIcmp:
+      return Protocol::kIcmp;
+    case kIpProtoGre:
+      return Protocol::kGre;
+  }
+  return Protocol::kAll;  // matched by "all" rules only
+}
+
+// Whether `local`'s groups let the packet pass in `direction`; `remote` is
+// the other end, if it is an interface of the VPC. A new connection that
+// passes is remembered, and its replies pass without asking again.
+bool Admit(const HostView& view, ConnTrack& flows, TimePoint now, uint32_t vni,
+           const Endpoint& local, Direction direction, const Ipv4View& ip, const Endpoint* remote) {
+  if (local.security_groups.empty()) return true;
+  const FlowKey key = KeyOf(vni, ip);
+  if (flows.Known(key, now)) return true;
+  std::vector<const SecurityGroup*> groups;
+  for (const auto& id : local.security_groups)
+    if (auto it = view.security_groups.find(id); it != view.security_groups.end())
+      groups.push_back(&it->second);
+  PacketView p{direction,
+               ProtocolOf(ip.protocol),
+               direction == Direction::kIngress ? ip.src : ip.dst,
+               ip.dst_port,
+               {}};
+  if (remote)
+    p.remote_groups.insert(remote->security_groups.begin(), remote->security_groups.end());
+  if (Judge(groups, p).policy != Policy::kAccept) return false;
+  flows.Add(key, now);
+  return true;
+}
+
 void SetMacs(std::vector<uint8_t>& frame, const Mac& dst, const Mac& src) {
   std::memcpy(frame.data(), dst.bytes.data(), 6);
   std::memcpy(frame.data() + 6, src.bytes.data(), 6);
@@ -81,7 +123,8 @@ void SetMacs(std::vector<uint8_t>& frame, const Mac& dst, const Mac& src) {
 
 }  // namespace
 
-Action FromPort(const HostView& view, const std::string& eni_id, std::vector<uint8_t>& frame) {
+Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std::string& eni_id,
+                std::vector<uint8_t>& frame) {
   auto self = view.local.find(eni_id);
   if (self == view.local.end()) return Drop(DropReason::kNotLocal);
   const Endpoint& me = self->second;
@@ -132,14 +175,20 @@ Action FromPort(const HostView& view, const std::string& eni_id, std::vector<uin
     }
     return Drop(DropReason::kTooBig);
   }
-  if (to.host == view.host && view.local.count(to.eni_id))
+  if (!Admit(view, flows, now, vpc->vni, me, Direction::kEgress, ip, &to))
+    return Drop(DropReason::kSecurityGroup);
+  if (to.host == view.host && view.local.count(to.eni_id)) {
+    if (!Admit(view, flows, now, vpc->vni, to, Direction::kIngress, ip, &me))
+      return Drop(DropReason::kSecurityGroup);
     return {.kind = Action::Kind::kDeliver, .port = to.eni_id};
+  }
   auto tunnel = view.tunnels.find(to.host);
   if (tunnel == view.tunnels.end()) return Drop(DropReason::kNoTunnel);
   return {.kind = Action::Kind::kTunnel, .remote = tunnel->second, .vni = vpc->vni};
 }
 
-Action FromTunnel(const HostView& view, uint32_t vni, std::span<const uint8_t> frame) {
+Action FromTunnel(const HostView& view, ConnTrack& flows, TimePoint now, uint32_t vni,
+                  std::span<const uint8_t> frame) {
   auto vpc_id = view.vpc_by_vni.find(vni);
   if (vpc_id == view.vpc_by_vni.end()) return Drop(DropReason::kUnknownVni);
   const VpcView& vpc = view.vpcs.at(vpc_id->second);
@@ -148,6 +197,10 @@ Action FromTunnel(const HostView& view, uint32_t vni, std::span<const uint8_t> f
   auto dst = vpc.by_ip.find(f.ip->dst.value);
   if (dst == vpc.by_ip.end() || !view.local.count(dst->second.eni_id) || f.dst != dst->second.mac)
     return Drop(DropReason::kNotLocal);
+  auto src = vpc.by_ip.find(f.ip->src.value);
+  if (!Admit(view, flows, now, vni, dst->second, Direction::kIngress, *f.ip,
+             src == vpc.by_ip.end() ? nullptr : &src->second))
+    return Drop(DropReason::kSecurityGroup);
   return {.kind = Action::Kind::kDeliver, .port = dst->second.eni_id};
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "network/controller/vpc_store.h"
+#include "network/vswitch/conntrack.h"
 #include "network/vswitch/packet.h"
 
 namespace tg::network {
@@ -29,6 +30,7 @@ struct Endpoint {  // an interface as a forwarder needs it
   Mac mac;
   Ipv4 ip;
   std::string host;
+  std::vector<std::string> security_groups;
 };
 
 struct VpcView {
@@ -42,8 +44,9 @@ struct HostView {
   std::map<std::string, Endpoint> local;  // eni id -> endpoint served here
   std::map<std::string, VpcView> vpcs;    // vpc id -> view
   std::map<uint32_t, std::string> vpc_by_vni;
-  std::map<std::string, Ipv4> tunnels;  // host -> underlay address
-  uint16_t mtu = 1450;                  // inner MTU: 1500 minus VXLAN's 50 bytes
+  std::map<std::string, Ipv4> tunnels;                   // host -> underlay address
+  std::map<std::string, SecurityGroup> security_groups;  // by id
+  uint16_t mtu = 1450;                                   // inner MTU: 1500 minus VXLAN's 50 bytes
 };
 
 HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ipv4>& tunnels,
@@ -57,8 +60,9 @@ enum class DropReason {
   kUnknownVni,
   kNotLocal,  // came through the tunnel for an interface not on this host
   kTtlExpired,
-  kTooBig,    // answered with ICMP fragmentation needed
-  kNoTunnel,  // the destination's host has not registered an underlay address
+  kTooBig,         // answered with ICMP fragmentation needed
+  kNoTunnel,       // the destination's host has not registered an underlay address
+  kSecurityGroup,  // a security group (a rule or the default) dropped it
 };
 std::string_view DropReasonName(DropReason r);
 
@@ -72,8 +76,13 @@ struct Action {
 };
 
 // A frame from the local port `eni_id`. It may be rewritten (routing).
-Action FromPort(const HostView& view, const std::string& eni_id, std::vector<uint8_t>& frame);
-// A frame that came through the tunnel with `vni`.
-Action FromTunnel(const HostView& view, uint32_t vni, std::span<const uint8_t> frame);
+// Security groups are applied on this host for its own interfaces: egress
+// for the sender, ingress for a local receiver; `flows` remembers the
+// connections they accepted. An interface in no group is not filtered.
+Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std::string& eni_id,
+                std::vector<uint8_t>& frame);
+// A frame that came through the tunnel with `vni` (ingress rules here).
+Action FromTunnel(const HostView& view, ConnTrack& flows, TimePoint now, uint32_t vni,
+                  std::span<const uint8_t> frame);
 
 }  // namespace tg::network

@@ -97,7 +97,7 @@ Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
     if (!n.ok()) co_return;
     ++counters_.from_ports;
     std::vector<uint8_t> frame(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(*n));
-    Action a = FromPort(view_, port->eni_id, frame);
+    Action a = FromPort(view_, flows_, Clock::now(), port->eni_id, frame);
     Act(a, frame, port.get());
   }
 }
@@ -118,7 +118,7 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
     }
     ++counters_.tunnel_in;
     std::span<const uint8_t> frame(buf.data() + kVxlanHeader, n - kVxlanHeader);
-    Act(FromTunnel(view_, *vni, frame), frame, nullptr);
+    Act(FromTunnel(view_, flows_, Clock::now(), *vni, frame), frame, nullptr);
   }
 }
 
@@ -154,11 +154,14 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   Event& changed = mirror_->changed();
   while (!stop.is_set()) {
     try {
-      co_await (changed.Wait() || stop.Wait());
+      // Quiet connections are forgotten at least every 10 s.
+      co_await (changed.Wait() || stop.Wait() || SleepFor(std::chrono::seconds(10)));
     } catch (const boost::system::system_error&) {
       break;  // cancelled: both waits were aborted
     }
     if (stop.is_set() || co_await IsCancelled()) break;
+    flows_.Expire(Clock::now());
+    if (!changed.is_set()) continue;
     changed.Reset();
     if (mirror_->loaded()) Rebuild();
   }

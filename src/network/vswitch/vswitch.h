@@ -54,6 +54,7 @@ class VSwitchDaemon {
   Executor ex_;
   std::unique_ptr<etcd::Mirror> mirror_;
   HostView view_;
+  ConnTrack flows_;
   std::map<std::string, std::shared_ptr<Port>> ports_;  // by eni id
   std::unique_ptr<asio::ip::udp::socket> tunnel_;
   TaskGroup tasks_;
