@@ -144,6 +144,54 @@ TEST_F(Forwarding, SpoofingUnknownDestinationsAndBigFramesAreHandled) {
   EXPECT_EQ(FromPort(h1, flows, now, "eni-1", junk).reason, DropReason::kMalformed);
 }
 
+std::vector<uint8_t> Dhcp(const Mac& client, uint8_t type) {
+  std::vector<uint8_t> bootp(236 + 4, 0);
+  bootp[0] = 1, bootp[1] = 1, bootp[2] = 6;
+  bootp[4] = 0x12, bootp[7] = 0x34;  // xid
+  std::copy(client.bytes.begin(), client.bytes.end(), bootp.begin() + 28);
+  bootp[236] = 99, bootp[237] = 130, bootp[238] = 83, bootp[239] = 99;
+  for (uint8_t b : {uint8_t{53}, uint8_t{1}, type, uint8_t{255}}) bootp.push_back(b);
+  auto f = Frame(Mac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, client, Ip("0.0.0.0"),
+                 Ip("255.255.255.255"), 64, bootp.size());
+  f[14 + 9] = kIpProtoUdp;
+  f[14 + 10] = f[14 + 11] = 0;
+  const uint16_t c = InternetChecksum({f.data() + 14, 20});
+  f[14 + 10] = c >> 8, f[14 + 11] = c & 0xff;
+  f[34] = 0, f[35] = 68, f[36] = 0, f[37] = 67;
+  const uint16_t udp_len = static_cast<uint16_t>(8 + bootp.size());
+  f[38] = udp_len >> 8, f[39] = udp_len & 0xff;
+  std::copy(bootp.begin(), bootp.end(), f.begin() + 42);
+  return f;
+}
+
+// A guest asking by DHCP gets its interface's address from the records,
+// with the vSwitch's gateway; another MAC gets nothing.
+TEST_F(Forwarding, DhcpAnswersFromTheRecords) {
+  for (uint8_t type : {uint8_t{1}, uint8_t{3}}) {
+    auto f = Dhcp(MacFromNumber(1), type);
+    Action a = FromPort(h1, flows, now, "eni-1", f);
+    ASSERT_EQ(a.kind, Action::Kind::kReply);
+    FrameView v;
+    ASSERT_EQ(ParseFrame(a.reply, v), ParseError::kNone);
+    EXPECT_EQ(v.dst, MacFromNumber(1));
+    EXPECT_EQ(v.ip->src_port, 67);
+    EXPECT_EQ(v.ip->dst_port, 68);
+    const uint8_t* bootp = a.reply.data() + 42;
+    EXPECT_EQ(bootp[0], 2);     // BOOTREPLY
+    EXPECT_EQ(bootp[4], 0x12);  // xid kept
+    EXPECT_EQ(bootp[16] << 24 | bootp[17] << 16 | bootp[18] << 8 | bootp[19],
+              static_cast<int>(Ip("10.0.1.1").value));  // yiaddr
+    EXPECT_EQ(bootp[240], 53);
+    EXPECT_EQ(bootp[242], type == 1 ? 2 : 5);  // OFFER, ACK
+  }
+  auto other = Dhcp(MacFromNumber(1), 1);
+  other[42 + 28] ^= 1;  // another client's hardware address
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", other).kind, Action::Kind::kDrop);
+  auto truncated = Dhcp(MacFromNumber(1), 1);
+  truncated.resize(100);
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", truncated).kind, Action::Kind::kDrop);
+}
+
 std::vector<uint8_t> Tcp(const Mac& dst, const Mac& src, Ipv4 from, Ipv4 to, uint16_t sport,
                          uint16_t dport) {
   auto f = Frame(dst, src, from, to, 64, 20);

@@ -3,9 +3,11 @@
 // "guests" are namespaces whose NIC is the TAP port the vSwitch made for
 // their interface. Traffic stays inside these namespaces; all are removed.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "base/process.h"
@@ -71,6 +73,36 @@ class Underlay {
            Sh(fmt::format("ip -n {} link set {} up", ns, tap)) &&
            Sh(fmt::format("ip -n {} link set lo up", ns)) &&
            Sh(fmt::format("ip -n {} route add default via {}", ns, gateway));
+  }
+  // A guest that learns its address by DHCP (busybox udhcpc), with only
+  // its MAC set from the records.
+  bool AddDhcpGuest(const std::string& name, int host, const NetworkInterface& eni,
+                    const std::string& script) {
+    const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
+    bool made = false;
+    for (int i = 0; i < 100 && !made; ++i) {
+      made = Sh(fmt::format("ip -n {} link show {} >/dev/null 2>&1", host_ns(host), tap));
+      if (!made) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!made || !Sh("ip netns add " + ns)) return false;
+    guests_.push_back(ns);
+    return Sh(fmt::format("ip -n {} link set {} netns {}", host_ns(host), tap, ns)) &&
+           Sh(fmt::format("ip -n {} link set {} address {}", ns, tap, eni.mac.ToString())) &&
+           Sh(fmt::format("ip -n {} link set {} up", ns, tap)) &&
+           Sh(fmt::format("ip -n {} link set lo up", ns)) &&
+           Sh(fmt::format("ip netns exec {} busybox udhcpc -i {} -n -q -t 5 -T 1 -s {} "
+                          ">/dev/null 2>&1",
+                          ns, tap, script));
+  }
+  std::string Run(const std::string& guest, const std::string& cmd) {
+    const std::string full = fmt::format("ip netns exec {}x{} {}", guest, tag_, cmd);
+    std::string out;
+    if (FILE* p = popen(full.c_str(), "r")) {
+      char buf[512];
+      while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+      pclose(p);
+    }
+    return out;
   }
   bool Ping(const std::string& guest, const std::string& ip) {
     return Sh(fmt::format("ip netns exec {}x{} busybox ping -c 2 -W 2 {} >/dev/null 2>&1", guest,
@@ -194,6 +226,44 @@ TEST_F(VpcEndToEnd, SecurityGroupsAreStatefulAndFollowRuleChanges) {
   bool shut = false;
   for (int i = 0; i < 10 && !shut; ++i) shut = !net_.Ping("s1", g2->ip.ToString());
   EXPECT_TRUE(shut) << "the removed rule still let new pings in";
+}
+
+// A guest configured by DHCP only: it gets its interface's address and the
+// vSwitch's gateway as its default route, and reaches a guest on the other
+// host over TCP (busybox nc).
+TEST_F(VpcEndToEnd, DhcpConfiguresAGuestThatThenSpeaksTcp) {
+  const std::string script = dir_.path() + "/udhcpc.script";
+  {
+    std::ofstream s(script);
+    s << "#!/bin/sh\n"
+         "[ \"$1\" = bound ] || exit 0\n"
+         "ip addr add $ip/$mask dev $interface\n"
+         "ip route add default via $router dev $interface\n";
+  }
+  ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+  auto vpc = RunTask(io_, store_->CreateVpc("one", *ParseCidr("172.16.0.0/12")));
+  ASSERT_OK(vpc.status());
+  auto vsw = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("172.16.5.0/24"), "z1"));
+  ASSERT_OK(vsw.status());
+  const NetworkInterface d1 = Eni(vsw->id, "h1");
+  const NetworkInterface d2 = Eni(vsw->id, "h2");
+  ASSERT_TRUE(net_.AddDhcpGuest("d1", 1, d1, script)) << "udhcpc got no lease";
+  ASSERT_TRUE(net_.AddGuest("d2", 2, d2, 24, vsw->gateway().ToString()));
+  EXPECT_NE(net_.Run("d1", "ip -4 addr").find(d1.ip.ToString() + "/24"), std::string::npos);
+  EXPECT_NE(net_.Run("d1", "ip route").find("default via " + vsw->gateway().ToString()),
+            std::string::npos);
+  // TCP across the overlay: a line sent through busybox nc arrives.
+  const std::string received = dir_.path() + "/received";
+  std::thread server(
+      [&] { net_.Run("d2", fmt::format("timeout 10 busybox nc -l -p 7000 > {}", received)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  net_.Run("d1", fmt::format("sh -c 'echo hello-over-vxlan | busybox nc -w 2 {} 7000'",
+                             d2.ip.ToString()));
+  server.join();
+  std::ifstream in(received);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "hello-over-vxlan") << "no TCP stream across the overlay";
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "network/vswitch/dhcp.h"
+
 namespace tg::network {
 
 std::string_view DropReasonName(DropReason r) {
@@ -152,6 +154,18 @@ Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std
     if (it != vpc->by_ip.end() && my_subnet && my_subnet->cidr.Contains(target))
       return {.kind = Action::Kind::kReply, .reply = MakeArpReply(*f.arp, it->second.mac)};
     return Drop(DropReason::kNoRoute);
+  }
+  if (IsDhcpRequest(f)) {
+    if (!my_subnet) return Drop(DropReason::kNoRoute);
+    auto answer = AnswerDhcp(frame, f,
+                             {.mac = me.mac,
+                              .address = me.ip,
+                              .subnet = my_subnet->cidr,
+                              .gateway = my_subnet->gateway(),
+                              .server_mac = kGatewayMac,
+                              .mtu = view.mtu});
+    if (!answer) return Drop(DropReason::kMalformed);
+    return {.kind = Action::Kind::kReply, .reply = std::move(*answer)};
   }
   const Ipv4View& ip = *f.ip;
   if (ip.src != me.ip) return Drop(DropReason::kSpoofed);
