@@ -56,40 +56,35 @@ class Underlay {
   std::string host_ns(int i) const { return fmt::format("h{}x{}", i, tag_); }
 
   // A guest namespace whose NIC is the interface's TAP port, moved there
-  // from the host's namespace once the vSwitch has made it.
+  // from the host's namespace once the vSwitch has made it, with the
+  // interface's MAC (as a VM's NIC would have).
+  bool AttachGuest(const std::string& name, int host, const NetworkInterface& eni) {
+    const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
+    bool made = false;
+    for (int i = 0; i < 100 && !made; ++i) {
+      made = Sh(fmt::format("ip -n {} link show {} >/dev/null 2>&1", host_ns(host), tap));
+      if (!made) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!made || !Sh("ip netns add " + ns)) return false;
+    guests_.push_back(ns);
+    return Sh(fmt::format("ip -n {} link set {} netns {}", host_ns(host), tap, ns)) &&
+           Sh(fmt::format("ip -n {} link set {} address {}", ns, tap, eni.mac.ToString())) &&
+           Sh(fmt::format("ip -n {} link set {} up", ns, tap)) &&
+           Sh(fmt::format("ip -n {} link set lo up", ns));
+  }
+  // ... its address and route set by hand,
   bool AddGuest(const std::string& name, int host, const NetworkInterface& eni, int prefix,
                 const std::string& gateway) {
     const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
-    bool made = false;
-    for (int i = 0; i < 100 && !made; ++i) {
-      made = Sh(fmt::format("ip -n {} link show {} >/dev/null 2>&1", host_ns(host), tap));
-      if (!made) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (!made || !Sh("ip netns add " + ns)) return false;
-    guests_.push_back(ns);
-    return Sh(fmt::format("ip -n {} link set {} netns {}", host_ns(host), tap, ns)) &&
-           Sh(fmt::format("ip -n {} link set {} address {}", ns, tap, eni.mac.ToString())) &&
+    return AttachGuest(name, host, eni) &&
            Sh(fmt::format("ip -n {} addr add {}/{} dev {}", ns, eni.ip.ToString(), prefix, tap)) &&
-           Sh(fmt::format("ip -n {} link set {} up", ns, tap)) &&
-           Sh(fmt::format("ip -n {} link set lo up", ns)) &&
            Sh(fmt::format("ip -n {} route add default via {}", ns, gateway));
   }
-  // A guest that learns its address by DHCP (busybox udhcpc), with only
-  // its MAC set from the records.
+  // ... or learnt by DHCP (busybox udhcpc).
   bool AddDhcpGuest(const std::string& name, int host, const NetworkInterface& eni,
                     const std::string& script) {
     const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
-    bool made = false;
-    for (int i = 0; i < 100 && !made; ++i) {
-      made = Sh(fmt::format("ip -n {} link show {} >/dev/null 2>&1", host_ns(host), tap));
-      if (!made) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (!made || !Sh("ip netns add " + ns)) return false;
-    guests_.push_back(ns);
-    return Sh(fmt::format("ip -n {} link set {} netns {}", host_ns(host), tap, ns)) &&
-           Sh(fmt::format("ip -n {} link set {} address {}", ns, tap, eni.mac.ToString())) &&
-           Sh(fmt::format("ip -n {} link set {} up", ns, tap)) &&
-           Sh(fmt::format("ip -n {} link set lo up", ns)) &&
+    return AttachGuest(name, host, eni) &&
            Sh(fmt::format("ip netns exec {} busybox udhcpc -i {} -n -q -t 5 -T 1 -s {} "
                           ">/dev/null 2>&1",
                           ns, tap, script));

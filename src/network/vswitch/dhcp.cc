@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "network/vswitch/bytes.h"
+
 namespace tg::network {
 
 namespace {
@@ -9,15 +11,6 @@ namespace {
 constexpr size_t kBootp = 236;  // the fixed part, before the magic cookie
 constexpr uint8_t kCookie[4] = {99, 130, 83, 99};
 enum : uint8_t { kDiscover = 1, kOffer = 2, kRequest = 3, kAck = 5 };
-
-void Put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void Put32(uint8_t* p, uint32_t v) {
-  Put16(p, static_cast<uint16_t>(v >> 16));
-  Put16(p + 2, static_cast<uint16_t>(v));
-}
 
 }  // namespace
 
