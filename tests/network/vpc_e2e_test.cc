@@ -12,6 +12,7 @@
 
 #include "base/process.h"
 #include "network/controller/vpc_store.h"
+#include "network/vswitch/vswitch.h"
 #include "support/etcd_cluster.h"
 #include "support/test_util.h"
 
@@ -99,6 +100,9 @@ class Underlay {
     }
     return out;
   }
+  bool InHost(int host, const std::string& cmd) {
+    return Sh(fmt::format("ip netns exec {} {}", host_ns(host), cmd));
+  }
   bool Ping(const std::string& guest, const std::string& ip) {
     return Sh(fmt::format("ip netns exec {}x{} busybox ping -c 2 -W 2 {} >/dev/null 2>&1", guest,
                           tag_, ip));
@@ -146,7 +150,7 @@ class VpcEndToEnd : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  Underlay net_{2};
+  Underlay net_{3};  // hosts 1 and 2 run vSwitches; 3 is a bare-metal server
   asio::io_context io_;
   std::unique_ptr<testing::EtcdCluster> etcd_;
   std::unique_ptr<etcd::Client> client_;
@@ -259,6 +263,35 @@ TEST_F(VpcEndToEnd, DhcpConfiguresAGuestThatThenSpeaksTcp) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line, "hello-over-vxlan") << "no TCP stream across the overlay";
+}
+
+// A bare-metal server with a plain Linux vxlan device (no Tiangong there)
+// joins the VPC's VNI: it has an interface record like any guest, its host
+// entry names its own underlay address, and its neighbours are given to it
+// statically (nothing in the VPC floods).
+TEST_F(VpcEndToEnd, AKernelVxlanDeviceJoinsTheVni) {
+  auto vpc = RunTask(io_, store_->CreateVpc("one", *ParseCidr("10.30.0.0/16")));
+  ASSERT_OK(vpc.status());
+  auto vsw = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("10.30.1.0/24"), "z1"));
+  ASSERT_OK(vsw.status());
+  const NetworkInterface guest = Eni(vsw->id, "h1");
+  const NetworkInterface metal = Eni(vsw->id, "bm");
+  ASSERT_OK(RunTask(io_, client_->Put(std::string(kHostsPrefix) + "bm", net_.host_ip(3))).status());
+  ASSERT_TRUE(net_.AddGuest("k1", 1, guest, 24, vsw->gateway().ToString()));
+  ASSERT_TRUE(net_.InHost(3, fmt::format("ip link add vx0 type vxlan id {} local {} dstport 4789 "
+                                         "nolearning dev eth0",
+                                         vpc->vni, net_.host_ip(3))));
+  ASSERT_TRUE(net_.InHost(3, "ip link set vx0 address " + metal.mac.ToString()));
+  ASSERT_TRUE(net_.InHost(3, fmt::format("ip addr add {}/24 dev vx0", metal.ip.ToString())));
+  ASSERT_TRUE(net_.InHost(3, "ip link set vx0 up"));
+  ASSERT_TRUE(net_.InHost(3, fmt::format("bridge fdb append {} dev vx0 dst {}",
+                                         guest.mac.ToString(), net_.host_ip(1))));
+  ASSERT_TRUE(net_.InHost(3, fmt::format("ip neigh replace {} lladdr {} dev vx0 nud permanent",
+                                         guest.ip.ToString(), guest.mac.ToString())));
+  EXPECT_TRUE(net_.Ping("k1", metal.ip.ToString())) << "guest to the bare-metal server";
+  EXPECT_TRUE(
+      net_.InHost(3, fmt::format("busybox ping -c 2 -W 2 {} >/dev/null 2>&1", guest.ip.ToString())))
+      << "bare-metal server to the guest";
 }
 
 }  // namespace
