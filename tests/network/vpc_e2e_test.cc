@@ -294,5 +294,43 @@ TEST_F(VpcEndToEnd, AKernelVxlanDeviceJoinsTheVni) {
       << "bare-metal server to the guest";
 }
 
+// Bad input on the underlay: VXLAN for an unknown VNI, a truncated header,
+// a header without the VNI flag, garbage inside a valid header, oversized
+// datagrams. Each is dropped and counted; traffic goes on.
+TEST_F(VpcEndToEnd, BadTunnelInputIsDroppedAndCounted) {
+  auto vpc = RunTask(io_, store_->CreateVpc("one", *ParseCidr("10.40.0.0/16")));
+  ASSERT_OK(vpc.status());
+  auto vsw = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("10.40.1.0/24"), "z1"));
+  ASSERT_OK(vsw.status());
+  const NetworkInterface b1 = Eni(vsw->id, "h1");
+  const NetworkInterface b2 = Eni(vsw->id, "h2");
+  ASSERT_TRUE(net_.AddGuest("b1", 1, b1, 24, vsw->gateway().ToString()));
+  ASSERT_TRUE(net_.AddGuest("b2", 2, b2, 24, vsw->gateway().ToString()));
+  const std::string script = fmt::format(
+      "import os, socket\n"
+      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+      "to = ('{}', 4789)\n"
+      "vni = lambda v: bytes([8, 0, 0, 0, v >> 16 & 255, v >> 8 & 255, v & 255, 0])\n"
+      "for _ in range(20):\n"
+      "  s.sendto(vni(777) + os.urandom(60), to)\n"    // unknown VNI
+      "  s.sendto(bytes([8, 0, 0]), to)\n"             // truncated header
+      "  s.sendto(bytes(8) + os.urandom(60), to)\n"    // no VNI flag
+      "  s.sendto(vni({}) + os.urandom(40), to)\n"     // garbage frame, real VNI
+      "  s.sendto(vni({}) + os.urandom(9000), to)\n",  // oversized
+      net_.host_ip(1), vpc->vni, vpc->vni);
+  const std::string path = dir_.path() + "/junk.py";
+  {
+    std::ofstream f(path);
+    f << script;
+  }
+  ASSERT_TRUE(net_.InHost(3, "python3 " + path));
+  EXPECT_TRUE(net_.Ping("b2", b1.ip.ToString())) << "traffic stopped after bad input";
+  ASSERT_OK(nodes_[0].Stop(std::chrono::seconds(20)).status());
+  std::ifstream log(dir_.path() + "/node1.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("unknown VNI="), std::string::npos) << text;
+  EXPECT_NE(text.find("malformed="), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace tg::network

@@ -172,8 +172,13 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   co_await background.Join();
   co_await tasks_.Join();
   (co_await lease->Revoke()).IgnoreError();
-  Log()->info("vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in",
-              counters_.from_ports, counters_.to_ports, counters_.tunnel_out, counters_.tunnel_in);
+  std::string drops;
+  for (const auto& [reason, n] : counters_.drops)
+    drops += fmt::format("{}{}={}", drops.empty() ? "" : ", ", DropReasonName(reason), n);
+  Log()->info(
+      "vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in; dropped: {}",
+      counters_.from_ports, counters_.to_ports, counters_.tunnel_out, counters_.tunnel_in,
+      drops.empty() ? "none" : drops);
   co_return Status::Ok();
 }
 
