@@ -3,6 +3,8 @@
 #include <iostream>
 
 #include "network/controller/vpc_store.h"
+#include "network/vswitch/trace.h"
+#include "network/vswitch/vswitch.h"
 
 namespace tg::cli {
 
@@ -14,6 +16,9 @@ struct NetworkCommands::Flags {
   CLI::App *vsw_create, *vsw_list, *vsw_delete;
   CLI::App *sg_create, *sg_list, *sg_delete, *rule_add, *rule_remove;
   CLI::App *eni_create, *eni_list, *eni_delete;
+  CLI::App *net = nullptr, *trace = nullptr;
+  std::string trace_to, trace_protocol = "icmp";
+  uint16_t trace_port = 0;
   std::string id, name, cidr, zone, vpc_id, vswitch_id, ip, host, instance, description;
   std::vector<std::string> groups;
   // A rule.
@@ -114,6 +119,16 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.eni_delete = f.eni->add_subcommand("delete", "Delete an interface (its address is freed)");
   f.eni_delete->add_option("id", f.id, "eni-N")->required();
 
+  f.net = app.add_subcommand("net", "The VPC datapath as the vSwitches see it");
+  f.net->require_subcommand(1);
+  f.trace = f.net->add_subcommand(
+      "trace", "Which hops and security-group rules a packet from an interface meets");
+  f.trace->add_option("--from", f.id, "The sending interface, eni-N")->required();
+  f.trace->add_option("--to", f.trace_to, "The destination address")->required();
+  f.trace->add_option("--protocol", f.trace_protocol, "tcp, udp or icmp")->capture_default_str();
+  f.trace->add_option("--port", f.trace_port, "Destination port (tcp, udp)");
+  AddEtcd(f.trace, etcd_list);
+
   for (auto* c : {f.vpc_create, f.vpc_list, f.vpc_delete, f.vsw_create, f.vsw_list, f.vsw_delete,
                   f.sg_create, f.sg_list, f.sg_delete, f.eni_create, f.eni_list, f.eni_delete}) {
     AddEtcd(c, etcd_list);
@@ -123,7 +138,7 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
 NetworkCommands::~NetworkCommands() = default;
 
 bool NetworkCommands::chosen() const {
-  return *flags_->vpc || *flags_->vswitch || *flags_->sg || *flags_->eni;
+  return *flags_->vpc || *flags_->vswitch || *flags_->sg || *flags_->eni || *flags_->net;
 }
 
 Task<Status> NetworkCommands::Run(etcd::Client& client) {
@@ -168,6 +183,25 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
   if (*f.eni_delete) co_return co_await store.DeleteInterface(f.id);
 
   TG_CO_ASSIGN_OR_RETURN(NetworkState st, co_await store.Read());
+  if (*f.trace) {
+    TG_CO_ASSIGN_OR_RETURN(auto hosts,
+                           co_await client.Get(std::string(kHostsPrefix), {.prefix = true}));
+    std::map<std::string, Ipv4> tunnels;
+    for (const auto& kv : hosts.kvs) {
+      if (auto ip = ParseIpv4(kv.value); ip.ok()) tunnels[kv.key.substr(kHostsPrefix.size())] = *ip;
+    }
+    TraceRequest r{.from = f.id};
+    TG_CO_ASSIGN_OR_RETURN(r.to, ParseIpv4(f.trace_to));
+    TG_CO_ASSIGN_OR_RETURN(r.protocol, ParseProtocol(f.trace_protocol));
+    if (r.protocol != Protocol::kTcp && r.protocol != Protocol::kUdp &&
+        r.protocol != Protocol::kIcmp) {
+      co_return InvalidArgument("trace: --protocol must be tcp, udp or icmp");
+    }
+    r.port = f.trace_port;
+    TG_CO_ASSIGN_OR_RETURN(auto lines, Trace(st, tunnels, r));
+    for (const auto& line : lines) fmt::print("{}\n", line);
+    co_return Status::Ok();
+  }
   if (*f.vpc_list) {
     fmt::print("{:<12} {:<16} {:<18} {:>9} {}\n", "ID", "NAME", "CIDR", "VNI", "VSWITCHES");
     for (const auto& [id, v] : st.vpcs) {

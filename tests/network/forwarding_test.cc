@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "network/vswitch/trace.h"
+
 namespace tg::network {
 namespace {
 
@@ -244,6 +246,39 @@ TEST_F(Forwarding, SecurityGroupsAreStatefulOnBothHosts) {
   const TimePoint later = now + std::chrono::hours(1);
   EXPECT_GT(f1.Expire(later), 0u);
   EXPECT_EQ(FromTunnel(v1, f1, later, out.vni, reply).reason, DropReason::kSecurityGroup);
+}
+
+// The trace walks the same code: a routed packet to another host, and the
+// security-group rule that drops it there.
+TEST_F(Forwarding, TraceNamesTheHopsAndTheDecidingRule) {
+  NetworkState st = Records();
+  SecurityGroup web{.id = "sg-web", .vpc_id = "vpc-1", .inner_access = Policy::kDrop};
+  web.rules.push_back({.direction = Direction::kIngress,
+                       .protocol = Protocol::kTcp,
+                       .ports = *ParsePortRange("80/80", Protocol::kTcp),
+                       .cidr = *ParseCidr("10.0.0.0/16"),
+                       .priority = 5});
+  st.security_groups["sg-web"] = {web};
+  st.interfaces["eni-2"].value.security_groups = {"sg-web"};
+  auto allowed = Trace(
+      st, tunnels, {.from = "eni-1", .to = Ip("10.0.1.2"), .protocol = Protocol::kTcp, .port = 80});
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  std::string all;
+  for (const auto& l : *allowed) all += l + "\n";
+  EXPECT_NE(all.find("same subnet"), std::string::npos) << all;
+  EXPECT_NE(all.find("VXLAN vni 1001 from h1 to h2"), std::string::npos) << all;
+  EXPECT_NE(all.find("accept by sg-web rule tcp 80/80"), std::string::npos) << all;
+  EXPECT_NE(all.find("delivered to eni-2 on h2"), std::string::npos) << all;
+  auto denied = Trace(
+      st, tunnels, {.from = "eni-1", .to = Ip("10.0.1.2"), .protocol = Protocol::kTcp, .port = 22});
+  ASSERT_TRUE(denied.ok());
+  EXPECT_NE(denied->back().find("dropped at h2: security group"), std::string::npos)
+      << denied->back();
+  auto routed = Trace(st, tunnels, {.from = "eni-1", .to = Ip("10.0.2.1")});
+  ASSERT_TRUE(routed.ok());
+  EXPECT_NE((*routed)[1].find("routed by the gateway"), std::string::npos) << (*routed)[1];
+  EXPECT_NE(routed->back().find("delivered to eni-3 on the same host"), std::string::npos);
+  EXPECT_FALSE(Trace(st, tunnels, {.from = "eni-404", .to = Ip("10.0.1.2")}).ok());
 }
 
 }  // namespace
