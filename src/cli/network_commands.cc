@@ -17,6 +17,9 @@ struct NetworkCommands::Flags {
   CLI::App *sg_create, *sg_list, *sg_delete, *rule_add, *rule_remove;
   CLI::App *eni_create, *eni_list, *eni_delete;
   CLI::App *net = nullptr, *trace = nullptr;
+  CLI::App *route = nullptr, *route_add, *route_delete, *route_list;
+  std::string destination, next_hop;
+  bool no_source_check = false;
   std::string trace_to, trace_protocol = "icmp";
   uint16_t trace_port = 0;
   std::string id, name, cidr, zone, vpc_id, vswitch_id, ip, host, instance, description;
@@ -115,9 +118,23 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.eni_create->add_option("--sg", f.groups, "Security groups (repeatable)");
   f.eni_create->add_option("--host", f.host, "The node that serves it");
   f.eni_create->add_option("--instance", f.instance, "What it belongs to (free text)");
+  f.eni_create->add_flag("--no-source-check", f.no_source_check,
+                         "Let it send other sources' packets (an instance that routes)");
   f.eni_list = f.eni->add_subcommand("list", "List interfaces");
   f.eni_delete = f.eni->add_subcommand("delete", "Delete an interface (its address is freed)");
   f.eni_delete->add_option("id", f.id, "eni-N")->required();
+
+  f.route = app.add_subcommand("route", "Custom routes of a VPC: a block via an instance");
+  f.route->require_subcommand(1);
+  f.route_add = f.route->add_subcommand("add", "Send a block to an interface (a router instance)");
+  f.route_delete = f.route->add_subcommand("delete", "Remove the route to a block");
+  f.route_list = f.route->add_subcommand("list", "List the routes of every VPC");
+  for (auto* c : {f.route_add, f.route_delete}) {
+    c->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+    c->add_option("--destination", f.destination, "The block, a.b.c.d/n")->required();
+  }
+  f.route_add->add_option("--next-hop", f.next_hop, "The interface, eni-N")->required();
+  for (auto* c : {f.route_add, f.route_delete, f.route_list}) AddEtcd(c, etcd_list);
 
   f.net = app.add_subcommand("net", "The VPC datapath as the vSwitches see it");
   f.net->require_subcommand(1);
@@ -138,7 +155,8 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
 NetworkCommands::~NetworkCommands() = default;
 
 bool NetworkCommands::chosen() const {
-  return *flags_->vpc || *flags_->vswitch || *flags_->sg || *flags_->eni || *flags_->net;
+  return *flags_->vpc || *flags_->vswitch || *flags_->sg || *flags_->eni || *flags_->net ||
+         *flags_->route;
 }
 
 Task<Status> NetworkCommands::Run(etcd::Client& client) {
@@ -175,12 +193,18 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
     if (!f.ip.empty()) {
       TG_CO_ASSIGN_OR_RETURN(ip, ParseIpv4(f.ip));
     }
-    TG_CO_ASSIGN_OR_RETURN(NetworkInterface e, co_await store.CreateInterface(
-                                                   f.vswitch_id, ip, f.groups, f.host, f.instance));
+    TG_CO_ASSIGN_OR_RETURN(NetworkInterface e,
+                           co_await store.CreateInterface(f.vswitch_id, ip, f.groups, f.host,
+                                                          f.instance, !f.no_source_check));
     fmt::print("{} {} {}\n", e.id, e.ip.ToString(), e.mac.ToString());
     co_return Status::Ok();
   }
   if (*f.eni_delete) co_return co_await store.DeleteInterface(f.id);
+  if (*f.route_add || *f.route_delete) {
+    TG_CO_ASSIGN_OR_RETURN(Cidr destination, ParseCidr(f.destination));
+    if (*f.route_delete) co_return co_await store.RemoveRoute(f.vpc_id, destination);
+    co_return co_await store.AddRoute(f.vpc_id, RouteEntry{destination, f.next_hop});
+  }
 
   TG_CO_ASSIGN_OR_RETURN(NetworkState st, co_await store.Read());
   if (*f.trace) {
@@ -210,6 +234,12 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
         if (s.value.vpc_id == id) children.push_back(sid);
       fmt::print("{:<12} {:<16} {:<18} {:>9} {}\n", id, v.value.name, v.value.cidr.ToString(),
                  v.value.vni, Join(children));
+    }
+  } else if (*f.route_list) {
+    fmt::print("{:<12} {:<18} {}\n", "VPC", "DESTINATION", "NEXT HOP");
+    for (const auto& [id, v] : st.vpcs) {
+      for (const auto& r : v.value.routes)
+        fmt::print("{:<12} {:<18} {}\n", id, r.destination.ToString(), r.next_hop);
     }
   } else if (*f.vsw_list) {
     fmt::print("{:<12} {:<12} {:<18} {:<16} {:<10} {}\n", "ID", "VPC", "CIDR", "GATEWAY", "ZONE",

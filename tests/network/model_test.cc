@@ -150,6 +150,21 @@ TEST(VpcSecurityGroups, RulesAreValidated) {
   EXPECT_FALSE(Validate(r).ok());
 }
 
+TEST(VpcRoutes, LongestPrefixWinsAndRoutesSurviveTheRecord) {
+  Vpc vpc{.id = "vpc-1", .cidr = Block("10.0.0.0/16"), .vni = 9};
+  vpc.routes = {{Block("10.60.0.0/16"), "eni-1"},
+                {Block("10.60.7.0/24"), "eni-2"},
+                {Block("0.0.0.0/0"), "eni-3"}};
+  EXPECT_EQ(LookupRoute(vpc, Ip("10.60.7.9"))->next_hop, "eni-2");
+  EXPECT_EQ(LookupRoute(vpc, Ip("10.60.8.9"))->next_hop, "eni-1");
+  EXPECT_EQ(LookupRoute(vpc, Ip("8.8.8.8"))->next_hop, "eni-3");
+  vpc.routes.pop_back();
+  EXPECT_EQ(LookupRoute(vpc, Ip("8.8.8.8")), nullptr);
+  auto back = DecodeVpc(Encode(vpc));
+  ASSERT_OK(back.status());
+  EXPECT_EQ(back->routes, vpc.routes);
+}
+
 TEST(VpcRecords, RoundTripAndMalformedRecordsAreRefused) {
   const Vpc vpc{.id = "vpc-1", .name = "prod", .cidr = Block("10.0.0.0/8"), .vni = 7};
   auto v = DecodeVpc(Encode(vpc));

@@ -265,6 +265,35 @@ TEST_F(VpcEndToEnd, DhcpConfiguresAGuestThatThenSpeaksTcp) {
   EXPECT_EQ(line, "hello-over-vxlan") << "no TCP stream across the overlay";
 }
 
+// A custom route: 10.60.0.0/16 via an instance (its interface with the
+// source check off) that holds 10.60.0.1 itself, like a router to a network
+// behind it. A guest in another subnet reaches that address through it.
+TEST_F(VpcEndToEnd, ACustomRouteGoesThroughARouterInstance) {
+  auto vpc = RunTask(io_, store_->CreateVpc("one", *ParseCidr("10.50.0.0/16")));
+  ASSERT_OK(vpc.status());
+  auto a = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("10.50.1.0/24"), "z1"));
+  auto b = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("10.50.2.0/24"), "z1"));
+  ASSERT_OK(a.status());
+  ASSERT_OK(b.status());
+  const std::vector<std::string> none;
+  auto router = RunTask(io_, store_->CreateInterface(b->id, std::nullopt, none, "h2", "router",
+                                                     /*source_check=*/false));
+  ASSERT_OK(router.status());
+  const NetworkInterface client = Eni(a->id, "h1");
+  EXPECT_FALSE(RunTask(io_, store_->AddRoute(vpc->id, {*ParseCidr("10.50.1.0/25"), router->id}))
+                   .ok());  // a vSwitch's block: the system's route
+  ASSERT_OK(RunTask(io_, store_->AddRoute(vpc->id, {*ParseCidr("10.60.0.0/16"), router->id})));
+  ASSERT_TRUE(net_.AddGuest("c1", 1, client, 24, a->gateway().ToString()));
+  ASSERT_TRUE(net_.AddGuest("r1", 2, *router, 24, b->gateway().ToString()));
+  ASSERT_TRUE(net_.Run("r1", "ip addr add 10.60.0.1/32 dev lo").empty());
+  EXPECT_TRUE(net_.Ping("c1", "10.60.0.1")) << "through the router instance";
+  EXPECT_FALSE(net_.Ping("c1", "10.61.0.1")) << "no route there";
+  ASSERT_OK(RunTask(io_, store_->RemoveRoute(vpc->id, *ParseCidr("10.60.0.0/16"))));
+  bool gone = false;
+  for (int i = 0; i < 5 && !gone; ++i) gone = !net_.Ping("c1", "10.60.0.1");
+  EXPECT_TRUE(gone) << "the route was removed but still works";
+}
+
 // A bare-metal server with a plain Linux vxlan device (no Tiangong there)
 // joins the VPC's VNI: it has an interface record like any guest, its host
 // entry names its own underlay address, and its neighbours are given to it

@@ -192,22 +192,32 @@ Task<Status> VpcStore::DeleteSecurityGroup(std::string id) {
 }
 
 namespace {
-// Applies `change` to a group's record, conditioned on the record read.
-Task<Status> ChangeGroup(etcd::Client& client, VpcStore& store, const std::string& id,
-                         const std::function<Status(SecurityGroup&)>& change) {
+// Applies `change` to one record (`T` in `table`, under `key(id)`),
+// conditioned on the record read; tried again if it changed meanwhile.
+template <typename T>
+Task<Status> ChangeRecord(etcd::Client& client, VpcStore& store, const std::string& id,
+                          std::map<std::string, NetworkState::Entry<T>> NetworkState::*table,
+                          std::string (*key)(std::string_view), std::string_view what,
+                          std::function<Status(const NetworkState&, T&)> change) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     TG_CO_ASSIGN_OR_RETURN(NetworkState st, co_await store.Read());
-    auto it = st.security_groups.find(id);
-    if (it == st.security_groups.end()) co_return NotFound("no security group {}", id);
-    SecurityGroup g = it->second.value;
-    TG_CO_RETURN_IF_ERROR(change(g));
+    auto it = (st.*table).find(id);
+    if (it == (st.*table).end()) co_return NotFound("no {} {}", what, id);
+    T v = it->second.value;
+    TG_CO_RETURN_IF_ERROR(change(st, v));
     etcd::Txn txn;
-    txn.compares.push_back(Unchanged(SecurityGroupKey(id), it->second.revision));
-    txn.then.push_back(etcd::TxnOp::Put(SecurityGroupKey(id), Encode(g)));
+    txn.compares.push_back(Unchanged(key(id), it->second.revision));
+    txn.then.push_back(etcd::TxnOp::Put(key(id), Encode(v)));
     TG_CO_ASSIGN_OR_RETURN(auto r, co_await client.Commit(std::move(txn)));
     if (r.succeeded) co_return Status::Ok();
   }
-  co_return Raced("change security group");
+  co_return Raced(fmt::format("change {}", what));
+}
+Task<Status> ChangeGroup(etcd::Client& client, VpcStore& store, const std::string& id,
+                         std::function<Status(SecurityGroup&)> change) {
+  return ChangeRecord<SecurityGroup>(
+      client, store, id, &NetworkState::security_groups, &SecurityGroupKey, "security group",
+      [change](const NetworkState&, SecurityGroup& g) { return change(g); });
 }
 }  // namespace
 
@@ -231,7 +241,8 @@ Task<Status> VpcStore::RemoveRule(std::string group_id, SecurityGroupRule rule) 
 Task<Result<NetworkInterface>> VpcStore::CreateInterface(std::string vswitch_id,
                                                          std::optional<Ipv4> ip,
                                                          std::vector<std::string> security_groups,
-                                                         std::string host, std::string instance) {
+                                                         std::string host, std::string instance,
+                                                         bool source_check) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     TG_CO_ASSIGN_OR_RETURN(NetworkState st, co_await Read());
     auto vsw = st.vswitches.find(vswitch_id);
@@ -253,7 +264,8 @@ Task<Result<NetworkInterface>> VpcStore::CreateInterface(std::string vswitch_id,
                          .ip = address,
                          .security_groups = security_groups,
                          .host = host,
-                         .instance = instance};
+                         .instance = instance,
+                         .source_check = source_check};
     const int64_t vsw_revision = vsw->second.revision;
     auto made = co_await etcd::CommitWithNextNumber(
         client_, std::string(kNextIdKey), [&](uint64_t number, etcd::Txn& t) {
@@ -272,12 +284,57 @@ Task<Result<NetworkInterface>> VpcStore::CreateInterface(std::string vswitch_id,
   co_return Raced("create interface");
 }
 
+namespace {
+Task<Status> ChangeVpc(etcd::Client& client, VpcStore& store, const std::string& id,
+                       std::function<Status(const NetworkState&, Vpc&)> change) {
+  return ChangeRecord<Vpc>(client, store, id, &NetworkState::vpcs, &VpcKey, "VPC",
+                           std::move(change));
+}
+}  // namespace
+
+Task<Status> VpcStore::AddRoute(std::string vpc_id, RouteEntry route) {
+  co_return co_await ChangeVpc(client_, *this, vpc_id, [&](const NetworkState& st, Vpc& v) {
+    for (const auto& [sid, s] : st.vswitches) {
+      if (s.value.vpc_id == vpc_id && s.value.cidr.Overlaps(route.destination)) {
+        return InvalidArgument("{} overlaps vSwitch {} ({}): its routes are the system's",
+                               route.destination.ToString(), sid, s.value.cidr.ToString());
+      }
+    }
+    auto hop = st.interfaces.find(route.next_hop);
+    if (hop == st.interfaces.end() || hop->second.value.vpc_id != vpc_id)
+      return NotFound("no interface {} in {}", route.next_hop, vpc_id);
+    for (const auto& r : v.routes) {
+      if (r.destination == route.destination)
+        return AlreadyExists("{} already has a route to {}", vpc_id, r.destination.ToString());
+    }
+    v.routes.push_back(route);
+    return Status::Ok();
+  });
+}
+
+Task<Status> VpcStore::RemoveRoute(std::string vpc_id, Cidr destination) {
+  co_return co_await ChangeVpc(client_, *this, vpc_id, [&](const NetworkState&, Vpc& v) {
+    auto it = std::find_if(v.routes.begin(), v.routes.end(),
+                           [&](const RouteEntry& r) { return r.destination == destination; });
+    if (it == v.routes.end())
+      return NotFound("{} has no route to {}", vpc_id, destination.ToString());
+    v.routes.erase(it);
+    return Status::Ok();
+  });
+}
+
 Task<Status> VpcStore::DeleteInterface(std::string id) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     TG_CO_ASSIGN_OR_RETURN(NetworkState st, co_await Read());
     auto it = st.interfaces.find(id);
     if (it == st.interfaces.end()) co_return NotFound("no interface {}", id);
     const NetworkInterface& e = it->second.value;
+    if (auto vpc = st.vpcs.find(e.vpc_id); vpc != st.vpcs.end()) {
+      for (const auto& r : vpc->second.value.routes)
+        if (r.next_hop == id)
+          co_return FailedPrecondition("interface {} is the next hop of the route to {}", id,
+                                       r.destination.ToString());
+    }
     etcd::Txn txn;
     txn.compares.push_back(Unchanged(InterfaceKey(id), it->second.revision));
     txn.then.push_back(etcd::TxnOp::Delete(InterfaceKey(id)));

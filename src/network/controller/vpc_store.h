@@ -55,10 +55,18 @@ class VpcStore {
   Task<Status> RemoveRule(std::string group_id, SecurityGroupRule rule);
   // An address from the vSwitch (`ip`, or the lowest free one), a MAC, the
   // groups (all in the vSwitch's VPC), bound to `host`.
+  // `source_check` off: the interface may send packets of other sources
+  // (an instance routing for others).
   Task<Result<NetworkInterface>> CreateInterface(std::string vswitch_id, std::optional<Ipv4> ip,
                                                  std::vector<std::string> security_groups,
-                                                 std::string host, std::string instance = "");
+                                                 std::string host, std::string instance = "",
+                                                 bool source_check = true);
   Task<Status> DeleteInterface(std::string id);
+  // A custom route of the VPC to an interface of it. Destinations inside a
+  // vSwitch's block are the system's and are refused, as is a second route
+  // for the same destination.
+  Task<Status> AddRoute(std::string vpc_id, RouteEntry route);
+  Task<Status> RemoveRoute(std::string vpc_id, Cidr destination);
 
  private:
   etcd::Client& client_;

@@ -52,6 +52,15 @@ Result<Ipv4> PickAddress(const VSwitch& vswitch, const std::set<Ipv4>& used,
                            vswitch.cidr.ToString());
 }
 
+const RouteEntry* LookupRoute(const Vpc& vpc, Ipv4 to) {
+  const RouteEntry* best = nullptr;
+  for (const auto& r : vpc.routes) {
+    if (r.destination.Contains(to) && (!best || r.destination.prefix > best->destination.prefix))
+      best = &r;
+  }
+  return best;
+}
+
 std::string VpcKey(std::string_view id) {
   return fmt::format("{}{}", kVpcsPrefix, id);
 }
@@ -69,11 +78,15 @@ std::string AddressKey(std::string_view vswitch_id, Ipv4 ip) {
 }
 
 std::string Encode(const Vpc& v) {
+  json routes = json::array();
+  for (const auto& r : v.routes)
+    routes.push_back({{"destination", r.destination.ToString()}, {"next_hop", r.next_hop}});
   return json{{"id", v.id},
               {"name", v.name},
               {"cidr", v.cidr.ToString()},
               {"vni", v.vni},
-              {"description", v.description}}
+              {"description", v.description},
+              {"routes", routes}}
       .dump();
 }
 
@@ -114,7 +127,8 @@ std::string Encode(const NetworkInterface& v) {
               {"ip", v.ip.ToString()},
               {"security_groups", v.security_groups},
               {"host", v.host},
-              {"instance", v.instance}}
+              {"instance", v.instance},
+              {"source_check", v.source_check}}
       .dump();
 }
 
@@ -126,6 +140,10 @@ Result<Vpc> DecodeVpc(std::string_view text) {
     v.vni = j.at("vni").get<uint32_t>();
     if (v.vni == 0 || v.vni > kMaxVni) throw std::invalid_argument("vni out of range");
     v.description = j.value("description", "");
+    for (const auto& r : j.value("routes", json::array())) {
+      v.routes.push_back({ValueOrThrow(ParseCidr(r.at("destination").get<std::string>())),
+                          r.at("next_hop").get<std::string>()});
+    }
   });
 }
 
@@ -176,6 +194,7 @@ Result<NetworkInterface> DecodeInterface(std::string_view text) {
         v.security_groups = j.at("security_groups").get<std::vector<std::string>>();
         v.host = j.at("host").get<std::string>();
         v.instance = j.value("instance", "");
+        v.source_check = j.value("source_check", true);
       });
 }
 

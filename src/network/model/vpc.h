@@ -31,13 +31,27 @@ inline constexpr std::string_view kNextIdKey = "/tiangong/network/next-id";
 // VNIs are 24 bits; 0 is never used.
 inline constexpr uint32_t kMaxVni = (1u << 24) - 1;
 
+// A custom entry of the VPC's route table: traffic to `destination` (that
+// no vSwitch of the VPC holds: those routes are the system's) goes to the
+// interface `next_hop` (an instance acting as a router). The longest prefix
+// wins.
+struct RouteEntry {
+  Cidr destination;
+  std::string next_hop;  // eni-<n>
+  bool operator==(const RouteEntry&) const = default;
+};
+
 struct Vpc {
   std::string id;  // vpc-<n>
   std::string name;
   Cidr cidr;
   uint32_t vni = 0;
   std::string description;
+  std::vector<RouteEntry> routes;
 };
+
+// The custom route for `to` (longest prefix), or nullptr.
+const RouteEntry* LookupRoute(const Vpc& vpc, Ipv4 to);
 
 struct VSwitch {
   std::string id;  // vsw-<n>
@@ -63,6 +77,9 @@ struct NetworkInterface {
   std::vector<std::string> security_groups;
   std::string host;      // the node whose vSwitch serves it ("" until bound)
   std::string instance;  // what it is attached to, free text
+  // Frames must come from its own address (off for a router instance that
+  // forwards other sources' packets).
+  bool source_check = true;
 };
 
 // A VPC CIDR: /8 to /28 (Alibaba's bounds). A vSwitch CIDR: /16 to /29,

@@ -39,6 +39,7 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
   v.tunnels = tunnels;
   for (const auto& [id, vpc] : state.vpcs) {
     v.vpcs[id].vni = vpc.value.vni;
+    v.vpcs[id].record = vpc.value;
     v.vpc_by_vni[vpc.value.vni] = id;
   }
   for (const auto& [id, g] : state.security_groups) v.security_groups[id] = g.value;
@@ -49,8 +50,13 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
   for (const auto& [id, e] : state.interfaces) {
     auto it = v.vpcs.find(e.value.vpc_id);
     if (it == v.vpcs.end()) continue;
-    Endpoint ep{id,         e.value.vswitch_id, e.value.mac,
-                e.value.ip, e.value.host,       e.value.security_groups};
+    Endpoint ep{.eni_id = id,
+                .vswitch_id = e.value.vswitch_id,
+                .mac = e.value.mac,
+                .ip = e.value.ip,
+                .host = e.value.host,
+                .security_groups = e.value.security_groups,
+                .source_check = e.value.source_check};
     it->second.by_ip[e.value.ip.value] = ep;
     if (e.value.host == host) v.local[id] = ep;
   }
@@ -144,7 +150,8 @@ Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std
   if (!vpc) return Drop(DropReason::kNoRoute);
   const VSwitch* my_subnet = SubnetOf(*vpc, me.ip);
   if (f.arp) {
-    if (f.arp->sender_ip != me.ip || f.arp->op != 1) return Drop(DropReason::kSpoofed);
+    if ((me.source_check && f.arp->sender_ip != me.ip) || f.arp->op != 1)
+      return Drop(DropReason::kSpoofed);
     // The gateway of the port's own vSwitch, or an interface in the same
     // subnet: answered here from the records.
     const Ipv4 target = f.arp->target_ip;
@@ -168,10 +175,18 @@ Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std
     return {.kind = Action::Kind::kReply, .reply = std::move(*answer)};
   }
   const Ipv4View& ip = *f.ip;
-  if (ip.src != me.ip) return Drop(DropReason::kSpoofed);
-  auto dst = vpc->by_ip.find(ip.dst.value);
-  if (dst == vpc->by_ip.end()) return Drop(DropReason::kNoRoute);
-  const Endpoint& to = dst->second;
+  if (me.source_check && ip.src != me.ip) return Drop(DropReason::kSpoofed);
+  const Endpoint* next = nullptr;
+  if (auto dst = vpc->by_ip.find(ip.dst.value); dst != vpc->by_ip.end()) {
+    next = &dst->second;
+  } else if (const RouteEntry* route = LookupRoute(vpc->record, ip.dst)) {
+    // A custom route: to the instance that routes for that block.
+    if (f.dst != kGatewayMac) return Drop(DropReason::kNoRoute);
+    for (const auto& [addr, ep] : vpc->by_ip)
+      if (ep.eni_id == route->next_hop) next = &ep;
+  }
+  if (!next) return Drop(DropReason::kNoRoute);
+  const Endpoint& to = *next;
   if (f.dst == kGatewayMac) {
     // Routed between subnets of the VPC: the router's hop.
     if (ip.ttl <= 1) return Drop(DropReason::kTtlExpired);
@@ -208,14 +223,19 @@ Action FromTunnel(const HostView& view, ConnTrack& flows, TimePoint now, uint32_
   const VpcView& vpc = view.vpcs.at(vpc_id->second);
   FrameView f;
   if (ParseFrame(frame, f) != ParseError::kNone || !f.ip) return Drop(DropReason::kMalformed);
-  auto dst = vpc.by_ip.find(f.ip->dst.value);
-  if (dst == vpc.by_ip.end() || !view.local.count(dst->second.eni_id) || f.dst != dst->second.mac)
-    return Drop(DropReason::kNotLocal);
+  // To the interface served here whose MAC the sender chose (the owner of
+  // the destination address, or the router of a custom route's block).
+  const Endpoint* to = nullptr;
+  for (const auto& [id, ep] : view.local) {
+    auto owner = vpc.by_ip.find(ep.ip.value);
+    if (ep.mac == f.dst && owner != vpc.by_ip.end() && owner->second.eni_id == id) to = &ep;
+  }
+  if (!to) return Drop(DropReason::kNotLocal);
   auto src = vpc.by_ip.find(f.ip->src.value);
-  if (!Admit(view, flows, now, vni, dst->second, Direction::kIngress, *f.ip,
+  if (!Admit(view, flows, now, vni, *to, Direction::kIngress, *f.ip,
              src == vpc.by_ip.end() ? nullptr : &src->second))
     return Drop(DropReason::kSecurityGroup);
-  return {.kind = Action::Kind::kDeliver, .port = dst->second.eni_id};
+  return {.kind = Action::Kind::kDeliver, .port = to->eni_id};
 }
 
 }  // namespace tg::network

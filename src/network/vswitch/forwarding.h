@@ -31,12 +31,14 @@ struct Endpoint {  // an interface as a forwarder needs it
   Ipv4 ip;
   std::string host;
   std::vector<std::string> security_groups;
+  bool source_check = true;
 };
 
 struct VpcView {
   uint32_t vni = 0;
   std::map<uint32_t, Endpoint> by_ip;  // Ipv4::value -> endpoint
   std::vector<VSwitch> vswitches;
+  Vpc record;  // for its custom routes
 };
 
 struct HostView {
