@@ -177,6 +177,9 @@ int Main(int argc, char** argv) {
                      "Run the VPC vSwitch for the interfaces bound to this node (--name)");
   node_cmd->add_option("--tunnel-ip", node.tunnel_ip,
                        "This host's underlay address: VXLAN to and from other hosts");
+  node_cmd->add_option("--vswitch-state", node.vswitch_state,
+                       "Where the vSwitch keeps the records it applied (default "
+                       "/var/lib/tiangong/vswitch-NAME.json)");
 
   storage::ChunkserverOptions chunkserver;
   double recovery_mib_per_second = 256;

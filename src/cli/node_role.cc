@@ -134,12 +134,11 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     status = vhost_servers.back()->Listen();
   }
   if (status.ok() && options.vswitch && !etcd) {  // no ebs volume made the client
+    // Not required to be reachable: the vSwitch serves from its saved state
+    // until etcd answers.
     auto made = etcd::Client::Create(rt.executor(), {.endpoints = options.etcd_endpoints});
     status = made.status();
-    if (made.ok()) {
-      etcd = std::move(*made);
-      status = co_await etcd->CheckReachable();
-    }
+    if (made.ok()) etcd = std::move(*made);
   }
   std::unique_ptr<network::VSwitchDaemon> vswitch;
   Status vswitch_status;
@@ -148,12 +147,18 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     TaskGroup switching(rt.executor());  // stops on shutdown by itself: never cancelled
     if (options.vswitch) {
       vswitch = std::make_unique<network::VSwitchDaemon>(
-          *etcd, network::VSwitchOptions{.host = options.name, .tunnel_ip = options.tunnel_ip});
+          *etcd,
+          network::VSwitchOptions{
+              .host = options.name,
+              .tunnel_ip = options.tunnel_ip,
+              .state_path = options.vswitch_state.empty()
+                                ? fmt::format("/var/lib/tiangong/vswitch-{}.json", options.name)
+                                : options.vswitch_state});
       switching.Spawn("vswitch",
-                    [](network::VSwitchDaemon& v, Event& stop, Status& out) -> Task<void> {
-                      out = co_await v.Run(stop);
-                      if (!out.ok()) Log()->error("vSwitch: {}", out);
-                    }(*vswitch, rt.shutdown(), vswitch_status));
+                      [](network::VSwitchDaemon& v, Event& stop, Status& out) -> Task<void> {
+                        out = co_await v.Run(stop);
+                        if (!out.ok()) Log()->error("vSwitch: {}", out);
+                      }(*vswitch, rt.shutdown(), vswitch_status));
     }
     for (auto& v : vhost_servers) serving.Spawn("vhost-user-blk", v->Run());
     if (!options.nbd_unix.empty() || !options.nbd_tcp.empty()) serving.Spawn("nbd", server.Run());

@@ -27,6 +27,10 @@ struct NodeOptions {
   // VXLAN on this underlay address.
   bool vswitch = false;
   std::string tunnel_ip;
+  // Where the vSwitch keeps the records it last applied (so that a restart
+  // serves at once, etcd reachable or not); default:
+  // /var/lib/tiangong/vswitch-<name>.json.
+  std::string vswitch_state;
 };
 
 Task<Status> RunNode(Runtime& runtime, const NodeOptions& options);

@@ -1,13 +1,15 @@
 #include "network/vswitch/tap.h"
 
 #include <fcntl.h>
-#include <linux/if.h>
 #include <linux/if_tun.h>
+#include <net/if.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 
 namespace tg::network {
 
@@ -17,17 +19,60 @@ TapPort::~TapPort() {
   Close();
 }
 
-Result<std::unique_ptr<TapPort>> TapPort::Open(Executor ex, const std::string& name) {
-  if (name.empty() || name.size() >= IFNAMSIZ) {
-    return InvalidArgument("TAP name '{}' must have 1 to {} characters", name, IFNAMSIZ - 1);
-  }
+namespace {
+
+// Attaches to (or creates) the TAP device `name` in the caller's namespace.
+int AttachTap(const std::string& name) {
   int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open /dev/net/tun");
+  if (fd < 0) return -1;
   ifreq ifr{};
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
   std::memcpy(ifr.ifr_name, name.data(), name.size());
   if (::ioctl(fd, TUNSETIFF, &ifr) != 0) {
-    Status s = ErrnoStatus(errno, "create TAP " + name);
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+// A persistent device moved into a named network namespace (a guest's):
+// attached to from inside that namespace; the fd then works from here.
+int AttachInOtherNamespace(const std::string& name) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory("/run/netns", ec)) return -1;
+  const int home = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) return -1;
+  int found = -1;
+  for (const auto& e : std::filesystem::directory_iterator("/run/netns", ec)) {
+    const int ns = ::open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0) continue;
+    if (::setns(ns, CLONE_NEWNET) == 0) {
+      if (::if_nametoindex(name.c_str()) != 0) found = AttachTap(name);
+      (void)::setns(home, CLONE_NEWNET);
+    }
+    ::close(ns);
+    if (found >= 0) break;
+  }
+  ::close(home);
+  return found;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TapPort>> TapPort::Open(Executor ex, const std::string& name) {
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    return InvalidArgument("TAP name '{}' must have 1 to {} characters", name, IFNAMSIZ - 1);
+  }
+  // The device may outlive a restart of the vSwitch (it is persistent), here
+  // or in the namespace it was moved to; else it is made here.
+  int fd = -1;
+  if (::if_nametoindex(name.c_str()) == 0) fd = AttachInOtherNamespace(name);
+  if (fd < 0) fd = AttachTap(name);
+  if (fd < 0) return ErrnoStatus(errno, "create TAP " + name);
+  if (::ioctl(fd, TUNSETPERSIST, 1) != 0) {
+    Status s = ErrnoStatus(errno, "make TAP " + name + " persistent");
     ::close(fd);
     return s;
   }
@@ -43,6 +88,11 @@ Result<std::unique_ptr<TapPort>> TapPort::Open(Executor ex, const std::string& n
     ::close(sock);
   }
   return std::unique_ptr<TapPort>(new TapPort(ex, fd, name));
+}
+
+void TapPort::Destroy() {
+  if (fd_.is_open()) (void)::ioctl(fd_.native_handle(), TUNSETPERSIST, 0);
+  Close();
 }
 
 Task<Result<size_t>> TapPort::Read(std::span<uint8_t> buf) {

@@ -1,6 +1,8 @@
 // A TAP device: the vSwitch's end of a guest's NIC (or of a network
 // namespace standing in for one). Frames only (IFF_NO_PI); the device may
-// be moved into another namespace and keeps working through this fd.
+// be moved into another namespace and keeps working through this fd. It is
+// persistent: it outlives the vSwitch process, which attaches to it again
+// when it restarts (also in a named namespace it was moved to).
 #pragma once
 
 #include <memory>
@@ -24,7 +26,10 @@ class TapPort {
   Task<Result<size_t>> Read(std::span<uint8_t> buf);
   // One frame out; a full queue drops it (the guest is not reading).
   Status Write(std::span<const uint8_t> frame);
+  // Closes this end; the device stays (a restarted vSwitch attaches again).
   void Close();
+  // Closes and removes the device (its interface is gone).
+  void Destroy();
 
  private:
   TapPort(Executor ex, int fd, std::string name);

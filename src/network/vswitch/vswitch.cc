@@ -1,5 +1,9 @@
 #include "network/vswitch/vswitch.h"
 
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "base/log.h"
 #include "etcd/lease.h"
 #include "etcd/mirror.h"
@@ -24,17 +28,17 @@ VSwitchDaemon::VSwitchDaemon(etcd::Client& client, VSwitchOptions options)
 
 VSwitchDaemon::~VSwitchDaemon() = default;
 
-void VSwitchDaemon::Rebuild() {
+void VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revision) {
   std::map<std::string, Ipv4> tunnels;
   std::vector<etcd::KeyValue> records;
-  for (const auto& [key, kv] : mirror_->kvs()) {
-    if (key.starts_with(kHostsPrefix)) {
-      if (auto ip = ParseIpv4(kv.value); ip.ok()) tunnels[key.substr(kHostsPrefix.size())] = *ip;
+  for (const auto& kv : all) {
+    if (kv.key.starts_with(kHostsPrefix)) {
+      if (auto ip = ParseIpv4(kv.value); ip.ok()) tunnels[kv.key.substr(kHostsPrefix.size())] = *ip;
     } else {
       records.push_back(kv);
     }
   }
-  view_ = BuildHostView(ParseNetworkState(records, mirror_->revision()), tunnels, options_.host);
+  view_ = BuildHostView(ParseNetworkState(records, revision), tunnels, options_.host);
   // A TAP port for each interface served here; ports of interfaces gone close.
   for (const auto& [id, ep] : view_.local) {
     if (ports_.count(id)) continue;
@@ -54,8 +58,8 @@ void VSwitchDaemon::Rebuild() {
       ++it;
       continue;
     }
-    Log()->info("interface {} gone: port {} closed", it->first, it->second->tap->name());
-    it->second->tap->Close();
+    Log()->info("interface {} gone: port {} removed", it->first, it->second->tap->name());
+    it->second->tap->Destroy();
     it = ports_.erase(it);
   }
 }
@@ -122,6 +126,77 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
   }
 }
 
+// The records the view was last built from, kept on disk so that a
+// restarted vSwitch serves at once, even while etcd is unreachable.
+void VSwitchDaemon::SaveState(const std::vector<etcd::KeyValue>& all, int64_t revision) {
+  if (options_.state_path.empty()) return;
+  nlohmann::json j = {{"revision", revision}, {"kvs", nlohmann::json::array()}};
+  for (const auto& kv : all) j["kvs"].push_back({{"key", kv.key}, {"value", kv.value}});
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(options_.state_path).parent_path(), ec);
+  const std::string tmp = options_.state_path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump();
+    if (!out) return;
+  }
+  std::filesystem::rename(tmp, options_.state_path, ec);
+}
+
+bool VSwitchDaemon::LoadState() {
+  if (options_.state_path.empty()) return false;
+  std::ifstream in(options_.state_path);
+  if (!in) return false;
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("kvs") || !j["kvs"].is_array()) {
+    Log()->warn("ignoring unreadable state {}", options_.state_path);
+    return false;
+  }
+  std::vector<etcd::KeyValue> all;
+  for (const auto& e : j["kvs"]) {
+    if (!e.is_object() || !e.contains("key") || !e["key"].is_string() || !e.contains("value") ||
+        !e["value"].is_string())
+      continue;
+    etcd::KeyValue kv;
+    kv.key = e["key"].get<std::string>();
+    kv.value = e["value"].get<std::string>();
+    all.push_back(std::move(kv));
+  }
+  Rebuild(all, j.value("revision", int64_t{0}));
+  Log()->info("serving {} interfaces from the saved state while etcd is read", view_.local.size());
+  return true;
+}
+
+// This host's underlay address under a lease, registered again whenever
+// the lease is lost (etcd unreachable for a while), until `stop`.
+Task<void> VSwitchDaemon::Register(Event& stop) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  Backoff backoff;
+  while (!stop.is_set() && !co_await IsCancelled()) {
+    auto lease = co_await etcd::LeaseKeeper::Start(
+        client_, std::chrono::seconds(options_.lease_ttl_seconds));
+    Status s = lease.status();
+    if (s.ok()) {
+      s = (co_await client_.Put(std::string(kHostsPrefix) + options_.host, options_.tunnel_ip,
+                                {.lease = (*lease)->id()}))
+              .status();
+    }
+    if (!s.ok()) {
+      if (lease.ok()) (co_await (*lease)->Revoke()).IgnoreError();
+      Log()->warn("host registration failed, retrying: {}", s);
+      co_await (stop.Wait() || SleepFor(backoff.Next()));
+      continue;
+    }
+    backoff.Reset();
+    co_await (stop.Wait() || (*lease)->lost().Wait());
+    if (stop.is_set() || co_await IsCancelled()) {
+      (co_await (*lease)->Revoke()).IgnoreError();
+      break;
+    }
+    co_await (*lease)->Stop();
+  }
+}
+
 Task<Status> VSwitchDaemon::Run(Event& stop) {
   // Cancellation is a stop like `stop`: handled by status, so that the
   // ports and background tasks are always joined.
@@ -136,19 +211,12 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
     co_return Unavailable("VXLAN socket on {}:{}: {}", options_.tunnel_ip, options_.vxlan_port,
                           ec.message());
   }
-  TG_CO_ASSIGN_OR_RETURN(
-      auto lease,
-      co_await etcd::LeaseKeeper::Start(client_, std::chrono::seconds(options_.lease_ttl_seconds)));
-  auto put = co_await client_.Put(std::string(kHostsPrefix) + options_.host, options_.tunnel_ip,
-                                  {.lease = lease->id()});
-  if (!put.ok()) {
-    (co_await lease->Revoke()).IgnoreError();
-    co_return put.status();
-  }
   mirror_ = std::make_unique<etcd::Mirror>(client_, std::string(kNetworkPrefix));
   TaskGroup background(ex_);
-  background.Spawn("vswitch mirror", mirror_->Run());
   background.Spawn("vswitch tunnel", ReceiveTunnel());
+  LoadState();
+  background.Spawn("vswitch registration", Register(stop));
+  background.Spawn("vswitch mirror", mirror_->Run());
   Log()->info("vSwitch up host={} tunnel={}:{}", options_.host, options_.tunnel_ip,
               options_.vxlan_port);
   Event& changed = mirror_->changed();
@@ -163,7 +231,12 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
     flows_.Expire(Clock::now());
     if (!changed.is_set()) continue;
     changed.Reset();
-    if (mirror_->loaded()) Rebuild();
+    if (!mirror_->loaded()) continue;
+    std::vector<etcd::KeyValue> all;
+    all.reserve(mirror_->kvs().size());
+    for (const auto& [key, kv] : mirror_->kvs()) all.push_back(kv);
+    Rebuild(all, mirror_->revision());
+    SaveState(all, mirror_->revision());
   }
   for (auto& [id, p] : ports_) p->tap->Close();
   ports_.clear();
@@ -171,7 +244,6 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   background.CancelAll();
   co_await background.Join();
   co_await tasks_.Join();
-  (co_await lease->Revoke()).IgnoreError();
   std::string drops;
   for (const auto& [reason, n] : counters_.drops)
     drops += fmt::format("{}{}={}", drops.empty() ? "" : ", ", DropReasonName(reason), n);

@@ -27,6 +27,9 @@ struct VSwitchOptions {
   std::string tunnel_ip;  // underlay address; VXLAN is received there
   uint16_t vxlan_port = kVxlanPort;
   int lease_ttl_seconds = 5;
+  // Where the records last applied are kept (a restart serves from them
+  // until etcd answers); empty: nowhere.
+  std::string state_path;
 };
 
 struct VSwitchCounters {
@@ -44,7 +47,10 @@ class VSwitchDaemon {
 
  private:
   struct Port;
-  void Rebuild();
+  void Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revision);
+  void SaveState(const std::vector<etcd::KeyValue>& all, int64_t revision);
+  bool LoadState();
+  Task<void> Register(Event& stop);
   Task<void> ServePort(std::shared_ptr<Port> port);
   Task<void> ReceiveTunnel();
   void Act(const Action& a, std::span<const uint8_t> frame, Port* from);
