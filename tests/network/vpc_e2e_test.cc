@@ -316,6 +316,8 @@ TEST_F(VpcEndToEnd, ARestartedVSwitchServesAgainWithoutTheController) {
   ASSERT_TRUE(net_.AddGuest("r1", 1, r1, 24, vsw->gateway().ToString()));
   ASSERT_TRUE(net_.AddGuest("r2", 2, r2, 24, vsw->gateway().ToString()));
   ASSERT_TRUE(net_.Ping("r1", r2.ip.ToString()));
+  // The vSwitch notes within a second where a guest took its port.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   ASSERT_OK(nodes_[0].Signal(SIGKILL));
   (void)nodes_[0].Wait(std::chrono::seconds(10));
   etcd_->Kill(0);

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -37,15 +38,18 @@ int AttachTap(const std::string& name) {
   return fd;
 }
 
-// A persistent device moved into a named network namespace (a guest's):
-// attached to from inside that namespace; the fd then works from here.
-int AttachInOtherNamespace(const std::string& name) {
+// A persistent device moved into another network namespace (a guest's):
+// attached to from inside that namespace (the named one whose inode is
+// `netns`); the fd then works from here.
+int AttachInNamespace(const std::string& name, uint64_t netns) {
   std::error_code ec;
   if (!std::filesystem::is_directory("/run/netns", ec)) return -1;
   const int home = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   if (home < 0) return -1;
   int found = -1;
   for (const auto& e : std::filesystem::directory_iterator("/run/netns", ec)) {
+    struct stat st;
+    if (::stat(e.path().c_str(), &st) != 0 || st.st_ino != netns) continue;
     const int ns = ::open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
     if (ns < 0) continue;
     if (::setns(ns, CLONE_NEWNET) == 0) {
@@ -53,7 +57,7 @@ int AttachInOtherNamespace(const std::string& name) {
       (void)::setns(home, CLONE_NEWNET);
     }
     ::close(ns);
-    if (found >= 0) break;
+    break;
   }
   ::close(home);
   return found;
@@ -61,14 +65,15 @@ int AttachInOtherNamespace(const std::string& name) {
 
 }  // namespace
 
-Result<std::unique_ptr<TapPort>> TapPort::Open(Executor ex, const std::string& name) {
+Result<std::unique_ptr<TapPort>> TapPort::Open(Executor ex, const std::string& name,
+                                               uint64_t netns) {
   if (name.empty() || name.size() >= IFNAMSIZ) {
     return InvalidArgument("TAP name '{}' must have 1 to {} characters", name, IFNAMSIZ - 1);
   }
   // The device may outlive a restart of the vSwitch (it is persistent), here
   // or in the namespace it was moved to; else it is made here.
   int fd = -1;
-  if (::if_nametoindex(name.c_str()) == 0) fd = AttachInOtherNamespace(name);
+  if (netns != 0 && ::if_nametoindex(name.c_str()) == 0) fd = AttachInNamespace(name, netns);
   if (fd < 0) fd = AttachTap(name);
   if (fd < 0) return ErrnoStatus(errno, "create TAP " + name);
   if (::ioctl(fd, TUNSETPERSIST, 1) != 0) {
@@ -88,6 +93,16 @@ Result<std::unique_ptr<TapPort>> TapPort::Open(Executor ex, const std::string& n
     ::close(sock);
   }
   return std::unique_ptr<TapPort>(new TapPort(ex, fd, name));
+}
+
+uint64_t TapPort::Namespace() {
+  if (!fd_.is_open()) return 0;
+  const int ns = ::ioctl(fd_.native_handle(), TUNGETDEVNETNS);
+  if (ns < 0) return 0;
+  struct stat st;
+  const uint64_t ino = ::fstat(ns, &st) == 0 ? st.st_ino : 0;
+  ::close(ns);
+  return ino;
 }
 
 void TapPort::Destroy() {

@@ -2,7 +2,8 @@
 // namespace standing in for one). Frames only (IFF_NO_PI); the device may
 // be moved into another namespace and keeps working through this fd. It is
 // persistent: it outlives the vSwitch process, which attaches to it again
-// when it restarts (also in a named namespace it was moved to).
+// when it restarts (also in the named namespace it was moved to, which the
+// vSwitch remembers).
 #pragma once
 
 #include <memory>
@@ -17,8 +18,14 @@ namespace tg::network {
 class TapPort {
  public:
   // Creates (or attaches to) the TAP device `name` (at most 15 characters)
-  // and brings it up.
-  static Result<std::unique_ptr<TapPort>> Open(Executor ex, const std::string& name);
+  // and brings it up. `netns`, if not 0: the inode of the named network
+  // namespace the device was last seen in (see Namespace()): it is looked
+  // for there first. Only there: a device of the same name elsewhere may
+  // be another vSwitch's.
+  static Result<std::unique_ptr<TapPort>> Open(Executor ex, const std::string& name,
+                                               uint64_t netns = 0);
+  // The inode of the network namespace the device is in now (0 if unknown).
+  uint64_t Namespace();
   ~TapPort();
 
   const std::string& name() const { return name_; }

@@ -43,7 +43,8 @@ void VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revi
   for (const auto& [id, ep] : view_.local) {
     if (ports_.count(id)) continue;
     const std::string name = "t" + id;  // e.g. teni-12
-    auto tap = TapPort::Open(ex_, name);
+    auto known = port_namespaces_.find(id);
+    auto tap = TapPort::Open(ex_, name, known == port_namespaces_.end() ? 0 : known->second);
     if (!tap.ok()) {
       Log()->error("interface {}: {}", id, tap.status());
       continue;
@@ -130,8 +131,16 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
 // restarted vSwitch serves at once, even while etcd is unreachable.
 void VSwitchDaemon::SaveState(const std::vector<etcd::KeyValue>& all, int64_t revision) {
   if (options_.state_path.empty()) return;
-  nlohmann::json j = {{"revision", revision}, {"kvs", nlohmann::json::array()}};
+  nlohmann::json j = {{"revision", revision},
+                      {"kvs", nlohmann::json::array()},
+                      {"ports", nlohmann::json::object()}};
   for (const auto& kv : all) j["kvs"].push_back({{"key", kv.key}, {"value", kv.value}});
+  // Where each port's device is now (a guest may have taken it into its
+  // namespace): a restart attaches to it there.
+  for (const auto& [id, p] : ports_) {
+    port_namespaces_[id] = p->tap->Namespace();
+    j["ports"][id] = port_namespaces_[id];
+  }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(options_.state_path).parent_path(), ec);
   const std::string tmp = options_.state_path + ".tmp";
@@ -151,6 +160,10 @@ bool VSwitchDaemon::LoadState() {
   if (j.is_discarded() || !j.is_object() || !j.contains("kvs") || !j["kvs"].is_array()) {
     Log()->warn("ignoring unreadable state {}", options_.state_path);
     return false;
+  }
+  if (j.contains("ports") && j["ports"].is_object()) {
+    for (const auto& [id, ns] : j["ports"].items())
+      if (ns.is_number_unsigned()) port_namespaces_[id] = ns.get<uint64_t>();
   }
   std::vector<etcd::KeyValue> all;
   for (const auto& e : j["kvs"]) {
@@ -222,14 +235,23 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   Event& changed = mirror_->changed();
   while (!stop.is_set()) {
     try {
-      // Quiet connections are forgotten at least every 10 s.
-      co_await (changed.Wait() || stop.Wait() || SleepFor(std::chrono::seconds(10)));
+      // Every second: quiet connections are forgotten, and ports a guest
+      // took into its namespace are noted (a restart finds them there).
+      co_await (changed.Wait() || stop.Wait() || SleepFor(std::chrono::seconds(1)));
     } catch (const boost::system::system_error&) {
       break;  // cancelled: both waits were aborted
     }
     if (stop.is_set() || co_await IsCancelled()) break;
     flows_.Expire(Clock::now());
-    if (!changed.is_set()) continue;
+    if (!changed.is_set()) {
+      bool moved = false;
+      for (const auto& [id, p] : ports_) {
+        const uint64_t ns = p->tap->Namespace();
+        if (ns != port_namespaces_[id]) moved = true;
+      }
+      if (moved && mirror_->loaded()) SaveState(last_records_, mirror_->revision());
+      continue;
+    }
     changed.Reset();
     if (!mirror_->loaded()) continue;
     std::vector<etcd::KeyValue> all;
@@ -237,6 +259,7 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
     for (const auto& [key, kv] : mirror_->kvs()) all.push_back(kv);
     Rebuild(all, mirror_->revision());
     SaveState(all, mirror_->revision());
+    last_records_ = std::move(all);
   }
   for (auto& [id, p] : ports_) p->tap->Close();
   ports_.clear();

@@ -62,6 +62,8 @@ class VSwitchDaemon {
   HostView view_;
   ConnTrack flows_;
   std::map<std::string, std::shared_ptr<Port>> ports_;  // by eni id
+  std::map<std::string, uint64_t> port_namespaces_;     // saved: where each device was
+  std::vector<etcd::KeyValue> last_records_;            // what the view was built from
   std::unique_ptr<asio::ip::udp::socket> tunnel_;
   TaskGroup tasks_;
   VSwitchCounters counters_;
