@@ -75,9 +75,14 @@ Task<Status> Master::ReconcileOnce() {
   // The copy must hold this master's own last writes, or the pass would
   // redo them (harmlessly: every write is conditioned on what was read).
   if (!co_await state_.WaitFor(last_write_, std::chrono::seconds(2))) {
-    co_return Unavailable("the state copy is behind revision {} (at {})", last_write_,
-                          state_.revision());
+    // A write that changed nothing under the prefix never shows up in the
+    // watch: go on with the copy as it is (every write is conditioned on
+    // what was read, so an old copy changes nothing).
+    Log()->warn("state copy at revision {}, not yet at {}: reconciling from it",
+                state_.revision(), last_write_);
+    if (!state_.loaded()) co_return Unavailable("the state copy is not loaded yet");
   }
+  last_write_ = 0;
   State st;
   for (const auto& entry : state_.kvs()) {
     const etcd::KeyValue& kv = entry.second;
