@@ -333,6 +333,33 @@ TEST_F(VpcEndToEnd, ARestartedVSwitchServesAgainWithoutTheController) {
              seconds);
 }
 
+// Path-MTU discovery through the overlay: a guest with a 1500-byte MTU
+// sends a full-size datagram with "don't fragment"; the vSwitch answers
+// ICMP "fragmentation needed" with the overlay's 1450, and the guest's
+// kernel then uses 1450 towards that address.
+TEST_F(VpcEndToEnd, PathMtuDiscoveryWorksThroughTheOverlay) {
+  auto vpc = RunTask(io_, store_->CreateVpc("one", *ParseCidr("10.80.0.0/16")));
+  ASSERT_OK(vpc.status());
+  auto vsw = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("10.80.1.0/24"), "z1"));
+  ASSERT_OK(vsw.status());
+  const NetworkInterface m1 = Eni(vsw->id, "h1");
+  const NetworkInterface m2 = Eni(vsw->id, "h2");
+  ASSERT_TRUE(net_.AddGuest("m1", 1, m1, 24, vsw->gateway().ToString()));
+  ASSERT_TRUE(net_.AddGuest("m2", 2, m2, 24, vsw->gateway().ToString()));
+  ASSERT_TRUE(net_.Ping("m1", m2.ip.ToString()));  // neighbours known
+  const std::string send = fmt::format(
+      "python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+      "s.setsockopt(socket.IPPROTO_IP, 10, 2); s.sendto(bytes(1472), ('{}', 9))\"",
+      m2.ip.ToString());  // IP_MTU_DISCOVER = IP_PMTUDISC_DO
+  net_.Run("m1", send);
+  std::string route;
+  for (int i = 0; i < 20 && route.find("mtu 1450") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    route = net_.Run("m1", "ip route get " + m2.ip.ToString());
+  }
+  EXPECT_NE(route.find("mtu 1450"), std::string::npos) << route;
+}
+
 // A bare-metal server with a plain Linux vxlan device (no Tiangong there)
 // joins the VPC's VNI: it has an interface record like any guest, its host
 // entry names its own underlay address, and its neighbours are given to it
