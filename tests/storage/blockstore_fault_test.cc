@@ -34,17 +34,22 @@ Task<Result<std::unique_ptr<volume::Volume>>> Open(StorageCluster& c, std::strin
 }
 
 // Load, a fault in the middle, then: healthy again, data intact, replicas identical.
+Task<void> LoadWithFaultOn(StorageCluster& c, volume::Volume& v,
+                           std::function<Task<void>()> fault) {
+  WriteChecker checker(kVolumeSize);
+  co_await checker.Run(v, 4, 8s, 2s, std::move(fault));
+  for (const auto& f : checker.failures()) ADD_FAILURE() << "write failed: " << f;
+  EXPECT_GT(checker.writes_acknowledged(), 50u);
+  CO_ASSERT_OK(co_await c.WaitHealthy(90s));
+  CO_ASSERT_OK(co_await checker.Verify(v));
+  CO_ASSERT_OK(co_await c.CheckReplicasIdentical("vol"));
+}
+
 Task<void> LoadWithFault(StorageCluster& c, std::function<Task<void>()> fault) {
   CO_ASSERT_TRUE(co_await c.WaitForLeader(30s) >= 0);
   auto v = co_await Open(c, "node-a");
   CO_ASSERT_OK(v.status());
-  WriteChecker checker(kVolumeSize);
-  co_await checker.Run(**v, 4, 8s, 2s, std::move(fault));
-  for (const auto& f : checker.failures()) ADD_FAILURE() << "write failed: " << f;
-  EXPECT_GT(checker.writes_acknowledged(), 50u);
-  CO_ASSERT_OK(co_await c.WaitHealthy(90s));
-  CO_ASSERT_OK(co_await checker.Verify(**v));
-  CO_ASSERT_OK(co_await c.CheckReplicasIdentical("vol"));
+  co_await LoadWithFaultOn(c, **v, std::move(fault));  // may fail early: closed anyway
   co_await (*v)->Close();
 }
 
@@ -173,12 +178,9 @@ TEST(StorageFaults, BitRotIsServedAroundAndRepaired) {
   RunTask(io, BitRot(c));
 }
 
-Task<void> Rebalance(StorageCluster& c) {
-  CO_ASSERT_TRUE(co_await c.WaitForLeader(30s) >= 0);
-  auto v = co_await Open(c, "node-a");
-  CO_ASSERT_OK(v.status());
+Task<void> RebalanceOn(StorageCluster& c, volume::Volume& v) {
   WriteChecker checker(2 * kVolumeSize);
-  co_await checker.Run(**v, 2, 6s, 1s, [&]() -> Task<void> {
+  co_await checker.Run(v, 2, 6s, 1s, [&]() -> Task<void> {
     // A fourth chunkserver joins under load: chunks move onto it.
     c.AddChunkserver({}, "127.0.0.1:0", c.etcd_url());
     co_return;
@@ -196,8 +198,15 @@ Task<void> Rebalance(StorageCluster& c) {
   }
   EXPECT_GE(held, 5u) << "24 replicas over 4 servers: the new one should hold about 6";
   CO_ASSERT_OK(co_await c.WaitHealthy(60s));
-  CO_ASSERT_OK(co_await checker.Verify(**v));
+  CO_ASSERT_OK(co_await checker.Verify(v));
   CO_ASSERT_OK(co_await c.CheckReplicasIdentical("vol"));
+}
+
+Task<void> Rebalance(StorageCluster& c) {
+  CO_ASSERT_TRUE(co_await c.WaitForLeader(30s) >= 0);
+  auto v = co_await Open(c, "node-a");
+  CO_ASSERT_OK(v.status());
+  co_await RebalanceOn(c, **v);  // may fail early: closed anyway
   co_await (*v)->Close();
 }
 
