@@ -124,7 +124,7 @@ bool Admit(const HostView& view, ConnTrack& flows, TimePoint now, uint32_t vni,
   return true;
 }
 
-void SetMacs(std::vector<uint8_t>& frame, const Mac& dst, const Mac& src) {
+void SetMacs(std::span<uint8_t> frame, const Mac& dst, const Mac& src) {
   std::memcpy(frame.data(), dst.bytes.data(), 6);
   std::memcpy(frame.data() + 6, src.bytes.data(), 6);
 }
@@ -132,7 +132,7 @@ void SetMacs(std::vector<uint8_t>& frame, const Mac& dst, const Mac& src) {
 }  // namespace
 
 Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std::string& eni_id,
-                std::vector<uint8_t>& frame) {
+                std::span<uint8_t> frame) {
   auto self = view.local.find(eni_id);
   if (self == view.local.end()) return Drop(DropReason::kNotLocal);
   const Endpoint& me = self->second;

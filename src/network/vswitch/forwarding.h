@@ -82,7 +82,7 @@ struct Action {
 // for the sender, ingress for a local receiver; `flows` remembers the
 // connections they accepted. An interface in no group is not filtered.
 Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std::string& eni_id,
-                std::vector<uint8_t>& frame);
+                std::span<uint8_t> frame);
 // A frame that came through the tunnel with `vni` (ingress rules here).
 Action FromTunnel(const HostView& view, ConnTrack& flows, TimePoint now, uint32_t vni,
                   std::span<const uint8_t> frame);

@@ -120,6 +120,12 @@ Task<Result<size_t>> TapPort::Read(std::span<uint8_t> buf) {
   co_return n;
 }
 
+size_t TapPort::TryRead(std::span<uint8_t> buf) {
+  if (!fd_.is_open()) return 0;
+  const ssize_t n = ::read(fd_.native_handle(), buf.data(), buf.size());
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
 Status TapPort::Write(std::span<const uint8_t> frame) {
   if (!fd_.is_open()) return Cancelled("TAP {} closed", name_);
   ssize_t n = ::write(fd_.native_handle(), frame.data(), frame.size());

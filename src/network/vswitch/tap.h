@@ -31,6 +31,8 @@ class TapPort {
   const std::string& name() const { return name_; }
   // One frame into `buf`; Cancelled when closed.
   Task<Result<size_t>> Read(std::span<uint8_t> buf);
+  // One more frame if one is waiting (0 if none), without waiting.
+  size_t TryRead(std::span<uint8_t> buf);
   // One frame out; a full queue drops it (the guest is not reading).
   Status Write(std::span<const uint8_t> frame);
   // Closes this end; the device stays (a restarted vSwitch attaches again).

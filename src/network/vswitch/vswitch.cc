@@ -1,5 +1,10 @@
 #include "network/vswitch/vswitch.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -82,17 +87,43 @@ void VSwitchDaemon::Act(const Action& a, std::span<const uint8_t> frame, Port* f
       return;
     }
     case Action::Kind::kTunnel: {
-      uint8_t header[kVxlanHeader];
-      WriteVxlanHeader(header, a.vni);
-      const std::array<asio::const_buffer, 2> bufs{asio::buffer(header),
-                                                   asio::buffer(frame.data(), frame.size())};
-      asio::ip::udp::endpoint to(asio::ip::address_v4(a.remote.value), options_.vxlan_port);
-      boost::system::error_code ec;
-      tunnel_->send_to(bufs, to, 0, ec);
-      if (!ec) ++counters_.tunnel_out;
+      // Gathered, and sent together by FlushTunnel (one system call).
+      if (outbox_.size() == kBatch) FlushTunnel();
+      OutPacket& p = outbox_.emplace_back();
+      p.to = a.remote.value;
+      p.data.resize(kVxlanHeader + frame.size());
+      WriteVxlanHeader(p.data.data(), a.vni);
+      std::memcpy(p.data.data() + kVxlanHeader, frame.data(), frame.size());
       return;
     }
   }
+}
+
+void VSwitchDaemon::FlushTunnel() {
+  if (outbox_.empty()) return;
+  std::vector<mmsghdr> msgs(outbox_.size());
+  std::vector<iovec> iov(outbox_.size());
+  std::vector<sockaddr_in> to(outbox_.size());
+  for (size_t i = 0; i < outbox_.size(); ++i) {
+    iov[i] = {outbox_[i].data.data(), outbox_[i].data.size()};
+    to[i] = sockaddr_in{};
+    to[i].sin_family = AF_INET;
+    to[i].sin_port = htons(options_.vxlan_port);
+    to[i].sin_addr.s_addr = htonl(outbox_[i].to);
+    msgs[i].msg_hdr.msg_name = &to[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  size_t sent = 0;
+  while (sent < msgs.size()) {
+    const int n = ::sendmmsg(tunnel_->native_handle(), msgs.data() + sent,
+                             static_cast<unsigned>(msgs.size() - sent), MSG_DONTWAIT);
+    if (n <= 0) break;  // the socket's queue is full: the rest is dropped, as a NIC would
+    sent += static_cast<size_t>(n);
+  }
+  counters_.tunnel_out += sent;
+  outbox_.clear();
 }
 
 Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
@@ -100,30 +131,50 @@ Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
   for (;;) {
     auto n = co_await port->tap->Read(buf);
     if (!n.ok()) co_return;
-    ++counters_.from_ports;
-    std::vector<uint8_t> frame(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(*n));
-    Action a = FromPort(view_, flows_, Clock::now(), port->eni_id, frame);
-    Act(a, frame, port.get());
+    // This frame, then whatever else the guest queued meanwhile (up to a
+    // batch), each decided at once; their tunnel packets go out together.
+    size_t got = *n;
+    for (size_t i = 0; i < kBatch && got > 0; ++i) {
+      ++counters_.from_ports;
+      std::span<uint8_t> frame(buf.data(), got);
+      Action a = FromPort(view_, flows_, Clock::now(), port->eni_id, frame);
+      Act(a, frame, port.get());
+      got = port->tap->TryRead(buf);
+    }
+    FlushTunnel();
   }
 }
 
 Task<void> VSwitchDaemon::ReceiveTunnel() {
-  std::vector<uint8_t> buf(kMaxFrame);
+  // Up to a batch of datagrams per system call (recvmmsg), each decided as
+  // it comes.
+  std::vector<std::vector<uint8_t>> bufs(kBatch, std::vector<uint8_t>(kMaxFrame));
+  std::vector<iovec> iov(kBatch);
+  std::vector<mmsghdr> msgs(kBatch);
+  for (size_t i = 0; i < kBatch; ++i) {
+    iov[i] = {bufs[i].data(), bufs[i].size()};
+    msgs[i] = mmsghdr{};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
   for (;;) {
-    asio::ip::udp::endpoint from;
     boost::system::error_code ec;
-    size_t n = co_await tunnel_->async_receive_from(asio::buffer(buf), from,
-                                                    asio::redirect_error(asio::use_awaitable, ec));
+    co_await tunnel_->async_wait(asio::socket_base::wait_read,
+                                 asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !tunnel_->is_open()) co_return;
-    if (ec) continue;
-    auto vni = ReadVxlanHeader({buf.data(), n});
-    if (!vni) {
-      ++counters_.drops[DropReason::kMalformed];
-      continue;
+    const int n = ::recvmmsg(tunnel_->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) continue;
+    for (int m = 0; m < n; ++m) {
+      const size_t len = msgs[m].msg_len;
+      auto vni = ReadVxlanHeader({bufs[m].data(), len});
+      if (!vni) {
+        ++counters_.drops[DropReason::kMalformed];
+        continue;
+      }
+      ++counters_.tunnel_in;
+      std::span<const uint8_t> frame(bufs[m].data() + kVxlanHeader, len - kVxlanHeader);
+      Act(FromTunnel(view_, flows_, Clock::now(), *vni, frame), frame, nullptr);
     }
-    ++counters_.tunnel_in;
-    std::span<const uint8_t> frame(buf.data() + kVxlanHeader, n - kVxlanHeader);
-    Act(FromTunnel(view_, flows_, Clock::now(), *vni, frame), frame, nullptr);
   }
 }
 

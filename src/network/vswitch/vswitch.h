@@ -54,6 +54,14 @@ class VSwitchDaemon {
   Task<void> ServePort(std::shared_ptr<Port> port);
   Task<void> ReceiveTunnel();
   void Act(const Action& a, std::span<const uint8_t> frame, Port* from);
+  void FlushTunnel();
+
+  static constexpr size_t kBatch = 32;
+  struct OutPacket {
+    uint32_t to = 0;  // underlay address
+    std::vector<uint8_t> data;
+  };
+  std::vector<OutPacket> outbox_;
 
   etcd::Client& client_;
   VSwitchOptions options_;
