@@ -78,8 +78,8 @@ Task<Status> Master::ReconcileOnce() {
     // A write that changed nothing under the prefix never shows up in the
     // watch: go on with the copy as it is (every write is conditioned on
     // what was read, so an old copy changes nothing).
-    Log()->warn("state copy at revision {}, not yet at {}: reconciling from it",
-                state_.revision(), last_write_);
+    Log()->warn("state copy at revision {}, not yet at {}: reconciling from it", state_.revision(),
+                last_write_);
     if (!state_.loaded()) co_return Unavailable("the state copy is not loaded yet");
   }
   last_write_ = 0;
