@@ -45,12 +45,19 @@ Task<void> LoadWithFaultOn(StorageCluster& c, volume::Volume& v,
   CO_ASSERT_OK(co_await c.CheckReplicasIdentical("vol"));
 }
 
-Task<void> LoadWithFault(StorageCluster& c, std::function<Task<void>()> fault) {
+// Opens "vol" as node-a once a master leads, runs `body` on it, and closes
+// it however `body` ends (a failed CO_ASSERT returns early; an unclosed
+// volume would abort the test process before the logs are printed).
+Task<void> OnVolume(StorageCluster& c, std::function<Task<void>(volume::Volume&)> body) {
   CO_ASSERT_TRUE(co_await c.WaitForLeader(30s) >= 0);
   auto v = co_await Open(c, "node-a");
   CO_ASSERT_OK(v.status());
-  co_await LoadWithFaultOn(c, **v, std::move(fault));  // may fail early: closed anyway
+  co_await body(**v);
   co_await (*v)->Close();
+}
+
+Task<void> LoadWithFault(StorageCluster& c, std::function<Task<void>()> fault) {
+  co_await OnVolume(c, [&](volume::Volume& v) { return LoadWithFaultOn(c, v, fault); });
 }
 
 TEST(StorageFaults, ChunkserverKilledDuringWrites) {
@@ -163,19 +170,11 @@ Task<void> BitRotOn(StorageCluster& c, volume::Volume& v) {
   CO_ASSERT_OK(co_await checker.Verify(v));
 }
 
-Task<void> BitRot(StorageCluster& c) {
-  CO_ASSERT_TRUE(co_await c.WaitForLeader(30s) >= 0);
-  auto v = co_await Open(c, "node-a");
-  CO_ASSERT_OK(v.status());
-  co_await BitRotOn(c, **v);  // may fail early: the volume is closed anyway
-  co_await (*v)->Close();
-}
-
 TEST(StorageFaults, BitRotIsServedAroundAndRepaired) {
   asio::io_context io;
   StorageCluster c(io, 1, 4, {"--scrub-interval", "1"});
   ASSERT_OK(c.CreateVolume("vol", "256M"));
-  RunTask(io, BitRot(c));
+  RunTask(io, OnVolume(c, [&](volume::Volume& v) { return BitRotOn(c, v); }));
 }
 
 Task<void> RebalanceOn(StorageCluster& c, volume::Volume& v) {
@@ -202,19 +201,11 @@ Task<void> RebalanceOn(StorageCluster& c, volume::Volume& v) {
   CO_ASSERT_OK(co_await c.CheckReplicasIdentical("vol"));
 }
 
-Task<void> Rebalance(StorageCluster& c) {
-  CO_ASSERT_TRUE(co_await c.WaitForLeader(30s) >= 0);
-  auto v = co_await Open(c, "node-a");
-  CO_ASSERT_OK(v.status());
-  co_await RebalanceOn(c, **v);  // may fail early: closed anyway
-  co_await (*v)->Close();
-}
-
 TEST(StorageFaults, RebalancesOntoAJoiningChunkserver) {
   asio::io_context io;
   StorageCluster c(io, 1, 3);
   ASSERT_OK(c.CreateVolume("vol", "512M"));
-  RunTask(io, Rebalance(c));
+  RunTask(io, OnVolume(c, [&](volume::Volume& v) { return RebalanceOn(c, v); }));
 }
 
 // A network namespace standing for another host, joined to this one by a

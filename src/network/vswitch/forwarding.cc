@@ -51,6 +51,7 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
     auto it = v.vpcs.find(e.value.vpc_id);
     if (it == v.vpcs.end()) continue;
     Endpoint ep{.eni_id = id,
+                .vpc_id = e.value.vpc_id,
                 .vswitch_id = e.value.vswitch_id,
                 .mac = e.value.mac,
                 .ip = e.value.ip,
@@ -58,7 +59,11 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
                 .security_groups = e.value.security_groups,
                 .source_check = e.value.source_check};
     it->second.by_ip[e.value.ip.value] = ep;
-    if (e.value.host == host) v.local[id] = ep;
+    it->second.ip_of_eni[id] = e.value.ip.value;
+    if (e.value.host == host) {
+      v.local[id] = ep;
+      v.local_by_mac[ep.mac] = id;
+    }
   }
   return v;
 }
@@ -69,15 +74,9 @@ Action Drop(DropReason r) {
   return {.kind = Action::Kind::kDrop, .reason = r};
 }
 
-const VpcView* VpcOf(const HostView& view, const Endpoint& ep, std::string* vpc_id = nullptr) {
-  for (const auto& [id, vpc] : view.vpcs) {
-    auto it = vpc.by_ip.find(ep.ip.value);
-    if (it != vpc.by_ip.end() && it->second.eni_id == ep.eni_id) {
-      if (vpc_id) *vpc_id = id;
-      return &vpc;
-    }
-  }
-  return nullptr;
+const VpcView* VpcOf(const HostView& view, const Endpoint& ep) {
+  auto it = view.vpcs.find(ep.vpc_id);
+  return it == view.vpcs.end() ? nullptr : &it->second;
 }
 
 const VSwitch* SubnetOf(const VpcView& vpc, Ipv4 ip) {
@@ -182,8 +181,8 @@ Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std
   } else if (const RouteEntry* route = LookupRoute(vpc->record, ip.dst)) {
     // A custom route: to the instance that routes for that block.
     if (f.dst != kGatewayMac) return Drop(DropReason::kNoRoute);
-    for (const auto& [addr, ep] : vpc->by_ip)
-      if (ep.eni_id == route->next_hop) next = &ep;
+    if (auto hop = vpc->ip_of_eni.find(route->next_hop); hop != vpc->ip_of_eni.end())
+      next = &vpc->by_ip.at(hop->second);
   }
   if (!next) return Drop(DropReason::kNoRoute);
   const Endpoint& to = *next;
@@ -226,9 +225,9 @@ Action FromTunnel(const HostView& view, ConnTrack& flows, TimePoint now, uint32_
   // To the interface served here whose MAC the sender chose (the owner of
   // the destination address, or the router of a custom route's block).
   const Endpoint* to = nullptr;
-  for (const auto& [id, ep] : view.local) {
-    auto owner = vpc.by_ip.find(ep.ip.value);
-    if (ep.mac == f.dst && owner != vpc.by_ip.end() && owner->second.eni_id == id) to = &ep;
+  if (auto port = view.local_by_mac.find(f.dst); port != view.local_by_mac.end()) {
+    const Endpoint& ep = view.local.at(port->second);
+    if (ep.vpc_id == vpc_id->second) to = &ep;
   }
   if (!to) return Drop(DropReason::kNotLocal);
   auto src = vpc.by_ip.find(f.ip->src.value);

@@ -26,6 +26,7 @@ inline const Mac kGatewayMac{{0x02, 0x74, 0x67, 0x67, 0x77, 0x01}};
 
 struct Endpoint {  // an interface as a forwarder needs it
   std::string eni_id;
+  std::string vpc_id;
   std::string vswitch_id;
   Mac mac;
   Ipv4 ip;
@@ -36,15 +37,17 @@ struct Endpoint {  // an interface as a forwarder needs it
 
 struct VpcView {
   uint32_t vni = 0;
-  std::map<uint32_t, Endpoint> by_ip;  // Ipv4::value -> endpoint
+  std::map<uint32_t, Endpoint> by_ip;         // Ipv4::value -> endpoint
+  std::map<std::string, uint32_t> ip_of_eni;  // eni id -> Ipv4::value (route next hops)
   std::vector<VSwitch> vswitches;
   Vpc record;  // for its custom routes
 };
 
 struct HostView {
   std::string host;
-  std::map<std::string, Endpoint> local;  // eni id -> endpoint served here
-  std::map<std::string, VpcView> vpcs;    // vpc id -> view
+  std::map<std::string, Endpoint> local;    // eni id -> endpoint served here
+  std::map<Mac, std::string> local_by_mac;  // frames from the tunnel find their port by MAC
+  std::map<std::string, VpcView> vpcs;      // vpc id -> view
   std::map<uint32_t, std::string> vpc_by_vni;
   std::map<std::string, Ipv4> tunnels;                   // host -> underlay address
   std::map<std::string, SecurityGroup> security_groups;  // by id

@@ -294,23 +294,24 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
     }
     if (stop.is_set() || co_await IsCancelled()) break;
     flows_.Expire(Clock::now());
-    if (!changed.is_set()) {
-      bool moved = false;
-      for (const auto& [id, p] : ports_) {
-        const uint64_t ns = p->tap->Namespace();
-        if (ns != port_namespaces_[id]) moved = true;
-      }
-      if (moved && mirror_->loaded()) SaveState(last_records_, mirror_->revision());
-      continue;
+    for (const auto& [id, p] : ports_) {
+      if (p->tap->Namespace() != port_namespaces_[id]) state_dirty_ = true;
     }
-    changed.Reset();
-    if (!mirror_->loaded()) continue;
-    std::vector<etcd::KeyValue> all;
-    all.reserve(mirror_->kvs().size());
-    for (const auto& [key, kv] : mirror_->kvs()) all.push_back(kv);
-    Rebuild(all, mirror_->revision());
-    SaveState(all, mirror_->revision());
-    last_records_ = std::move(all);
+    if (changed.is_set()) {
+      changed.Reset();
+      if (!mirror_->loaded()) continue;
+      last_records_.clear();
+      last_records_.reserve(mirror_->kvs().size());
+      for (const auto& [key, kv] : mirror_->kvs()) last_records_.push_back(kv);
+      Rebuild(last_records_, mirror_->revision());
+      state_dirty_ = true;
+    }
+    // Saved at most once a second: a burst of changes writes the file once.
+    if (state_dirty_ && mirror_->loaded() && Clock::now() - last_save_ >= std::chrono::seconds(1)) {
+      SaveState(last_records_, mirror_->revision());
+      state_dirty_ = false;
+      last_save_ = Clock::now();
+    }
   }
   for (auto& [id, p] : ports_) p->tap->Close();
   ports_.clear();

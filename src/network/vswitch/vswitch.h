@@ -72,6 +72,8 @@ class VSwitchDaemon {
   std::map<std::string, std::shared_ptr<Port>> ports_;  // by eni id
   std::map<std::string, uint64_t> port_namespaces_;     // saved: where each device was
   std::vector<etcd::KeyValue> last_records_;            // what the view was built from
+  bool state_dirty_ = false;                            // not saved since it changed
+  TimePoint last_save_{};
   std::unique_ptr<asio::ip::udp::socket> tunnel_;
   TaskGroup tasks_;
   VSwitchCounters counters_;

@@ -110,26 +110,22 @@ std::string Encode(const RecoveryTask& v) {
       .dump();
 }
 
-template <typename T, typename Fill>
-Result<T> Decode(std::string_view text, std::string_view what, Fill fill) {
-  return DecodeJsonRecord<T>(text, what, fill);
-}
-
 Result<ChunkserverInfo> DecodeChunkserver(std::string_view text) {
-  return Decode<ChunkserverInfo>(text, "chunkserver", [](const json& j, ChunkserverInfo& v) {
-    j.at("id").get_to(v.id);
-    j.at("address").get_to(v.address);
-    j.at("host").get_to(v.host);
-    j.at("rack").get_to(v.rack);
-    v.capacity_bytes = j.value("capacity_bytes", uint64_t{0});
-    v.free_bytes = j.value("free_bytes", uint64_t{0});
-    v.chunks = j.value("chunks", uint64_t{0});
-    v.corrupt_chunks = j.value("corrupt_chunks", std::vector<uint64_t>{});
-  });
+  return DecodeJsonRecord<ChunkserverInfo>(
+      text, "chunkserver", [](const json& j, ChunkserverInfo& v) {
+        j.at("id").get_to(v.id);
+        j.at("address").get_to(v.address);
+        j.at("host").get_to(v.host);
+        j.at("rack").get_to(v.rack);
+        v.capacity_bytes = j.value("capacity_bytes", uint64_t{0});
+        v.free_bytes = j.value("free_bytes", uint64_t{0});
+        v.chunks = j.value("chunks", uint64_t{0});
+        v.corrupt_chunks = j.value("corrupt_chunks", std::vector<uint64_t>{});
+      });
 }
 
 Result<VolumeInfo> DecodeVolume(std::string_view text) {
-  return Decode<VolumeInfo>(text, "volume", [](const json& j, VolumeInfo& v) {
+  return DecodeJsonRecord<VolumeInfo>(text, "volume", [](const json& j, VolumeInfo& v) {
     j.at("name").get_to(v.name);
     j.at("number").get_to(v.number);
     j.at("size").get_to(v.size);
@@ -145,7 +141,7 @@ Result<VolumeInfo> DecodeVolume(std::string_view text) {
 }
 
 Result<ChunkInfo> DecodeChunk(std::string_view text) {
-  return Decode<ChunkInfo>(text, "chunk", [](const json& j, ChunkInfo& v) {
+  return DecodeJsonRecord<ChunkInfo>(text, "chunk", [](const json& j, ChunkInfo& v) {
     j.at("chunk_id").get_to(v.chunk_id);
     j.at("version").get_to(v.version);
     for (const auto& r : j.at("replicas")) {
@@ -157,7 +153,7 @@ Result<ChunkInfo> DecodeChunk(std::string_view text) {
 }
 
 Result<RecoveryTask> DecodeTask(std::string_view text) {
-  return Decode<RecoveryTask>(text, "recovery task", [](const json& j, RecoveryTask& v) {
+  return DecodeJsonRecord<RecoveryTask>(text, "recovery task", [](const json& j, RecoveryTask& v) {
     j.at("chunk_id").get_to(v.chunk_id);
     j.at("version").get_to(v.version);
     v.sources = j.value("sources", std::vector<std::string>{});
