@@ -180,6 +180,13 @@ int Main(int argc, char** argv) {
   node_cmd->add_option("--vswitch-state", node.vswitch_state,
                        "Where the vSwitch keeps the records it applied (default "
                        "/var/lib/tiangong/vswitch-NAME.json)");
+  node_cmd->add_option("--gateway-uplink", node.gateway_uplink,
+                       "The gateway role: serve NAT gateways, EIPs and VPN gateways on this "
+                       "device, on the public network (with --vswitch)");
+  node_cmd
+      ->add_option("--vhost-net-dir", node.vhost_net_dir,
+                   "Where vhost-user-net ports listen: DIR/eni-N.sock (with --vswitch)")
+      ->capture_default_str();
 
   storage::ChunkserverOptions chunkserver;
   double recovery_mib_per_second = 256;

@@ -18,8 +18,15 @@ struct NetworkCommands::Flags {
   CLI::App *eni_create, *eni_list, *eni_delete;
   CLI::App *net = nullptr, *trace = nullptr;
   CLI::App *route = nullptr, *route_add, *route_delete, *route_list;
+  CLI::App *eip = nullptr, *eip_create, *eip_list, *eip_delete, *eip_associate, *eip_dissociate,
+           *pool_set;
+  CLI::App *nat = nullptr, *nat_create, *nat_list, *nat_delete, *snat_add, *snat_remove;
+  CLI::App *vpn = nullptr, *vpn_create, *vpn_list, *vpn_delete;
+  std::string router, target, eip_id, peer;
   std::string destination, next_hop;
   bool no_source_check = false;
+  std::string port = "tap";
+  uint16_t queues = 1;
   std::string trace_to, trace_protocol = "icmp";
   uint16_t trace_port = 0;
   std::string id, name, cidr, zone, vpc_id, vswitch_id, ip, host, instance, description;
@@ -120,21 +127,79 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.eni_create->add_option("--instance", f.instance, "What it belongs to (free text)");
   f.eni_create->add_flag("--no-source-check", f.no_source_check,
                          "Let it send other sources' packets (an instance that routes)");
+  f.eni_create->add_option("--port", f.port, "tap, or vhost-user (a QEMU guest's virtio-net)")
+      ->capture_default_str();
+  f.eni_create->add_option("--queues", f.queues, "Queue pairs of a vhost-user port")
+      ->capture_default_str();
   f.eni_list = f.eni->add_subcommand("list", "List interfaces");
   f.eni_delete = f.eni->add_subcommand("delete", "Delete an interface (its address is freed)");
   f.eni_delete->add_option("id", f.id, "eni-N")->required();
 
   f.route = app.add_subcommand("route", "Custom routes of a VPC: a block via an instance");
   f.route->require_subcommand(1);
-  f.route_add = f.route->add_subcommand("add", "Send a block to an interface (a router instance)");
+  f.route_add = f.route->add_subcommand(
+      "add", "Send a block to an interface (a router instance), a NAT or a VPN gateway");
   f.route_delete = f.route->add_subcommand("delete", "Remove the route to a block");
   f.route_list = f.route->add_subcommand("list", "List the routes of every VPC");
   for (auto* c : {f.route_add, f.route_delete}) {
     c->add_option("--vpc", f.vpc_id, "vpc-N")->required();
     c->add_option("--destination", f.destination, "The block, a.b.c.d/n")->required();
   }
-  f.route_add->add_option("--next-hop", f.next_hop, "The interface, eni-N")->required();
+  f.route_add->add_option("--next-hop", f.next_hop, "eni-N, nat-N or vpn-N")->required();
   for (auto* c : {f.route_add, f.route_delete, f.route_list}) AddEtcd(c, etcd_list);
+
+  f.eip =
+      app.add_subcommand("eip", "Elastic IPs: public addresses for interfaces and NAT gateways");
+  f.eip->require_subcommand(1);
+  f.eip_create = f.eip->add_subcommand("create", "Allocate an EIP from the public pool");
+  f.eip_create->add_option("--ip", f.ip, "The address (default: the lowest free)");
+  f.eip_create->add_option("--host", f.host, "The gateway node (default: the least loaded)");
+  f.eip_create->add_option("--name", f.name, "A name");
+  f.eip_list = f.eip->add_subcommand("list", "List EIPs");
+  f.eip_delete = f.eip->add_subcommand("delete", "Release an EIP (it must be dissociated)");
+  f.eip_delete->add_option("id", f.id, "eip-N")->required();
+  f.eip_associate = f.eip->add_subcommand("associate", "Map an EIP to an interface or NAT gateway");
+  f.eip_associate->add_option("id", f.id, "eip-N")->required();
+  f.eip_associate->add_option("--to", f.target, "eni-N (1:1 NAT) or nat-N (for SNAT)")->required();
+  f.eip_dissociate = f.eip->add_subcommand("dissociate", "Unmap an EIP");
+  f.eip_dissociate->add_option("id", f.id, "eip-N")->required();
+  auto* pool = f.eip->add_subcommand("pool", "The public address pool");
+  pool->require_subcommand(1);
+  f.pool_set = pool->add_subcommand("set", "Set the block public addresses come from");
+  f.pool_set->add_option("--cidr", f.cidr, "The gateways' public block")->required();
+  f.pool_set->add_option("--router", f.router, "Its router (the uplinks' next hop)")->required();
+
+  f.nat = app.add_subcommand("nat", "NAT gateways: a VPC's egress to the public network (SNAT)");
+  f.nat->require_subcommand(1);
+  f.nat_create = f.nat->add_subcommand("create", "Create a NAT gateway");
+  f.nat_create->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+  f.nat_create->add_option("--host", f.host, "The gateway node (default: the least loaded)");
+  f.nat_create->add_option("--name", f.name, "A name");
+  f.nat_list = f.nat->add_subcommand("list", "List NAT gateways and their SNAT entries");
+  f.nat_delete = f.nat->add_subcommand("delete", "Delete a NAT gateway (no entries, EIPs, routes)");
+  f.nat_delete->add_option("id", f.id, "nat-N")->required();
+  auto* snat = f.nat->add_subcommand("snat", "SNAT entries");
+  snat->require_subcommand(1);
+  f.snat_add = snat->add_subcommand("add", "Translate a block of sources to an EIP");
+  f.snat_remove = snat->add_subcommand("remove", "Remove the entry of a block");
+  for (auto* c : {f.snat_add, f.snat_remove}) {
+    c->add_option("id", f.id, "nat-N")->required();
+    c->add_option("--source", f.cidr, "Private sources, a.b.c.d/n")->required();
+  }
+  f.snat_add->add_option("--eip", f.eip_id, "An EIP associated with the NAT gateway")->required();
+
+  f.vpn =
+      app.add_subcommand("vpn", "VPN gateways: a GRE link from a VPC to an on-premises network");
+  f.vpn->require_subcommand(1);
+  f.vpn_create = f.vpn->add_subcommand("create", "Create a VPN gateway");
+  f.vpn_create->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+  f.vpn_create->add_option("--peer", f.peer, "The customer gateway's public address")->required();
+  f.vpn_create->add_option("--ip", f.ip, "Its own public address (default: the lowest free)");
+  f.vpn_create->add_option("--host", f.host, "The gateway node (default: the least loaded)");
+  f.vpn_create->add_option("--name", f.name, "A name");
+  f.vpn_list = f.vpn->add_subcommand("list", "List VPN gateways");
+  f.vpn_delete = f.vpn->add_subcommand("delete", "Delete a VPN gateway (no route to it)");
+  f.vpn_delete->add_option("id", f.id, "vpn-N")->required();
 
   f.net = app.add_subcommand("net", "The VPC datapath as the vSwitches see it");
   f.net->require_subcommand(1);
@@ -146,8 +211,12 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.trace->add_option("--port", f.trace_port, "Destination port (tcp, udp)");
   AddEtcd(f.trace, etcd_list);
 
-  for (auto* c : {f.vpc_create, f.vpc_list, f.vpc_delete, f.vsw_create, f.vsw_list, f.vsw_delete,
-                  f.sg_create, f.sg_list, f.sg_delete, f.eni_create, f.eni_list, f.eni_delete}) {
+  for (auto* c :
+       {f.vpc_create, f.vpc_list,  f.vpc_delete, f.vsw_create,    f.vsw_list,       f.vsw_delete,
+        f.sg_create,  f.sg_list,   f.sg_delete,  f.eni_create,    f.eni_list,       f.eni_delete,
+        f.eip_create, f.eip_list,  f.eip_delete, f.eip_associate, f.eip_dissociate, f.pool_set,
+        f.nat_create, f.nat_list,  f.nat_delete, f.snat_add,      f.snat_remove,    f.vpn_create,
+        f.vpn_list,   f.vpn_delete}) {
     AddEtcd(c, etcd_list);
   }
 }
@@ -156,7 +225,7 @@ NetworkCommands::~NetworkCommands() = default;
 
 bool NetworkCommands::chosen() const {
   return *flags_->vpc || *flags_->vswitch || *flags_->sg || *flags_->eni || *flags_->net ||
-         *flags_->route;
+         *flags_->route || *flags_->eip || *flags_->nat || *flags_->vpn;
 }
 
 Task<Status> NetworkCommands::Run(etcd::Client& client) {
@@ -193,9 +262,9 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
     if (!f.ip.empty()) {
       TG_CO_ASSIGN_OR_RETURN(ip, ParseIpv4(f.ip));
     }
-    TG_CO_ASSIGN_OR_RETURN(NetworkInterface e,
-                           co_await store.CreateInterface(f.vswitch_id, ip, f.groups, f.host,
-                                                          f.instance, !f.no_source_check));
+    TG_CO_ASSIGN_OR_RETURN(NetworkInterface e, co_await store.CreateInterface(
+                                                   f.vswitch_id, ip, f.groups, f.host, f.instance,
+                                                   !f.no_source_check, f.port, f.queues));
     fmt::print("{} {} {}\n", e.id, e.ip.ToString(), e.mac.ToString());
     co_return Status::Ok();
   }
@@ -205,6 +274,43 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
     if (*f.route_delete) co_return co_await store.RemoveRoute(f.vpc_id, destination);
     co_return co_await store.AddRoute(f.vpc_id, RouteEntry{destination, f.next_hop});
   }
+
+  std::optional<Ipv4> ip;  // --ip, where given
+  if (!f.ip.empty()) {
+    TG_CO_ASSIGN_OR_RETURN(ip, ParseIpv4(f.ip));
+  }
+  if (*f.pool_set) {
+    TG_CO_ASSIGN_OR_RETURN(Cidr cidr, ParseCidr(f.cidr));
+    TG_CO_ASSIGN_OR_RETURN(Ipv4 router, ParseIpv4(f.router));
+    co_return co_await store.SetPublicPool(PublicPool{cidr, router});
+  }
+  if (*f.eip_create) {
+    TG_CO_ASSIGN_OR_RETURN(Eip e, co_await store.CreateEip(ip, f.host, f.name));
+    fmt::print("{} {} on {}\n", e.id, e.address.ToString(), e.host);
+    co_return Status::Ok();
+  }
+  if (*f.eip_delete) co_return co_await store.DeleteEip(f.id);
+  if (*f.eip_associate) co_return co_await store.AssociateEip(f.id, f.target);
+  if (*f.eip_dissociate) co_return co_await store.DissociateEip(f.id);
+  if (*f.nat_create) {
+    TG_CO_ASSIGN_OR_RETURN(NatGateway n, co_await store.CreateNatGateway(f.vpc_id, f.host, f.name));
+    fmt::print("{} on {}\n", n.id, n.host);
+    co_return Status::Ok();
+  }
+  if (*f.nat_delete) co_return co_await store.DeleteNatGateway(f.id);
+  if (*f.snat_add || *f.snat_remove) {
+    TG_CO_ASSIGN_OR_RETURN(Cidr source, ParseCidr(f.cidr));
+    if (*f.snat_remove) co_return co_await store.RemoveSnatEntry(f.id, source);
+    co_return co_await store.AddSnatEntry(f.id, SnatEntry{source, f.eip_id});
+  }
+  if (*f.vpn_create) {
+    TG_CO_ASSIGN_OR_RETURN(Ipv4 peer, ParseIpv4(f.peer));
+    TG_CO_ASSIGN_OR_RETURN(VpnGateway v,
+                           co_await store.CreateVpnGateway(f.vpc_id, peer, ip, f.host, f.name));
+    fmt::print("{} {} peer {} on {}\n", v.id, v.address.ToString(), v.peer.ToString(), v.host);
+    co_return Status::Ok();
+  }
+  if (*f.vpn_delete) co_return co_await store.DeleteVpnGateway(f.id);
 
   TG_CO_ASSIGN_OR_RETURN(NetworkState st, co_await store.Read());
   if (*f.trace) {
@@ -259,6 +365,31 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
                    ProtocolName(r.protocol), r.ports.ToString(),
                    r.cidr ? r.cidr->ToString() : r.peer_group, PolicyName(r.policy), r.priority);
       }
+    }
+  } else if (*f.eip_list) {
+    if (st.public_pool) {
+      fmt::print("pool {} router {}\n", st.public_pool->value.cidr.ToString(),
+                 st.public_pool->value.router.ToString());
+    }
+    fmt::print("{:<10} {:<16} {:<12} {}\n", "ID", "ADDRESS", "HOST", "ASSOCIATED");
+    for (const auto& [id, e] : st.eips) {
+      const std::string& with = e.value.eni_id.empty() ? e.value.nat_id : e.value.eni_id;
+      fmt::print("{:<10} {:<16} {:<12} {}\n", id, e.value.address.ToString(), e.value.host,
+                 with.empty() ? "-" : with);
+    }
+  } else if (*f.nat_list) {
+    fmt::print("{:<10} {:<12} {:<12} {}\n", "ID", "VPC", "HOST", "SNAT");
+    for (const auto& [id, n] : st.nat_gateways) {
+      std::vector<std::string> entries;
+      for (const auto& e : n.value.snat)
+        entries.push_back(fmt::format("{}->{}", e.source.ToString(), e.eip_id));
+      fmt::print("{:<10} {:<12} {:<12} {}\n", id, n.value.vpc_id, n.value.host, Join(entries));
+    }
+  } else if (*f.vpn_list) {
+    fmt::print("{:<10} {:<12} {:<16} {:<16} {}\n", "ID", "VPC", "ADDRESS", "PEER", "HOST");
+    for (const auto& [id, v] : st.vpn_gateways) {
+      fmt::print("{:<10} {:<12} {:<16} {:<16} {}\n", id, v.value.vpc_id, v.value.address.ToString(),
+                 v.value.peer.ToString(), v.value.host);
     }
   } else if (*f.eni_list) {
     fmt::print("{:<10} {:<12} {:<16} {:<18} {:<12} {}\n", "ID", "VSWITCH", "IP", "MAC", "HOST",

@@ -66,6 +66,8 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     co_return InvalidArgument(
         "nothing to serve: give --vhost-blk, --nbd-unix, --nbd-tcp and/or --vswitch");
   }
+  if (!options.gateway_uplink.empty() && !options.vswitch)
+    co_return InvalidArgument("--gateway-uplink needs --vswitch (the gateway is part of it)");
   if (options.vswitch && options.tunnel_ip.empty()) {
     co_return InvalidArgument("--vswitch needs --tunnel-ip (this host's underlay address)");
   }
@@ -153,7 +155,9 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
               .tunnel_ip = options.tunnel_ip,
               .state_path = options.vswitch_state.empty()
                                 ? fmt::format("/var/lib/tiangong/vswitch-{}.json", options.name)
-                                : options.vswitch_state});
+                                : options.vswitch_state,
+              .gateway_uplink = options.gateway_uplink,
+              .vhost_net_dir = options.vhost_net_dir});
       switching.Spawn("vswitch",
                       [](network::VSwitchDaemon& v, Event& stop, Status& out) -> Task<void> {
                         out = co_await v.Run(stop);

@@ -31,6 +31,10 @@ struct NodeOptions {
   // serves at once, etcd reachable or not); default:
   // /var/lib/tiangong/vswitch-<name>.json.
   std::string vswitch_state;
+  // The gateway role: the vSwitch's device on the public network.
+  std::string gateway_uplink;
+  // Where vhost-user-net ports listen.
+  std::string vhost_net_dir = "/run/tiangong/vhost-net";
 };
 
 Task<Status> RunNode(Runtime& runtime, const NodeOptions& options);

@@ -62,6 +62,12 @@ class Connection {
     if (inflight_) munmap(inflight_, inflight_size_);
   }
 
+  // Ends Run: the next read fails, the rings stop.
+  void Close() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+  }
+
   Task<Status> Run() {
     Status result;
     for (;;) {
@@ -216,6 +222,7 @@ class Connection {
           s = InvalidArgument("frontend acked features {:#x} we do not offer", f & ~AllFeatures());
         }
         features_ = f;
+        device_.SetFeatures(f);
         break;
       }
       case kGetProtocolFeatures:
@@ -451,6 +458,7 @@ class Connection {
 
   void StopRing(size_t index) {
     Ring& r = rings_[index];
+    device_.Stop(static_cast<uint16_t>(index));
     if (r.kick_wait) {
       boost::system::error_code ec;
       r.kick_wait->close(ec);  // the runner's wait ends, and with it the runner
@@ -661,7 +669,10 @@ Task<void> Server::Run() {
     auto socket = co_await acceptor_->async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     Log()->info("frontend connected socket={}", path_);
-    Status s = co_await ServeConnection(ex_, device_, std::move(socket));
+    Connection c(ex_, device_, std::move(socket));
+    active_ = &c;
+    Status s = co_await c.Run();
+    active_ = nullptr;
     if (s.ok()) {
       Log()->info("frontend disconnected socket={}", path_);
     } else {
@@ -674,6 +685,7 @@ Task<void> Server::Stop() {
   stopping_ = true;
   boost::system::error_code ec;
   if (acceptor_) acceptor_->close(ec);
+  if (active_) active_->Close();
   co_return;
 }
 

@@ -32,7 +32,16 @@ class Device {
   // Handles one chain of queue `queue`; returns the bytes written into its
   // device-writable buffers. The chain's memory stays mapped until it returns.
   virtual Task<uint32_t> Process(uint16_t queue, virtio::Chain chain) = 0;
+  // Queue `queue` stops (the frontend asked for its base, or left): chains a
+  // device holds until it has data for them (a NIC's receive buffers) must
+  // be finished now, or the stop waits for them.
+  virtual void Stop(uint16_t /*queue*/) {}
+  // The features the frontend acked (they change how some devices lay out
+  // their buffers).
+  virtual void SetFeatures(uint64_t /*features*/) {}
 };
+
+class Connection;
 
 // Serves frontends on a Unix socket, one connection at a time (a reconnecting
 // QEMU comes back on the same path).
@@ -42,6 +51,7 @@ class Server {
   ~Server();
   Status Listen();
   Task<void> Run();
+  // No more connections; the current one is closed (its rings stop).
   Task<void> Stop();
   const std::string& path() const { return path_; }
 
@@ -51,6 +61,7 @@ class Server {
   std::string path_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
   bool stopping_ = false;
+  Connection* active_ = nullptr;
 };
 
 // Serves one connection until it closes or breaks the protocol.

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "base/process.h"
@@ -16,110 +17,15 @@
 #include "network/vswitch/vswitch.h"
 #include "support/etcd_cluster.h"
 #include "support/test_util.h"
+#include "underlay.h"
 
 namespace tg::network {
 namespace {
 
 using testing::RunTask;
 
-bool Sh(const std::string& cmd) {
-  return std::system(cmd.c_str()) == 0;
-}
-
-// The underlay: bridge b<pid> with 10.98.N.254 here, host i at 10.98.N.i.
-class Underlay {
- public:
-  explicit Underlay(int hosts) : tag_(std::to_string(getpid())), n_(getpid() % 200 + 20) {
-    ok_ = Sh(fmt::format("ip link add b{} type bridge", tag_)) &&
-          Sh(fmt::format("ip addr add {}/24 dev b{}", local_ip(), tag_)) &&
-          Sh(fmt::format("ip link set b{} up", tag_));
-    for (int i = 1; ok_ && i <= hosts; ++i) {
-      const std::string ns = host_ns(i), veth = fmt::format("u{}h{}", tag_, i);
-      ok_ = Sh("ip netns add " + ns) &&
-            Sh(fmt::format("ip link add {} type veth peer name eth0 netns {}", veth, ns)) &&
-            Sh(fmt::format("ip link set {} master b{} up", veth, tag_)) &&
-            Sh(fmt::format("ip -n {} addr add {}/24 dev eth0", ns, host_ip(i))) &&
-            Sh(fmt::format("ip -n {} link set eth0 up", ns)) &&
-            Sh(fmt::format("ip -n {} link set lo up", ns));
-      hosts_ = i;
-    }
-  }
-  ~Underlay() {
-    for (const auto& g : guests_) Sh("ip netns del " + g + " 2>/dev/null");
-    for (int i = 1; i <= hosts_; ++i) {
-      Sh(fmt::format("ip link del u{}h{} 2>/dev/null", tag_, i));
-      Sh("ip netns del " + host_ns(i) + " 2>/dev/null");
-    }
-    Sh(fmt::format("ip link del b{} 2>/dev/null", tag_));
-  }
-  bool ok() const { return ok_; }
-  std::string local_ip() const { return fmt::format("10.98.{}.254", n_); }
-  std::string host_ip(int i) const { return fmt::format("10.98.{}.{}", n_, i); }
-  std::string host_ns(int i) const { return fmt::format("h{}x{}", i, tag_); }
-
-  // A guest namespace whose NIC is the interface's TAP port, moved there
-  // from the host's namespace once the vSwitch has made it, with the
-  // interface's MAC (as a VM's NIC would have).
-  bool AttachGuest(const std::string& name, int host, const NetworkInterface& eni) {
-    const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
-    bool made = false;
-    for (int i = 0; i < 100 && !made; ++i) {
-      made = Sh(fmt::format("ip -n {} link show {} >/dev/null 2>&1", host_ns(host), tap));
-      if (!made) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (!made || !Sh("ip netns add " + ns)) return false;
-    guests_.push_back(ns);
-    return Sh(fmt::format("ip -n {} link set {} netns {}", host_ns(host), tap, ns)) &&
-           Sh(fmt::format("ip -n {} link set {} address {}", ns, tap, eni.mac.ToString())) &&
-           Sh(fmt::format("ip -n {} link set {} up", ns, tap)) &&
-           Sh(fmt::format("ip -n {} link set lo up", ns));
-  }
-  // ... its address and route set by hand,
-  bool AddGuest(const std::string& name, int host, const NetworkInterface& eni, int prefix,
-                const std::string& gateway) {
-    const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
-    return AttachGuest(name, host, eni) &&
-           Sh(fmt::format("ip -n {} addr add {}/{} dev {}", ns, eni.ip.ToString(), prefix, tap)) &&
-           Sh(fmt::format("ip -n {} route add default via {}", ns, gateway));
-  }
-  // ... or learnt by DHCP (busybox udhcpc).
-  bool AddDhcpGuest(const std::string& name, int host, const NetworkInterface& eni,
-                    const std::string& script) {
-    const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
-    return AttachGuest(name, host, eni) &&
-           Sh(fmt::format("ip netns exec {} busybox udhcpc -i {} -n -q -t 5 -T 1 -s {} "
-                          ">/dev/null 2>&1",
-                          ns, tap, script));
-  }
-  std::string Run(const std::string& guest, const std::string& cmd) {
-    const std::string full = fmt::format("ip netns exec {}x{} {}", guest, tag_, cmd);
-    std::string out;
-    if (FILE* p = popen(full.c_str(), "r")) {
-      char buf[512];
-      while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-      pclose(p);
-    }
-    return out;
-  }
-  bool InHost(int host, const std::string& cmd) {
-    return Sh(fmt::format("ip netns exec {} {}", host_ns(host), cmd));
-  }
-  bool PingOnce(const std::string& guest, const std::string& ip) {
-    return Sh(fmt::format("ip netns exec {}x{} busybox ping -c 1 -W 1 {} >/dev/null 2>&1", guest,
-                          tag_, ip));
-  }
-  bool Ping(const std::string& guest, const std::string& ip) {
-    return Sh(fmt::format("ip netns exec {}x{} busybox ping -c 2 -W 2 {} >/dev/null 2>&1", guest,
-                          tag_, ip));
-  }
-
- private:
-  std::string tag_;
-  int n_;
-  int hosts_ = 0;
-  bool ok_ = false;
-  std::vector<std::string> guests_;
-};
+using tg::testing::Sh;
+using tg::testing::Underlay;
 
 class VpcEndToEnd : public ::testing::Test {
  protected:
@@ -136,14 +42,26 @@ class VpcEndToEnd : public ::testing::Test {
       nodes_.push_back(std::move(*p));
     }
   }
-  Result<ChildProcess> StartNode(int i) {
+  Result<ChildProcess> StartNode(int i, std::vector<std::string> more = {}) {
     const std::string port = etcd_->urls()[0].substr(etcd_->urls()[0].rfind(':') + 1);
+    std::vector<std::string> argv = {"ip",
+                                     "netns",
+                                     "exec",
+                                     net_.host_ns(i),
+                                     testing::TiangongBinary(),
+                                     "node",
+                                     "--name",
+                                     fmt::format("h{}", i),
+                                     "--vswitch",
+                                     "--tunnel-ip",
+                                     net_.host_ip(i),
+                                     "--vswitch-state",
+                                     fmt::format("{}/vswitch{}.json", dir_.path(), i),
+                                     "--etcd",
+                                     fmt::format("http://{}:{}", net_.local_ip(), port)};
+    argv.insert(argv.end(), more.begin(), more.end());
     return ChildProcess::Spawn(
-        {.argv = {"ip", "netns", "exec", net_.host_ns(i), testing::TiangongBinary(), "node",
-                  "--name", fmt::format("h{}", i), "--vswitch", "--tunnel-ip", net_.host_ip(i),
-                  "--vswitch-state", fmt::format("{}/vswitch{}.json", dir_.path(), i), "--etcd",
-                  fmt::format("http://{}:{}", net_.local_ip(), port)},
-         .output_path = fmt::format("{}/node{}.log", dir_.path(), i)});
+        {.argv = argv, .output_path = fmt::format("{}/node{}.log", dir_.path(), i)});
   }
   void TearDown() override {
     for (auto& p : nodes_) (void)p.Stop(std::chrono::seconds(20));
@@ -425,6 +343,152 @@ TEST_F(VpcEndToEnd, BadTunnelInputIsDroppedAndCounted) {
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("unknown VNI="), std::string::npos) << text;
   EXPECT_NE(text.find("malformed="), std::string::npos) << text;
+}
+
+// A GRE endpoint (RFC 2784, IPv4 in IPv4, no options) for kernels without
+// GRE: packets routed to the TUN device gre1 go to the remote end in GRE,
+// and GRE from it comes out of gre1. Arguments: local remote.
+constexpr const char* kGrePeer = R"(import fcntl, os, select, socket, struct, sys
+local, remote = sys.argv[1], sys.argv[2]
+tun = os.open('/dev/net/tun', os.O_RDWR)
+fcntl.ioctl(tun, 0x400454ca, struct.pack('16sH', b'gre1', 0x0001 | 0x1000))  # TUNSETIFF: TUN, no info
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
+raw.bind((local, 0))
+while True:
+    ready, _, _ = select.select([tun, raw], [], [])
+    if tun in ready:
+        packet = os.read(tun, 65536)
+        if packet and packet[0] >> 4 == 4:
+            raw.sendto(b'\x00\x00\x08\x00' + packet, (remote, 0))
+    if raw in ready:
+        data, (source, _) = raw.recvfrom(65536)
+        start = (data[0] & 15) * 4
+        flags, proto = struct.unpack('!HH', data[start:start + 4])
+        if source == remote and flags == 0 and proto == 0x0800:
+            os.write(tun, data[start + 4:])
+)";
+
+// A gateway node (host 3) with its uplink on an "external" network whose
+// router is 203.0.113.1: a VPC's egress leaves through a NAT gateway's SNAT
+// entry, an EIP maps a public address to one interface both ways, and a
+// VPN gateway joins the VPC to an "IDC" network behind the router over GRE
+// (a plain Linux GRE device there).
+TEST_F(VpcEndToEnd, GatewaysJoinAVpcToThePublicNetworkAndToTheIdc) {
+  const std::string gw = net_.host_ns(3), ext = net_.ns("ext"), idc = net_.ns("idc");
+  ASSERT_TRUE(net_.AddNamespace("ext") && net_.AddNamespace("idc"));
+  for (const std::string& cmd :
+       {fmt::format("ip -n {} link add up0 type veth peer name eth0 netns {}", gw, ext),
+        fmt::format("ip -n {} link set up0 up", gw),
+        fmt::format("ip -n {} addr add 203.0.113.1/24 dev eth0", ext),
+        fmt::format("ip -n {} link set eth0 up", ext),
+        fmt::format("ip -n {} link add idc0 type veth peer name eth0 netns {}", ext, idc),
+        fmt::format("ip -n {} addr add 198.51.100.1/24 dev idc0", ext),
+        fmt::format("ip -n {} link set idc0 up", ext),
+        fmt::format("ip netns exec {} sysctl -qw net.ipv4.ip_forward=1", ext),
+        fmt::format("ip -n {} addr add 198.51.100.2/24 dev eth0", idc),
+        fmt::format("ip -n {} link set eth0 up", idc),
+        fmt::format("ip -n {} route add default via 198.51.100.1", idc)}) {
+    ASSERT_TRUE(Sh(cmd)) << cmd;
+  }
+  auto node = StartNode(3, {"--gateway-uplink", "up0"});
+  ASSERT_OK(node.status());
+  nodes_.push_back(std::move(*node));
+
+  ASSERT_OK(RunTask(
+      io_, store_->SetPublicPool({*ParseCidr("203.0.113.0/24"), *ParseIpv4("203.0.113.1")})));
+  auto vpc = RunTask(io_, store_->CreateVpc("gw", *ParseCidr("192.168.0.0/16")));
+  ASSERT_OK(vpc.status());
+  auto vsw = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("192.168.1.0/24"), "z1"));
+  ASSERT_OK(vsw.status());
+  const NetworkInterface g1 = Eni(vsw->id, "h1");  // has an EIP
+  const NetworkInterface g2 = Eni(vsw->id, "h2");  // leaves by SNAT
+  ASSERT_TRUE(net_.AddGuest("g1", 1, g1, 24, vsw->gateway().ToString()));
+  ASSERT_TRUE(net_.AddGuest("g2", 2, g2, 24, vsw->gateway().ToString()));
+
+  // The NAT gateway goes to the one gateway node, once it has registered.
+  Result<NatGateway> nat = FailedPrecondition("not tried");
+  for (int i = 0; i < 100 && !nat.ok(); ++i) {
+    nat = RunTask(io_, store_->CreateNatGateway(vpc->id));
+    if (!nat.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_OK(nat.status());
+  EXPECT_EQ(nat->host, "h3");
+  auto snat_eip = RunTask(io_, store_->CreateEip(std::nullopt));
+  ASSERT_OK(snat_eip.status());
+  EXPECT_EQ(snat_eip->address.ToString(), "203.0.113.2") << "the lowest usable address";
+  ASSERT_OK(RunTask(io_, store_->AssociateEip(snat_eip->id, nat->id)));
+  ASSERT_OK(
+      RunTask(io_, store_->AddSnatEntry(nat->id, {*ParseCidr("192.168.1.0/24"), snat_eip->id})));
+  ASSERT_OK(RunTask(io_, store_->AddRoute(vpc->id, {*ParseCidr("0.0.0.0/0"), nat->id})));
+  auto eip = RunTask(io_, store_->CreateEip(*ParseIpv4("203.0.113.20")));
+  ASSERT_OK(eip.status());
+  ASSERT_OK(RunTask(io_, store_->AssociateEip(eip->id, g1.id)));
+  auto vpn = RunTask(io_, store_->CreateVpnGateway(vpc->id, *ParseIpv4("198.51.100.2")));
+  ASSERT_OK(vpn.status());
+  ASSERT_OK(RunTask(io_, store_->AddRoute(vpc->id, {*ParseCidr("10.200.0.0/24"), vpn->id})));
+  // The IDC's end of the GRE link: Linux's gre device where the kernel has
+  // one; else (no CONFIG_NET_IPGRE here) a TUN device whose packets a
+  // raw-socket GRE endpoint carries, written independently of ours.
+  std::optional<ChildProcess> gre_peer;
+  if (!Sh(fmt::format("ip -n {} link add gre1 type gre local 198.51.100.2 remote {} ttl 64 "
+                      "2>/dev/null",
+                      idc, vpn->address.ToString()))) {
+    const std::string script = dir_.path() + "/gre_peer.py";
+    std::ofstream(script) << kGrePeer;
+    auto p = ChildProcess::Spawn({.argv = {"ip", "netns", "exec", idc, "python3", script,
+                                           "198.51.100.2", vpn->address.ToString()},
+                                  .output_path = dir_.path() + "/gre_peer.log"});
+    ASSERT_OK(p.status());
+    gre_peer = std::move(*p);
+    for (int i = 0; i < 50 && !Sh(fmt::format("ip -n {} link show gre1 >/dev/null 2>&1", idc)); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (const std::string& cmd : {fmt::format("ip -n {} link set gre1 up", idc),
+                                 fmt::format("ip -n {} addr add 10.200.0.1/24 dev gre1", idc),
+                                 fmt::format("ip -n {} route add 192.168.0.0/16 dev gre1", idc)}) {
+    ASSERT_TRUE(Sh(cmd)) << cmd;
+  }
+
+  // A server on the public network answers each connection with the
+  // address it came from.
+  const std::string server = dir_.path() + "/peer.py";
+  {
+    std::ofstream out(server);
+    out << "import socket\n"
+           "s = socket.socket()\n"
+           "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+           "s.bind(('203.0.113.1', 8080))\n"
+           "s.listen(8)\n"
+           "s.settimeout(30)\n"
+           "for _ in range(2):\n"
+           "    c, a = s.accept()\n"
+           "    c.sendall(a[0].encode())\n"
+           "    c.close()\n";
+  }
+  std::thread serving([&] { net_.Run("ext", "python3 " + server); });
+  auto seen_from = [&](const std::string& guest) {
+    std::string out;
+    for (int i = 0; i < 30 && out.empty(); ++i) {
+      out = net_.Run(guest, "busybox nc -w 3 203.0.113.1 8080 2>/dev/null");
+      if (out.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return out;
+  };
+  EXPECT_EQ(seen_from("g2"), snat_eip->address.ToString()) << "SNAT: the NAT gateway's EIP";
+  EXPECT_EQ(seen_from("g1"), eip->address.ToString()) << "an EIP, before any SNAT";
+  serving.join();
+  EXPECT_TRUE(net_.Ping("g2", "203.0.113.1")) << "ICMP echo through SNAT";
+  // Inbound: the EIP reaches its interface; the SNAT address lets nothing in.
+  EXPECT_TRUE(net_.Ping("ext", eip->address.ToString()));
+  EXPECT_FALSE(net_.PingOnce("ext", snat_eip->address.ToString()));
+  // The IDC and the VPC, by their private addresses, both ways.
+  EXPECT_TRUE(net_.Ping("g2", "10.200.0.1")) << "VPC to IDC over GRE";
+  EXPECT_TRUE(net_.Run("idc", fmt::format("busybox ping -c 2 -W 2 -I 10.200.0.1 {} >/dev/null "
+                                          "2>&1 && echo ok",
+                                          g1.ip.ToString()))
+                  .starts_with("ok"))
+      << "IDC to VPC over GRE";
+  if (gre_peer) (void)gre_peer->Stop(std::chrono::seconds(5));
 }
 
 }  // namespace

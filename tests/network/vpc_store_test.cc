@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "support/etcd_cluster.h"
 #include "support/test_util.h"
 
@@ -124,6 +126,97 @@ TEST_F(VpcStoreTest, ConcurrentInterfacesNeverShareAnAddress) {
     }
     EXPECT_EQ(addresses.size(), 12u);
     EXPECT_EQ(exhausted, 4);
+  }());
+}
+
+// Gateways: public addresses unique and inside the pool, placement on a
+// gateway node, and the order of association (an EIP before its SNAT
+// entry; nothing deleted while something still uses it).
+TEST_F(VpcStoreTest, GatewaysKeepPublicAddressesUniqueAndTheirUsersConsistent) {
+  RunTask(io_, [&]() -> Task<void> {
+    auto vpc = co_await store_->CreateVpc("a", *ParseCidr("192.168.0.0/16"));
+    CO_ASSERT_OK(vpc.status());
+    auto vsw = co_await store_->CreateVSwitch(vpc->id, *ParseCidr("192.168.1.0/24"), "z1");
+    CO_ASSERT_OK(vsw.status());
+    const std::vector<std::string> none;
+    const PublicPool router_outside{*ParseCidr("203.0.113.0/29"), *ParseIpv4("198.51.100.1")};
+    const PublicPool pool{*ParseCidr("203.0.113.0/29"), *ParseIpv4("203.0.113.1")};
+    const PublicPool smaller{*ParseCidr("203.0.113.0/30"), *ParseIpv4("203.0.113.1")};
+    auto eni = co_await store_->CreateInterface(vsw->id, std::nullopt, none, "h1");
+    CO_ASSERT_OK(eni.status());
+    EXPECT_EQ((co_await store_->CreateEip(std::nullopt, "gw1")).status().code(),
+              ErrorCode::kFailedPrecondition)
+        << "no pool yet";
+    EXPECT_EQ((co_await store_->CreateNatGateway(vpc->id)).status().code(),
+              ErrorCode::kFailedPrecondition)
+        << "no gateway node is up";
+    CO_ASSERT_OK((co_await client_->Put(std::string(kGatewayHostsPrefix) + "gw1", "up0")).status());
+    EXPECT_FALSE((co_await store_->SetPublicPool(router_outside)).ok())
+        << "the router outside the pool";
+    CO_ASSERT_OK(co_await store_->SetPublicPool(pool));
+    // .0, .7 and the router .1 are reserved: .2 to .6 are handed out.
+    std::set<Ipv4> seen;
+    std::vector<Eip> eips;
+    for (int i = 0; i < 4; ++i) {
+      auto e = co_await store_->CreateEip(std::nullopt);
+      CO_ASSERT_OK(e.status());
+      EXPECT_EQ(e->host, "gw1") << "the only gateway node";
+      EXPECT_TRUE(seen.insert(e->address).second);
+      eips.push_back(*e);
+    }
+    EXPECT_EQ(eips[0].address.ToString(), "203.0.113.2");
+    EXPECT_EQ((co_await store_->CreateEip(*ParseIpv4("203.0.113.1"))).status().code(),
+              ErrorCode::kInvalidArgument);
+    EXPECT_EQ((co_await store_->CreateEip(eips[0].address)).status().code(),
+              ErrorCode::kAlreadyExists);
+    auto vpn = co_await store_->CreateVpnGateway(vpc->id, *ParseIpv4("198.51.100.2"));
+    CO_ASSERT_OK(vpn.status());
+    EXPECT_EQ(vpn->address.ToString(), "203.0.113.6");
+    EXPECT_EQ((co_await store_->CreateEip(std::nullopt)).status().code(),
+              ErrorCode::kResourceExhausted);
+    EXPECT_EQ((co_await store_->SetPublicPool(smaller)).code(), ErrorCode::kFailedPrecondition)
+        << "addresses in use would fall outside";
+
+    // An interface's EIP: one per interface; the interface stays while it has it.
+    CO_ASSERT_OK(co_await store_->AssociateEip(eips[0].id, eni->id));
+    EXPECT_EQ((co_await store_->AssociateEip(eips[1].id, eni->id)).code(),
+              ErrorCode::kFailedPrecondition);
+    EXPECT_EQ((co_await store_->DeleteInterface(eni->id)).code(), ErrorCode::kFailedPrecondition);
+    EXPECT_EQ((co_await store_->DeleteEip(eips[0].id)).code(), ErrorCode::kFailedPrecondition);
+
+    // SNAT: through an EIP of the NAT gateway, for sources in the VPC.
+    auto nat = co_await store_->CreateNatGateway(vpc->id);
+    CO_ASSERT_OK(nat.status());
+    const SnatEntry subnet{*ParseCidr("192.168.1.0/24"), eips[1].id};
+    const SnatEntry outside{*ParseCidr("10.0.0.0/24"), eips[1].id};
+    const RouteEntry default_route{*ParseCidr("0.0.0.0/0"), nat->id};
+    const RouteEntry inside_vswitch{*ParseCidr("192.168.1.0/25"), nat->id};
+    EXPECT_EQ((co_await store_->AddSnatEntry(nat->id, subnet)).code(),
+              ErrorCode::kFailedPrecondition)
+        << "the EIP is not the NAT gateway's";
+    CO_ASSERT_OK(co_await store_->AssociateEip(eips[1].id, nat->id));
+    EXPECT_EQ((co_await store_->AddSnatEntry(nat->id, outside)).code(), ErrorCode::kInvalidArgument)
+        << "outside the VPC";
+    CO_ASSERT_OK(co_await store_->AddSnatEntry(nat->id, subnet));
+    CO_ASSERT_OK(co_await store_->AddRoute(vpc->id, default_route));
+    EXPECT_EQ((co_await store_->AddRoute(vpc->id, inside_vswitch)).code(),
+              ErrorCode::kInvalidArgument)
+        << "inside a vSwitch: the system's route";
+    EXPECT_EQ((co_await store_->DissociateEip(eips[1].id)).code(), ErrorCode::kFailedPrecondition)
+        << "an SNAT entry uses it";
+    EXPECT_EQ((co_await store_->DeleteNatGateway(nat->id)).code(), ErrorCode::kFailedPrecondition);
+    EXPECT_EQ((co_await store_->DeleteVpc(vpc->id)).code(), ErrorCode::kFailedPrecondition);
+
+    // Taken down in order, everything goes and the addresses are free again.
+    CO_ASSERT_OK(co_await store_->RemoveRoute(vpc->id, *ParseCidr("0.0.0.0/0")));
+    CO_ASSERT_OK(co_await store_->RemoveSnatEntry(nat->id, *ParseCidr("192.168.1.0/24")));
+    CO_ASSERT_OK(co_await store_->DissociateEip(eips[1].id));
+    CO_ASSERT_OK(co_await store_->DeleteNatGateway(nat->id));
+    CO_ASSERT_OK(co_await store_->DeleteVpnGateway(vpn->id));
+    CO_ASSERT_OK(co_await store_->DeleteEip(eips[1].id));
+    auto again = co_await store_->CreateEip(std::nullopt);
+    CO_ASSERT_OK(again.status());
+    EXPECT_EQ(again->address, eips[1].address);
   }());
 }
 

@@ -23,10 +23,22 @@ Status BuildTestGuest(const std::string& log) {
 }
 
 Result<ChildProcess> StartTestGuest(const GuestOptions& o) {
-  const std::string chardev =
-      "socket,id=c0,path=" + o.vhost_socket + (o.reconnect ? ",reconnect=1" : "");
-  return ChildProcess::Spawn(
-      {.argv = {"qemu-system-x86_64",
+  const std::string reconnect = o.reconnect ? ",reconnect=1" : "";
+  std::vector<std::string> devices;
+  if (!o.vhost_socket.empty()) {
+    devices.insert(devices.end(),
+                   {"-chardev", "socket,id=c0,path=" + o.vhost_socket + reconnect, "-device",
+                    fmt::format("vhost-user-blk-pci,chardev=c0,num-queues={}", o.queues)});
+  }
+  if (!o.net_socket.empty()) {
+    devices.insert(
+        devices.end(),
+        {"-chardev", "socket,id=c1,path=" + o.net_socket + reconnect, "-netdev",
+         fmt::format("vhost-user,id=n1,chardev=c1,queues={}", o.net_queue_pairs), "-device",
+         fmt::format("virtio-net-pci,netdev=n1,mac={},mq={},vectors={}", o.net_mac,
+                     o.net_queue_pairs > 1 ? "on" : "off", 2 * o.net_queue_pairs + 2)});
+  }
+  std::vector<std::string> argv = {"qemu-system-x86_64",
                 "-accel",
                 "tcg",
                 "-m",
@@ -40,16 +52,15 @@ Result<ChildProcess> StartTestGuest(const GuestOptions& o) {
                 "-initrd",
                 GuestDir() + "/initramfs.img",
                 "-append",
-                "console=ttyS0 quiet tg.test=" + o.test,
+                "console=ttyS0 quiet tg.test=" + o.test + " " + o.cmdline,
                 "-object",
                 "memory-backend-memfd,id=mem,size=512M,share=on",
                 "-numa",
                 "node,memdev=mem",
-                "-chardev",
-                chardev,
-                "-device",
-                fmt::format("vhost-user-blk-pci,chardev=c0,num-queues={}", o.queues)},
-       .output_path = o.console});
+                "-nic",
+                "none"};
+  argv.insert(argv.end(), devices.begin(), devices.end());
+  return ChildProcess::Spawn({.argv = argv, .output_path = o.console});
 }
 
 std::string GuestPatternMiB(int i) {

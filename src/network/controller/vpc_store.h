@@ -12,10 +12,12 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "etcd/client.h"
+#include "network/model/gateway.h"
 #include "network/model/vpc.h"
 
 namespace tg::network {
@@ -31,7 +33,12 @@ struct NetworkState {
   std::map<std::string, Entry<VSwitch>> vswitches;
   std::map<std::string, Entry<SecurityGroup>> security_groups;
   std::map<std::string, Entry<NetworkInterface>> interfaces;
-  std::map<std::string, std::set<Ipv4>> used_addresses;  // by vSwitch
+  std::map<std::string, std::set<Ipv4>> used_addresses;  // by vSwitch, and "public"
+  std::optional<Entry<PublicPool>> public_pool;
+  std::map<std::string, Entry<Eip>> eips;
+  std::map<std::string, Entry<NatGateway>> nat_gateways;
+  std::map<std::string, Entry<VpnGateway>> vpn_gateways;
+  std::set<std::string> gateway_hosts;  // nodes with the gateway role that are up
   int64_t revision = 0;
 };
 
@@ -60,13 +67,41 @@ class VpcStore {
   Task<Result<NetworkInterface>> CreateInterface(std::string vswitch_id, std::optional<Ipv4> ip,
                                                  std::vector<std::string> security_groups,
                                                  std::string host, std::string instance = "",
-                                                 bool source_check = true);
+                                                 bool source_check = true,
+                                                 std::string port = std::string(kPortTap),
+                                                 uint16_t queues = 1);
   Task<Status> DeleteInterface(std::string id);
   // A custom route of the VPC to an interface of it. Destinations inside a
   // vSwitch's block are the system's and are refused, as is a second route
   // for the same destination.
   Task<Status> AddRoute(std::string vpc_id, RouteEntry route);
   Task<Status> RemoveRoute(std::string vpc_id, Cidr destination);
+
+  // Gateways. `host` empty: the node with the gateway role that serves the
+  // fewest gateways now.
+  // The block public addresses come from; refused while an address in use
+  // would fall outside it.
+  Task<Status> SetPublicPool(PublicPool pool);
+  Task<Result<Eip>> CreateEip(std::optional<Ipv4> address, std::string host = "",
+                              std::string name = "");
+  Task<Status> DeleteEip(std::string id);
+  // With an interface (eni-...) for 1:1 NAT, or with a NAT gateway (nat-...)
+  // for its SNAT entries (the EIP moves to the NAT gateway's node).
+  Task<Status> AssociateEip(std::string eip_id, std::string target);
+  Task<Status> DissociateEip(std::string eip_id);
+  Task<Result<NatGateway>> CreateNatGateway(std::string vpc_id, std::string host = "",
+                                            std::string name = "");
+  Task<Status> DeleteNatGateway(std::string id);
+  // Sources in `entry.source` leave through the EIP (associated with this
+  // NAT gateway), ports translated.
+  Task<Status> AddSnatEntry(std::string nat_id, SnatEntry entry);
+  Task<Status> RemoveSnatEntry(std::string nat_id, Cidr source);
+  // A GRE link from a public address (`address`, or the lowest free one) to
+  // the customer gateway `peer`.
+  Task<Result<VpnGateway>> CreateVpnGateway(std::string vpc_id, Ipv4 peer,
+                                            std::optional<Ipv4> address = std::nullopt,
+                                            std::string host = "", std::string name = "");
+  Task<Status> DeleteVpnGateway(std::string id);
 
  private:
   etcd::Client& client_;

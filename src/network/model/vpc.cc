@@ -52,6 +52,15 @@ Result<Ipv4> PickAddress(const VSwitch& vswitch, const std::set<Ipv4>& used,
                            vswitch.cidr.ToString());
 }
 
+Status ValidatePort(std::string_view port, uint16_t queues) {
+  if (port != kPortTap && port != kPortVhostUser)
+    return InvalidArgument("port '{}': tap or vhost-user", port);
+  if (queues < 1 || queues > kMaxQueues)
+    return InvalidArgument("{} queue pairs: 1 to {}", queues, kMaxQueues);
+  if (port == kPortTap && queues != 1) return InvalidArgument("a TAP port has one queue");
+  return Status::Ok();
+}
+
 const RouteEntry* LookupRoute(const Vpc& vpc, Ipv4 to) {
   const RouteEntry* best = nullptr;
   for (const auto& r : vpc.routes) {
@@ -128,7 +137,9 @@ std::string Encode(const NetworkInterface& v) {
               {"security_groups", v.security_groups},
               {"host", v.host},
               {"instance", v.instance},
-              {"source_check", v.source_check}}
+              {"source_check", v.source_check},
+              {"port", v.port},
+              {"queues", v.queues}}
       .dump();
 }
 
@@ -195,6 +206,10 @@ Result<NetworkInterface> DecodeInterface(std::string_view text) {
         v.host = j.at("host").get<std::string>();
         v.instance = j.value("instance", "");
         v.source_check = j.value("source_check", true);
+        v.port = j.value("port", std::string(kPortTap));
+        v.queues = j.value("queues", uint16_t{1});
+        if (Status s = ValidatePort(v.port, v.queues); !s.ok())
+          throw std::invalid_argument(s.message());
       });
 }
 

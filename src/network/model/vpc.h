@@ -68,6 +68,10 @@ struct VSwitch {
   bool Usable(Ipv4 a) const { return a >= first_usable() && a <= last_usable(); }
 };
 
+inline constexpr std::string_view kPortTap = "tap";
+inline constexpr std::string_view kPortVhostUser = "vhost-user";
+inline constexpr uint16_t kMaxQueues = 16;
+
 struct NetworkInterface {
   std::string id;  // eni-<n>
   std::string vswitch_id;
@@ -80,7 +84,12 @@ struct NetworkInterface {
   // Frames must come from its own address (off for a router instance that
   // forwards other sources' packets).
   bool source_check = true;
+  // How the vSwitch serves it: a TAP device, or a vhost-user-net socket for
+  // a QEMU guest, with `queues` queue pairs.
+  std::string port = std::string(kPortTap);
+  uint16_t queues = 1;
 };
+Status ValidatePort(std::string_view port, uint16_t queues);
 
 // A VPC CIDR: /8 to /28 (Alibaba's bounds). A vSwitch CIDR: /16 to /29,
 // inside its VPC, overlapping no other vSwitch of that VPC.

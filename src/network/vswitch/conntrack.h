@@ -36,9 +36,10 @@ class ConnTrack {
   // Drops the quiet ones; returns how many.
   size_t Expire(TimePoint now);
   size_t size() const { return flows_.size(); }
+  // How long a quiet connection is remembered.
+  static Duration IdleTimeout(uint8_t protocol);
 
  private:
-  static Duration IdleTimeout(uint8_t protocol);
   std::map<FlowKey, TimePoint> flows_;  // -> expiry
 };
 

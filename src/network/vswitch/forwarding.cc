@@ -28,6 +28,8 @@ std::string_view DropReasonName(DropReason r) {
       return "no tunnel to the host";
     case DropReason::kSecurityGroup:
       return "security group";
+    case DropReason::kNoTranslation:
+      return "no translation";
   }
   return "?";
 }
@@ -64,6 +66,24 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
       v.local[id] = ep;
       v.local_by_mac[ep.mac] = id;
     }
+  }
+  // Gateways: where a VPC's traffic leaves it.
+  auto serve = [&](const std::string& node, const std::string& vpc_id) {
+    if (node == host) v.gateway_vpcs.insert(vpc_id);
+  };
+  for (const auto& [id, g] : state.nat_gateways) {
+    v.gateway_hosts[id] = g.value.host;
+    serve(g.value.host, g.value.vpc_id);
+  }
+  for (const auto& [id, g] : state.vpn_gateways) {
+    v.gateway_hosts[id] = g.value.host;
+    serve(g.value.host, g.value.vpc_id);
+  }
+  for (const auto& [id, e] : state.eips) {
+    auto eni = state.interfaces.find(e.value.eni_id);
+    if (eni == state.interfaces.end()) continue;
+    v.eip_hosts[e.value.eni_id] = e.value.host;
+    serve(e.value.host, eni->second.value.vpc_id);
   }
   return v;
 }
@@ -128,6 +148,23 @@ void SetMacs(std::span<uint8_t> frame, const Mac& dst, const Mac& src) {
   std::memcpy(frame.data() + 6, src.bytes.data(), 6);
 }
 
+std::string HostOf(const std::map<std::string, std::string>& hosts, const std::string& id) {
+  auto it = hosts.find(id);
+  return it == hosts.end() ? "" : it->second;
+}
+
+// The node of the gateway a packet to outside the VPC leaves by: a VPN
+// gateway whose route matches, else the sender's EIP (before any SNAT, as
+// on Alibaba Cloud), else a NAT gateway whose route matches; "" if none.
+std::string GatewayFor(const HostView& view, const Endpoint& sender, const RouteEntry* route) {
+  if (route && route->next_hop.starts_with("vpn-"))
+    return HostOf(view.gateway_hosts, route->next_hop);
+  if (std::string eip = HostOf(view.eip_hosts, sender.eni_id); !eip.empty()) return eip;
+  if (route && route->next_hop.starts_with("nat-"))
+    return HostOf(view.gateway_hosts, route->next_hop);
+  return "";
+}
+
 }  // namespace
 
 Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std::string& eni_id,
@@ -175,23 +212,30 @@ Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std
   }
   const Ipv4View& ip = *f.ip;
   if (me.source_check && ip.src != me.ip) return Drop(DropReason::kSpoofed);
+  // The interface it is for; or, leaving the VPC, the node of the gateway.
   const Endpoint* next = nullptr;
+  std::string gateway;
   if (auto dst = vpc->by_ip.find(ip.dst.value); dst != vpc->by_ip.end()) {
     next = &dst->second;
-  } else if (const RouteEntry* route = LookupRoute(vpc->record, ip.dst)) {
-    // A custom route: to the instance that routes for that block.
-    if (f.dst != kGatewayMac) return Drop(DropReason::kNoRoute);
-    if (auto hop = vpc->ip_of_eni.find(route->next_hop); hop != vpc->ip_of_eni.end())
-      next = &vpc->by_ip.at(hop->second);
+  } else {
+    // An unused address of a vSwitch: its system route wins over any custom one.
+    if (f.dst != kGatewayMac || SubnetOf(*vpc, ip.dst)) return Drop(DropReason::kNoRoute);
+    const RouteEntry* route = LookupRoute(vpc->record, ip.dst);
+    if (route) {
+      // A custom route to an instance that routes for that block.
+      if (auto hop = vpc->ip_of_eni.find(route->next_hop); hop != vpc->ip_of_eni.end())
+        next = &vpc->by_ip.at(hop->second);
+    }
+    if (!next) gateway = GatewayFor(view, me, route);
+    if (!next && gateway.empty()) return Drop(DropReason::kNoRoute);
   }
-  if (!next) return Drop(DropReason::kNoRoute);
-  const Endpoint& to = *next;
   if (f.dst == kGatewayMac) {
-    // Routed between subnets of the VPC: the router's hop.
+    // Routed (between subnets, or out of the VPC): the router's hop. A
+    // frame for a gateway keeps the gateway's MAC as its destination.
     if (ip.ttl <= 1) return Drop(DropReason::kTtlExpired);
     DecrementTtl(frame, f.l3_offset);
-    SetMacs(frame, to.mac, kGatewayMac);
-  } else if (f.dst != to.mac) {
+    SetMacs(frame, next ? next->mac : kGatewayMac, kGatewayMac);
+  } else if (!next || f.dst != next->mac) {
     return Drop(DropReason::kNoRoute);
   }
   if (ip.total_length > view.mtu) {
@@ -203,8 +247,15 @@ Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std
     }
     return Drop(DropReason::kTooBig);
   }
-  if (!Admit(view, flows, now, vpc->vni, me, Direction::kEgress, ip, &to))
+  if (!Admit(view, flows, now, vpc->vni, me, Direction::kEgress, ip, next))
     return Drop(DropReason::kSecurityGroup);
+  if (!next) {
+    if (gateway == view.host) return {.kind = Action::Kind::kGateway, .vni = vpc->vni};
+    auto tunnel = view.tunnels.find(gateway);
+    if (tunnel == view.tunnels.end()) return Drop(DropReason::kNoTunnel);
+    return {.kind = Action::Kind::kTunnel, .remote = tunnel->second, .vni = vpc->vni};
+  }
+  const Endpoint& to = *next;
   if (to.host == view.host && view.local.count(to.eni_id)) {
     if (!Admit(view, flows, now, vpc->vni, to, Direction::kIngress, ip, &me))
       return Drop(DropReason::kSecurityGroup);
@@ -222,6 +273,11 @@ Action FromTunnel(const HostView& view, ConnTrack& flows, TimePoint now, uint32_
   const VpcView& vpc = view.vpcs.at(vpc_id->second);
   FrameView f;
   if (ParseFrame(frame, f) != ParseError::kNone || !f.ip) return Drop(DropReason::kMalformed);
+  if (f.dst == kGatewayMac) {
+    // Leaving the VPC by a gateway served here.
+    if (!view.gateway_vpcs.count(vpc_id->second)) return Drop(DropReason::kNotLocal);
+    return {.kind = Action::Kind::kGateway, .vni = vni};
+  }
   // To the interface served here whose MAC the sender chose (the owner of
   // the destination address, or the router of a custom route's block).
   const Endpoint* to = nullptr;

@@ -10,6 +10,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -52,6 +53,11 @@ struct HostView {
   std::map<std::string, Ipv4> tunnels;                   // host -> underlay address
   std::map<std::string, SecurityGroup> security_groups;  // by id
   uint16_t mtu = 1450;                                   // inner MTU: 1500 minus VXLAN's 50 bytes
+  // Leaving the VPC: the node of each NAT and VPN gateway (by id), and of
+  // the EIP of each interface that has one (by interface id).
+  std::map<std::string, std::string> gateway_hosts;
+  std::map<std::string, std::string> eip_hosts;
+  std::set<std::string> gateway_vpcs;  // VPCs with a gateway (or an EIP) served here
 };
 
 HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ipv4>& tunnels,
@@ -68,16 +74,18 @@ enum class DropReason {
   kTooBig,         // answered with ICMP fragmentation needed
   kNoTunnel,       // the destination's host has not registered an underlay address
   kSecurityGroup,  // a security group (a rule or the default) dropped it
+  kNoTranslation,  // at a gateway: no EIP, SNAT entry or connection for it
 };
 std::string_view DropReasonName(DropReason r);
 
 struct Action {
-  enum class Kind { kDrop, kReply, kDeliver, kTunnel } kind = Kind::kDrop;
+  // kGateway: for the gateway served on this host (NAT, EIP, VPN).
+  enum class Kind { kDrop, kReply, kDeliver, kTunnel, kGateway } kind = Kind::kDrop;
   DropReason reason = DropReason::kMalformed;
   std::vector<uint8_t> reply;  // kReply (ARP reply, ICMP error): back out of the same port
   std::string port;            // kDeliver: the local eni id
   Ipv4 remote;                 // kTunnel: the host's underlay address
-  uint32_t vni = 0;            // kTunnel
+  uint32_t vni = 0;            // kTunnel, kGateway
 };
 
 // A frame from the local port `eni_id`. It may be rewritten (routing).
@@ -86,7 +94,8 @@ struct Action {
 // connections they accepted. An interface in no group is not filtered.
 Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std::string& eni_id,
                 std::span<uint8_t> frame);
-// A frame that came through the tunnel with `vni` (ingress rules here).
+// A frame that came through the tunnel with `vni` (ingress rules here), or
+// from a gateway on this host into the VPC.
 Action FromTunnel(const HostView& view, ConnTrack& flows, TimePoint now, uint32_t vni,
                   std::span<const uint8_t> frame);
 

@@ -145,16 +145,45 @@ std::optional<uint32_t> ReadVxlanHeader(std::span<const uint8_t> packet) {
   return Get32(packet.data() + 4) >> 8;
 }
 
+void AdjustChecksum(uint8_t* checksum, uint16_t old_word, uint16_t new_word) {
+  // RFC 1624: HC' = ~(~HC + ~m + m').
+  uint32_t sum =
+      static_cast<uint16_t>(~Get16(checksum)) + static_cast<uint16_t>(~old_word) + new_word;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  Put16(checksum, static_cast<uint16_t>(~sum));
+}
+
 void DecrementTtl(std::span<uint8_t> frame, size_t l3_offset) {
   uint8_t* h = frame.data() + l3_offset;
-  // RFC 1624: HC' = ~(~HC + ~m + m'), on the 16-bit word holding TTL.
-  const uint16_t old_word = Get16(h + 8);
+  const uint16_t old_word = Get16(h + 8);  // TTL and protocol
   --h[8];
-  const uint16_t new_word = Get16(h + 8);
-  uint32_t sum =
-      static_cast<uint16_t>(~Get16(h + 10)) + static_cast<uint16_t>(~old_word) + new_word;
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  Put16(h + 10, static_cast<uint16_t>(~sum));
+  AdjustChecksum(h + 10, old_word, Get16(h + 8));
+}
+
+void FillTransportChecksum(std::span<uint8_t> frame, const FrameView& view) {
+  const Ipv4View& ip = *view.ip;
+  if (ip.fragment || (ip.protocol != kIpProtoTcp && ip.protocol != kIpProtoUdp)) return;
+  const size_t l4 = view.l3_offset + ip.header_length;
+  const size_t length = ip.total_length - ip.header_length;
+  const size_t field = l4 + (ip.protocol == kIpProtoTcp ? 16 : 6);
+  if (field + 2 > view.l3_offset + ip.total_length) return;
+  // The pseudo-header: addresses, protocol, transport length.
+  uint32_t sum = (ip.src.value >> 16) + (ip.src.value & 0xffff) + (ip.dst.value >> 16) +
+                 (ip.dst.value & 0xffff) + ip.protocol + static_cast<uint32_t>(length);
+  Put16(frame.data() + field, 0);
+  uint16_t checksum = InternetChecksum(frame.subspan(l4, length), sum);
+  if (checksum == 0 && ip.protocol == kIpProtoUdp) checksum = 0xffff;
+  Put16(frame.data() + field, checksum);
+}
+
+std::vector<uint8_t> MakeArpRequest(Mac mac, Ipv4 ip, Ipv4 target) {
+  ArpView asker{.op = 1, .sender_mac = kBroadcastMac, .sender_ip = target};
+  std::vector<uint8_t> f = MakeArpReply(asker, mac);  // the same layout, turned into a request
+  uint8_t* a = f.data() + kEthernetHeader;
+  Put16(a + 6, 1);
+  Put32(a + 14, ip.value);
+  PutMac(a + 18, Mac{});
+  return f;
 }
 
 }  // namespace tg::network

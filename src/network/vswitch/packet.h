@@ -84,5 +84,14 @@ std::optional<uint32_t> ReadVxlanHeader(std::span<const uint8_t> packet);
 
 // Decrements the TTL and fixes the header checksum incrementally (RFC 1624).
 void DecrementTtl(std::span<uint8_t> frame, size_t l3_offset);
+// Computes the TCP or UDP checksum of an IPv4 frame afresh (for frames
+// whose sender left it to an offload); other frames are left alone.
+void FillTransportChecksum(std::span<uint8_t> frame, const FrameView& view);
+// Updates a ones'-complement checksum for one 16-bit word changed (RFC 1624).
+void AdjustChecksum(uint8_t* checksum, uint16_t old_word, uint16_t new_word);
+
+inline const Mac kBroadcastMac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+// "Who has `target`? Tell `ip`", broadcast from `mac`.
+std::vector<uint8_t> MakeArpRequest(Mac mac, Ipv4 ip, Ipv4 target);
 
 }  // namespace tg::network

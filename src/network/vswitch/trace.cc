@@ -1,5 +1,6 @@
 #include "network/vswitch/trace.h"
 
+#include "network/gateway/translate.h"
 #include "network/vswitch/bytes.h"
 
 namespace tg::network {
@@ -58,6 +59,66 @@ std::string Explain(const HostView& view, const Endpoint& local, Direction d, Ip
                      fmt::join(local.security_groups, ","), PolicyName(v.policy), why);
 }
 
+// A packet to an address that is no interface of the VPC: a custom route
+// to an instance, or out through a gateway (which one, and what it does
+// to the packet), or nowhere.
+std::vector<std::string> TraceOut(const NetworkState& state,
+                                  const std::map<std::string, Ipv4>& tunnels, const HostView& here,
+                                  const Endpoint& me, const TraceRequest& r,
+                                  std::vector<std::string> lines) {
+  const VpcView& vpc = here.vpcs.at(me.vpc_id);
+  const RouteEntry* route = LookupRoute(vpc.record, r.to);
+  if (route) {
+    lines.push_back(fmt::format("route {} -> {}", route->destination.ToString(), route->next_hop));
+  }
+  auto frame = Probe(me, kGatewayMac, r.to, r);
+  ConnTrack flows;
+  const TimePoint now = Clock::now();
+  Action a = FromPort(here, flows, now, me.eni_id, frame);
+  if (a.kind == Action::Kind::kDeliver || a.kind == Action::Kind::kDrop) {
+    lines.push_back(
+        a.kind == Action::Kind::kDeliver
+            ? fmt::format("delivered to {} (the route's instance) on the same host", a.port)
+            : fmt::format("dropped at {}: {}", me.host, DropReasonName(a.reason)));
+    return lines;
+  }
+  lines.push_back(Explain(here, me, Direction::kEgress, r.to, r, nullptr));
+  // Which host the frame went to: a tunnel address, or this host.
+  std::string next_host = me.host;
+  for (const auto& [host, ip] : tunnels)
+    if (a.kind == Action::Kind::kTunnel && ip == a.remote) next_host = host;
+  const HostView there = BuildHostView(state, tunnels, next_host);
+  if (a.kind == Action::Kind::kTunnel) {
+    lines.push_back(fmt::format("VXLAN vni {} from {} to {} ({})", a.vni, me.host, next_host,
+                                a.remote.ToString()));
+    ConnTrack their_flows;
+    Action b = FromTunnel(there, their_flows, now, a.vni, frame);
+    if (b.kind != Action::Kind::kGateway) {  // a route's instance on another host
+      lines.push_back(
+          b.kind == Action::Kind::kDeliver
+              ? fmt::format("delivered to {} (the route's instance) on {}", b.port, next_host)
+              : fmt::format("dropped at {}: {}", next_host, DropReasonName(b.reason)));
+      return lines;
+    }
+  }
+  NatTable nat;
+  GatewayAction g = FromVpc(there, BuildGatewayView(state, there), nat, now, vpc.vni, frame);
+  if (g.kind != GatewayAction::Kind::kUplink) {
+    lines.push_back(
+        fmt::format("dropped at gateway node {}: {}", next_host, DropReasonName(g.reason)));
+    return lines;
+  }
+  const Ipv4 src{Get32(g.data.data() + 12)}, dst{Get32(g.data.data() + 16)};
+  if (g.data[9] == kIpProtoGre) {
+    lines.push_back(fmt::format("GRE from {} to {} (VPN gateway on {}), next hop {}",
+                                src.ToString(), dst.ToString(), next_host, g.next_hop.ToString()));
+  } else {
+    lines.push_back(fmt::format("source translated to {} at gateway node {}, next hop {}",
+                                src.ToString(), next_host, g.next_hop.ToString()));
+  }
+  return lines;
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> Trace(const NetworkState& state,
@@ -79,11 +140,7 @@ Result<std::vector<std::string>> Trace(const NetworkState& state,
   auto target = vpc.by_ip.find(r.to.value);
   const Endpoint* peer = target == vpc.by_ip.end() ? nullptr : &target->second;
   const bool same_subnet = my_subnet && my_subnet->cidr.Contains(r.to);
-  if (!peer) {
-    lines.push_back(fmt::format("{} is no interface of {}: dropped ({})", r.to.ToString(),
-                                eni->second.value.vpc_id, DropReasonName(DropReason::kNoRoute)));
-    return lines;
-  }
+  if (!peer) return TraceOut(state, tunnels, here, me, r, std::move(lines));
   lines.push_back(fmt::format(
       "to {} {} in {} on host {}: {}", peer->eni_id, r.to.ToString(), peer->vswitch_id, peer->host,
       same_subnet ? "same subnet" : "another subnet, routed by the gateway"));

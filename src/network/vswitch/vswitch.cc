@@ -23,9 +23,21 @@ auto Log() {
 constexpr size_t kMaxFrame = 65536;
 }  // namespace
 
+// A TAP device, or a vhost-user-net socket a QEMU guest connects to.
 struct VSwitchDaemon::Port {
   std::string eni_id;
   std::unique_ptr<TapPort> tap;
+  std::unique_ptr<vhost_net::NetDevice> net;
+  std::unique_ptr<vhost::Server> server;
+
+  void Write(std::span<const uint8_t> frame) {
+    if (tap) {
+      (void)tap->Write(frame);
+    } else {
+      net->Deliver(frame);
+    }
+  }
+  std::string name() const { return tap ? tap->name() : server->path(); }
 };
 
 VSwitchDaemon::VSwitchDaemon(etcd::Client& client, VSwitchOptions options)
@@ -43,29 +55,38 @@ void VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revi
       records.push_back(kv);
     }
   }
-  view_ = BuildHostView(ParseNetworkState(records, revision), tunnels, options_.host);
-  // A TAP port for each interface served here; ports of interfaces gone close.
+  const NetworkState state = ParseNetworkState(records, revision);
+  view_ = BuildHostView(state, tunnels, options_.host);
+  if (gateway_) gateway_->Update(BuildGatewayView(state, view_));
+  // A port for each interface served here; ports of interfaces gone close.
   for (const auto& [id, ep] : view_.local) {
     if (ports_.count(id)) continue;
-    const std::string name = "t" + id;  // e.g. teni-12
-    auto known = port_namespaces_.find(id);
-    auto tap = TapPort::Open(ex_, name, known == port_namespaces_.end() ? 0 : known->second);
-    if (!tap.ok()) {
-      Log()->error("interface {}: {}", id, tap.status());
+    auto record = state.interfaces.find(id);
+    if (record == state.interfaces.end()) continue;
+    auto port = record->second.value.port == kPortVhostUser
+                    ? OpenVhostPort(id, record->second.value.queues)
+                    : OpenTapPort(id);
+    if (!port.ok()) {
+      Log()->error("interface {}: {}", id, port.status());
       continue;
     }
-    auto port = std::make_shared<Port>(Port{id, std::move(*tap)});
-    ports_[id] = port;
-    tasks_.Spawn("vswitch port", ServePort(port));
-    Log()->info("port {} for interface {} ({} {})", name, id, ep.ip.ToString(), ep.mac.ToString());
+    ports_[id] = *port;
+    Log()->info("port {} for interface {} ({} {})", (*port)->name(), id, ep.ip.ToString(),
+                ep.mac.ToString());
   }
   for (auto it = ports_.begin(); it != ports_.end();) {
     if (view_.local.count(it->first)) {
       ++it;
       continue;
     }
-    Log()->info("interface {} gone: port {} removed", it->first, it->second->tap->name());
-    it->second->tap->Destroy();
+    Log()->info("interface {} gone: port {} removed", it->first, it->second->name());
+    if (it->second->tap) {
+      it->second->tap->Destroy();
+    } else {
+      tasks_.Spawn("vhost-user-net stop", [](std::shared_ptr<Port> p) -> Task<void> {
+        co_await p->server->Stop();
+      }(it->second));
+    }
     it = ports_.erase(it);
   }
 }
@@ -77,13 +98,13 @@ void VSwitchDaemon::Act(const Action& a, std::span<const uint8_t> frame, Port* f
       return;
     case Action::Kind::kReply:
       ++counters_.replies;
-      if (from) (void)from->tap->Write(a.reply);
+      if (from) from->Write(a.reply);
       return;
     case Action::Kind::kDeliver: {
       auto it = ports_.find(a.port);
       if (it == ports_.end()) return;
       ++counters_.to_ports;
-      (void)it->second->tap->Write(frame);
+      it->second->Write(frame);
       return;
     }
     case Action::Kind::kTunnel: {
@@ -96,7 +117,31 @@ void VSwitchDaemon::Act(const Action& a, std::span<const uint8_t> frame, Port* f
       std::memcpy(p.data.data() + kVxlanHeader, frame.data(), frame.size());
       return;
     }
+    case Action::Kind::kGateway:
+      if (gateway_) {
+        gateway_->FromVpc(a.vni, frame);
+      } else {
+        ++counters_.drops[DropReason::kNotLocal];
+      }
+      return;
   }
+}
+
+// A frame a gateway here sends into a VPC: to a port here (ingress rules
+// as for the tunnel) or through the tunnel to the interface's host.
+void VSwitchDaemon::FromGateway(uint32_t vni, const std::string& host,
+                                std::span<const uint8_t> frame) {
+  if (host == options_.host) {
+    Act(FromTunnel(view_, flows_, Clock::now(), vni, frame), frame, nullptr);
+    return;
+  }
+  auto tunnel = view_.tunnels.find(host);
+  if (tunnel == view_.tunnels.end()) {
+    ++counters_.drops[DropReason::kNoTunnel];
+    return;
+  }
+  Act({.kind = Action::Kind::kTunnel, .remote = tunnel->second, .vni = vni}, frame, nullptr);
+  FlushTunnel();
 }
 
 void VSwitchDaemon::FlushTunnel() {
@@ -124,6 +169,50 @@ void VSwitchDaemon::FlushTunnel() {
   }
   counters_.tunnel_out += sent;
   outbox_.clear();
+}
+
+Result<std::shared_ptr<VSwitchDaemon::Port>> VSwitchDaemon::OpenTapPort(const std::string& id) {
+  auto known = port_namespaces_.find(id);
+  TG_ASSIGN_OR_RETURN(auto tap, TapPort::Open(ex_, "t" + id,  // e.g. teni-12
+                                              known == port_namespaces_.end() ? 0 : known->second));
+  auto port = std::make_shared<Port>();
+  port->eni_id = id;
+  port->tap = std::move(tap);
+  tasks_.Spawn("vswitch port", ServePort(port));
+  return port;
+}
+
+// <vhost_net_dir>/<eni id>.sock; the guest's QEMU connects (and, with
+// reconnect on, connects again to a restarted vSwitch).
+Result<std::shared_ptr<VSwitchDaemon::Port>> VSwitchDaemon::OpenVhostPort(const std::string& id,
+                                                                          uint16_t queues) {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.vhost_net_dir, ec);
+  auto port = std::make_shared<Port>();
+  port->eni_id = id;
+  Port* raw = port.get();
+  port->net = std::make_unique<vhost_net::NetDevice>(
+      ex_, queues, [this, raw](std::span<uint8_t> frame) { FromGuest(*raw, frame); });
+  port->server = std::make_unique<vhost::Server>(
+      ex_, *port->net, fmt::format("{}/{}.sock", options_.vhost_net_dir, id));
+  TG_RETURN_IF_ERROR(port->server->Listen());
+  tasks_.Spawn("vhost-user-net port",
+               [](std::shared_ptr<Port> p) -> Task<void> { co_await p->server->Run(); }(port));
+  return port;
+}
+
+// A frame a vhost-user-net guest sent; its tunnel packet goes out with the
+// others of this turn of the loop.
+void VSwitchDaemon::FromGuest(Port& port, std::span<uint8_t> frame) {
+  ++counters_.from_ports;
+  Act(FromPort(view_, flows_, Clock::now(), port.eni_id, frame), frame, &port);
+  if (!flush_scheduled_) {
+    flush_scheduled_ = true;
+    asio::post(ex_, [this] {
+      flush_scheduled_ = false;
+      FlushTunnel();
+    });
+  }
 }
 
 Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
@@ -189,7 +278,7 @@ void VSwitchDaemon::SaveState(const std::vector<etcd::KeyValue>& all, int64_t re
   // Where each port's device is now (a guest may have taken it into its
   // namespace): a restart attaches to it there.
   for (const auto& [id, p] : ports_) {
-    port_namespaces_[id] = p->tap->Namespace();
+    if (p->tap) port_namespaces_[id] = p->tap->Namespace();
     j["ports"][id] = port_namespaces_[id];
   }
   std::error_code ec;
@@ -245,6 +334,11 @@ Task<void> VSwitchDaemon::Register(Event& stop) {
                                 {.lease = (*lease)->id()}))
               .status();
     }
+    if (s.ok() && gateway_) {  // new gateways may be placed here
+      s = (co_await client_.Put(std::string(kGatewayHostsPrefix) + options_.host,
+                                options_.gateway_uplink, {.lease = (*lease)->id()}))
+              .status();
+    }
     if (!s.ok()) {
       if (lease.ok()) (co_await (*lease)->Revoke()).IgnoreError();
       Log()->warn("host registration failed, retrying: {}", s);
@@ -275,9 +369,20 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
     co_return Unavailable("VXLAN socket on {}:{}: {}", options_.tunnel_ip, options_.vxlan_port,
                           ec.message());
   }
+  if (!options_.gateway_uplink.empty()) {
+    auto gw = Gateway::Open(
+        ex_, options_.gateway_uplink, view_,
+        [this](uint32_t vni, const std::string& host, std::span<const uint8_t> frame) {
+          FromGateway(vni, host, frame);
+        },
+        counters_.drops);
+    if (!gw.ok()) co_return gw.status();
+    gateway_ = std::move(*gw);
+  }
   mirror_ = std::make_unique<etcd::Mirror>(client_, std::string(kNetworkPrefix));
   TaskGroup background(ex_);
   background.Spawn("vswitch tunnel", ReceiveTunnel());
+  if (gateway_) background.Spawn("gateway uplink", gateway_->Run());
   LoadState();
   background.Spawn("vswitch registration", Register(stop));
   background.Spawn("vswitch mirror", mirror_->Run());
@@ -294,8 +399,9 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
     }
     if (stop.is_set() || co_await IsCancelled()) break;
     flows_.Expire(Clock::now());
+    if (gateway_) gateway_->Expire(Clock::now());
     for (const auto& [id, p] : ports_) {
-      if (p->tap->Namespace() != port_namespaces_[id]) state_dirty_ = true;
+      if (p->tap && p->tap->Namespace() != port_namespaces_[id]) state_dirty_ = true;
     }
     if (changed.is_set()) {
       changed.Reset();
@@ -313,9 +419,16 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
       last_save_ = Clock::now();
     }
   }
-  for (auto& [id, p] : ports_) p->tap->Close();
+  for (auto& [id, p] : ports_) {
+    if (p->tap) {
+      p->tap->Close();
+    } else {
+      co_await p->server->Stop();  // the guest reconnects to the next vSwitch
+    }
+  }
   ports_.clear();
   tunnel_->close(ec);
+  if (gateway_) gateway_->Close();
   background.CancelAll();
   co_await background.Join();
   co_await tasks_.Join();
@@ -323,8 +436,10 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   for (const auto& [reason, n] : counters_.drops)
     drops += fmt::format("{}{}={}", drops.empty() ? "" : ", ", DropReasonName(reason), n);
   Log()->info(
-      "vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in; dropped: {}",
+      "vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in; {} from the "
+      "uplink, {} to it; dropped: {}",
       counters_.from_ports, counters_.to_ports, counters_.tunnel_out, counters_.tunnel_in,
+      gateway_ ? gateway_->from_uplink() : 0, gateway_ ? gateway_->to_uplink() : 0,
       drops.empty() ? "none" : drops);
   co_return Status::Ok();
 }

@@ -14,8 +14,10 @@
 #include "base/async.h"
 #include "etcd/client.h"
 #include "etcd/mirror.h"
+#include "network/gateway/gateway.h"
 #include "network/vswitch/forwarding.h"
 #include "network/vswitch/tap.h"
+#include "vhost_net/net_device.h"
 
 namespace tg::network {
 
@@ -30,6 +32,10 @@ struct VSwitchOptions {
   // Where the records last applied are kept (a restart serves from them
   // until etcd answers); empty: nowhere.
   std::string state_path;
+  // The gateway role: the device on the public network (empty: none).
+  std::string gateway_uplink;
+  // Where vhost-user-net ports listen (<dir>/<interface id>.sock).
+  std::string vhost_net_dir = "/run/tiangong/vhost-net";
 };
 
 struct VSwitchCounters {
@@ -51,10 +57,14 @@ class VSwitchDaemon {
   void SaveState(const std::vector<etcd::KeyValue>& all, int64_t revision);
   bool LoadState();
   Task<void> Register(Event& stop);
+  Result<std::shared_ptr<Port>> OpenTapPort(const std::string& id);
+  Result<std::shared_ptr<Port>> OpenVhostPort(const std::string& id, uint16_t queues);
   Task<void> ServePort(std::shared_ptr<Port> port);
+  void FromGuest(Port& port, std::span<uint8_t> frame);
   Task<void> ReceiveTunnel();
   void Act(const Action& a, std::span<const uint8_t> frame, Port* from);
   void FlushTunnel();
+  void FromGateway(uint32_t vni, const std::string& host, std::span<const uint8_t> frame);
 
   static constexpr size_t kBatch = 32;
   struct OutPacket {
@@ -72,9 +82,11 @@ class VSwitchDaemon {
   std::map<std::string, std::shared_ptr<Port>> ports_;  // by eni id
   std::map<std::string, uint64_t> port_namespaces_;     // saved: where each device was
   std::vector<etcd::KeyValue> last_records_;            // what the view was built from
-  bool state_dirty_ = false;                            // not saved since it changed
+  bool state_dirty_ = false;
+  bool flush_scheduled_ = false;  // not saved since it changed
   TimePoint last_save_{};
   std::unique_ptr<asio::ip::udp::socket> tunnel_;
+  std::unique_ptr<Gateway> gateway_;
   TaskGroup tasks_;
   VSwitchCounters counters_;
 };

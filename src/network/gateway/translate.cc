@@ -1,0 +1,188 @@
+#include "network/gateway/translate.h"
+
+#include <cstring>
+
+#include "network/gateway/gre.h"
+#include "network/gateway/rewrite.h"
+#include "network/vswitch/bytes.h"
+
+namespace tg::network {
+
+bool GatewayView::Owns(Ipv4 a) const {
+  return eip_by_address.count(a.value) || snat_addresses.count(a.value) ||
+         vpn_by_address.count(a.value);
+}
+
+Ipv4 GatewayView::NextHop(Ipv4 to) const {
+  return pool && !pool->cidr.Contains(to) ? pool->router : to;
+}
+
+GatewayView BuildGatewayView(const NetworkState& state, const HostView& view) {
+  GatewayView g;
+  if (state.public_pool) g.pool = state.public_pool->value;
+  auto vni_of = [&](const std::string& vpc_id) -> uint32_t {
+    auto it = view.vpcs.find(vpc_id);
+    return it == view.vpcs.end() ? 0 : it->second.vni;
+  };
+  for (const auto& [id, e] : state.eips) {
+    if (e.value.host != view.host) continue;
+    auto eni = state.interfaces.find(e.value.eni_id);
+    if (eni == state.interfaces.end()) continue;
+    const uint32_t vni = vni_of(eni->second.value.vpc_id);
+    if (!vni) continue;
+    g.eip_by_address[e.value.address.value] = {vni, eni->second.value.ip};
+    g.eip_by_inside[{vni, eni->second.value.ip.value}] = e.value.address;
+  }
+  for (const auto& [id, n] : state.nat_gateways) {
+    if (n.value.host != view.host) continue;
+    const uint32_t vni = vni_of(n.value.vpc_id);
+    if (!vni) continue;
+    for (const auto& entry : n.value.snat) {
+      auto eip = state.eips.find(entry.eip_id);
+      if (eip == state.eips.end() || eip->second.value.nat_id != id) continue;
+      g.snat[vni].push_back({entry.source, eip->second.value.address});
+      g.snat_addresses.insert(eip->second.value.address.value);
+    }
+  }
+  for (const auto& [id, v] : state.vpn_gateways) {
+    if (v.value.host != view.host) continue;
+    const uint32_t vni = vni_of(v.value.vpc_id);
+    if (!vni) continue;
+    g.vpns[id] = {id, vni, v.value.address, v.value.peer};
+    g.vpn_by_address[v.value.address.value] = id;
+  }
+  return g;
+}
+
+namespace {
+
+GatewayAction Drop(DropReason r) {
+  return {.kind = GatewayAction::Kind::kDrop, .reason = r};
+}
+
+GatewayAction ToUplink(std::vector<uint8_t> packet, Ipv4 next_hop) {
+  return {.kind = GatewayAction::Kind::kUplink, .data = std::move(packet), .next_hop = next_hop};
+}
+
+// An IPv4 packet for the VPC `vni`: to the interface with its destination
+// address, one router hop (TTL) from here.
+GatewayAction ToVpc(const HostView& hv, uint32_t vni, std::span<const uint8_t> packet) {
+  auto vpc_id = hv.vpc_by_vni.find(vni);
+  if (vpc_id == hv.vpc_by_vni.end()) return Drop(DropReason::kUnknownVni);
+  const VpcView& vpc = hv.vpcs.at(vpc_id->second);
+  std::vector<uint8_t> frame(kEthernetHeader + packet.size());
+  std::memcpy(frame.data() + kEthernetHeader, packet.data(), packet.size());
+  Put16(frame.data() + 12, kEtherTypeIpv4);
+  FrameView f;
+  if (ParseFrame(frame, f) != ParseError::kNone || !f.ip) return Drop(DropReason::kMalformed);
+  auto to = vpc.by_ip.find(f.ip->dst.value);
+  if (to == vpc.by_ip.end()) return Drop(DropReason::kNoRoute);
+  if (f.ip->ttl <= 1) return Drop(DropReason::kTtlExpired);
+  DecrementTtl(frame, kEthernetHeader);
+  std::memcpy(frame.data(), to->second.mac.bytes.data(), 6);
+  std::memcpy(frame.data() + 6, kGatewayMac.bytes.data(), 6);
+  frame.resize(kEthernetHeader + f.ip->total_length);
+  return {.kind = GatewayAction::Kind::kVpc,
+          .data = std::move(frame),
+          .vni = vni,
+          .host = to->second.host};
+}
+
+const GatewayView::Snat* SnatFor(const GatewayView& gv, uint32_t vni, Ipv4 source) {
+  auto it = gv.snat.find(vni);
+  if (it == gv.snat.end()) return nullptr;
+  const GatewayView::Snat* best = nullptr;
+  for (const auto& s : it->second)
+    if (s.source.Contains(source) && (!best || s.source.prefix > best->source.prefix)) best = &s;
+  return best;
+}
+
+}  // namespace
+
+GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, TimePoint now,
+                      uint32_t vni, std::span<const uint8_t> frame) {
+  auto vpc_id = hv.vpc_by_vni.find(vni);
+  if (vpc_id == hv.vpc_by_vni.end()) return Drop(DropReason::kUnknownVni);
+  FrameView f;
+  if (ParseFrame(frame, f) != ParseError::kNone || !f.ip) return Drop(DropReason::kMalformed);
+  const Ipv4View& ip = *f.ip;
+  const auto packet = frame.subspan(f.l3_offset, ip.total_length);
+  // To the customer's network, through a VPN gateway's GRE link.
+  if (const RouteEntry* route = LookupRoute(hv.vpcs.at(vpc_id->second).record, ip.dst)) {
+    if (auto vpn = gv.vpns.find(route->next_hop); vpn != gv.vpns.end() && vpn->second.vni == vni) {
+      return ToUplink(GreEncapsulate(packet, vpn->second.address, vpn->second.peer),
+                      gv.NextHop(vpn->second.peer));
+    }
+  }
+  // To the public network: the EIP's address, or an SNAT entry's.
+  std::vector<uint8_t> out(packet.begin(), packet.end());
+  if (auto eip = gv.eip_by_inside.find({vni, ip.src.value}); eip != gv.eip_by_inside.end()) {
+    uint16_t port = 0;
+    TranslatablePort(ip, Side::kSource, &port);  // 1:1: the port stays
+    if (!Rewrite(out, ip, Side::kSource, eip->second, port)) return Drop(DropReason::kMalformed);
+    return ToUplink(std::move(out), gv.NextHop(ip.dst));
+  }
+  const GatewayView::Snat* snat = SnatFor(gv, vni, ip.src);
+  if (!snat) return Drop(DropReason::kNoTranslation);
+  uint16_t inside_port = 0, remote_port = 0;
+  if (!TranslatablePort(ip, Side::kSource, &inside_port)) return Drop(DropReason::kUnsupported);
+  TranslatablePort(ip, Side::kDestination, &remote_port);
+  if (ip.protocol == kIpProtoIcmp) remote_port = 0;  // echo: the identifier is both
+  auto port = nat.Outbound(ip.protocol, {vni, ip.src, inside_port}, snat->address, ip.dst,
+                           remote_port, now);
+  if (!port) return Drop(DropReason::kNoTranslation);
+  if (!Rewrite(out, ip, Side::kSource, snat->address, *port)) return Drop(DropReason::kMalformed);
+  return ToUplink(std::move(out), gv.NextHop(ip.dst));
+}
+
+GatewayAction FromUplink(const HostView& hv, const GatewayView& gv, NatTable& nat, TimePoint now,
+                         std::span<const uint8_t> frame, Mac uplink_mac) {
+  FrameView f;
+  if (ParseFrame(frame, f) != ParseError::kNone) return Drop(DropReason::kMalformed);
+  if (f.arp) {
+    if (f.arp->op != 1 || !gv.Owns(f.arp->target_ip)) return Drop(DropReason::kNotLocal);
+    return {.kind = GatewayAction::Kind::kUplink,
+            .data = MakeArpReply(*f.arp, uplink_mac),
+            .is_frame = true};
+  }
+  const Ipv4View& ip = *f.ip;
+  if (!gv.Owns(ip.dst)) return Drop(DropReason::kNotLocal);
+  const auto packet = frame.subspan(f.l3_offset, ip.total_length);
+  // GRE from a VPN gateway's peer: the customer's packet, routed in.
+  if (auto vpn = gv.vpn_by_address.find(ip.dst.value); vpn != gv.vpn_by_address.end()) {
+    const GatewayView::Vpn& g = gv.vpns.at(vpn->second);
+    if (ip.src != g.peer) return Drop(DropReason::kSpoofed);
+    auto inner = GreDecapsulate(packet, ip);
+    if (!inner) return Drop(DropReason::kMalformed);
+    return ToVpc(hv, g.vni, *inner);
+  }
+  if (ip.total_length > hv.mtu) {
+    // Too big for the overlay: the sender learns the path MTU.
+    if (!ip.dont_fragment) return Drop(DropReason::kTooBig);
+    return {.kind = GatewayAction::Kind::kUplink,
+            .reason = DropReason::kTooBig,
+            .data = MakeFragmentationNeeded(frame, f, uplink_mac, ip.dst, hv.mtu),
+            .is_frame = true};
+  }
+  std::vector<uint8_t> out(packet.begin(), packet.end());
+  if (auto eip = gv.eip_by_address.find(ip.dst.value); eip != gv.eip_by_address.end()) {
+    uint16_t port = 0;
+    TranslatablePort(ip, Side::kDestination, &port);
+    if (!Rewrite(out, ip, Side::kDestination, eip->second.inside, port))
+      return Drop(DropReason::kMalformed);
+    return ToVpc(hv, eip->second.vni, out);
+  }
+  // A reply to a connection an SNAT entry opened.
+  uint16_t outside_port = 0, remote_port = 0;
+  if (!TranslatablePort(ip, Side::kDestination, &outside_port))
+    return Drop(DropReason::kUnsupported);
+  TranslatablePort(ip, Side::kSource, &remote_port);
+  if (ip.protocol == kIpProtoIcmp) remote_port = 0;
+  auto inside = nat.Inbound(ip.protocol, ip.dst, outside_port, ip.src, remote_port, now);
+  if (!inside) return Drop(DropReason::kNoTranslation);
+  if (!Rewrite(out, ip, Side::kDestination, inside->address, inside->port))
+    return Drop(DropReason::kMalformed);
+  return ToVpc(hv, inside->vni, out);
+}
+
+}  // namespace tg::network

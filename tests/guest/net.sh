@@ -1,0 +1,21 @@
+# The guest's NIC (virtio-net, served by the vSwitch over vhost-user): an
+# address and default route by DHCP, then pings the address given as
+# tg.ping=A.B.C.D on the kernel command line.
+target=$(sed -n 's/.*tg\.ping=\([0-9.]*\).*/\1/p' /proc/cmdline)
+ip link set lo up
+ip link set eth0 up || { echo "no eth0"; exit 1; }
+echo "queues: $(ls /sys/class/net/eth0/queues | tr '\n' ' ')"
+cat > /tmp/dhcp.sh <<'SCRIPT'
+#!/bin/sh
+[ "$1" = bound ] || exit 0
+ip addr add "$ip/${mask:-24}" dev "$interface"
+[ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
+for r in $router; do ip route add default via "$r"; done
+echo "dhcp: $ip/$mask router $router mtu $mtu"
+SCRIPT
+chmod +x /tmp/dhcp.sh
+udhcpc -i eth0 -n -q -t 10 -T 1 -s /tmp/dhcp.sh || { echo "no DHCP answer"; exit 1; }
+ip -4 addr show eth0
+ping -c 3 -W 2 "$target" || exit 1
+# Both queue pairs carry traffic: a second flow from the other CPU.
+taskset -c 1 ping -c 2 -W 2 "$target" || exit 1

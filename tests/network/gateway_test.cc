@@ -1,0 +1,353 @@
+// The gateway's pure parts: address rewriting with checksums kept valid,
+// the SNAT table, GRE framing, and what a gateway node decides for packets
+// from a VPC and from the public network.
+#include <gtest/gtest.h>
+
+#include "network/gateway/gre.h"
+#include "network/gateway/nat_table.h"
+#include "network/gateway/rewrite.h"
+#include "network/gateway/translate.h"
+#include "network/vswitch/bytes.h"
+#include "network/vswitch/trace.h"
+#include "support/test_util.h"
+
+namespace tg::network {
+namespace {
+
+Ipv4 Ip(std::string_view s) {
+  return *ParseIpv4(s);
+}
+
+// An Ethernet frame with an IPv4 packet whose checksums are all valid.
+std::vector<uint8_t> Packet(uint8_t protocol, Ipv4 from, uint16_t sport, Ipv4 to, uint16_t dport,
+                            Mac dst = kGatewayMac, bool zero_udp_checksum = false) {
+  const size_t l4 = protocol == kIpProtoTcp ? 20 : 8;
+  std::vector<uint8_t> f(kEthernetHeader + 20 + l4 + 12, 0);
+  std::copy(dst.bytes.begin(), dst.bytes.end(), f.begin());
+  Put16(f.data() + 12, kEtherTypeIpv4);
+  uint8_t* h = f.data() + kEthernetHeader;
+  h[0] = 0x45;
+  Put16(h + 2, static_cast<uint16_t>(f.size() - kEthernetHeader));
+  h[8] = 64;
+  h[9] = protocol;
+  Put32(h + 12, from.value);
+  Put32(h + 16, to.value);
+  Put16(h + 10, InternetChecksum({h, 20}));
+  for (size_t i = 20 + l4; i < f.size() - kEthernetHeader; ++i) h[i] = static_cast<uint8_t>(i);
+  if (protocol == kIpProtoIcmp) {
+    h[20] = 8;  // echo request, identifier = sport
+    Put16(h + 24, sport);
+    Put16(h + 22, InternetChecksum({h + 20, f.size() - kEthernetHeader - 20}));
+    return f;
+  }
+  Put16(h + 20, sport);
+  Put16(h + 22, dport);
+  if (protocol == kIpProtoUdp) Put16(h + 24, static_cast<uint16_t>(8 + 12));
+  FrameView v;
+  EXPECT_EQ(ParseFrame(f, v), ParseError::kNone);
+  if (!zero_udp_checksum) FillTransportChecksum(f, v);
+  return f;
+}
+
+// Whether every checksum of the frame's packet is right.
+bool ChecksumsValid(std::span<const uint8_t> frame) {
+  FrameView v;
+  if (ParseFrame(frame, v) != ParseError::kNone || !v.ip) return false;  // checks the IP header's
+  const size_t l4 = v.l3_offset + v.ip->header_length;
+  const size_t len = v.ip->total_length - v.ip->header_length;
+  if (v.ip->protocol == kIpProtoIcmp) return InternetChecksum(frame.subspan(l4, len)) == 0;
+  if (v.ip->protocol == kIpProtoUdp && Get16(frame.data() + l4 + 6) == 0) return true;
+  std::vector<uint8_t> copy(frame.begin(), frame.end());
+  FillTransportChecksum(copy, v);
+  return std::equal(copy.begin(), copy.end(), frame.begin());
+}
+
+TEST(GatewayRewrite, ChangesAddressAndPortAndKeepsEveryChecksumValid) {
+  for (uint8_t proto : {kIpProtoTcp, kIpProtoUdp, kIpProtoIcmp}) {
+    auto f = Packet(proto, Ip("192.168.1.5"), 40000, Ip("198.51.100.9"), 80);
+    ASSERT_TRUE(ChecksumsValid(f));
+    FrameView v;
+    ASSERT_EQ(ParseFrame(f, v), ParseError::kNone);
+    std::span<uint8_t> packet(f.data() + kEthernetHeader, v.ip->total_length);
+    ASSERT_TRUE(Rewrite(packet, *v.ip, Side::kSource, Ip("203.0.113.7"), 1234));
+    EXPECT_TRUE(ChecksumsValid(f)) << int(proto);
+    FrameView after;
+    ASSERT_EQ(ParseFrame(f, after), ParseError::kNone);
+    EXPECT_EQ(after.ip->src, Ip("203.0.113.7"));
+    if (proto == kIpProtoIcmp) {
+      EXPECT_EQ(after.ip->icmp_id, 1234);
+    } else {
+      EXPECT_EQ(after.ip->src_port, 1234);
+      EXPECT_EQ(after.ip->dst_port, 80);
+    }
+    ASSERT_TRUE(Rewrite(packet, *after.ip, Side::kDestination, Ip("10.1.2.3"), 8080));
+    EXPECT_TRUE(ChecksumsValid(f)) << int(proto);
+  }
+  // UDP without a checksum stays without one.
+  auto f = Packet(kIpProtoUdp, Ip("192.168.1.5"), 5, Ip("198.51.100.9"), 53, kGatewayMac, true);
+  FrameView v;
+  ASSERT_EQ(ParseFrame(f, v), ParseError::kNone);
+  ASSERT_TRUE(Rewrite({f.data() + kEthernetHeader, v.ip->total_length}, *v.ip, Side::kSource,
+                      Ip("203.0.113.7"), 999));
+  EXPECT_EQ(Get16(f.data() + kEthernetHeader + 20 + 6), 0);
+}
+
+TEST(NatTable, KeepsPortsWhereFreeAndMapsRepliesBack) {
+  NatTable nat;
+  const TimePoint now = Clock::now();
+  const Ipv4 pub = Ip("203.0.113.2"), remote = Ip("198.51.100.9");
+  auto a = nat.Outbound(kIpProtoTcp, {1001, Ip("10.0.1.1"), 40000}, pub, remote, 80, now);
+  auto b = nat.Outbound(kIpProtoTcp, {1001, Ip("10.0.1.2"), 40000}, pub, remote, 80, now);
+  auto c = nat.Outbound(kIpProtoTcp, {1002, Ip("10.0.1.1"), 40000}, pub, remote, 80, now);
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(*a, 40000) << "the inside port, free";
+  EXPECT_NE(*b, *a);
+  EXPECT_NE(*c, *a);
+  EXPECT_NE(*c, *b);
+  EXPECT_EQ(nat.Outbound(kIpProtoTcp, {1001, Ip("10.0.1.1"), 40000}, pub, remote, 80, now), a)
+      << "the same connection, the same port";
+  auto back = nat.Inbound(kIpProtoTcp, pub, *c, remote, 80, now);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->vni, 1002u);
+  EXPECT_EQ(back->address, Ip("10.0.1.1"));
+  EXPECT_EQ(back->port, 40000);
+  EXPECT_FALSE(nat.Inbound(kIpProtoTcp, pub, *c, Ip("198.51.100.10"), 80, now))
+      << "another remote end opened nothing";
+  EXPECT_FALSE(nat.Inbound(kIpProtoUdp, pub, *c, remote, 80, now));
+  EXPECT_EQ(nat.Expire(now + std::chrono::minutes(11)), 3u);
+  EXPECT_FALSE(nat.Inbound(kIpProtoTcp, pub, *a, remote, 80, now));
+}
+
+TEST(Gre, CarriesIpv4BothWaysAndRefusesWhatItCannotRead) {
+  auto inner = Packet(kIpProtoUdp, Ip("10.0.1.1"), 1, Ip("10.200.0.1"), 2);
+  std::span<const uint8_t> inner_packet(inner.data() + kEthernetHeader,
+                                        inner.size() - kEthernetHeader);
+  auto outer = GreEncapsulate(inner_packet, Ip("203.0.113.3"), Ip("198.51.100.2"));
+  auto parse = [](std::vector<uint8_t>& packet) {
+    std::vector<uint8_t> frame(kEthernetHeader);
+    Put16(frame.data() + 12, kEtherTypeIpv4);
+    frame.insert(frame.end(), packet.begin(), packet.end());
+    FrameView v;
+    EXPECT_EQ(ParseFrame(frame, v), ParseError::kNone);
+    return *v.ip;
+  };
+  Ipv4View ip = parse(outer);
+  EXPECT_EQ(ip.protocol, kIpProtoGre);
+  EXPECT_EQ(ip.src, Ip("203.0.113.3"));
+  auto got = GreDecapsulate(outer, ip);
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(std::equal(got->begin(), got->end(), inner_packet.begin(), inner_packet.end()));
+  // A key field (RFC 2890) is skipped.
+  std::vector<uint8_t> keyed(outer.begin(), outer.begin() + 24);
+  keyed[20] = 0x20;
+  keyed.insert(keyed.end(), {0, 0, 0, 7});
+  keyed.insert(keyed.end(), inner_packet.begin(), inner_packet.end());
+  Put16(keyed.data() + 2, static_cast<uint16_t>(keyed.size()));
+  Put16(keyed.data() + 10, 0);
+  Put16(keyed.data() + 10, InternetChecksum({keyed.data(), 20}));
+  auto keyed_inner = GreDecapsulate(keyed, parse(keyed));
+  ASSERT_TRUE(keyed_inner);
+  EXPECT_EQ(keyed_inner->size(), inner_packet.size());
+  // Version 1 (PPTP), routing present, not IPv4 inside, truncated: refused.
+  for (auto [offset, value] :
+       std::vector<std::pair<size_t, uint8_t>>{{21, 1}, {20, 0x40}, {22, 0x86}}) {
+    auto bad = outer;
+    bad[offset] = value;
+    EXPECT_FALSE(GreDecapsulate(bad, ip)) << offset;
+  }
+  std::vector<uint8_t> cut(outer.begin(), outer.begin() + 30);
+  Put16(cut.data() + 2, 30);
+  Put16(cut.data() + 10, 0);
+  Put16(cut.data() + 10, InternetChecksum({cut.data(), 20}));
+  EXPECT_FALSE(GreDecapsulate(cut, parse(cut)));
+}
+
+// vpc-1 (vni 1001, 10.0.0.0/16): vsw-a 10.0.1.0/24; eni-1 10.0.1.1 on h1
+// with EIP 203.0.113.20, eni-2 10.0.1.2 on h2; NAT gateway nat-1 (SNAT of
+// 10.0.1.0/24 to 203.0.113.2) and VPN gateway vpn-1 (203.0.113.3, peer
+// 198.51.100.2) on gw; routes 0.0.0.0/0 -> nat-1, 10.200.0.0/24 -> vpn-1.
+NetworkState Records() {
+  NetworkState st;
+  Vpc vpc{.id = "vpc-1", .cidr = *ParseCidr("10.0.0.0/16"), .vni = 1001};
+  vpc.routes = {{*ParseCidr("0.0.0.0/0"), "nat-1"}, {*ParseCidr("10.200.0.0/24"), "vpn-1"}};
+  st.vpcs["vpc-1"] = {vpc};
+  st.vswitches["vsw-a"] = {{.id = "vsw-a", .vpc_id = "vpc-1", .cidr = *ParseCidr("10.0.1.0/24")}};
+  st.interfaces["eni-1"] = {{.id = "eni-1",
+                             .vswitch_id = "vsw-a",
+                             .vpc_id = "vpc-1",
+                             .mac = MacFromNumber(1),
+                             .ip = Ip("10.0.1.1"),
+                             .host = "h1"}};
+  st.interfaces["eni-2"] = {{.id = "eni-2",
+                             .vswitch_id = "vsw-a",
+                             .vpc_id = "vpc-1",
+                             .mac = MacFromNumber(2),
+                             .ip = Ip("10.0.1.2"),
+                             .host = "h2"}};
+  st.public_pool =
+      NetworkState::Entry<PublicPool>{{*ParseCidr("203.0.113.0/24"), Ip("203.0.113.1")}};
+  st.eips["eip-1"] = {
+      {.id = "eip-1", .address = Ip("203.0.113.20"), .host = "gw", .eni_id = "eni-1"}};
+  st.eips["eip-2"] = {
+      {.id = "eip-2", .address = Ip("203.0.113.2"), .host = "gw", .nat_id = "nat-1"}};
+  st.nat_gateways["nat-1"] = {{.id = "nat-1",
+                               .vpc_id = "vpc-1",
+                               .host = "gw",
+                               .snat = {{*ParseCidr("10.0.1.0/24"), "eip-2"}}}};
+  st.vpn_gateways["vpn-1"] = {{.id = "vpn-1",
+                               .vpc_id = "vpc-1",
+                               .host = "gw",
+                               .address = Ip("203.0.113.3"),
+                               .peer = Ip("198.51.100.2")}};
+  return st;
+}
+
+class GatewayDecisions : public ::testing::Test {
+ protected:
+  std::map<std::string, Ipv4> tunnels{
+      {"h1", Ip("192.0.2.1")}, {"h2", Ip("192.0.2.2")}, {"gw", Ip("192.0.2.9")}};
+  NetworkState st = Records();
+  HostView h1 = BuildHostView(st, tunnels, "h1");
+  HostView h2 = BuildHostView(st, tunnels, "h2");
+  HostView gw = BuildHostView(st, tunnels, "gw");
+  GatewayView gv = BuildGatewayView(st, gw);
+  ConnTrack flows;
+  NatTable nat;
+  TimePoint now = Clock::now();
+  Mac uplink{{0x02, 0, 0, 0, 0, 0x99}};
+  Mac router{{0x02, 0, 0, 0, 0, 0x01}};
+};
+
+TEST_F(GatewayDecisions, HostsSendTrafficLeavingTheVpcToTheGatewayNode) {
+  const Mac eni1 = MacFromNumber(1);
+  auto from1 = Packet(kIpProtoTcp, Ip("10.0.1.1"), 40000, Ip("198.51.100.9"), 80);
+  std::copy(eni1.bytes.begin(), eni1.bytes.end(), from1.begin() + 6);
+  Action a = FromPort(h1, flows, now, "eni-1", from1);
+  EXPECT_EQ(a.kind, Action::Kind::kTunnel);
+  EXPECT_EQ(a.remote, Ip("192.0.2.9"));
+  // On the gateway node, the frame is the gateway's.
+  Action b = FromTunnel(gw, flows, now, a.vni, from1);
+  EXPECT_EQ(b.kind, Action::Kind::kGateway);
+  EXPECT_EQ(FromTunnel(h2, flows, now, a.vni, from1).kind, Action::Kind::kDrop)
+      << "a host serving no gateway of the VPC";
+  // An unused address of the vSwitch is not sent by the 0.0.0.0/0 route.
+  auto unused = Packet(kIpProtoTcp, Ip("10.0.1.1"), 40000, Ip("10.0.1.77"), 80);
+  std::copy(eni1.bytes.begin(), eni1.bytes.end(), unused.begin() + 6);
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-1", unused).reason, DropReason::kNoRoute);
+}
+
+TEST_F(GatewayDecisions, EgressLeavesByEipBeforeSnatAndByGreToTheIdc) {
+  auto out1 = FromVpc(gw, gv, nat, now, 1001,
+                      Packet(kIpProtoTcp, Ip("10.0.1.1"), 40000, Ip("198.51.100.9"), 80));
+  ASSERT_EQ(out1.kind, GatewayAction::Kind::kUplink);
+  EXPECT_EQ(out1.next_hop, Ip("203.0.113.1")) << "off the pool's block: the router";
+  EXPECT_EQ(Ipv4{Get32(out1.data.data() + 12)}, Ip("203.0.113.20"));
+  EXPECT_EQ(Get16(out1.data.data() + 20), 40000) << "1:1: the port stays";
+
+  auto out2 = FromVpc(gw, gv, nat, now, 1001,
+                      Packet(kIpProtoUdp, Ip("10.0.1.2"), 5353, Ip("203.0.113.50"), 53));
+  ASSERT_EQ(out2.kind, GatewayAction::Kind::kUplink);
+  EXPECT_EQ(out2.next_hop, Ip("203.0.113.50")) << "on the pool's block: itself";
+  EXPECT_EQ(Ipv4{Get32(out2.data.data() + 12)}, Ip("203.0.113.2"));
+  const uint16_t public_port = Get16(out2.data.data() + 20);
+
+  auto vpn =
+      FromVpc(gw, gv, nat, now, 1001, Packet(kIpProtoIcmp, Ip("10.0.1.2"), 7, Ip("10.200.0.1"), 0));
+  ASSERT_EQ(vpn.kind, GatewayAction::Kind::kUplink);
+  EXPECT_EQ(vpn.data[9], kIpProtoGre);
+  EXPECT_EQ(Ipv4{Get32(vpn.data.data() + 12)}, Ip("203.0.113.3"));
+  EXPECT_EQ(Ipv4{Get32(vpn.data.data() + 16)}, Ip("198.51.100.2"));
+  EXPECT_EQ(Ipv4{Get32(vpn.data.data() + 24 + 16)}, Ip("10.200.0.1")) << "the packet inside";
+
+  // The SNAT reply comes back to eni-2 on h2, translated back.
+  auto reply = Packet(kIpProtoUdp, Ip("203.0.113.50"), 53, Ip("203.0.113.2"), public_port, uplink);
+  auto in = FromUplink(gw, gv, nat, now, reply, uplink);
+  ASSERT_EQ(in.kind, GatewayAction::Kind::kVpc);
+  EXPECT_EQ(in.host, "h2");
+  EXPECT_EQ(in.vni, 1001u);
+  EXPECT_TRUE(ChecksumsValid(in.data));
+  FrameView v;
+  ASSERT_EQ(ParseFrame(in.data, v), ParseError::kNone);
+  EXPECT_EQ(v.dst, MacFromNumber(2));
+  EXPECT_EQ(v.ip->dst, Ip("10.0.1.2"));
+  EXPECT_EQ(v.ip->dst_port, 5353);
+  EXPECT_EQ(v.ip->ttl, 63);
+  // Nothing else comes in through the SNAT address.
+  auto stranger =
+      Packet(kIpProtoUdp, Ip("203.0.113.51"), 53, Ip("203.0.113.2"), public_port, uplink);
+  EXPECT_EQ(FromUplink(gw, gv, nat, now, stranger, uplink).reason, DropReason::kNoTranslation);
+}
+
+TEST_F(GatewayDecisions, InboundReachesEipsAndComesInFromTheVpnPeerOnly) {
+  // ARP for the public addresses served here, and only those.
+  auto arp = FromUplink(gw, gv, nat, now,
+                        MakeArpRequest(router, Ip("203.0.113.1"), Ip("203.0.113.20")), uplink);
+  ASSERT_EQ(arp.kind, GatewayAction::Kind::kUplink);
+  ASSERT_TRUE(arp.is_frame);
+  FrameView a;
+  ASSERT_EQ(ParseFrame(arp.data, a), ParseError::kNone);
+  EXPECT_EQ(a.arp->op, 2);
+  EXPECT_EQ(a.arp->sender_mac, uplink);
+  EXPECT_EQ(FromUplink(gw, gv, nat, now,
+                       MakeArpRequest(router, Ip("203.0.113.1"), Ip("203.0.113.30")), uplink)
+                .kind,
+            GatewayAction::Kind::kDrop);
+
+  auto to_eip = FromUplink(
+      gw, gv, nat, now,
+      Packet(kIpProtoTcp, Ip("198.51.100.9"), 5555, Ip("203.0.113.20"), 22, uplink), uplink);
+  ASSERT_EQ(to_eip.kind, GatewayAction::Kind::kVpc);
+  EXPECT_EQ(to_eip.host, "h1");
+  EXPECT_TRUE(ChecksumsValid(to_eip.data));
+
+  auto inner = Packet(kIpProtoIcmp, Ip("10.200.0.1"), 9, Ip("10.0.1.2"), 0);
+  std::span<const uint8_t> inner_packet(inner.data() + kEthernetHeader,
+                                        inner.size() - kEthernetHeader);
+  auto gre = [&](Ipv4 from) {
+    auto packet = GreEncapsulate(inner_packet, from, Ip("203.0.113.3"));
+    std::vector<uint8_t> frame(kEthernetHeader);
+    std::copy(uplink.bytes.begin(), uplink.bytes.end(), frame.begin());
+    Put16(frame.data() + 12, kEtherTypeIpv4);
+    frame.insert(frame.end(), packet.begin(), packet.end());
+    return frame;
+  };
+  auto from_idc = FromUplink(gw, gv, nat, now, gre(Ip("198.51.100.2")), uplink);
+  ASSERT_EQ(from_idc.kind, GatewayAction::Kind::kVpc);
+  EXPECT_EQ(from_idc.host, "h2");
+  EXPECT_EQ(FromUplink(gw, gv, nat, now, gre(Ip("198.51.100.66")), uplink).reason,
+            DropReason::kSpoofed);
+
+  // Too big for the overlay, with DF: the sender is told the MTU.
+  auto big = Packet(kIpProtoUdp, Ip("198.51.100.9"), 1, Ip("203.0.113.20"), 2, uplink);
+  big.resize(kEthernetHeader + 1480);
+  Put16(big.data() + kEthernetHeader + 2, 1480);
+  big[kEthernetHeader + 6] = 0x40;
+  Put16(big.data() + kEthernetHeader + 10, 0);
+  Put16(big.data() + kEthernetHeader + 10, InternetChecksum({big.data() + kEthernetHeader, 20}));
+  auto too_big = FromUplink(gw, gv, nat, now, big, uplink);
+  ASSERT_EQ(too_big.kind, GatewayAction::Kind::kUplink);
+  EXPECT_TRUE(too_big.is_frame);
+  EXPECT_EQ(too_big.reason, DropReason::kTooBig);
+  // Garbage from the public network is dropped, never trusted.
+  std::vector<uint8_t> junk(30, 0xab);
+  EXPECT_EQ(FromUplink(gw, gv, nat, now, junk, uplink).kind, GatewayAction::Kind::kDrop);
+}
+
+TEST_F(GatewayDecisions, TraceNamesTheGatewayAndTheTranslation) {
+  auto last = [&](const std::string& from, const std::string& to) {
+    auto lines =
+        Trace(st, tunnels, {.from = from, .to = Ip(to), .protocol = Protocol::kTcp, .port = 80});
+    EXPECT_OK(lines.status());
+    return lines.ok() && !lines->empty() ? lines->back() : std::string();
+  };
+  EXPECT_NE(
+      last("eni-2", "198.51.100.9").find("source translated to 203.0.113.2 at gateway node gw"),
+      std::string::npos);
+  EXPECT_NE(last("eni-1", "198.51.100.9").find("203.0.113.20"), std::string::npos);
+  EXPECT_NE(last("eni-2", "10.200.0.1").find("GRE from 203.0.113.3 to 198.51.100.2"),
+            std::string::npos);
+  EXPECT_NE(last("eni-2", "10.0.1.99").find("dropped"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tg::network
