@@ -226,8 +226,10 @@ class Connection {
         break;
       }
       case kGetProtocolFeatures:
-        s = Send(m.header.request, EncodeU64(kProtocolMq | kProtocolReplyAck | kProtocolConfig |
-                                             kProtocolInflightShmfd));
+        s = Send(m.header.request,
+                 EncodeU64(kProtocolMq | kProtocolReplyAck |
+                           (device_.ServesConfig() ? uint64_t{kProtocolConfig} : 0) |
+                           (device_.TracksInflight() ? uint64_t{kProtocolInflightShmfd} : 0)));
         replied = true;
         break;
       case kSetProtocolFeatures: {

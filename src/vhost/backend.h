@@ -39,6 +39,11 @@ class Device {
   // The features the frontend acked (they change how some devices lay out
   // their buffers).
   virtual void SetFeatures(uint64_t /*features*/) {}
+  // Whether the device has a config space the backend serves (blk) or the
+  // frontend keeps its own (net, whose QEMU frontend refuses to be asked),
+  // and whether it keeps requests in flight across a reconnect.
+  virtual bool ServesConfig() const { return true; }
+  virtual bool TracksInflight() const { return true; }
 };
 
 class Connection;

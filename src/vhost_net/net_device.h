@@ -35,6 +35,11 @@ class NetDevice final : public vhost::Device {
   Task<uint32_t> Process(uint16_t queue, virtio::Chain chain) override;
   void Stop(uint16_t queue) override;
   void SetFeatures(uint64_t features) override { mergeable_ = features & kFMrgRxbuf; }
+  // QEMU's virtio-net keeps its own config, and resumes the rings from
+  // their used index after a reconnect (receive buffers held here are
+  // simply taken again).
+  bool ServesConfig() const override { return false; }
+  bool TracksInflight() const override { return false; }
 
   // Copies `frame` into receive buffers the guest posted, on the queue its
   // flow hashes to (or any with room). False: dropped, no room (the guest

@@ -19,3 +19,17 @@ ip -4 addr show eth0
 ping -c 3 -W 2 "$target" || exit 1
 # Both queue pairs carry traffic: a second flow from the other CPU.
 taskset -c 1 ping -c 2 -W 2 "$target" || exit 1
+# tg.hold=N: go on pinging for N seconds (the test restarts the vSwitch
+# meanwhile), then say how many pings were lost; the last must pass.
+hold=$(sed -n 's/.*tg\.hold=\([0-9]*\).*/\1/p' /proc/cmdline)
+[ -n "$hold" ] || exit 0
+echo "TG-GUEST: holding"
+lost=0
+last=ok
+end=$(( $(date +%s) + hold ))
+while [ "$(date +%s)" -lt $end ]; do
+  if ping -c 1 -W 1 "$target" >/dev/null 2>&1; then last=ok; else lost=$((lost + 1)); last=lost; fi
+  usleep 200000
+done
+echo "TG-GUEST: lost $lost"
+[ $last = ok ]

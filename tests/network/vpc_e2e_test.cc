@@ -12,10 +12,12 @@
 #include <optional>
 #include <thread>
 
+#include "../cli/cli_test_util.h"
 #include "base/process.h"
 #include "network/controller/vpc_store.h"
 #include "network/vswitch/vswitch.h"
 #include "support/etcd_cluster.h"
+#include "support/guest.h"
 #include "support/test_util.h"
 #include "underlay.h"
 
@@ -57,6 +59,8 @@ class VpcEndToEnd : public ::testing::Test {
                                      net_.host_ip(i),
                                      "--vswitch-state",
                                      fmt::format("{}/vswitch{}.json", dir_.path(), i),
+                                     "--vhost-net-dir",
+                                     fmt::format("{}/vhost{}", dir_.path(), i),
                                      "--etcd",
                                      fmt::format("http://{}:{}", net_.local_ip(), port)};
     argv.insert(argv.end(), more.begin(), more.end());
@@ -489,6 +493,58 @@ TEST_F(VpcEndToEnd, GatewaysJoinAVpcToThePublicNetworkAndToTheIdc) {
                   .starts_with("ok"))
       << "IDC to VPC over GRE";
   if (gre_peer) (void)gre_peer->Stop(std::chrono::seconds(5));
+}
+
+// A QEMU guest (TCG, busybox) whose NIC is a vhost-user-net port of the
+// vSwitch on host 1, with two queue pairs: it gets its address by DHCP and
+// pings a TAP guest on host 2. Then the vSwitch is killed and restarted
+// while the guest pings on: QEMU reconnects and the pings pass again.
+TEST_F(VpcEndToEnd, AVhostUserNetGuestGetsDhcpAndReachesATapGuest) {
+  using namespace std::chrono_literals;
+  ASSERT_OK(testing::BuildTestGuest(dir_.path() + "/build-guest.out"));
+  auto vpc = RunTask(io_, store_->CreateVpc("vm", *ParseCidr("192.168.0.0/16")));
+  ASSERT_OK(vpc.status());
+  auto vsw = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("192.168.1.0/24"), "z1"));
+  ASSERT_OK(vsw.status());
+  const std::vector<std::string> none;
+  auto vm = RunTask(io_, store_->CreateInterface(vsw->id, std::nullopt, none, "h1", "vm-1", true,
+                                                 std::string(kPortVhostUser), 2));
+  ASSERT_OK(vm.status());
+  const NetworkInterface tap = Eni(vsw->id, "h2");
+  ASSERT_TRUE(net_.AddGuest("g2", 2, tap, 24, vsw->gateway().ToString()));
+  const std::string socket = fmt::format("{}/vhost1/{}.sock", dir_.path(), vm->id);
+  ASSERT_TRUE(testing::WaitForText(dir_.path() + "/node1.log", "port " + socket, 20s))
+      << testing::ReadFile(dir_.path() + "/node1.log");
+
+  const std::string console = dir_.path() + "/console.out";
+  auto guest = testing::StartTestGuest({.test = "net",
+                                        .console = console,
+                                        .reconnect = true,
+                                        .net_socket = socket,
+                                        .net_mac = vm->mac.ToString(),
+                                        .net_queue_pairs = 2,
+                                        .cmdline = "tg.ping=" + tap.ip.ToString() + " tg.hold=20"});
+  ASSERT_OK(guest.status());
+  ASSERT_TRUE(testing::WaitForText(console, "TG-GUEST: holding", 120s))
+      << testing::ReadFile(console);
+  std::this_thread::sleep_for(2s);
+  ASSERT_OK(nodes_[0].Signal(SIGKILL));
+  (void)nodes_[0].Wait(std::chrono::seconds(10));
+  auto again = StartNode(1);
+  ASSERT_OK(again.status());
+  nodes_[0] = std::move(*again);
+  auto st = guest->Wait(180s);
+  ASSERT_TRUE(st.ok()) << "the guest did not finish:\n" << testing::ReadFile(console);
+  const std::string out = testing::ReadFile(console);
+  EXPECT_NE(out.find("TG-GUEST: RESULT OK"), std::string::npos) << out;
+  EXPECT_NE(out.find("dhcp: " + vm->ip.ToString()), std::string::npos) << out;
+  EXPECT_NE(out.find("rx-1"), std::string::npos) << "two queue pairs\n" << out;
+  // Each lost ping is about a second without traffic.
+  const size_t lost_at = out.find("TG-GUEST: lost ");
+  ASSERT_NE(lost_at, std::string::npos) << out;
+  const int lost = std::atoi(out.c_str() + lost_at + 15);
+  EXPECT_LE(lost, 5) << out;
+  fmt::print("pings lost across the vSwitch restart: {}\n", lost);
 }
 
 }  // namespace
