@@ -8,6 +8,8 @@
 #include "etcd/election.h"
 #include "etcd/lease.h"
 #include "etcd/mirror.h"
+#include "network/controller/gateway_keeper.h"
+#include "network/model/vpc.h"
 #include "storage/common/metadata.h"
 #include "storage/master/master.h"
 
@@ -46,8 +48,10 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
   etcd::Election election(client, kControllerElection, name, ttl);
   // Kept current on standbys too: a new leader acts on it at once.
   etcd::Mirror storage_state(client, std::string(storage::kStoragePrefix));
+  etcd::Mirror network_state(client, std::string(network::kNetworkPrefix));
   TaskGroup mirrors(runtime.executor());
   mirrors.Spawn("storage state mirror", storage_state.Run());
+  mirrors.Spawn("network state mirror", network_state.Run());
   Status result;
   while (!runtime.shutdown().is_set()) {
     auto campaign = co_await (election.Campaign() || runtime.shutdown().Wait());
@@ -64,6 +68,8 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
     TaskGroup controllers(runtime.executor());
     storage::Master master(client, storage_state);
     controllers.Spawn("storage master", master.Lead(stop_controllers));
+    network::GatewayKeeper gateways(client, network_state);
+    controllers.Spawn("gateway keeper", gateways.Lead(stop_controllers));
     auto ended = co_await (election.lost().Wait() || runtime.shutdown().Wait());
     if (ended.index() == 0) Log()->warn("lost controller leadership name={}", name);
     stop_controllers.Set();

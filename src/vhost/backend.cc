@@ -584,6 +584,10 @@ class Connection {
       d.inflight = 1;
     }
     ++r.in_progress;
+    if (uint32_t written = 0; device_.ProcessNow(static_cast<uint16_t>(index), chain, &written)) {
+      Complete(index, chain.head, written);
+      return;
+    }
     // Not through tasks_: in_progress already tracks these (Run waits for
     // every ring to drain), and a TaskGroup entry per request costs a list
     // node and a cancellation signal on the hot path. The device's coroutine

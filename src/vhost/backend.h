@@ -32,6 +32,12 @@ class Device {
   // Handles one chain of queue `queue`; returns the bytes written into its
   // device-writable buffers. The chain's memory stays mapped until it returns.
   virtual Task<uint32_t> Process(uint16_t queue, virtio::Chain chain) = 0;
+  // Handles a chain at once, without a coroutine, if the device can (a
+  // NIC's transmit queue): true, with the bytes written. False: Process.
+  virtual bool ProcessNow(uint16_t /*queue*/, const virtio::Chain& /*chain*/,
+                          uint32_t* /*written*/) {
+    return false;
+  }
   // Queue `queue` stops (the frontend asked for its base, or left): chains a
   // device holds until it has data for them (a NIC's receive buffers) must
   // be finished now, or the stop waits for them.

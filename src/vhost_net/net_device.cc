@@ -36,10 +36,18 @@ Task<uint32_t> NetDevice::Process(uint16_t queue, virtio::Chain chain) {
     co_await posted->done.Wait();
     co_return posted->written;
   }
+  uint32_t written = 0;
+  ProcessNow(queue, chain, &written);
+  co_return written;
+}
+
+bool NetDevice::ProcessNow(uint16_t queue, const virtio::Chain& chain, uint32_t* written) {
+  if (queue % 2 == 0) return false;  // receive buffers wait in Process
+  *written = 0;
   // A frame to send: the header, then the frame, over the readable buffers.
   if (chain.readable_bytes < kNetHeader + 14 || chain.readable_bytes > kNetHeader + kMaxFrame) {
     ++malformed_;
-    co_return 0;
+    return true;
   }
   tx_buffer_.resize(chain.readable_bytes);
   size_t at = 0;
@@ -50,7 +58,7 @@ Task<uint32_t> NetDevice::Process(uint16_t queue, virtio::Chain chain) {
   }
   ++sent_;
   on_frame_(std::span<uint8_t>(tx_buffer_).subspan(kNetHeader));
-  co_return 0;
+  return true;
 }
 
 void NetDevice::Stop(uint16_t queue) {

@@ -33,6 +33,8 @@ class NetDevice final : public vhost::Device {
   uint16_t NumQueues() const override { return static_cast<uint16_t>(2 * rx_.size()); }
   std::vector<uint8_t> Config() const override { return {}; }  // the frontend's own
   Task<uint32_t> Process(uint16_t queue, virtio::Chain chain) override;
+  // Transmit queues: each frame is passed on at once.
+  bool ProcessNow(uint16_t queue, const virtio::Chain& chain, uint32_t* written) override;
   void Stop(uint16_t queue) override;
   void SetFeatures(uint64_t features) override { mergeable_ = features & kFMrgRxbuf; }
   // QEMU's virtio-net keeps its own config, and resumes the rings from

@@ -81,7 +81,8 @@ class VpcEndToEnd : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  Underlay net_{3};  // hosts 1 and 2 run vSwitches; 3 is a bare-metal server
+  Underlay net_{
+      4};  // hosts 1 and 2 run vSwitches; 3 is a bare-metal server or a gateway, 4 a gateway
   asio::io_context io_;
   std::unique_ptr<testing::EtcdCluster> etcd_;
   std::unique_ptr<etcd::Client> client_;
@@ -545,6 +546,92 @@ TEST_F(VpcEndToEnd, AVhostUserNetGuestGetsDhcpAndReachesATapGuest) {
   const int lost = std::atoi(out.c_str() + lost_at + 15);
   EXPECT_LE(lost, 5) << out;
   fmt::print("pings lost across the vSwitch restart: {}\n", lost);
+}
+
+// Two gateway nodes (hosts 3 and 4) on one public network, and two
+// `tiangong server`s, one leading the controllers. The leader is killed,
+// then the gateway node serving an EIP: the standby, now leading, moves
+// the EIP to the other gateway node, which announces it, and the public
+// network reaches the interface through it again.
+TEST_F(VpcEndToEnd, AGatewayMovesWhenItsNodeDiesAfterTheControllerLeaderIsKilled) {
+  using namespace std::chrono_literals;
+  const std::string ext = net_.ns("ext");
+  ASSERT_TRUE(net_.AddNamespace("ext"));
+  for (const std::string& cmd :
+       {fmt::format("ip -n {} link add br0 type bridge", ext),
+        fmt::format("ip -n {} addr add 203.0.113.1/24 dev br0", ext),
+        fmt::format("ip -n {} link set br0 up", ext),
+        fmt::format("ip -n {} link add up0 type veth peer name gw3 netns {}", net_.host_ns(3), ext),
+        fmt::format("ip -n {} link add up0 type veth peer name gw4 netns {}", net_.host_ns(4), ext),
+        fmt::format("ip -n {} link set gw3 master br0 up", ext),
+        fmt::format("ip -n {} link set gw4 master br0 up", ext),
+        fmt::format("ip -n {} link set up0 up", net_.host_ns(3)),
+        fmt::format("ip -n {} link set up0 up", net_.host_ns(4))}) {
+    ASSERT_TRUE(Sh(cmd)) << cmd;
+  }
+  for (int h : {3, 4}) {
+    auto node = StartNode(h, {"--gateway-uplink", "up0"});
+    ASSERT_OK(node.status());
+    nodes_.push_back(std::move(*node));
+  }
+  const size_t gateway3 = nodes_.size() - 2;
+  std::vector<ChildProcess> servers;
+  for (const char* name : {"sa", "sb"}) {
+    auto server =
+        ChildProcess::Spawn({.argv = {testing::TiangongBinary(), "server", "--name", name,
+                                      "--lease-ttl", "2", "--etcd", etcd_->urls()[0]},
+                             .output_path = fmt::format("{}/server-{}.log", dir_.path(), name)});
+    ASSERT_OK(server.status());
+    servers.push_back(std::move(*server));
+  }
+
+  ASSERT_OK(RunTask(
+      io_, store_->SetPublicPool({*ParseCidr("203.0.113.0/24"), *ParseIpv4("203.0.113.1")})));
+  auto vpc = RunTask(io_, store_->CreateVpc("ha", *ParseCidr("192.168.0.0/16")));
+  ASSERT_OK(vpc.status());
+  auto vsw = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("192.168.1.0/24"), "z1"));
+  ASSERT_OK(vsw.status());
+  const NetworkInterface g1 = Eni(vsw->id, "h1");
+  ASSERT_TRUE(net_.AddGuest("g1", 1, g1, 24, vsw->gateway().ToString()));
+  auto eip = RunTask(io_, store_->CreateEip(*ParseIpv4("203.0.113.30"), "h3"));
+  ASSERT_OK(eip.status());
+  ASSERT_OK(RunTask(io_, store_->AssociateEip(eip->id, g1.id)));
+  bool reached = false;
+  for (int i = 0; i < 20 && !reached; ++i) reached = net_.PingOnce("ext", "203.0.113.30");
+  ASSERT_TRUE(reached) << "through the gateway on host 3";
+
+  // The leader: the server whose log says so.
+  int leader = -1;
+  for (int i = 0; i < 100 && leader < 0; ++i) {
+    for (int s = 0; s < 2; ++s) {
+      const std::string log =
+          testing::ReadFile(fmt::format("{}/server-{}.log", dir_.path(), s == 0 ? "sa" : "sb"));
+      if (log.find("leading the controllers") != std::string::npos) leader = s;
+    }
+    if (leader < 0) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_GE(leader, 0);
+  ASSERT_OK(servers[leader].Signal(SIGKILL));
+  (void)servers[leader].Wait(10s);
+  ASSERT_OK(nodes_[gateway3].Signal(SIGKILL));
+  (void)nodes_[gateway3].Wait(10s);
+
+  // The standby takes over, sees host 3's gateway role lapse, and moves the EIP.
+  const auto start = std::chrono::steady_clock::now();
+  bool moved = false;
+  while (!moved && std::chrono::steady_clock::now() - start < 40s) {
+    auto st = RunTask(io_, store_->Read());
+    moved = st.ok() && st->eips.count(eip->id) && st->eips.at(eip->id).value.host == "h4";
+    if (!moved) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(moved) << testing::ReadFile(
+      fmt::format("{}/server-{}.log", dir_.path(), leader == 0 ? "sb" : "sa"));
+  reached = false;
+  for (int i = 0; i < 20 && !reached; ++i) reached = net_.PingOnce("ext", "203.0.113.30");
+  EXPECT_TRUE(reached) << "through the gateway on host 4";
+  fmt::print("EIP served again {:.1f} s after its gateway node was killed\n",
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  for (auto& s : servers) (void)s.Stop(10s);
 }
 
 }  // namespace

@@ -680,6 +680,38 @@ Task<Result<VpnGateway>> VpcStore::CreateVpnGateway(std::string vpc_id, Ipv4 pee
       });
 }
 
+Task<Status> VpcStore::MoveGateway(std::string id, std::string host) {
+  if (host.empty()) co_return InvalidArgument("move {} to which node?", id);
+  if (id.starts_with("eip-")) {
+    co_return co_await ChangeEip(
+        client_, *this, id, [&](const NetworkState&, Eip& e, etcd::Txn&) -> Status {
+          if (!e.nat_id.empty()) return FailedPrecondition("EIP {} moves with {}", id, e.nat_id);
+          e.host = host;
+          return Status::Ok();
+        });
+  }
+  if (id.starts_with("nat-")) {
+    co_return co_await ChangeNat(
+        client_, *this, id, [&](const NetworkState& st, NatGateway& nat, etcd::Txn& txn) {
+          nat.host = host;
+          for (const auto& [eid, e] : st.eips) {
+            if (e.value.nat_id != id) continue;
+            Eip moved = e.value;
+            moved.host = host;
+            txn.compares.push_back(Unchanged(EipKey(eid), e.revision));
+            txn.then.push_back(etcd::TxnOp::Put(EipKey(eid), Encode(moved)));
+          }
+          return Status::Ok();
+        });
+  }
+  co_return co_await ChangeRecord<VpnGateway>(client_, *this, id, &NetworkState::vpn_gateways,
+                                              &VpnGatewayKey, "VPN gateway",
+                                              [&](const NetworkState&, VpnGateway& v, etcd::Txn&) {
+                                                v.host = host;
+                                                return Status::Ok();
+                                              });
+}
+
 Task<Status> VpcStore::DeleteVpnGateway(std::string id) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     TG_CO_ASSIGN_OR_RETURN(NetworkState st, co_await Read());

@@ -102,6 +102,9 @@ class VpcStore {
                                             std::optional<Ipv4> address = std::nullopt,
                                             std::string host = "", std::string name = "");
   Task<Status> DeleteVpnGateway(std::string id);
+  // Serves a gateway (eip-, nat- or vpn-...) from another gateway node; a
+  // NAT gateway's EIPs move with it.
+  Task<Status> MoveGateway(std::string id, std::string host);
 
  private:
   etcd::Client& client_;

@@ -1,0 +1,64 @@
+#include "network/controller/gateway_keeper.h"
+
+#include "base/log.h"
+#include "network/controller/vpc_store.h"
+
+namespace tg::network {
+
+namespace {
+auto Log() {
+  static auto log = log::Get("gateway-keeper");
+  return log;
+}
+}  // namespace
+
+Task<void> GatewayKeeper::Lead(Event& stop) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  Log()->info("keeping gateways on live gateway nodes");
+  while (!stop.is_set() && !co_await IsCancelled()) {
+    if (records_.loaded()) co_await Pass();
+    try {
+      co_await (stop.Wait() || records_.changed().Wait() || SleepFor(std::chrono::seconds(1)));
+    } catch (const boost::system::system_error&) {
+      break;
+    }
+    records_.changed().Reset();
+  }
+}
+
+Task<void> GatewayKeeper::Pass() {
+  std::vector<etcd::KeyValue> kvs;
+  for (const auto& [key, kv] : records_.kvs()) kvs.push_back(kv);
+  const NetworkState st = ParseNetworkState(kvs, records_.revision());
+  if (st.gateway_hosts.empty()) co_return;  // nowhere to go: wait for one
+  std::map<std::string, int> load;
+  for (const auto& h : st.gateway_hosts) load[h] = 0;
+  std::vector<std::pair<std::string, std::string>> orphans;  // id, its dead node
+  auto count = [&](const std::string& id, const std::string& host) {
+    if (load.count(host)) {
+      ++load[host];
+    } else {
+      orphans.emplace_back(id, host);
+    }
+  };
+  for (const auto& [id, e] : st.eips)
+    if (e.value.nat_id.empty()) count(id, e.value.host);  // a NAT gateway's EIPs move with it
+  for (const auto& [id, n] : st.nat_gateways) count(id, n.value.host);
+  for (const auto& [id, v] : st.vpn_gateways) count(id, v.value.host);
+  VpcStore store(client_);
+  for (const auto& [id, from] : orphans) {
+    auto to = load.begin();
+    for (auto it = load.begin(); it != load.end(); ++it)
+      if (it->second < to->second) to = it;
+    Status s = co_await store.MoveGateway(id, to->first);
+    if (s.ok()) {
+      ++to->second;
+      Log()->warn("gateway node {} is gone: {} moved to {}", from.empty() ? "(none)" : from, id,
+                  to->first);
+    } else {
+      Log()->warn("moving {} off {}: {}", id, from, s);
+    }
+  }
+}
+
+}  // namespace tg::network

@@ -1,0 +1,31 @@
+// The network controller's one job that needs a single actor: keeping every
+// gateway (EIP, NAT gateway, VPN gateway) on a gateway node that is up. A
+// node's `gateway-hosts/<host>` key lives under its lease; when it goes, the
+// gateways it served are moved to the live gateway nodes serving the
+// fewest, and their vSwitches (watching the records) take over: the new
+// node announces the public addresses it now answers for.
+// Runs on the elected server (with the storage master); standbys keep the
+// mirror current, so a new leader acts at once.
+#pragma once
+
+#include "base/async.h"
+#include "etcd/client.h"
+#include "etcd/mirror.h"
+
+namespace tg::network {
+
+class GatewayKeeper {
+ public:
+  // `records`: a mirror of the network prefix, kept by the caller.
+  GatewayKeeper(etcd::Client& client, etcd::Mirror& records) : client_(client), records_(records) {}
+  // Until `stop`: on every change (and every second), moves the gateways of
+  // nodes that are gone.
+  Task<void> Lead(Event& stop);
+
+ private:
+  Task<void> Pass();
+  etcd::Client& client_;
+  etcd::Mirror& records_;
+};
+
+}  // namespace tg::network
