@@ -6,6 +6,8 @@
 
 #include <random>
 
+#include "network/vswitch/coalesce.h"
+
 namespace tg::network {
 namespace {
 
@@ -117,6 +119,135 @@ TEST(VpcPackets, VxlanHeaderFollowsRfc7348) {
   h[0] = 0;  // I flag clear: not a valid VNI
   EXPECT_FALSE(ReadVxlanHeader(h));
   EXPECT_FALSE(ReadVxlanHeader({h, 7}));
+}
+
+// A large TCP segment as a stack with offloads hands it over: headers
+// for the whole, a partial checksum (the pseudo-header's sum only).
+std::vector<uint8_t> LargeTcpSegment(size_t payload, uint8_t flags) {
+  std::vector<uint8_t> f(14 + 20 + 20 + payload, 0);
+  f[12] = 0x08;
+  uint8_t* h = f.data() + 14;
+  h[0] = 0x45;
+  const uint16_t total = static_cast<uint16_t>(40 + payload);
+  h[2] = total >> 8, h[3] = total & 0xff;
+  h[4] = 0x12, h[5] = 0x34;  // identifier
+  h[6] = 0x40;
+  h[8] = 64, h[9] = kIpProtoTcp;
+  const uint8_t src[] = {10, 0, 1, 1}, dst[] = {10, 0, 1, 2};
+  std::copy(std::begin(src), std::end(src), h + 12);
+  std::copy(std::begin(dst), std::end(dst), h + 16);
+  const uint16_t c = InternetChecksum({h, 20});
+  h[10] = c >> 8, h[11] = c & 0xff;
+  uint8_t* t = h + 20;
+  t[0] = 0x9c, t[1] = 0x40, t[2] = 0x00, t[3] = 0x50;  // ports 40000 -> 80
+  t[4] = 0x00, t[5] = 0x00, t[6] = 0x10, t[7] = 0x00;  // seq 4096
+  t[12] = 0x50;
+  t[13] = flags;
+  for (size_t i = 0; i < payload; ++i) t[20 + i] = static_cast<uint8_t>(i * 13);
+  return f;
+}
+
+TEST(Offloads, APartialChecksumIsFinishedToTheFullOne) {
+  auto f = LargeTcpSegment(100, 0x18);
+  FrameView v;
+  ASSERT_EQ(ParseFrame(f, v), ParseError::kNone);
+  auto full = f;
+  FillTransportChecksum(full, v);
+  // The pseudo-header's sum in the field, as the sender leaves it.
+  const uint32_t pseudo = 0x0a00 + 0x0101 + 0x0a00 + 0x0102 + kIpProtoTcp + 120;
+  const uint16_t folded = static_cast<uint16_t>((pseudo & 0xffff) + (pseudo >> 16));
+  f[14 + 20 + 16] = folded >> 8, f[14 + 20 + 17] = folded & 0xff;
+  ASSERT_TRUE(
+      FinishChecksum(f, {.needs_checksum = true, .checksum_start = 34, .checksum_offset = 16}));
+  EXPECT_EQ(f, full);
+  EXPECT_FALSE(
+      FinishChecksum(f, {.needs_checksum = true, .checksum_start = 34, .checksum_offset = 200}));
+}
+
+TEST(Offloads, ALargeSegmentIsCutIntoValidSegmentsInOrder) {
+  const size_t payload = 3000, mss = 1400;
+  const auto big = LargeTcpSegment(payload, 0x19);  // ACK PSH FIN
+  std::vector<std::vector<uint8_t>> pieces;
+  ASSERT_TRUE(SegmentTcp4(
+      big, mss, [&](std::span<const uint8_t> p) { pieces.emplace_back(p.begin(), p.end()); }));
+  ASSERT_EQ(pieces.size(), 3u);
+  size_t offset = 0;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const auto& p = pieces[i];
+    FrameView v;
+    ASSERT_EQ(ParseFrame(p, v), ParseError::kNone) << "IPv4 header and its checksum";
+    const size_t len = std::min(mss, payload - offset);
+    EXPECT_EQ(v.ip->total_length, 40 + len);
+    EXPECT_EQ(p[14 + 5], 0x34 + i) << "identifiers count up";
+    const uint32_t seq = uint32_t{p[38]} << 24 | uint32_t{p[39]} << 16 | p[40] << 8 | p[41];
+    EXPECT_EQ(seq, 4096 + offset);
+    EXPECT_EQ(v.ip->tcp_flags, i + 1 == pieces.size() ? 0x19 : 0x10) << "FIN, PSH on the last";
+    auto check = p;
+    FillTransportChecksum(check, v);
+    EXPECT_EQ(check, p) << "TCP checksum of piece " << i;
+    EXPECT_TRUE(std::equal(p.begin() + 54, p.end(), big.begin() + 54 + offset));
+    offset += len;
+  }
+  EXPECT_EQ(offset, payload);
+  // Not TCP/IPv4, or no size: not cut.
+  EXPECT_FALSE(SegmentTcp4(big, 0, [](std::span<const uint8_t>) {}));
+  EXPECT_FALSE(
+      SegmentTcp4(Udp(Ipv4{1}, Ipv4{2}, 1, 2, 3000), mss, [](std::span<const uint8_t>) {}));
+}
+
+TEST(Offloads, InOrderSegmentsOfOneFlowJoinAndTheJoinedOneIsExact) {
+  const size_t mss = 1000;
+  const auto big = LargeTcpSegment(3500, 0x18);  // ACK PSH
+  std::vector<std::vector<uint8_t>> pieces;
+  ASSERT_TRUE(SegmentTcp4(
+      big, mss, [&](std::span<const uint8_t> p) { pieces.emplace_back(p.begin(), p.end()); }));
+  ASSERT_EQ(pieces.size(), 4u);
+  TcpCoalescer joined;
+  for (const auto& p : pieces) ASSERT_TRUE(joined.Append(p));
+  // After the short last piece (with PSH), nothing more joins.
+  EXPECT_FALSE(joined.Append(pieces[0]));
+  Offload o;
+  auto frame = joined.Take(&o);
+  EXPECT_TRUE(o.tcp4_segments);
+  EXPECT_EQ(o.gso_size, mss);
+  EXPECT_TRUE(o.needs_checksum);
+  EXPECT_EQ(o.checksum_start, 34);
+  // Finished, the joined frame is the large segment the sender cut, but
+  // for the identifier of its first piece and a complete checksum.
+  std::vector<uint8_t> got(frame.begin(), frame.end());
+  ASSERT_TRUE(FinishChecksum(got, o));
+  auto want = big;
+  FrameView v;
+  ASSERT_EQ(ParseFrame(want, v), ParseError::kNone);
+  FillTransportChecksum(want, v);
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(joined.empty());
+}
+
+TEST(Offloads, SegmentsThatCannotJoinAreRefused) {
+  const auto big = LargeTcpSegment(2000, 0x10);
+  std::vector<std::vector<uint8_t>> pieces;
+  ASSERT_TRUE(SegmentTcp4(
+      big, 1000, [&](std::span<const uint8_t> p) { pieces.emplace_back(p.begin(), p.end()); }));
+  TcpCoalescer c;
+  ASSERT_TRUE(c.Append(pieces[0]));
+  EXPECT_FALSE(c.Append(pieces[0])) << "out of order (a repeat)";
+  auto other_ack = pieces[1];
+  other_ack[14 + 20 + 8] ^= 1;
+  EXPECT_FALSE(c.Append(other_ack)) << "another ACK number";
+  auto corrupt = pieces[1];
+  corrupt.back() ^= 0xff;
+  EXPECT_FALSE(c.Append(corrupt)) << "a bad checksum";
+  EXPECT_TRUE(c.Append(pieces[1]));
+  Offload o;
+  c.Take(&o);
+  // A lone segment goes as it came, with nothing left to the stack.
+  TcpCoalescer lone;
+  ASSERT_TRUE(lone.Append(pieces[0]));
+  auto alone = lone.Take(&o);
+  EXPECT_FALSE(o.tcp4_segments || o.needs_checksum);
+  EXPECT_TRUE(std::equal(alone.begin(), alone.end(), pieces[0].begin(), pieces[0].end()));
+  EXPECT_FALSE(lone.Append(Udp(Ipv4{1}, Ipv4{2}, 1, 2, 100))) << "not TCP";
 }
 
 }  // namespace

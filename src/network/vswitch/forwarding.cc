@@ -168,7 +168,7 @@ std::string GatewayFor(const HostView& view, const Endpoint& sender, const Route
 }  // namespace
 
 Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std::string& eni_id,
-                std::span<uint8_t> frame) {
+                std::span<uint8_t> frame, uint16_t segment_size) {
   auto self = view.local.find(eni_id);
   if (self == view.local.end()) return Drop(DropReason::kNotLocal);
   const Endpoint& me = self->second;
@@ -238,7 +238,9 @@ Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std
   } else if (!next || f.dst != next->mac) {
     return Drop(DropReason::kNoRoute);
   }
-  if (ip.total_length > view.mtu) {
+  const size_t on_the_wire =
+      segment_size ? ip.header_length + ip.tcp_header_length + segment_size : ip.total_length;
+  if (on_the_wire > view.mtu) {
     if (ip.dont_fragment && my_subnet) {
       return {
           .kind = Action::Kind::kReply,

@@ -92,8 +92,10 @@ struct Action {
 // Security groups are applied on this host for its own interfaces: egress
 // for the sender, ingress for a local receiver; `flows` remembers the
 // connections they accepted. An interface in no group is not filtered.
+// `segment_size`: the frame is a large TCP segment the overlay will carry
+// in pieces of that many payload bytes (the MTU applies to those).
 Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std::string& eni_id,
-                std::span<uint8_t> frame);
+                std::span<uint8_t> frame, uint16_t segment_size = 0);
 // A frame that came through the tunnel with `vni` (ingress rules here), or
 // from a gateway on this host into the VPC.
 Action FromTunnel(const HostView& view, ConnTrack& flows, TimePoint now, uint32_t vni,

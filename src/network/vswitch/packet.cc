@@ -78,7 +78,10 @@ ParseError ParseFrame(std::span<const uint8_t> frame, FrameView& out) {
       if (l4.size() < (ip.protocol == kIpProtoTcp ? 14u : 8u)) return ParseError::kTooShort;
       ip.src_port = Get16(l4.data());
       ip.dst_port = Get16(l4.data() + 2);
-      if (ip.protocol == kIpProtoTcp) ip.tcp_flags = l4[13];
+      if (ip.protocol == kIpProtoTcp) {
+        ip.tcp_flags = l4[13];
+        ip.tcp_header_length = static_cast<uint8_t>((l4[12] >> 4) * 4);
+      }
     } else if (ip.protocol == kIpProtoIcmp) {
       if (l4.size() < 8) return ParseError::kTooShort;
       ip.icmp_type = l4[0];
@@ -174,6 +177,61 @@ void FillTransportChecksum(std::span<uint8_t> frame, const FrameView& view) {
   uint16_t checksum = InternetChecksum(frame.subspan(l4, length), sum);
   if (checksum == 0 && ip.protocol == kIpProtoUdp) checksum = 0xffff;
   Put16(frame.data() + field, checksum);
+}
+
+bool FinishChecksum(std::span<uint8_t> frame, const Offload& o) {
+  if (!o.needs_checksum) return true;
+  const size_t start = o.checksum_start, field = size_t{o.checksum_start} + o.checksum_offset;
+  if (start >= frame.size() || field + 2 > frame.size()) return false;
+  // The field holds the pseudo-header's sum, not complemented: summing it
+  // with the rest and complementing gives the checksum.
+  const uint16_t partial = Get16(frame.data() + field);
+  Put16(frame.data() + field, 0);
+  Put16(frame.data() + field,
+        InternetChecksum(frame.subspan(start), static_cast<uint32_t>(partial)));
+  return true;
+}
+
+bool SegmentTcp4(std::span<const uint8_t> frame, uint16_t gso_size,
+                 const std::function<void(std::span<const uint8_t>)>& each) {
+  if (gso_size == 0 || frame.size() < kEthernetHeader + 40 ||
+      Get16(frame.data() + 12) != kEtherTypeIpv4)
+    return false;
+  const uint8_t* ip = frame.data() + kEthernetHeader;
+  const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
+  if (ip[0] >> 4 != 4 || ihl < 20 || ip[9] != kIpProtoTcp) return false;
+  const size_t l4 = kEthernetHeader + ihl;
+  if (frame.size() < l4 + 20) return false;
+  const size_t thl = static_cast<size_t>(frame[l4 + 12] >> 4) * 4;
+  const size_t headers = l4 + thl;
+  if (thl < 20 || frame.size() < headers) return false;
+  const size_t payload = frame.size() - headers;
+  const uint32_t seq = Get32(frame.data() + l4 + 4);
+  const uint16_t id = Get16(ip + 4);
+  const uint8_t flags = frame[l4 + 13];
+  std::vector<uint8_t> seg(headers + std::min<size_t>(gso_size, payload));
+  for (size_t off = 0, n = 0; off < payload || (payload == 0 && n == 0); off += gso_size, ++n) {
+    const size_t len = std::min<size_t>(gso_size, payload - off);
+    const bool last = off + len >= payload;
+    seg.resize(headers + len);
+    std::memcpy(seg.data(), frame.data(), headers);
+    std::memcpy(seg.data() + headers, frame.data() + headers + off, len);
+    uint8_t* h = seg.data() + kEthernetHeader;
+    Put16(h + 2, static_cast<uint16_t>(ihl + thl + len));
+    Put16(h + 4, static_cast<uint16_t>(id + n));
+    Put16(h + 10, 0);
+    Put16(h + 10, InternetChecksum({h, ihl}));
+    uint8_t* t = seg.data() + l4;
+    Put32(t + 4, seq + static_cast<uint32_t>(off));
+    if (!last) t[13] = flags & ~uint8_t{0x09};  // FIN, PSH: the last piece's
+    if (n > 0) t[13] &= ~uint8_t{0x80};         // CWR: the first piece's
+    FrameView v;
+    if (ParseFrame(seg, v) != ParseError::kNone || !v.ip) return false;
+    FillTransportChecksum(seg, v);
+    each(seg);
+    if (last) break;
+  }
+  return true;
 }
 
 std::vector<uint8_t> MakeArpRequest(Mac mac, Ipv4 ip, Ipv4 target) {

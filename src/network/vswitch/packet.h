@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -50,6 +51,7 @@ struct Ipv4View {
   // Transport fields (from the first fragment only).
   uint16_t src_port = 0, dst_port = 0;  // TCP, UDP
   uint8_t tcp_flags = 0;
+  uint8_t tcp_header_length = 0;  // bytes
   uint8_t icmp_type = 0, icmp_code = 0;
   uint16_t icmp_id = 0;  // echo request/reply
 };
@@ -87,6 +89,25 @@ void DecrementTtl(std::span<uint8_t> frame, size_t l3_offset);
 // Computes the TCP or UDP checksum of an IPv4 frame afresh (for frames
 // whose sender left it to an offload); other frames are left alone.
 void FillTransportChecksum(std::span<uint8_t> frame, const FrameView& view);
+// What a sender left to offloads (a TAP's virtio_net_hdr): a checksum to
+// finish, and a TCP segment larger than the MTU to cut into `gso_size`
+// pieces ("large segments cross the datapath whole").
+struct Offload {
+  bool needs_checksum = false;
+  uint16_t checksum_start = 0, checksum_offset = 0;  // from the frame's start
+  bool tcp4_segments = false;
+  uint16_t gso_size = 0;
+};
+// Finishes a checksum the sender left partial (the field holds the
+// pseudo-header's sum). False if the offsets fall outside the frame.
+bool FinishChecksum(std::span<uint8_t> frame, const Offload& offload);
+// Cuts a large TCP/IPv4 frame into frames of at most `gso_size` payload
+// bytes, each with its own IPv4 length, identifier and checksum, TCP
+// sequence number, flags (FIN and PSH on the last only) and full checksum;
+// calls `each` with every one (the span is reused). False if it is not a
+// TCP/IPv4 frame this can cut.
+bool SegmentTcp4(std::span<const uint8_t> frame, uint16_t gso_size,
+                 const std::function<void(std::span<const uint8_t>)>& each);
 // Updates a ones'-complement checksum for one 16-bit word changed (RFC 1624).
 void AdjustChecksum(uint8_t* checksum, uint16_t old_word, uint16_t new_word);
 

@@ -7,8 +7,10 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 
@@ -27,9 +29,10 @@ int AttachTap(const std::string& name) {
   int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return -1;
   ifreq ifr{};
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   std::memcpy(ifr.ifr_name, name.data(), name.size());
-  if (::ioctl(fd, TUNSETIFF, &ifr) != 0) {
+  if (::ioctl(fd, TUNSETIFF, &ifr) != 0 ||
+      ::ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) != 0) {
     const int err = errno;
     ::close(fd);
     errno = err;
@@ -110,25 +113,75 @@ void TapPort::Destroy() {
   Close();
 }
 
-Task<Result<size_t>> TapPort::Read(std::span<uint8_t> buf) {
-  boost::system::error_code ec;
-  size_t n = co_await fd_.async_read_some(asio::buffer(buf.data(), buf.size()),
-                                          asio::redirect_error(asio::use_awaitable, ec));
-  if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
-    co_return Cancelled("TAP {} closed", name_);
-  if (ec) co_return Unavailable("TAP {}: {}", name_, ec.message());
-  co_return n;
+namespace {
+constexpr size_t kVnetHeader = 10;
+constexpr uint8_t kNeedsChecksum = 1, kGsoTcp4 = 1, kGsoEcn = 0x80;
+
+// The virtio_net_hdr (little-endian fields) of a frame `n` bytes long; a
+// checksum or segment description that does not fit the frame is refused.
+bool ParseVnetHeader(const uint8_t* h, size_t n, Offload* o) {
+  auto le16 = [&](size_t at) { return static_cast<uint16_t>(h[at] | h[at + 1] << 8); };
+  *o = Offload{};
+  o->needs_checksum = h[0] & kNeedsChecksum;
+  o->checksum_start = le16(6);
+  o->checksum_offset = le16(8);
+  const uint8_t gso = h[1] & ~kGsoEcn;
+  if (gso == kGsoTcp4) {
+    o->tcp4_segments = true;
+    o->gso_size = le16(4);
+  } else if (gso != 0) {
+    return false;  // UDP, TCPv6: not offered
+  }
+  if (o->needs_checksum && size_t{o->checksum_start} + o->checksum_offset + 2 > n) return false;
+  return !o->tcp4_segments || o->gso_size > 0;
+}
+}  // namespace
+
+Task<Result<size_t>> TapPort::Read(std::span<uint8_t> buf, Offload* offload) {
+  for (;;) {
+    boost::system::error_code ec;
+    std::array<asio::mutable_buffer, 2> parts = {asio::buffer(header_, kVnetHeader),
+                                                 asio::buffer(buf.data(), buf.size())};
+    size_t n = co_await fd_.async_read_some(parts, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
+      co_return Cancelled("TAP {} closed", name_);
+    if (ec) co_return Unavailable("TAP {}: {}", name_, ec.message());
+    if (n > kVnetHeader && ParseVnetHeader(header_, n - kVnetHeader, offload))
+      co_return n - kVnetHeader;
+  }
 }
 
-size_t TapPort::TryRead(std::span<uint8_t> buf) {
-  if (!fd_.is_open()) return 0;
-  const ssize_t n = ::read(fd_.native_handle(), buf.data(), buf.size());
-  return n > 0 ? static_cast<size_t>(n) : 0;
+size_t TapPort::TryRead(std::span<uint8_t> buf, Offload* offload) {
+  while (fd_.is_open()) {
+    iovec parts[2] = {{header_, kVnetHeader}, {buf.data(), buf.size()}};
+    const ssize_t n = ::readv(fd_.native_handle(), parts, 2);
+    if (n <= 0) return 0;
+    if (static_cast<size_t>(n) > kVnetHeader &&
+        ParseVnetHeader(header_, static_cast<size_t>(n) - kVnetHeader, offload))
+      return static_cast<size_t>(n) - kVnetHeader;
+  }
+  return 0;
 }
 
-Status TapPort::Write(std::span<const uint8_t> frame) {
+Status TapPort::Write(std::span<const uint8_t> frame, const Offload& o) {
   if (!fd_.is_open()) return Cancelled("TAP {} closed", name_);
-  ssize_t n = ::write(fd_.native_handle(), frame.data(), frame.size());
+  uint8_t h[kVnetHeader] = {};
+  auto le16 = [&](size_t at, uint16_t v) {
+    h[at] = static_cast<uint8_t>(v);
+    h[at + 1] = static_cast<uint8_t>(v >> 8);
+  };
+  if (o.needs_checksum) {
+    h[0] = kNeedsChecksum;
+    le16(6, o.checksum_start);
+    le16(8, o.checksum_offset);
+  }
+  if (o.tcp4_segments) {
+    h[1] = kGsoTcp4;
+    le16(2, static_cast<uint16_t>(o.checksum_start + 20));  // hdr_len: a hint
+    le16(4, o.gso_size);
+  }
+  iovec parts[2] = {{h, kVnetHeader}, {const_cast<uint8_t*>(frame.data()), frame.size()}};
+  ssize_t n = ::writev(fd_.native_handle(), parts, 2);
   if (n < 0) return ErrnoStatus(errno, "write to TAP " + name_);
   return Status::Ok();
 }

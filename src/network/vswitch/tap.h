@@ -1,5 +1,8 @@
 // A TAP device: the vSwitch's end of a guest's NIC (or of a network
-// namespace standing in for one). Frames only (IFF_NO_PI); the device may
+// namespace standing in for one). Frames with a virtio_net_hdr
+// (IFF_VNET_HDR) and checksum and TCP segmentation offloads on: the guest's
+// stack hands over whole 64 KiB TCP segments with partial checksums,
+// described by an Offload (packet.h); frames written carry none. The device may
 // be moved into another namespace and keeps working through this fd. It is
 // persistent: it outlives the vSwitch process, which attaches to it again
 // when it restarts (also in the named namespace it was moved to, which the
@@ -12,6 +15,7 @@
 
 #include "base/asio.h"
 #include "base/status.h"
+#include "network/vswitch/packet.h"
 
 namespace tg::network {
 
@@ -29,12 +33,14 @@ class TapPort {
   ~TapPort();
 
   const std::string& name() const { return name_; }
-  // One frame into `buf`; Cancelled when closed.
-  Task<Result<size_t>> Read(std::span<uint8_t> buf);
+  // One frame into `buf` and what its sender left to offloads; Cancelled
+  // when closed.
+  Task<Result<size_t>> Read(std::span<uint8_t> buf, Offload* offload);
   // One more frame if one is waiting (0 if none), without waiting.
-  size_t TryRead(std::span<uint8_t> buf);
-  // One frame out; a full queue drops it (the guest is not reading).
-  Status Write(std::span<const uint8_t> frame);
+  size_t TryRead(std::span<uint8_t> buf, Offload* offload);
+  // One frame out (complete, or with `offload` left to the receiving
+  // stack); a full queue drops it (the guest is not reading).
+  Status Write(std::span<const uint8_t> frame, const Offload& offload = {});
   // Closes this end; the device stays (a restarted vSwitch attaches again).
   void Close();
   // Closes and removes the device (its interface is gone).
@@ -44,6 +50,7 @@ class TapPort {
   TapPort(Executor ex, int fd, std::string name);
   asio::posix::stream_descriptor fd_;
   std::string name_;
+  uint8_t header_[10] = {};  // the virtio_net_hdr of the frame read last
 };
 
 }  // namespace tg::network

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -218,20 +219,50 @@ void VSwitchDaemon::FromGuest(Port& port, std::span<uint8_t> frame) {
 Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
   std::vector<uint8_t> buf(kMaxFrame);
   for (;;) {
-    auto n = co_await port->tap->Read(buf);
+    Offload offload;
+    auto n = co_await port->tap->Read(buf, &offload);
     if (!n.ok()) co_return;
     // This frame, then whatever else the guest queued meanwhile (up to a
     // batch), each decided at once; their tunnel packets go out together.
     size_t got = *n;
     for (size_t i = 0; i < kBatch && got > 0; ++i) {
-      ++counters_.from_ports;
-      std::span<uint8_t> frame(buf.data(), got);
-      Action a = FromPort(view_, flows_, Clock::now(), port->eni_id, frame);
-      Act(a, frame, port.get());
-      got = port->tap->TryRead(buf);
+      FromTap(*port, std::span<uint8_t>(buf.data(), got), offload);
+      got = port->tap->TryRead(buf, &offload);
     }
     FlushTunnel();
   }
+}
+
+// A frame from a TAP port. A large TCP segment is decided once, as a
+// whole; it goes on whole to another TAP port here (its receiver's stack
+// cuts it), and is cut into segments the overlay carries otherwise.
+void VSwitchDaemon::FromTap(Port& port, std::span<uint8_t> frame, const Offload& offload) {
+  ++counters_.from_ports;
+  if (!offload.tcp4_segments) {
+    if (!FinishChecksum(frame, offload)) {
+      ++counters_.drops[DropReason::kMalformed];
+      return;
+    }
+    Act(FromPort(view_, flows_, Clock::now(), port.eni_id, frame), frame, &port);
+    return;
+  }
+  Action a = FromPort(view_, flows_, Clock::now(), port.eni_id, frame, offload.gso_size);
+  if (a.kind == Action::Kind::kDeliver) {
+    auto to = ports_.find(a.port);
+    if (to != ports_.end() && to->second->tap) {
+      ++counters_.to_ports;
+      (void)to->second->tap->Write(frame, offload);
+      return;
+    }
+  }
+  if (a.kind == Action::Kind::kDrop || a.kind == Action::Kind::kReply) {
+    Act(a, frame, &port);
+    return;
+  }
+  if (a.kind == Action::Kind::kTunnel && SendSegmented(a, frame, offload.gso_size)) return;
+  if (!SegmentTcp4(frame, offload.gso_size,
+                   [&](std::span<const uint8_t> piece) { Act(a, piece, &port); }))
+    ++counters_.drops[DropReason::kMalformed];
 }
 
 Task<void> VSwitchDaemon::ReceiveTunnel() {
@@ -246,6 +277,8 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
+  TcpCoalescer coalescer;
+  std::shared_ptr<Port> joining;  // the port of the segment being built
   for (;;) {
     boost::system::error_code ec;
     co_await tunnel_->async_wait(asio::socket_base::wait_read,
@@ -262,9 +295,75 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
       }
       ++counters_.tunnel_in;
       std::span<const uint8_t> frame(bufs[m].data() + kVxlanHeader, len - kVxlanHeader);
-      Act(FromTunnel(view_, flows_, Clock::now(), *vni, frame), frame, nullptr);
+      Action a = FromTunnel(view_, flows_, Clock::now(), *vni, frame);
+      // TCP segments for a TAP port join the large segment being built
+      // for it; anything else first sends that one on.
+      if (a.kind == Action::Kind::kDeliver) {
+        auto to = ports_.find(a.port);
+        if (to != ports_.end() && to->second->tap) {
+          if (joining == to->second && coalescer.Append(frame)) continue;
+          SendJoined(joining, coalescer);
+          joining = to->second;
+          if (coalescer.Append(frame)) continue;
+          joining.reset();
+        }
+      }
+      Act(a, frame, nullptr);
     }
+    SendJoined(joining, coalescer);
+    joining.reset();
   }
+}
+
+// The pieces of a large TCP segment, each in its VXLAN datagram, handed to
+// the kernel in one system call that it cuts into datagrams (UDP GSO):
+// the datagrams are all as long as the first but the last.
+bool VSwitchDaemon::SendSegmented(const Action& a, std::span<const uint8_t> frame,
+                                  uint16_t gso_size) {
+  segmented_.clear();
+  size_t first = 0, pieces = 0;
+  const bool cut = SegmentTcp4(frame, gso_size, [&](std::span<const uint8_t> piece) {
+    const size_t at = segmented_.size();
+    segmented_.resize(at + kVxlanHeader + piece.size());
+    WriteVxlanHeader(segmented_.data() + at, a.vni);
+    std::memcpy(segmented_.data() + at + kVxlanHeader, piece.data(), piece.size());
+    if (pieces++ == 0) first = kVxlanHeader + piece.size();
+  });
+  if (!cut || pieces == 0 || pieces > 64) return false;
+  FlushTunnel();  // what came before goes first
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(options_.vxlan_port);
+  to.sin_addr.s_addr = htonl(a.remote.value);
+  iovec iov{segmented_.data(), segmented_.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint16_t))] = {};
+  msghdr msg{};
+  msg.msg_name = &to;
+  msg.msg_namelen = sizeof to;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (pieces > 1) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    const uint16_t size = static_cast<uint16_t>(first);
+    std::memcpy(CMSG_DATA(c), &size, sizeof size);
+  }
+  if (::sendmsg(tunnel_->native_handle(), &msg, MSG_DONTWAIT) < 0) return false;
+  counters_.tunnel_out += pieces;
+  return true;
+}
+
+void VSwitchDaemon::SendJoined(const std::shared_ptr<Port>& port, TcpCoalescer& coalescer) {
+  if (coalescer.empty()) return;
+  Offload offload;
+  auto frame = coalescer.Take(&offload);
+  if (!port || !port->tap) return;
+  ++counters_.to_ports;
+  (void)port->tap->Write(frame, offload);
 }
 
 // The records the view was last built from, kept on disk so that a

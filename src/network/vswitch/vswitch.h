@@ -15,6 +15,7 @@
 #include "etcd/client.h"
 #include "etcd/mirror.h"
 #include "network/gateway/gateway.h"
+#include "network/vswitch/coalesce.h"
 #include "network/vswitch/forwarding.h"
 #include "network/vswitch/tap.h"
 #include "vhost_net/net_device.h"
@@ -61,6 +62,10 @@ class VSwitchDaemon {
   Result<std::shared_ptr<Port>> OpenVhostPort(const std::string& id, uint16_t queues);
   Task<void> ServePort(std::shared_ptr<Port> port);
   void FromGuest(Port& port, std::span<uint8_t> frame);
+  void FromTap(Port& port, std::span<uint8_t> frame, const Offload& offload);
+  void SendJoined(const std::shared_ptr<Port>& port, TcpCoalescer& coalescer);
+  bool SendSegmented(const Action& a, std::span<const uint8_t> frame, uint16_t gso_size);
+  std::vector<uint8_t> segmented_;  // SendSegmented's datagrams, reused
   Task<void> ReceiveTunnel();
   void Act(const Action& a, std::span<const uint8_t> frame, Port* from);
   void FlushTunnel();
