@@ -145,9 +145,13 @@ Task<Status> Run(Runtime& rt) {
   std::vector<std::pair<int64_t, TimePoint>> committed;
   for (int c = 0; c < changes; ++c) {
     const NetworkInterface e = eni(interfaces + c);
+    // Timed from before the request: the watch may deliver the change (and
+    // the hosts, sharing this loop, apply it) before the put's own reply is
+    // read, so the reply's time can come after the applications.
+    const TimePoint sent = Clock::now();
     auto put = co_await client->Put(InterfaceKey(e.id), Encode(e));
     TG_CO_RETURN_IF_ERROR(put.status());
-    committed.emplace_back(put->revision, Clock::now());
+    committed.emplace_back(put->revision, sent);
     co_await SleepFor(std::chrono::milliseconds(spacing_ms));
   }
   co_await SleepFor(std::chrono::seconds(2));
