@@ -135,10 +135,12 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.eni_delete = f.eni->add_subcommand("delete", "Delete an interface (its address is freed)");
   f.eni_delete->add_option("id", f.id, "eni-N")->required();
 
-  f.route = app.add_subcommand("route", "Custom routes of a VPC: a block via an instance");
+  f.route = app.add_subcommand(
+      "route", "Custom routes of a VPC: a block via an instance, a NAT or a VPN gateway");
   f.route->require_subcommand(1);
   f.route_add = f.route->add_subcommand(
       "add", "Send a block to an interface (a router instance), a NAT or a VPN gateway");
+  f.route_add->alias("create");
   f.route_delete = f.route->add_subcommand("delete", "Remove the route to a block");
   f.route_list = f.route->add_subcommand("list", "List the routes of every VPC");
   for (auto* c : {f.route_add, f.route_delete}) {
