@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../network/gateway_records.h"
 #include "network/gateway/gre.h"
 #include "network/gateway/translate.h"
 #include "network/vswitch/coalesce.h"
@@ -18,14 +19,11 @@ Ipv4 Ip(const char* s) {
   return *ParseIpv4(s);
 }
 
+// The gateway tests' records, with a security group on eni-1 and a router
+// instance (eni-3, source check off) for 10.60.0.0/16.
 NetworkState Records() {
-  NetworkState st;
-  Vpc vpc{.id = "vpc-1", .cidr = *ParseCidr("10.0.0.0/16"), .vni = 1001};
-  vpc.routes = {{*ParseCidr("0.0.0.0/0"), "nat-1"},
-                {*ParseCidr("10.200.0.0/24"), "vpn-1"},
-                {*ParseCidr("10.60.0.0/16"), "eni-2"}};
-  st.vpcs["vpc-1"] = {vpc};
-  st.vswitches["vsw-a"] = {{.id = "vsw-a", .vpc_id = "vpc-1", .cidr = *ParseCidr("10.0.1.0/24")}};
+  NetworkState st = GatewayRecords();
+  st.vpcs["vpc-1"].value.routes.push_back({*ParseCidr("10.60.0.0/16"), "eni-3"});
   st.vswitches["vsw-b"] = {{.id = "vsw-b", .vpc_id = "vpc-1", .cidr = *ParseCidr("10.0.2.0/24")}};
   SecurityGroup sg{.id = "sg-1", .vpc_id = "vpc-1"};
   sg.rules.push_back({.direction = Direction::kIngress,
@@ -34,39 +32,15 @@ NetworkState Records() {
                       .cidr = *ParseCidr("0.0.0.0/0"),
                       .priority = 1});
   st.security_groups["sg-1"] = {sg};
-  st.interfaces["eni-1"] = {{.id = "eni-1",
-                             .vswitch_id = "vsw-a",
-                             .vpc_id = "vpc-1",
-                             .mac = MacFromNumber(1),
-                             .ip = Ip("10.0.1.1"),
-                             .security_groups = {"sg-1"},
-                             .host = "h1"}};
-  st.interfaces["eni-2"] = {{.id = "eni-2",
-                             .vswitch_id = "vsw-b",
-                             .vpc_id = "vpc-1",
-                             .mac = MacFromNumber(2),
-                             .ip = Ip("10.0.2.1"),
-                             .host = "gw",
-                             .source_check = false}};
-  PublicPool pool;
-  pool.cidr = *ParseCidr("203.0.113.0/24");
-  pool.router = Ip("203.0.113.1");
-  NetworkState::Entry<PublicPool> entry;
-  entry.value = pool;
-  st.public_pool = entry;
-  st.eips["eip-1"] = {
-      {.id = "eip-1", .address = Ip("203.0.113.20"), .host = "gw", .eni_id = "eni-1"}};
-  st.eips["eip-2"] = {
-      {.id = "eip-2", .address = Ip("203.0.113.2"), .host = "gw", .nat_id = "nat-1"}};
-  st.nat_gateways["nat-1"] = {{.id = "nat-1",
-                               .vpc_id = "vpc-1",
-                               .host = "gw",
-                               .snat = {{*ParseCidr("10.0.0.0/16"), "eip-2"}}}};
-  st.vpn_gateways["vpn-1"] = {{.id = "vpn-1",
-                               .vpc_id = "vpc-1",
-                               .host = "gw",
-                               .address = Ip("203.0.113.3"),
-                               .peer = Ip("198.51.100.2")}};
+  st.interfaces["eni-1"].value.security_groups = {"sg-1"};
+  NetworkInterface router{.id = "eni-3",
+                          .vswitch_id = "vsw-b",
+                          .vpc_id = "vpc-1",
+                          .mac = MacFromNumber(3),
+                          .ip = Ip("10.0.2.1"),
+                          .host = "gw",
+                          .source_check = false};
+  st.interfaces["eni-3"] = {router};
   return st;
 }
 

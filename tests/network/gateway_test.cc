@@ -3,6 +3,7 @@
 // from a VPC and from the public network.
 #include <gtest/gtest.h>
 
+#include "gateway_records.h"
 #include "network/gateway/gre.h"
 #include "network/gateway/nat_table.h"
 #include "network/gateway/rewrite.h"
@@ -162,51 +163,11 @@ TEST(Gre, CarriesIpv4BothWaysAndRefusesWhatItCannotRead) {
   EXPECT_FALSE(GreDecapsulate(cut, parse(cut)));
 }
 
-// vpc-1 (vni 1001, 10.0.0.0/16): vsw-a 10.0.1.0/24; eni-1 10.0.1.1 on h1
-// with EIP 203.0.113.20, eni-2 10.0.1.2 on h2; NAT gateway nat-1 (SNAT of
-// 10.0.1.0/24 to 203.0.113.2) and VPN gateway vpn-1 (203.0.113.3, peer
-// 198.51.100.2) on gw; routes 0.0.0.0/0 -> nat-1, 10.200.0.0/24 -> vpn-1.
-NetworkState Records() {
-  NetworkState st;
-  Vpc vpc{.id = "vpc-1", .cidr = *ParseCidr("10.0.0.0/16"), .vni = 1001};
-  vpc.routes = {{*ParseCidr("0.0.0.0/0"), "nat-1"}, {*ParseCidr("10.200.0.0/24"), "vpn-1"}};
-  st.vpcs["vpc-1"] = {vpc};
-  st.vswitches["vsw-a"] = {{.id = "vsw-a", .vpc_id = "vpc-1", .cidr = *ParseCidr("10.0.1.0/24")}};
-  st.interfaces["eni-1"] = {{.id = "eni-1",
-                             .vswitch_id = "vsw-a",
-                             .vpc_id = "vpc-1",
-                             .mac = MacFromNumber(1),
-                             .ip = Ip("10.0.1.1"),
-                             .host = "h1"}};
-  st.interfaces["eni-2"] = {{.id = "eni-2",
-                             .vswitch_id = "vsw-a",
-                             .vpc_id = "vpc-1",
-                             .mac = MacFromNumber(2),
-                             .ip = Ip("10.0.1.2"),
-                             .host = "h2"}};
-  st.public_pool =
-      NetworkState::Entry<PublicPool>{{*ParseCidr("203.0.113.0/24"), Ip("203.0.113.1")}};
-  st.eips["eip-1"] = {
-      {.id = "eip-1", .address = Ip("203.0.113.20"), .host = "gw", .eni_id = "eni-1"}};
-  st.eips["eip-2"] = {
-      {.id = "eip-2", .address = Ip("203.0.113.2"), .host = "gw", .nat_id = "nat-1"}};
-  st.nat_gateways["nat-1"] = {{.id = "nat-1",
-                               .vpc_id = "vpc-1",
-                               .host = "gw",
-                               .snat = {{*ParseCidr("10.0.1.0/24"), "eip-2"}}}};
-  st.vpn_gateways["vpn-1"] = {{.id = "vpn-1",
-                               .vpc_id = "vpc-1",
-                               .host = "gw",
-                               .address = Ip("203.0.113.3"),
-                               .peer = Ip("198.51.100.2")}};
-  return st;
-}
-
 class GatewayDecisions : public ::testing::Test {
  protected:
   std::map<std::string, Ipv4> tunnels{
       {"h1", Ip("192.0.2.1")}, {"h2", Ip("192.0.2.2")}, {"gw", Ip("192.0.2.9")}};
-  NetworkState st = Records();
+  NetworkState st = GatewayRecords();
   HostView h1 = BuildHostView(st, tunnels, "h1");
   HostView h2 = BuildHostView(st, tunnels, "h2");
   HostView gw = BuildHostView(st, tunnels, "gw");
