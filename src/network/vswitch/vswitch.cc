@@ -218,13 +218,24 @@ void VSwitchDaemon::FromGuest(Port& port, std::span<uint8_t> frame) {
 
 Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
   std::vector<uint8_t> buf(kMaxFrame);
+  TimePoint busy_until{};
   for (;;) {
     Offload offload;
-    auto n = co_await port->tap->Read(buf, &offload);
-    if (!n.ok()) co_return;
+    size_t got = 0;
+    // While the guest sends, look again for a short while before sleeping
+    // (as the tunnel does).
+    while (got == 0 && Clock::now() < busy_until) {
+      co_await asio::post(ex_, asio::use_awaitable);
+      got = port->tap->TryRead(buf, &offload);
+    }
+    if (got == 0) {
+      auto n = co_await port->tap->Read(buf, &offload);
+      if (!n.ok()) co_return;
+      got = *n;
+    }
+    busy_until = Clock::now() + std::chrono::microseconds(50);
     // This frame, then whatever else the guest queued meanwhile (up to a
     // batch), each decided at once; their tunnel packets go out together.
-    size_t got = *n;
     for (size_t i = 0; i < kBatch && got > 0; ++i) {
       FromTap(*port, std::span<uint8_t>(buf.data(), got), offload);
       got = port->tap->TryRead(buf, &offload);
@@ -279,13 +290,25 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
   }
   TcpCoalescer coalescer;
   std::shared_ptr<Port> joining;  // the port of the segment being built
+  TimePoint busy_until{};
   for (;;) {
-    boost::system::error_code ec;
-    co_await tunnel_->async_wait(asio::socket_base::wait_read,
-                                 asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted || !tunnel_->is_open()) co_return;
-    const int n = ::recvmmsg(tunnel_->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    // While traffic flows, look again for a short while before sleeping:
+    // waking the process per burst cost more than the looking.
+    int n = 0;
+    if (Clock::now() < busy_until) {
+      co_await asio::post(ex_, asio::use_awaitable);  // others' work first
+      if (!tunnel_->is_open()) co_return;
+      n = ::recvmmsg(tunnel_->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    }
+    if (n <= 0 && Clock::now() >= busy_until) {
+      boost::system::error_code ec;
+      co_await tunnel_->async_wait(asio::socket_base::wait_read,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !tunnel_->is_open()) co_return;
+      n = ::recvmmsg(tunnel_->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    }
     if (n <= 0) continue;
+    busy_until = Clock::now() + std::chrono::microseconds(50);
     for (int m = 0; m < n; ++m) {
       const size_t len = msgs[m].msg_len;
       auto vni = ReadVxlanHeader({bufs[m].data(), len});
