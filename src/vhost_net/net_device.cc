@@ -104,6 +104,7 @@ bool NetDevice::Deliver(std::span<const uint8_t> frame) {
           from += h;
           left -= h;
         }
+        if (left == 0) continue;  // a buffer smaller than the header
         std::memcpy(to, frame.data() + (from - kNetHeader), left);
         from += left;
         if (from == bytes) break;

@@ -84,6 +84,21 @@ TEST(GatewayRewrite, ChangesAddressAndPortAndKeepsEveryChecksumValid) {
     ASSERT_TRUE(Rewrite(packet, *after.ip, Side::kDestination, Ip("10.1.2.3"), 8080));
     EXPECT_TRUE(ChecksumsValid(f)) << int(proto);
   }
+  // The first piece of a fragmented packet carries the transport checksum:
+  // it is updated as for the whole packet.
+  auto whole = Packet(kIpProtoUdp, Ip("192.168.1.5"), 5, Ip("198.51.100.9"), 53);
+  auto first = whole;
+  first[kEthernetHeader + 6] |= 0x20;  // more fragments
+  Put16(first.data() + kEthernetHeader + 10, 0);
+  Put16(first.data() + kEthernetHeader + 10,
+        InternetChecksum({first.data() + kEthernetHeader, 20}));
+  for (auto* f : {&whole, &first}) {
+    FrameView v;
+    ASSERT_EQ(ParseFrame(*f, v), ParseError::kNone);
+    ASSERT_TRUE(Rewrite({f->data() + kEthernetHeader, v.ip->total_length}, *v.ip,
+                        Side::kDestination, Ip("10.1.2.3"), 53));
+  }
+  EXPECT_EQ(Get16(first.data() + kEthernetHeader + 26), Get16(whole.data() + kEthernetHeader + 26));
   // UDP without a checksum stays without one.
   auto f = Packet(kIpProtoUdp, Ip("192.168.1.5"), 5, Ip("198.51.100.9"), 53, kGatewayMac, true);
   FrameView v;
@@ -278,6 +293,20 @@ TEST_F(GatewayDecisions, InboundReachesEipsAndComesInFromTheVpnPeerOnly) {
   EXPECT_EQ(FromUplink(gw, gv, nat, now, gre(Ip("198.51.100.66")), uplink).reason,
             DropReason::kSpoofed);
 
+  // A packet inside GRE too big for the overlay is not sent into the VPC.
+  auto big_inner = Packet(kIpProtoUdp, Ip("10.200.0.1"), 1, Ip("10.0.1.2"), 2);
+  big_inner.resize(kEthernetHeader + 1480);
+  Put16(big_inner.data() + kEthernetHeader + 2, 1480);
+  Put16(big_inner.data() + kEthernetHeader + 10, 0);
+  Put16(big_inner.data() + kEthernetHeader + 10,
+        InternetChecksum({big_inner.data() + kEthernetHeader, 20}));
+  auto big_gre = GreEncapsulate({big_inner.data() + kEthernetHeader, 1480}, Ip("198.51.100.2"),
+                                Ip("203.0.113.3"));
+  std::vector<uint8_t> big_frame(kEthernetHeader);
+  std::copy(uplink.bytes.begin(), uplink.bytes.end(), big_frame.begin());
+  Put16(big_frame.data() + 12, kEtherTypeIpv4);
+  big_frame.insert(big_frame.end(), big_gre.begin(), big_gre.end());
+  EXPECT_EQ(FromUplink(gw, gv, nat, now, big_frame, uplink).reason, DropReason::kTooBig);
   // Too big for the overlay, with DF: the sender is told the MTU.
   auto big = Packet(kIpProtoUdp, Ip("198.51.100.9"), 1, Ip("203.0.113.20"), 2, uplink);
   big.resize(kEthernetHeader + 1480);

@@ -100,5 +100,19 @@ TEST_F(NetDeviceTest, WithoutMergeableBuffersAFrameNeedsOneBigEnoughChain) {
   EXPECT_FALSE(device_.Deliver(Frame(40)));
 }
 
+TEST_F(NetDeviceTest, ABufferSmallerThanTheHeaderTakesPartOfIt) {
+  device_.SetFeatures(kFMrgRxbuf);
+  auto& a = Post(8);
+  auto& b = Post(200);
+  const auto frame = Frame(100);
+  ASSERT_TRUE(device_.Deliver(frame));
+  Poll();
+  EXPECT_EQ(written_[0], 8);
+  EXPECT_EQ(written_[1], kNetHeader + 100 - 8);
+  EXPECT_EQ(a[0], 0);
+  EXPECT_TRUE(
+      std::equal(b.begin() + (kNetHeader - 8), b.begin() + (kNetHeader - 8) + 100, frame.begin()));
+}
+
 }  // namespace
 }  // namespace tg::vhost_net

@@ -16,7 +16,11 @@ Task<void> GatewayKeeper::Lead(Event& stop) {
   co_await asio::this_coro::throw_if_cancelled(false);
   Log()->info("keeping gateways on live gateway nodes");
   while (!stop.is_set() && !co_await IsCancelled()) {
-    if (records_.loaded()) co_await Pass();
+    // Looked at again only when the records changed, or a move failed.
+    if (records_.loaded() && (records_.revision() != seen_revision_ || !settled_)) {
+      seen_revision_ = records_.revision();
+      settled_ = co_await Pass();
+    }
     try {
       co_await (stop.Wait() || records_.changed().Wait() || SleepFor(std::chrono::seconds(1)));
     } catch (const boost::system::system_error&) {
@@ -26,11 +30,18 @@ Task<void> GatewayKeeper::Lead(Event& stop) {
   }
 }
 
-Task<void> GatewayKeeper::Pass() {
+Task<bool> GatewayKeeper::Pass() {
+  // Only the gateways' records and the gateway nodes (not the interfaces:
+  // there may be many thousands).
   std::vector<etcd::KeyValue> kvs;
-  for (const auto& [key, kv] : records_.kvs()) kvs.push_back(kv);
+  for (std::string_view prefix :
+       {kEipsPrefix, kNatGatewaysPrefix, kVpnGatewaysPrefix, kGatewayHostsPrefix}) {
+    for (auto it = records_.kvs().lower_bound(std::string(prefix));
+         it != records_.kvs().end() && it->first.starts_with(prefix); ++it)
+      kvs.push_back(it->second);
+  }
   const NetworkState st = ParseNetworkState(kvs, records_.revision());
-  if (st.gateway_hosts.empty()) co_return;  // nowhere to go: wait for one
+  if (st.gateway_hosts.empty()) co_return true;  // nowhere to go: wait for one
   std::map<std::string, int> load;
   for (const auto& h : st.gateway_hosts) load[h] = 0;
   std::vector<std::pair<std::string, std::string>> orphans;  // id, its dead node
@@ -46,6 +57,7 @@ Task<void> GatewayKeeper::Pass() {
   for (const auto& [id, n] : st.nat_gateways) count(id, n.value.host);
   for (const auto& [id, v] : st.vpn_gateways) count(id, v.value.host);
   VpcStore store(client_);
+  bool settled = true;
   for (const auto& [id, from] : orphans) {
     auto to = load.begin();
     for (auto it = load.begin(); it != load.end(); ++it)
@@ -57,8 +69,10 @@ Task<void> GatewayKeeper::Pass() {
                   to->first);
     } else {
       Log()->warn("moving {} off {}: {}", id, from, s);
+      settled = false;
     }
   }
+  co_return settled;
 }
 
 }  // namespace tg::network

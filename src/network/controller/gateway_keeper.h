@@ -18,14 +18,17 @@ class GatewayKeeper {
  public:
   // `records`: a mirror of the network prefix, kept by the caller.
   GatewayKeeper(etcd::Client& client, etcd::Mirror& records) : client_(client), records_(records) {}
-  // Until `stop`: on every change (and every second), moves the gateways of
-  // nodes that are gone.
+  // Until `stop`: on every change (and every second while a move failed),
+  // moves the gateways of nodes that are gone.
   Task<void> Lead(Event& stop);
 
  private:
-  Task<void> Pass();
+  // True if nothing is left to move (or nowhere to move it).
+  Task<bool> Pass();
   etcd::Client& client_;
   etcd::Mirror& records_;
+  int64_t seen_revision_ = 0;
+  bool settled_ = true;
 };
 
 }  // namespace tg::network

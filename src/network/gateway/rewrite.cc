@@ -31,15 +31,19 @@ bool Rewrite(std::span<uint8_t> packet, const Ipv4View& ip, Side side, Ipv4 addr
   size_t checksum = 0;
   bool pseudo_header = true;
   size_t port_offset = side == Side::kSource ? 0 : 2;
-  if (ip.fragment) {
-    checksum = 0;  // no transport header here to change: addresses only
+  // The first piece of a fragmented packet holds the transport header, whose
+  // checksum covers the addresses; later pieces hold none. (A fragment's
+  // port stays: only 1:1 translation lets fragments through.)
+  const bool transport_here = !ip.fragment || (Get16(packet.data() + 6) & 0x1fff) == 0;
+  if (!transport_here) {
+    checksum = 0;
   } else if (ip.protocol == kIpProtoTcp) {
     if (l4_size < 20) return false;
     checksum = l4 + 16;
   } else if (ip.protocol == kIpProtoUdp) {
     if (l4_size < 8) return false;
     if (Get16(packet.data() + l4 + 6) != 0) checksum = l4 + 6;  // 0: no checksum sent
-  } else if (IsEcho(ip)) {
+  } else if (IsEcho(ip) && !ip.fragment) {
     checksum = l4 + 2;
     pseudo_header = false;
     port_offset = 4;

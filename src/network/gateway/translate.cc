@@ -77,6 +77,7 @@ GatewayAction ToVpc(const HostView& hv, uint32_t vni, std::span<const uint8_t> p
   if (ParseFrame(frame, f) != ParseError::kNone || !f.ip) return Drop(DropReason::kMalformed);
   auto to = vpc.by_ip.find(f.ip->dst.value);
   if (to == vpc.by_ip.end()) return Drop(DropReason::kNoRoute);
+  if (f.ip->total_length > hv.mtu) return Drop(DropReason::kTooBig);
   if (f.ip->ttl <= 1) return Drop(DropReason::kTtlExpired);
   DecrementTtl(frame, kEthernetHeader);
   std::memcpy(frame.data(), to->second.mac.bytes.data(), 6);
@@ -110,6 +111,7 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
   // To the customer's network, through a VPN gateway's GRE link.
   if (const RouteEntry* route = LookupRoute(hv.vpcs.at(vpc_id->second).record, ip.dst)) {
     if (auto vpn = gv.vpns.find(route->next_hop); vpn != gv.vpns.end() && vpn->second.vni == vni) {
+      if (packet.size() + 24 > 65535) return Drop(DropReason::kTooBig);
       return ToUplink(GreEncapsulate(packet, vpn->second.address, vpn->second.peer),
                       gv.NextHop(vpn->second.peer));
     }

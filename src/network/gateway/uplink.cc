@@ -1,6 +1,8 @@
 #include "network/gateway/uplink.h"
 
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -34,6 +36,13 @@ Result<std::unique_ptr<UplinkPort>> UplinkPort::Open(Executor ex, const std::str
   }
   Mac mac;
   std::memcpy(mac.bytes.data(), ifr.ifr_hwaddr.sa_data, 6);
+  // Frames as they were on the wire: the kernel's receive offload (GRO)
+  // would hand over merged TCP segments larger than any sender sent.
+  ethtool_value gro{.cmd = ETHTOOL_SGRO, .data = 0};
+  ifreq off{};
+  std::strncpy(off.ifr_name, device.c_str(), IFNAMSIZ - 1);
+  off.ifr_data = reinterpret_cast<char*>(&gro);
+  (void)::ioctl(fd, SIOCETHTOOL, &off);  // best effort: a device may have none
   return std::unique_ptr<UplinkPort>(new UplinkPort(ex, fd, device, mac));
 }
 
@@ -68,6 +77,7 @@ Task<Result<size_t>> UplinkPort::Read(std::span<uint8_t> buf, bool* checksum_pen
       co_return ErrnoStatus(errno, "read from uplink " + name_);
     }
     if (from.sll_pkttype != PACKET_HOST && from.sll_pkttype != PACKET_BROADCAST) continue;
+    if (msg.msg_flags & MSG_TRUNC) continue;  // longer than any frame we take
     // A frame from a local sender that left its checksum to the NIC
     // (offload): only the pseudo-header's sum is in it.
     *checksum_pending = false;

@@ -206,8 +206,9 @@ bool FinishChecksum(std::span<uint8_t> frame, const Offload& o) {
   // with the rest and complementing gives the checksum.
   const uint16_t partial = Get16(frame.data() + field);
   Put16(frame.data() + field, 0);
-  Put16(frame.data() + field,
-        InternetChecksum(frame.subspan(start), static_cast<uint32_t>(partial)));
+  uint16_t sum = InternetChecksum(frame.subspan(start), static_cast<uint32_t>(partial));
+  if (sum == 0 && o.checksum_offset == 6) sum = 0xffff;  // UDP: 0 would mean "none"
+  Put16(frame.data() + field, sum);
   return true;
 }
 

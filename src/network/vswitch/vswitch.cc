@@ -161,14 +161,21 @@ void VSwitchDaemon::FlushTunnel() {
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
-  size_t sent = 0;
+  size_t sent = 0, failed = 0;
   while (sent < msgs.size()) {
     const int n = ::sendmmsg(tunnel_->native_handle(), msgs.data() + sent,
                              static_cast<unsigned>(msgs.size() - sent), MSG_DONTWAIT);
-    if (n <= 0) break;  // the socket's queue is full: the rest is dropped, as a NIC would
-    sent += static_cast<size_t>(n);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && errno != EAGAIN && errno != ENOBUFS) {
+      ++sent;  // that one datagram failed (its host unreachable): the others still go
+      ++failed;
+    } else {
+      break;  // the socket's queue is full: the rest is dropped, as a NIC would
+    }
   }
-  counters_.tunnel_out += sent;
+  counters_.tunnel_out += sent - failed;
+  counters_.drops[DropReason::kNoTunnel] += failed;
   outbox_.clear();
 }
 
@@ -255,6 +262,16 @@ void VSwitchDaemon::FromTap(Port& port, std::span<uint8_t> frame, const Offload&
       return;
     }
     Act(FromPort(view_, flows_, Clock::now(), port.eni_id, frame), frame, &port);
+    return;
+  }
+  // The guest's description must match the frame: TCP/IPv4, the checksum
+  // left at the TCP checksum field (it may reach another guest as it is).
+  FrameView f;
+  if (ParseFrame(frame, f) != ParseError::kNone || !f.ip || f.ip->protocol != kIpProtoTcp ||
+      f.ip->fragment || f.ip->tcp_header_length < 20 || !offload.needs_checksum ||
+      offload.checksum_start != f.l3_offset + f.ip->header_length ||
+      offload.checksum_offset != 16) {
+    ++counters_.drops[DropReason::kMalformed];
     return;
   }
   Action a = FromPort(view_, flows_, Clock::now(), port.eni_id, frame, offload.gso_size);
