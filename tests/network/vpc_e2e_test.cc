@@ -330,16 +330,21 @@ TEST_F(VpcEndToEnd, PathMtuDiscoveryWorksThroughTheOverlay) {
   ASSERT_TRUE(net_.AddGuest("m1", 1, m1, 24, vsw->gateway().ToString()));
   ASSERT_TRUE(net_.AddGuest("m2", 2, m2, 24, vsw->gateway().ToString()));
   ASSERT_TRUE(net_.Ping("m1", m2.ip.ToString()));  // neighbours known
+  // The kernel records the path MTU through the sending socket's error
+  // handler, so the sender keeps its socket open until a second send is
+  // refused as too big (EMSGSIZE) or two seconds have passed.
   const std::string send = fmt::format(
-      "python3 -c \"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-      "s.setsockopt(socket.IPPROTO_IP, 10, 2); s.sendto(bytes(1472), ('{}', 9))\"",
-      m2.ip.ToString());  // IP_MTU_DISCOVER = IP_PMTUDISC_DO
-  net_.Run("m1", send);
-  std::string route;
-  for (int i = 0; i < 20 && route.find("mtu 1450") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    route = net_.Run("m1", "ip route get " + m2.ip.ToString());
-  }
+      "python3 -c \"import socket, time\n"
+      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+      "s.setsockopt(socket.IPPROTO_IP, 10, 2)\n"  // IP_MTU_DISCOVER = IP_PMTUDISC_DO
+      "for i in range(40):\n"
+      "  try: s.sendto(bytes(1472), ('{}', 9))\n"
+      "  except OSError as e: print('refused', e.errno); break\n"
+      "  time.sleep(0.05)\n\"",
+      m2.ip.ToString());
+  const std::string sent = net_.Run("m1", send);
+  EXPECT_NE(sent.find("refused 90"), std::string::npos) << sent;  // EMSGSIZE
+  const std::string route = net_.Run("m1", "ip route get " + m2.ip.ToString());
   EXPECT_NE(route.find("mtu 1450"), std::string::npos) << route;
 }
 
