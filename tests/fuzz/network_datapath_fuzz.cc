@@ -73,6 +73,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 2:
       (void)FromTunnel(w.gw, w.flows, now, 1001, frame);
+      // The same bytes as a buffer the kernel joined (UDP GRO).
+      ForEachDatagram(frame, which * 5u % 300, [&](std::span<const uint8_t> datagram) {
+        if (ReadVxlanHeader(datagram))
+          (void)FromTunnel(w.gw, w.flows, now, 1001, datagram.subspan(kVxlanHeader));
+      });
       break;
     case 3:
       (void)FromUplink(w.gw, w.gv, w.nat, now, frame, MacFromNumber(9));

@@ -121,6 +121,28 @@ TEST(VpcPackets, VxlanHeaderFollowsRfc7348) {
   EXPECT_FALSE(ReadVxlanHeader({h, 7}));
 }
 
+// A buffer the kernel joined (UDP GRO) is its datagrams back to back, all
+// of the announced size but the last.
+TEST(VpcPackets, AJoinedBufferIsCutBackIntoItsDatagrams) {
+  std::vector<uint8_t> joined(10);
+  for (size_t i = 0; i < joined.size(); ++i) joined[i] = static_cast<uint8_t>(i);
+  auto cut = [&](size_t segment) {
+    std::vector<std::vector<uint8_t>> out;
+    ForEachDatagram(joined, segment,
+                    [&](std::span<const uint8_t> d) { out.emplace_back(d.begin(), d.end()); });
+    return out;
+  };
+  const auto three = cut(4);
+  ASSERT_EQ(three.size(), 3u);
+  EXPECT_EQ(three[0], (std::vector<uint8_t>{0, 1, 2, 3}));
+  EXPECT_EQ(three[2], (std::vector<uint8_t>{8, 9}));
+  EXPECT_EQ(cut(0).size(), 1u);   // no size announced: one datagram
+  EXPECT_EQ(cut(64).size(), 1u);  // larger than the buffer: one datagram
+  EXPECT_EQ(cut(1).size(), 10u);
+  joined.clear();
+  EXPECT_TRUE(cut(4).empty());
+}
+
 // A large TCP segment as a stack with offloads hands it over: headers
 // for the whole, a partial checksum (the pseudo-header's sum only).
 std::vector<uint8_t> LargeTcpSegment(size_t payload, uint8_t flags) {

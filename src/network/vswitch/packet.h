@@ -4,6 +4,7 @@
 // ICMP errors, the VXLAN header of RFC 7348).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -83,6 +84,15 @@ std::vector<uint8_t> MakeFragmentationNeeded(std::span<const uint8_t> frame, con
 void WriteVxlanHeader(uint8_t* out, uint32_t vni);
 // The VNI, or nullopt for a header that is short or lacks the I flag.
 std::optional<uint32_t> ReadVxlanHeader(std::span<const uint8_t> packet);
+
+// The datagrams of a buffer the kernel joined (UDP GRO): all `segment`
+// bytes long but the last (`segment` 0: the buffer is one datagram).
+template <typename Each>
+void ForEachDatagram(std::span<const uint8_t> joined, size_t segment, Each&& each) {
+  if (segment == 0 || segment > joined.size()) segment = joined.size();
+  for (size_t at = 0; at < joined.size(); at += segment)
+    each(joined.subspan(at, std::min(segment, joined.size() - at)));
+}
 
 // Decrements the TTL and fixes the header checksum incrementally (RFC 1624).
 void DecrementTtl(std::span<uint8_t> frame, size_t l3_offset);

@@ -5,6 +5,7 @@
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -145,6 +146,14 @@ void VSwitchDaemon::FromGateway(uint32_t vni, const std::string& host,
   FlushTunnel();
 }
 
+sockaddr_in VSwitchDaemon::TunnelAddress(uint32_t host) const {
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(options_.vxlan_port);
+  to.sin_addr.s_addr = htonl(host);
+  return to;
+}
+
 void VSwitchDaemon::FlushTunnel() {
   if (outbox_.empty()) return;
   std::vector<mmsghdr> msgs(outbox_.size());
@@ -152,10 +161,7 @@ void VSwitchDaemon::FlushTunnel() {
   std::vector<sockaddr_in> to(outbox_.size());
   for (size_t i = 0; i < outbox_.size(); ++i) {
     iov[i] = {outbox_[i].data.data(), outbox_[i].data.size()};
-    to[i] = sockaddr_in{};
-    to[i].sin_family = AF_INET;
-    to[i].sin_port = htons(options_.vxlan_port);
-    to[i].sin_addr.s_addr = htonl(outbox_[i].to);
+    to[i] = TunnelAddress(outbox_[i].to);
     msgs[i].msg_hdr.msg_name = &to[i];
     msgs[i].msg_hdr.msg_namelen = sizeof to[i];
     msgs[i].msg_hdr.msg_iov = &iov[i];
@@ -294,19 +300,51 @@ void VSwitchDaemon::FromTap(Port& port, std::span<uint8_t> frame, const Offload&
 }
 
 Task<void> VSwitchDaemon::ReceiveTunnel() {
-  // Up to a batch of datagrams per system call (recvmmsg), each decided as
-  // it comes.
+  // Up to a batch of buffers per system call (recvmmsg), each holding one
+  // datagram or, joined by the kernel (UDP GRO), a run of datagrams of one
+  // size from one sender: a large segment another vSwitch sent with UDP
+  // GSO arrives as it was sent.
+  constexpr size_t kControl = CMSG_SPACE(sizeof(int));
   std::vector<std::vector<uint8_t>> bufs(kBatch, std::vector<uint8_t>(kMaxFrame));
   std::vector<iovec> iov(kBatch);
   std::vector<mmsghdr> msgs(kBatch);
-  for (size_t i = 0; i < kBatch; ++i) {
-    iov[i] = {bufs[i].data(), bufs[i].size()};
-    msgs[i] = mmsghdr{};
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
+  std::vector<std::array<char, kControl>> control(kBatch);
+  auto receive = [&] {
+    for (size_t i = 0; i < kBatch; ++i) {
+      iov[i] = {bufs[i].data(), bufs[i].size()};
+      msgs[i] = mmsghdr{};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = control[i].data();
+      msgs[i].msg_hdr.msg_controllen = kControl;
+    }
+    return ::recvmmsg(tunnel_->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+  };
   TcpCoalescer coalescer;
   std::shared_ptr<Port> joining;  // the port of the segment being built
+  auto one_datagram = [&](std::span<const uint8_t> datagram) {
+    auto vni = ReadVxlanHeader(datagram);
+    if (!vni) {
+      ++counters_.drops[DropReason::kMalformed];
+      return;
+    }
+    ++counters_.tunnel_in;
+    std::span<const uint8_t> frame = datagram.subspan(kVxlanHeader);
+    Action a = FromTunnel(view_, flows_, Clock::now(), *vni, frame);
+    // TCP segments for a TAP port join the large segment being built for
+    // it; anything else first sends that one on.
+    if (a.kind == Action::Kind::kDeliver) {
+      auto to = ports_.find(a.port);
+      if (to != ports_.end() && to->second->tap) {
+        if (joining == to->second && coalescer.Append(frame)) return;
+        SendJoined(joining, coalescer);
+        joining = to->second;
+        if (coalescer.Append(frame)) return;
+        joining.reset();
+      }
+    }
+    Act(a, frame, nullptr);
+  };
   TimePoint busy_until{};
   for (;;) {
     // While traffic flows, look again for a short while before sleeping:
@@ -315,40 +353,31 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
     if (Clock::now() < busy_until) {
       co_await asio::post(ex_, asio::use_awaitable);  // others' work first
       if (!tunnel_->is_open()) co_return;
-      n = ::recvmmsg(tunnel_->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+      n = receive();
     }
     if (n <= 0 && Clock::now() >= busy_until) {
       boost::system::error_code ec;
       co_await tunnel_->async_wait(asio::socket_base::wait_read,
                                    asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !tunnel_->is_open()) co_return;
-      n = ::recvmmsg(tunnel_->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+      n = receive();
     }
     if (n <= 0) continue;
     busy_until = Clock::now() + std::chrono::microseconds(50);
+    counters_.tunnel_reads += n;
     for (int m = 0; m < n; ++m) {
-      const size_t len = msgs[m].msg_len;
-      auto vni = ReadVxlanHeader({bufs[m].data(), len});
-      if (!vni) {
+      const msghdr& h = msgs[m].msg_hdr;
+      if (h.msg_flags & MSG_TRUNC) {  // larger than any datagram we take
         ++counters_.drops[DropReason::kMalformed];
         continue;
       }
-      ++counters_.tunnel_in;
-      std::span<const uint8_t> frame(bufs[m].data() + kVxlanHeader, len - kVxlanHeader);
-      Action a = FromTunnel(view_, flows_, Clock::now(), *vni, frame);
-      // TCP segments for a TAP port join the large segment being built
-      // for it; anything else first sends that one on.
-      if (a.kind == Action::Kind::kDeliver) {
-        auto to = ports_.find(a.port);
-        if (to != ports_.end() && to->second->tap) {
-          if (joining == to->second && coalescer.Append(frame)) continue;
-          SendJoined(joining, coalescer);
-          joining = to->second;
-          if (coalescer.Append(frame)) continue;
-          joining.reset();
-        }
-      }
-      Act(a, frame, nullptr);
+      int segment = 0;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c))
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(int)))
+          std::memcpy(&segment, CMSG_DATA(c), sizeof segment);
+      ForEachDatagram({bufs[m].data(), msgs[m].msg_len}, segment > 0 ? size_t(segment) : 0,
+                      one_datagram);
     }
     SendJoined(joining, coalescer);
     joining.reset();
@@ -356,8 +385,10 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
 }
 
 // The pieces of a large TCP segment, each in its VXLAN datagram, handed to
-// the kernel in one system call that it cuts into datagrams (UDP GSO):
-// the datagrams are all as long as the first but the last.
+// the kernel in as few system calls as it takes (UDP GSO): it cuts each
+// run into datagrams all as long as the first but the last. A run is at
+// most 64 datagrams and one UDP payload (65,507 bytes), so a 64 KiB
+// segment with its per-piece headers takes two.
 bool VSwitchDaemon::SendSegmented(const Action& a, std::span<const uint8_t> frame,
                                   uint16_t gso_size) {
   segmented_.clear();
@@ -369,31 +400,39 @@ bool VSwitchDaemon::SendSegmented(const Action& a, std::span<const uint8_t> fram
     std::memcpy(segmented_.data() + at + kVxlanHeader, piece.data(), piece.size());
     if (pieces++ == 0) first = kVxlanHeader + piece.size();
   });
-  if (!cut || pieces == 0 || pieces > 64) return false;
+  if (!cut || pieces == 0) return false;
+  constexpr size_t kMaxUdpPayload = 65507, kMaxGsoSegments = 64;
+  const size_t per_run = std::min(kMaxGsoSegments, kMaxUdpPayload / first) * first;
   FlushTunnel();  // what came before goes first
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(options_.vxlan_port);
-  to.sin_addr.s_addr = htonl(a.remote.value);
-  iovec iov{segmented_.data(), segmented_.size()};
+  sockaddr_in to = TunnelAddress(a.remote.value);
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint16_t))] = {};
-  msghdr msg{};
-  msg.msg_name = &to;
-  msg.msg_namelen = sizeof to;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (pieces > 1) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    const uint16_t size = static_cast<uint16_t>(first);
-    std::memcpy(CMSG_DATA(c), &size, sizeof size);
+  for (size_t at = 0; at < segmented_.size(); at += per_run) {
+    const size_t bytes = std::min(per_run, segmented_.size() - at);
+    const size_t datagrams = (bytes + first - 1) / first;
+    iovec iov{segmented_.data() + at, bytes};
+    msghdr msg{};
+    msg.msg_name = &to;
+    msg.msg_namelen = sizeof to;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (datagrams > 1) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const uint16_t size = static_cast<uint16_t>(first);
+      std::memcpy(CMSG_DATA(c), &size, sizeof size);
+    }
+    if (::sendmsg(tunnel_->native_handle(), &msg, MSG_DONTWAIT) >= 0) {
+      counters_.tunnel_out += datagrams;
+    } else if (at == 0 && errno != EAGAIN && errno != ENOBUFS) {
+      return false;  // no UDP GSO here: the caller sends the pieces one by one
+    } else {
+      counters_.drops[DropReason::kNoTunnel] += datagrams;  // a full queue drops, as a NIC would
+    }
   }
-  if (::sendmsg(tunnel_->native_handle(), &msg, MSG_DONTWAIT) < 0) return false;
-  counters_.tunnel_out += pieces;
   return true;
 }
 
@@ -504,6 +543,10 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   boost::system::error_code ec;
   tunnel_->open(asio::ip::udp::v4(), ec);
   if (!ec) tunnel_->bind({asio::ip::address_v4(tunnel_ip.value), options_.vxlan_port}, ec);
+  // Datagrams the kernel may join (UDP GRO) come whole; without it (an
+  // older kernel) each comes alone, as before.
+  const int on = 1;
+  if (!ec) (void)::setsockopt(tunnel_->native_handle(), SOL_UDP, UDP_GRO, &on, sizeof on);
   if (ec) {
     co_return Unavailable("VXLAN socket on {}:{}: {}", options_.tunnel_ip, options_.vxlan_port,
                           ec.message());
@@ -575,11 +618,11 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   for (const auto& [reason, n] : counters_.drops)
     drops += fmt::format("{}{}={}", drops.empty() ? "" : ", ", DropReasonName(reason), n);
   Log()->info(
-      "vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in; {} from the "
-      "uplink, {} to it; dropped: {}",
+      "vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in ({} reads); {} "
+      "from the uplink, {} to it; dropped: {}",
       counters_.from_ports, counters_.to_ports, counters_.tunnel_out, counters_.tunnel_in,
-      gateway_ ? gateway_->from_uplink() : 0, gateway_ ? gateway_->to_uplink() : 0,
-      drops.empty() ? "none" : drops);
+      counters_.tunnel_reads, gateway_ ? gateway_->from_uplink() : 0,
+      gateway_ ? gateway_->to_uplink() : 0, drops.empty() ? "none" : drops);
   co_return Status::Ok();
 }
 

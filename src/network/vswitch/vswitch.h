@@ -7,6 +7,8 @@
 // Thread-safety: one executor.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -41,6 +43,7 @@ struct VSwitchOptions {
 
 struct VSwitchCounters {
   uint64_t from_ports = 0, to_ports = 0, tunnel_out = 0, tunnel_in = 0, replies = 0;
+  uint64_t tunnel_reads = 0;  // buffers read: fewer than tunnel_in when the kernel joins (GRO)
   std::map<DropReason, uint64_t> drops;
 };
 
@@ -69,6 +72,7 @@ class VSwitchDaemon {
   Task<void> ReceiveTunnel();
   void Act(const Action& a, std::span<const uint8_t> frame, Port* from);
   void FlushTunnel();
+  sockaddr_in TunnelAddress(uint32_t host) const;  // another host's VXLAN socket
   void FromGateway(uint32_t vni, const std::string& host, std::span<const uint8_t> frame);
 
   static constexpr size_t kBatch = 32;
