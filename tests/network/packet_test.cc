@@ -121,6 +121,28 @@ TEST(VpcPackets, VxlanHeaderFollowsRfc7348) {
   EXPECT_FALSE(ReadVxlanHeader({h, 7}));
 }
 
+// The fast sum (64-bit words, four at a time) against RFC 1071 word by
+// word, at every length and alignment of the short and the odd.
+TEST(VpcPackets, TheChecksumMatchesRfc1071AtEveryLengthAndAlignment) {
+  std::vector<uint8_t> bytes(300);
+  uint32_t x = 1;
+  for (auto& b : bytes) b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
+  auto reference = [](const uint8_t* p, size_t n, uint32_t initial) {
+    uint64_t sum = initial;
+    for (size_t i = 0; i < n; i += 2) sum += (p[i] << 8) | (i + 1 < n ? p[i + 1] : 0);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<uint16_t>(~sum);
+  };
+  for (size_t offset = 0; offset < 8; ++offset)
+    for (size_t n = 0; n + offset <= bytes.size(); ++n)
+      for (uint32_t initial : {0u, 0x1234u, 0x2fffeu})
+        ASSERT_EQ(InternetChecksum({bytes.data() + offset, n}, initial),
+                  reference(bytes.data() + offset, n, initial))
+            << "length " << n << " offset " << offset;
+  std::vector<uint8_t> ones(64, 0xff);  // every carry taken
+  EXPECT_EQ(InternetChecksum(ones), reference(ones.data(), ones.size(), 0));
+}
+
 // A buffer the kernel joined (UDP GRO) is its datagrams back to back, all
 // of the announced size but the last.
 TEST(VpcPackets, AJoinedBufferIsCutBackIntoItsDatagrams) {

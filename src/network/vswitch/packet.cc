@@ -18,29 +18,42 @@ void PutMac(uint8_t* p, const Mac& m) {
   std::memcpy(p, m.bytes.data(), 6);
 }
 
+// 64-bit ones'-complement addition: the carry out comes back in.
+inline uint64_t AddFolded(uint64_t a, uint64_t b) {
+  uint64_t sum;
+  const bool carry = __builtin_add_overflow(a, b, &sum);
+  return sum + carry;
+}
 }  // namespace
 
 uint16_t InternetChecksum(std::span<const uint8_t> bytes, uint32_t initial) {
-  // Summed 32 bits at a time in the machine's (little-endian) order: the
-  // ones'-complement sum of byte-swapped words is the byte-swapped sum
-  // (RFC 1071), so one swap at the end gives the network-order result.
+  // Summed 64 bits at a time in the machine's (little-endian) order, four
+  // independent sums per step: the ones'-complement sum of byte-swapped
+  // words is the byte-swapped sum (RFC 1071), so one swap at the end gives
+  // the network-order result.
   static_assert(std::endian::native == std::endian::little);
-  uint64_t sum = 0;
   const uint8_t* p = bytes.data();
   size_t n = bytes.size();
-  for (; n >= 4; p += 4, n -= 4) {
-    uint32_t w;
-    std::memcpy(&w, p, 4);
-    sum += w;
+  uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (; n >= 32; p += 32, n -= 32) {
+    uint64_t w[4];
+    std::memcpy(w, p, sizeof w);
+    s0 = AddFolded(s0, w[0]);
+    s1 = AddFolded(s1, w[1]);
+    s2 = AddFolded(s2, w[2]);
+    s3 = AddFolded(s3, w[3]);
   }
-  if (n >= 2) {
-    uint16_t w;
-    std::memcpy(&w, p, 2);
-    sum += w;
-    p += 2;
-    n -= 2;
+  uint64_t sum = AddFolded(AddFolded(s0, s1), AddFolded(s2, s3));
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    sum = AddFolded(sum, w);
   }
-  if (n) sum += *p;  // the odd byte: the high half of a network-order word
+  uint64_t rest = 0;  // zero-padded: an odd last byte is a word's high half
+  std::memcpy(&rest, p, n);
+  sum = AddFolded(sum, rest);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffffffff) + (sum >> 32);
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   uint64_t total = static_cast<uint16_t>((sum >> 8) | (sum << 8)) + uint64_t{initial};
   while (total >> 16) total = (total & 0xffff) + (total >> 16);

@@ -545,8 +545,18 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   if (!ec) tunnel_->bind({asio::ip::address_v4(tunnel_ip.value), options_.vxlan_port}, ec);
   // Datagrams the kernel may join (UDP GRO) come whole; without it (an
   // older kernel) each comes alone, as before.
-  const int on = 1;
-  if (!ec) (void)::setsockopt(tunnel_->native_handle(), SOL_UDP, UDP_GRO, &on, sizeof on);
+  // The default buffers (~200 KiB) hold two or three joined datagrams:
+  // a burst of large segments overflowed them and TCP in the guests
+  // backed off. Forced above the system's limit where we may (root).
+  const int on = 1, bytes = 8 << 20;
+  if (!ec) {
+    const int fd = tunnel_->native_handle();
+    (void)::setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on);
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+      (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
+      (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+  }
   if (ec) {
     co_return Unavailable("VXLAN socket on {}:{}: {}", options_.tunnel_ip, options_.vxlan_port,
                           ec.message());
