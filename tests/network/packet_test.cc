@@ -141,6 +141,20 @@ TEST(VpcPackets, TheChecksumMatchesRfc1071AtEveryLengthAndAlignment) {
             << "length " << n << " offset " << offset;
   std::vector<uint8_t> ones(64, 0xff);  // every carry taken
   EXPECT_EQ(InternetChecksum(ones), reference(ones.data(), ones.size(), 0));
+  // Copying while summing: the same sum and an exact copy; a sum in two
+  // parts (the first of even length) equals the whole one.
+  for (size_t n : {0u, 1u, 7u, 33u, 64u, 299u}) {
+    std::vector<uint8_t> copy(n + 1, 0xab);
+    EXPECT_EQ(CopyWithChecksum({bytes.data() + 1, n}, copy.data(), 0x1234),
+              reference(bytes.data() + 1, n, 0x1234));
+    EXPECT_TRUE(std::equal(copy.begin(), copy.begin() + n, bytes.begin() + 1));
+    EXPECT_EQ(copy[n], 0xab) << "wrote past " << n;
+  }
+  for (size_t split : {0u, 2u, 20u, 32u, 40u}) {
+    const uint16_t first = InternetChecksum({bytes.data(), split}, 0x1234);
+    EXPECT_EQ(InternetChecksum({bytes.data() + split, 200 - split}, uint16_t(~first)),
+              InternetChecksum({bytes.data(), 200}, 0x1234));
+  }
 }
 
 // A buffer the kernel joined (UDP GRO) is its datagrams back to back, all
@@ -247,7 +261,14 @@ TEST(Offloads, InOrderSegmentsOfOneFlowJoinAndTheJoinedOneIsExact) {
       big, mss, [&](std::span<const uint8_t> p) { pieces.emplace_back(p.begin(), p.end()); }));
   ASSERT_EQ(pieces.size(), 4u);
   TcpCoalescer joined;
-  for (const auto& p : pieces) ASSERT_TRUE(joined.Append(p));
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i == 1) {  // refused on the way in: it leaves nothing behind
+      auto corrupt = pieces[1];
+      corrupt[100] ^= 0x01;
+      ASSERT_FALSE(joined.Append(corrupt));
+    }
+    ASSERT_TRUE(joined.Append(pieces[i]));
+  }
   // After the short last piece (with PSH), nothing more joins.
   EXPECT_FALSE(joined.Append(pieces[0]));
   Offload o;

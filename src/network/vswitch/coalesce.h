@@ -18,6 +18,7 @@ namespace tg::network {
 
 class TcpCoalescer {
  public:
+  TcpCoalescer();
   // Takes `frame` (complete checksums) if it starts or continues the
   // segment being built; false: flush with Take() first (or send it alone).
   bool Append(std::span<const uint8_t> frame);
@@ -27,7 +28,8 @@ class TcpCoalescer {
   std::span<const uint8_t> Take(Offload* offload);
 
  private:
-  std::vector<uint8_t> frame_;
+  std::vector<uint8_t> frame_;  // the largest IPv4 frame; the first size_ bytes used
+  size_t size_ = 0;
   size_t segments_ = 0;
   size_t l4_ = 0, headers_ = 0;
   uint16_t gso_size_ = 0;

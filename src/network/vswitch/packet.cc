@@ -24,13 +24,13 @@ inline uint64_t AddFolded(uint64_t a, uint64_t b) {
   const bool carry = __builtin_add_overflow(a, b, &sum);
   return sum + carry;
 }
-}  // namespace
 
-uint16_t InternetChecksum(std::span<const uint8_t> bytes, uint32_t initial) {
-  // Summed 64 bits at a time in the machine's (little-endian) order, four
-  // independent sums per step: the ones'-complement sum of byte-swapped
-  // words is the byte-swapped sum (RFC 1071), so one swap at the end gives
-  // the network-order result.
+// Summed 64 bits at a time in the machine's (little-endian) order, four
+// independent sums per step: the ones'-complement sum of byte-swapped
+// words is the byte-swapped sum (RFC 1071), so one swap at the end gives
+// the network-order result. With kCopy, each word is also stored at `to`.
+template <bool kCopy>
+uint16_t SumWords(std::span<const uint8_t> bytes, uint8_t* to, uint32_t initial) {
   static_assert(std::endian::native == std::endian::little);
   const uint8_t* p = bytes.data();
   size_t n = bytes.size();
@@ -38,6 +38,10 @@ uint16_t InternetChecksum(std::span<const uint8_t> bytes, uint32_t initial) {
   for (; n >= 32; p += 32, n -= 32) {
     uint64_t w[4];
     std::memcpy(w, p, sizeof w);
+    if constexpr (kCopy) {
+      std::memcpy(to, w, sizeof w);
+      to += sizeof w;
+    }
     s0 = AddFolded(s0, w[0]);
     s1 = AddFolded(s1, w[1]);
     s2 = AddFolded(s2, w[2]);
@@ -47,10 +51,17 @@ uint16_t InternetChecksum(std::span<const uint8_t> bytes, uint32_t initial) {
   for (; n >= 8; p += 8, n -= 8) {
     uint64_t w;
     std::memcpy(&w, p, sizeof w);
+    if constexpr (kCopy) {
+      std::memcpy(to, &w, sizeof w);
+      to += sizeof w;
+    }
     sum = AddFolded(sum, w);
   }
   uint64_t rest = 0;  // zero-padded: an odd last byte is a word's high half
-  std::memcpy(&rest, p, n);
+  if (n) {
+    std::memcpy(&rest, p, n);
+    if constexpr (kCopy) std::memcpy(to, p, n);
+  }
   sum = AddFolded(sum, rest);
   sum = (sum & 0xffffffff) + (sum >> 32);
   sum = (sum & 0xffffffff) + (sum >> 32);
@@ -58,6 +69,16 @@ uint16_t InternetChecksum(std::span<const uint8_t> bytes, uint32_t initial) {
   uint64_t total = static_cast<uint16_t>((sum >> 8) | (sum << 8)) + uint64_t{initial};
   while (total >> 16) total = (total & 0xffff) + (total >> 16);
   return static_cast<uint16_t>(~total);
+}
+
+}  // namespace
+
+uint16_t InternetChecksum(std::span<const uint8_t> bytes, uint32_t initial) {
+  return SumWords<false>(bytes, nullptr, initial);
+}
+
+uint16_t CopyWithChecksum(std::span<const uint8_t> bytes, uint8_t* to, uint32_t initial) {
+  return SumWords<true>(bytes, to, initial);
 }
 
 ParseError ParseFrame(std::span<const uint8_t> frame, FrameView& out) {

@@ -69,7 +69,13 @@ struct FrameView {
 // IPv4 with its transport ports.
 ParseError ParseFrame(std::span<const uint8_t> frame, FrameView& out);
 
+// RFC 1071: the complement of the ones'-complement sum of `bytes` (16-bit
+// words in network order) and `initial`.
 uint16_t InternetChecksum(std::span<const uint8_t> bytes, uint32_t initial = 0);
+// The same, while copying `bytes` to `to` (one pass over the data). A
+// checksum over two spans: the second's `initial` is ~(the first's), if the
+// first is of even length.
+uint16_t CopyWithChecksum(std::span<const uint8_t> bytes, uint8_t* to, uint32_t initial = 0);
 
 // An ARP reply from `mac`/`ip` to the requester of `request`.
 std::vector<uint8_t> MakeArpReply(const ArpView& request, Mac mac);

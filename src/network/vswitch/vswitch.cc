@@ -322,6 +322,7 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
   };
   TcpCoalescer coalescer;
   std::shared_ptr<Port> joining;  // the port of the segment being built
+  uint32_t joining_vni = 0;
   auto one_datagram = [&](std::span<const uint8_t> datagram) {
     auto vni = ReadVxlanHeader(datagram);
     if (!vni) {
@@ -330,15 +331,19 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
     }
     ++counters_.tunnel_in;
     std::span<const uint8_t> frame = datagram.subspan(kVxlanHeader);
+    // A segment that continues the one being joined (same VNI; Append
+    // wants the first one's MACs, addresses and ports, and no flag beyond
+    // ACK and PSH) has that one's decision: it is not decided again.
+    if (joining && *vni == joining_vni && coalescer.Append(frame)) return;
     Action a = FromTunnel(view_, flows_, Clock::now(), *vni, frame);
     // TCP segments for a TAP port join the large segment being built for
     // it; anything else first sends that one on.
     if (a.kind == Action::Kind::kDeliver) {
       auto to = ports_.find(a.port);
       if (to != ports_.end() && to->second->tap) {
-        if (joining == to->second && coalescer.Append(frame)) return;
         SendJoined(joining, coalescer);
         joining = to->second;
+        joining_vni = *vni;
         if (coalescer.Append(frame)) return;
         joining.reset();
       }
