@@ -246,48 +246,62 @@ bool FinishChecksum(std::span<uint8_t> frame, const Offload& o) {
   return true;
 }
 
-bool SegmentTcp4(std::span<const uint8_t> frame, uint16_t gso_size,
-                 const std::function<void(std::span<const uint8_t>)>& each) {
+Segmented SegmentTcp4Into(std::span<const uint8_t> frame, uint16_t gso_size, size_t headroom,
+                          std::vector<uint8_t>& out) {
   if (gso_size == 0 || frame.size() < kEthernetHeader + 40 ||
       Get16(frame.data() + 12) != kEtherTypeIpv4)
-    return false;
+    return {};
   const uint8_t* ip = frame.data() + kEthernetHeader;
   const size_t ihl = size_t{ip[0] & 0x0fu} * 4;
-  if (ip[0] >> 4 != 4 || ihl < 20 || ip[9] != kIpProtoTcp) return false;
+  if (ip[0] >> 4 != 4 || ihl < 20 || ip[9] != kIpProtoTcp) return {};
   const size_t l4 = kEthernetHeader + ihl;
-  if (frame.size() < l4 + 20) return false;
+  if (frame.size() < l4 + 20) return {};
   const size_t thl = static_cast<size_t>(frame[l4 + 12] >> 4) * 4;
   const size_t headers = l4 + thl;
-  if (thl < 20 || frame.size() < headers) return false;
+  if (thl < 20 || frame.size() < headers) return {};
   const size_t payload = frame.size() - headers;
+  const size_t pieces = payload == 0 ? 1 : (payload + gso_size - 1) / gso_size;
+  Segmented done{.pieces = pieces,
+                 .bytes = pieces * (headroom + headers) + payload,
+                 .first = headroom + headers + std::min<size_t>(gso_size, payload)};
+  if (out.size() < done.bytes) out.resize(done.bytes);  // grown once, then reused as it is
   const uint32_t seq = Get32(frame.data() + l4 + 4);
   const uint16_t id = Get16(ip + 4);
   const uint8_t flags = frame[l4 + 13];
-  thread_local std::vector<uint8_t> seg;  // reused: one per thread
   // The pseudo-header without the length, which each piece adds.
   const uint32_t pseudo =
       Get16(ip + 12) + Get16(ip + 14) + Get16(ip + 16) + Get16(ip + 18) + kIpProtoTcp;
-  for (size_t off = 0, n = 0; off < payload || (payload == 0 && n == 0); off += gso_size, ++n) {
+  uint8_t* seg = out.data() + headroom;
+  for (size_t n = 0, off = 0; n < pieces; ++n, off += gso_size) {
     const size_t len = std::min<size_t>(gso_size, payload - off);
-    const bool last = off + len >= payload;
-    seg.resize(headers + len);
-    std::memcpy(seg.data(), frame.data(), headers);
-    std::memcpy(seg.data() + headers, frame.data() + headers + off, len);
-    uint8_t* h = seg.data() + kEthernetHeader;
+    std::memcpy(seg, frame.data(), headers);
+    // The payload is summed as it is copied; the header's sum is added
+    // after (both of even length from the TCP header's start).
+    const uint16_t data_sum =
+        static_cast<uint16_t>(~CopyWithChecksum(frame.subspan(headers + off, len), seg + headers));
+    uint8_t* h = seg + kEthernetHeader;
     Put16(h + 2, static_cast<uint16_t>(ihl + thl + len));
     Put16(h + 4, static_cast<uint16_t>(id + n));
     Put16(h + 10, 0);
     Put16(h + 10, InternetChecksum({h, ihl}));
-    uint8_t* t = seg.data() + l4;
+    uint8_t* t = seg + l4;
     Put32(t + 4, seq + static_cast<uint32_t>(off));
-    if (!last) t[13] = flags & ~uint8_t{0x09};  // FIN, PSH: the last piece's
-    if (n > 0) t[13] &= ~uint8_t{0x80};         // CWR: the first piece's
+    if (n + 1 < pieces) t[13] = flags & ~uint8_t{0x09};  // FIN, PSH: the last piece's
+    if (n > 0) t[13] &= ~uint8_t{0x80};                  // CWR: the first piece's
     Put16(t + 16, 0);
-    Put16(t + 16, InternetChecksum({t, thl + len}, pseudo + static_cast<uint32_t>(thl + len)));
-    each(seg);
-    if (last) break;
+    Put16(t + 16, InternetChecksum({t, thl}, pseudo + static_cast<uint32_t>(thl + len) + data_sum));
+    seg += headers + len + headroom;
   }
-  return true;
+  return done;
+}
+
+bool SegmentTcp4(std::span<const uint8_t> frame, uint16_t gso_size,
+                 const std::function<void(std::span<const uint8_t>)>& each) {
+  thread_local std::vector<uint8_t> out;  // reused: one per thread
+  const Segmented cut = SegmentTcp4Into(frame, gso_size, 0, out);
+  for (size_t n = 0, at = 0; n < cut.pieces; ++n, at += cut.first)
+    each({out.data() + at, std::min(cut.first, cut.bytes - at)});
+  return cut.pieces > 0;
 }
 
 std::vector<uint8_t> MakeArpRequest(Mac mac, Ipv4 ip, Ipv4 target) {

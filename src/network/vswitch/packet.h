@@ -124,6 +124,15 @@ bool FinishChecksum(std::span<uint8_t> frame, const Offload& offload);
 // TCP/IPv4 frame this can cut.
 bool SegmentTcp4(std::span<const uint8_t> frame, uint16_t gso_size,
                  const std::function<void(std::span<const uint8_t>)>& each);
+// The same pieces written back to back into `out` (grown if short), each
+// after `headroom` bytes left for the caller (a VXLAN header): all
+// `first` bytes long (headroom included) but the last. No pieces: not a
+// frame this can cut.
+struct Segmented {
+  size_t pieces = 0, bytes = 0, first = 0;
+};
+Segmented SegmentTcp4Into(std::span<const uint8_t> frame, uint16_t gso_size, size_t headroom,
+                          std::vector<uint8_t>& out);
 // Updates a ones'-complement checksum for one 16-bit word changed (RFC 1624).
 void AdjustChecksum(uint8_t* checksum, uint16_t old_word, uint16_t new_word);
 

@@ -396,23 +396,17 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
 // segment with its per-piece headers takes two.
 bool VSwitchDaemon::SendSegmented(const Action& a, std::span<const uint8_t> frame,
                                   uint16_t gso_size) {
-  segmented_.clear();
-  size_t first = 0, pieces = 0;
-  const bool cut = SegmentTcp4(frame, gso_size, [&](std::span<const uint8_t> piece) {
-    const size_t at = segmented_.size();
-    segmented_.resize(at + kVxlanHeader + piece.size());
-    WriteVxlanHeader(segmented_.data() + at, a.vni);
-    std::memcpy(segmented_.data() + at + kVxlanHeader, piece.data(), piece.size());
-    if (pieces++ == 0) first = kVxlanHeader + piece.size();
-  });
-  if (!cut || pieces == 0) return false;
+  const Segmented cut = SegmentTcp4Into(frame, gso_size, kVxlanHeader, segmented_);
+  if (cut.pieces == 0) return false;
+  for (size_t at = 0; at < cut.bytes; at += cut.first) WriteVxlanHeader(&segmented_[at], a.vni);
+  const size_t first = cut.first;
   constexpr size_t kMaxUdpPayload = 65507, kMaxGsoSegments = 64;
   const size_t per_run = std::min(kMaxGsoSegments, kMaxUdpPayload / first) * first;
   FlushTunnel();  // what came before goes first
   sockaddr_in to = TunnelAddress(a.remote.value);
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint16_t))] = {};
-  for (size_t at = 0; at < segmented_.size(); at += per_run) {
-    const size_t bytes = std::min(per_run, segmented_.size() - at);
+  for (size_t at = 0; at < cut.bytes; at += per_run) {
+    const size_t bytes = std::min(per_run, cut.bytes - at);
     const size_t datagrams = (bytes + first - 1) / first;
     iovec iov{segmented_.data() + at, bytes};
     msghdr msg{};
