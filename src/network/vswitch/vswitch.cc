@@ -246,7 +246,7 @@ Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
       if (!n.ok()) co_return;
       got = *n;
     }
-    busy_until = Clock::now() + std::chrono::microseconds(50);
+    busy_until = Clock::now() + std::chrono::microseconds(20);
     // This frame, then whatever else the guest queued meanwhile (up to a
     // batch), each decided at once; their tunnel packets go out together.
     for (size_t i = 0; i < kBatch && got > 0; ++i) {
@@ -368,7 +368,7 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
       n = receive();
     }
     if (n <= 0) continue;
-    busy_until = Clock::now() + std::chrono::microseconds(50);
+    busy_until = Clock::now() + std::chrono::microseconds(20);
     counters_.tunnel_reads += n;
     for (int m = 0; m < n; ++m) {
       const msghdr& h = msgs[m].msg_hdr;
