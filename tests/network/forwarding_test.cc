@@ -242,6 +242,16 @@ TEST_F(Forwarding, SecurityGroupsAreStatefulOnBothHosts) {
   out = FromPort(v2, f2, now, "eni-2", back);
   ASSERT_EQ(out.kind, Action::Kind::kTunnel);
   EXPECT_EQ(FromTunnel(v1, f1, now, out.vni, back).reason, DropReason::kSecurityGroup);
+  // An ICMP error about a packet of the connection (the path's MTU) comes
+  // back in as part of it; one about a packet of no connection does not.
+  FrameView sv;
+  ASSERT_EQ(ParseFrame(syn, sv), ParseError::kNone);
+  auto related = MakeFragmentationNeeded(syn, sv, MacFromNumber(2), b, 1200);
+  EXPECT_EQ(FromTunnel(v1, f1, now, out.vni, related).kind, Action::Kind::kDeliver);
+  auto stray_packet = Tcp(MacFromNumber(2), MacFromNumber(1), a, b, 40999, 5432);
+  ASSERT_EQ(ParseFrame(stray_packet, sv), ParseError::kNone);
+  auto stray = MakeFragmentationNeeded(stray_packet, sv, MacFromNumber(2), b, 1200);
+  EXPECT_EQ(FromTunnel(v1, f1, now, out.vni, stray).reason, DropReason::kSecurityGroup);
   // Quiet connections are forgotten: then the reply is a new (refused) one.
   const TimePoint later = now + std::chrono::hours(1);
   EXPECT_GT(f1.Expire(later), 0u);

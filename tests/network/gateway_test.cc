@@ -323,6 +323,115 @@ TEST_F(GatewayDecisions, InboundReachesEipsAndComesInFromTheVpnPeerOnly) {
   EXPECT_EQ(FromUplink(gw, gv, nat, now, junk, uplink).kind, GatewayAction::Kind::kDrop);
 }
 
+// What an ICMP error in `frame` quotes: the packet's IPv4 header and the
+// 8 bytes after it.
+std::vector<uint8_t> Quote(std::span<const uint8_t> frame) {
+  FrameView v;
+  EXPECT_EQ(ParseFrame(frame, v), ParseError::kNone);
+  if (!v.ip || !v.ip->quoted) return {};
+  const size_t at = v.l3_offset + v.ip->quoted->offset;
+  return {frame.begin() + static_cast<ptrdiff_t>(at),
+          frame.begin() + static_cast<ptrdiff_t>(at + v.ip->quoted->header_length + 8)};
+}
+
+// The 8 bytes after the IPv4 header of an Ethernet frame: a UDP header.
+std::vector<uint8_t> UdpHeader(std::span<const uint8_t> frame) {
+  return {frame.begin() + kEthernetHeader + 20, frame.begin() + kEthernetHeader + 28};
+}
+
+// A router's "fragmentation needed" about `packet` (an IPv4 packet that
+// left by the uplink), arriving at the uplink.
+std::vector<uint8_t> ErrorAbout(std::span<const uint8_t> packet, Mac uplink, Ipv4 router) {
+  std::vector<uint8_t> frame(kEthernetHeader);
+  Put16(frame.data() + 12, kEtherTypeIpv4);
+  frame.insert(frame.end(), packet.begin(), packet.end());
+  std::copy(uplink.bytes.begin(), uplink.bytes.end(), frame.begin() + 6);  // back to us
+  FrameView v;
+  EXPECT_EQ(ParseFrame(frame, v), ParseError::kNone);
+  return MakeFragmentationNeeded(frame, v, MacFromNumber(77), router, 1280);
+}
+
+// ICMP errors about translated packets are translated back, quote and
+// all (RFC 5508), so that the guest's stack finds its connection.
+TEST_F(GatewayDecisions, IcmpErrorsFollowTheTranslationBothWays) {
+  const Ipv4 router = Ip("203.0.113.1");
+  // Out by SNAT (UDP: the quote holds its checksum; a port below 1024
+  // leaves as another), then an error back.
+  const auto sent = Packet(kIpProtoUdp, Ip("10.0.1.2"), 123, Ip("198.51.100.9"), 53);
+  auto out = FromVpc(gw, gv, nat, now, 1001, sent);
+  ASSERT_EQ(out.kind, GatewayAction::Kind::kUplink);
+  ASSERT_NE(Get16(out.data.data() + 20), 123);
+  auto back = FromUplink(gw, gv, nat, now, ErrorAbout(out.data, uplink, router), uplink);
+  ASSERT_EQ(back.kind, GatewayAction::Kind::kVpc);
+  EXPECT_EQ(back.host, "h2");
+  EXPECT_TRUE(ChecksumsValid(back.data)) << "the outer header's and the ICMP sum";
+  FrameView v;
+  ASSERT_EQ(ParseFrame(back.data, v), ParseError::kNone);
+  EXPECT_EQ(v.ip->dst, Ip("10.0.1.2"));
+  ASSERT_TRUE(v.ip->quoted);
+  EXPECT_EQ(v.ip->quoted->src, Ip("10.0.1.2"));
+  EXPECT_EQ(v.ip->quoted->src_port, 123);
+  EXPECT_EQ(v.ip->quoted->dst, Ip("198.51.100.9"));
+  auto quote = Quote(back.data);
+  ASSERT_EQ(quote.size(), 28u);
+  EXPECT_EQ(InternetChecksum({quote.data(), 20}), 0) << "the quoted header's checksum";
+  EXPECT_EQ(std::vector<uint8_t>(quote.begin() + 20, quote.end()), UdpHeader(sent))
+      << "the quoted UDP header (port and checksum) as the guest sent it";
+
+  // Out by the EIP (TCP: the quote stops before its checksum), and back.
+  auto out1 = FromVpc(gw, gv, nat, now, 1001,
+                      Packet(kIpProtoTcp, Ip("10.0.1.1"), 40000, Ip("198.51.100.9"), 80));
+  ASSERT_EQ(out1.kind, GatewayAction::Kind::kUplink);
+  auto back1 = FromUplink(gw, gv, nat, now, ErrorAbout(out1.data, uplink, router), uplink);
+  ASSERT_EQ(back1.kind, GatewayAction::Kind::kVpc);
+  EXPECT_EQ(back1.host, "h1");
+  EXPECT_TRUE(ChecksumsValid(back1.data));
+  ASSERT_EQ(ParseFrame(back1.data, v), ParseError::kNone);
+  EXPECT_EQ(v.ip->dst, Ip("10.0.1.1"));
+  EXPECT_EQ(v.ip->quoted->src, Ip("10.0.1.1"));
+  EXPECT_EQ(v.ip->quoted->src_port, 40000);
+
+  // An error quoting a packet that never left through here is dropped; so
+  // is one whose quote names another sender than the error's receiver.
+  auto never = Packet(kIpProtoUdp, Ip("203.0.113.2"), 6000, Ip("198.51.100.9"), 53);
+  std::span<const uint8_t> never_packet(never.data() + kEthernetHeader,
+                                        never.size() - kEthernetHeader);
+  EXPECT_EQ(FromUplink(gw, gv, nat, now, ErrorAbout(never_packet, uplink, router), uplink).reason,
+            DropReason::kNoTranslation);
+  auto wrong = ErrorAbout(out.data, uplink, router);
+  Put32(wrong.data() + kEthernetHeader + 16, Ip("203.0.113.20").value);  // to the EIP instead
+  Put16(wrong.data() + kEthernetHeader + 10, 0);
+  Put16(wrong.data() + kEthernetHeader + 10,
+        InternetChecksum({wrong.data() + kEthernetHeader, 20}));
+  EXPECT_EQ(FromUplink(gw, gv, nat, now, wrong, uplink).reason, DropReason::kNoTranslation);
+
+  // The other way: the EIP's interface answers a packet that came in by
+  // the EIP with an error, which leaves from the EIP, quote included.
+  const auto arrived =
+      Packet(kIpProtoUdp, Ip("198.51.100.9"), 5555, Ip("203.0.113.20"), 161, uplink);
+  auto in = FromUplink(gw, gv, nat, now, arrived, uplink);
+  ASSERT_EQ(in.kind, GatewayAction::Kind::kVpc);
+  FrameView iv;
+  ASSERT_EQ(ParseFrame(in.data, iv), ParseError::kNone);
+  auto unreachable = MakeFragmentationNeeded(in.data, iv, MacFromNumber(1), Ip("10.0.1.1"), 1000);
+  auto leaving = FromVpc(gw, gv, nat, now, 1001, unreachable);
+  ASSERT_EQ(leaving.kind, GatewayAction::Kind::kUplink);
+  std::vector<uint8_t> leaving_frame(kEthernetHeader);
+  Put16(leaving_frame.data() + 12, kEtherTypeIpv4);
+  leaving_frame.insert(leaving_frame.end(), leaving.data.begin(), leaving.data.end());
+  EXPECT_TRUE(ChecksumsValid(leaving_frame));
+  ASSERT_EQ(ParseFrame(leaving_frame, v), ParseError::kNone);
+  EXPECT_EQ(v.ip->src, Ip("203.0.113.20"));
+  EXPECT_EQ(v.ip->quoted->dst, Ip("203.0.113.20"));
+  EXPECT_EQ(v.ip->quoted->dst_port, 161);
+  auto leaving_quote = Quote(leaving_frame);
+  ASSERT_EQ(leaving_quote.size(), 28u);
+  EXPECT_EQ(InternetChecksum({leaving_quote.data(), 20}), 0);
+  EXPECT_EQ(std::vector<uint8_t>(leaving_quote.begin() + 20, leaving_quote.end()),
+            UdpHeader(arrived))
+      << "the quoted UDP header as the remote end sent it";
+}
+
 TEST_F(GatewayDecisions, TraceNamesTheGatewayAndTheTranslation) {
   auto last = [&](const std::string& from, const std::string& to) {
     auto lines =

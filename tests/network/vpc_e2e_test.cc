@@ -316,6 +316,23 @@ TEST_F(VpcEndToEnd, ARestartedVSwitchServesAgainWithoutTheController) {
              seconds);
 }
 
+// A python3 command that sends `bytes`-byte UDP datagrams with "don't
+// fragment" to `to` until one is refused as too big (prints "refused 90",
+// EMSGSIZE) or two seconds have passed. The kernel records a path MTU
+// through the sending socket's error handler, so the socket stays open
+// while the ICMP error may still come.
+std::string SendUntilRefused(const std::string& to, int bytes) {
+  return fmt::format(
+      "python3 -c \"import socket, time\n"
+      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+      "s.setsockopt(socket.IPPROTO_IP, 10, 2)\n"  // IP_MTU_DISCOVER = IP_PMTUDISC_DO
+      "for i in range(40):\n"
+      "  try: s.sendto(bytes({}), ('{}', 9))\n"
+      "  except OSError as e: print('refused', e.errno); break\n"
+      "  time.sleep(0.05)\n\"",
+      bytes, to);
+}
+
 // Path-MTU discovery through the overlay: a guest with a 1500-byte MTU
 // sends a full-size datagram with "don't fragment"; the vSwitch answers
 // ICMP "fragmentation needed" with the overlay's 1450, and the guest's
@@ -330,19 +347,7 @@ TEST_F(VpcEndToEnd, PathMtuDiscoveryWorksThroughTheOverlay) {
   ASSERT_TRUE(net_.AddGuest("m1", 1, m1, 24, vsw->gateway().ToString()));
   ASSERT_TRUE(net_.AddGuest("m2", 2, m2, 24, vsw->gateway().ToString()));
   ASSERT_TRUE(net_.Ping("m1", m2.ip.ToString()));  // neighbours known
-  // The kernel records the path MTU through the sending socket's error
-  // handler, so the sender keeps its socket open until a second send is
-  // refused as too big (EMSGSIZE) or two seconds have passed.
-  const std::string send = fmt::format(
-      "python3 -c \"import socket, time\n"
-      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-      "s.setsockopt(socket.IPPROTO_IP, 10, 2)\n"  // IP_MTU_DISCOVER = IP_PMTUDISC_DO
-      "for i in range(40):\n"
-      "  try: s.sendto(bytes(1472), ('{}', 9))\n"
-      "  except OSError as e: print('refused', e.errno); break\n"
-      "  time.sleep(0.05)\n\"",
-      m2.ip.ToString());
-  const std::string sent = net_.Run("m1", send);
+  const std::string sent = net_.Run("m1", SendUntilRefused(m2.ip.ToString(), 1472));
   EXPECT_NE(sent.find("refused 90"), std::string::npos) << sent;  // EMSGSIZE
   const std::string route = net_.Run("m1", "ip route get " + m2.ip.ToString());
   EXPECT_NE(route.find("mtu 1450"), std::string::npos) << route;
@@ -558,6 +563,16 @@ TEST_F(VpcEndToEnd, GatewaysJoinAVpcToThePublicNetworkAndToTheIdc) {
                                           g1.ip.ToString()))
                   .starts_with("ok"))
       << "IDC to VPC over GRE";
+  // Path-MTU discovery through the gateway: beyond the public router a
+  // link is narrower (1280) than the overlay; the router's "fragmentation
+  // needed" reaches each guest through its SNAT or EIP translation.
+  ASSERT_TRUE(Sh(fmt::format("ip -n {} link set idc0 mtu 1280", ext)));
+  for (const std::string guest : {"g2", "g1"}) {
+    const std::string sent = net_.Run(guest, SendUntilRefused("198.51.100.2", 1400));
+    EXPECT_NE(sent.find("refused 90"), std::string::npos) << guest << ": " << sent;
+    const std::string route = net_.Run(guest, "ip route get 198.51.100.2");
+    EXPECT_NE(route.find("mtu 1280"), std::string::npos) << guest << ": " << route;
+  }
   if (gre_peer) (void)gre_peer->Stop(std::chrono::seconds(5));
 }
 

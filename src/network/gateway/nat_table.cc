@@ -47,6 +47,15 @@ std::optional<NatInside> NatTable::Inbound(uint8_t protocol, Ipv4 outside, uint1
   return NatInside{it->second.vni, Ipv4{it->second.address}, it->second.port};
 }
 
+std::optional<NatTable::Outside> NatTable::Existing(uint8_t protocol, const NatInside& inside,
+                                                    Ipv4 remote, uint16_t remote_port,
+                                                    TimePoint now) const {
+  auto it = outbound_.find(
+      {protocol, inside.vni, inside.address.value, inside.port, remote.value, remote_port});
+  if (it == outbound_.end() || it->second.expiry <= now) return std::nullopt;
+  return Outside{Ipv4{it->second.outside.address}, it->second.outside.port};
+}
+
 size_t NatTable::Expire(TimePoint now) {
   size_t n = 0;
   for (auto it = outbound_.begin(); it != outbound_.end();) {

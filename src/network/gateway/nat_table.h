@@ -29,6 +29,14 @@ class NatTable {
   // Who a reply to outside:outside_port from remote:remote_port is for.
   std::optional<NatInside> Inbound(uint8_t protocol, Ipv4 outside, uint16_t outside_port,
                                    Ipv4 remote, uint16_t remote_port, TimePoint now);
+  // The outside address and port of a live mapping, if there is one;
+  // neither makes nor refreshes it (for ICMP errors about its packets).
+  struct Outside {
+    Ipv4 address;
+    uint16_t port = 0;
+  };
+  std::optional<Outside> Existing(uint8_t protocol, const NatInside& inside, Ipv4 remote,
+                                  uint16_t remote_port, TimePoint now) const;
   size_t Expire(TimePoint now);
   size_t size() const { return outbound_.size(); }
 

@@ -22,4 +22,15 @@ bool TranslatablePort(const Ipv4View& ip, Side side, uint16_t* port);
 // False, and the packet unchanged, if its transport header is too short.
 bool Rewrite(std::span<uint8_t> packet, const Ipv4View& ip, Side side, Ipv4 address, uint16_t port);
 
+// Translates an ICMP error the way the packet it quotes was translated:
+// for an error about a packet that left with `address`:`port` as its
+// source (quoted side kSource), the quoted source and port and the outer
+// destination become `address`/`port` and `address` (kDestination: the
+// mirror image). The quoted header's checksum, the quoted transport
+// checksum where the quote holds it, the ICMP checksum and the outer
+// header's checksum follow. False, and nothing changed, if `ip` has no
+// usable quote (Ipv4View::quoted).
+bool RewriteIcmpError(std::span<uint8_t> packet, const Ipv4View& ip, Side quoted_side, Ipv4 address,
+                      uint16_t port);
+
 }  // namespace tg::network

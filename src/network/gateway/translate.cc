@@ -118,7 +118,15 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
   }
   // To the public network: the EIP's address, or an SNAT entry's.
   std::vector<uint8_t> out(packet.begin(), packet.end());
+  // An ICMP error about a packet that came in through here goes out
+  // translated as that packet was, quote included (RFC 5508).
+  const std::optional<QuotedPacket>& quoted = ip.quoted;
   if (auto eip = gv.eip_by_inside.find({vni, ip.src.value}); eip != gv.eip_by_inside.end()) {
+    if (quoted) {
+      if (!RewriteIcmpError(out, ip, Side::kDestination, eip->second, quoted->dst_port))
+        return Drop(DropReason::kMalformed);
+      return ToUplink(std::move(out), gv.NextHop(ip.dst));
+    }
     uint16_t port = 0;
     TranslatablePort(ip, Side::kSource, &port);  // 1:1: the port stays
     if (!Rewrite(out, ip, Side::kSource, eip->second, port)) return Drop(DropReason::kMalformed);
@@ -126,6 +134,16 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
   }
   const GatewayView::Snat* snat = SnatFor(gv, vni, ip.src);
   if (!snat) return Drop(DropReason::kNoTranslation);
+  if (quoted) {
+    if (!quoted->has_ports || quoted->dst != ip.src) return Drop(DropReason::kNoTranslation);
+    const uint16_t remote_port = quoted->protocol == kIpProtoIcmp ? 0 : quoted->src_port;
+    auto mapped = nat.Existing(quoted->protocol, {vni, quoted->dst, quoted->dst_port}, quoted->src,
+                               remote_port, now);
+    if (!mapped) return Drop(DropReason::kNoTranslation);
+    if (!RewriteIcmpError(out, ip, Side::kDestination, mapped->address, mapped->port))
+      return Drop(DropReason::kMalformed);
+    return ToUplink(std::move(out), gv.NextHop(ip.dst));
+  }
   uint16_t inside_port = 0, remote_port = 0;
   if (!TranslatablePort(ip, Side::kSource, &inside_port)) return Drop(DropReason::kUnsupported);
   TranslatablePort(ip, Side::kDestination, &remote_port);
@@ -167,12 +185,33 @@ GatewayAction FromUplink(const HostView& hv, const GatewayView& gv, NatTable& na
             .is_frame = true};
   }
   std::vector<uint8_t> out(packet.begin(), packet.end());
+  // An ICMP error about a packet that left through here (a router's
+  // "fragmentation needed", "TTL exceeded", a host's "port unreachable")
+  // comes in translated back, quote included, so that the sender's stack
+  // finds its connection: path-MTU discovery and traceroute work (RFC 5508).
+  const std::optional<QuotedPacket>& quoted = ip.quoted;
+  if (quoted && (!quoted->has_ports || quoted->src != ip.dst))
+    return Drop(DropReason::kNoTranslation);
   if (auto eip = gv.eip_by_address.find(ip.dst.value); eip != gv.eip_by_address.end()) {
+    if (quoted) {
+      if (!RewriteIcmpError(out, ip, Side::kSource, eip->second.inside, quoted->src_port))
+        return Drop(DropReason::kMalformed);
+      return ToVpc(hv, eip->second.vni, out);
+    }
     uint16_t port = 0;
     TranslatablePort(ip, Side::kDestination, &port);
     if (!Rewrite(out, ip, Side::kDestination, eip->second.inside, port))
       return Drop(DropReason::kMalformed);
     return ToVpc(hv, eip->second.vni, out);
+  }
+  if (quoted) {
+    const uint16_t remote_port = quoted->protocol == kIpProtoIcmp ? 0 : quoted->dst_port;
+    auto inside =
+        nat.Inbound(quoted->protocol, quoted->src, quoted->src_port, quoted->dst, remote_port, now);
+    if (!inside) return Drop(DropReason::kNoTranslation);
+    if (!RewriteIcmpError(out, ip, Side::kSource, inside->address, inside->port))
+      return Drop(DropReason::kMalformed);
+    return ToVpc(hv, inside->vni, out);
   }
   // A reply to a connection an SNAT entry opened.
   uint16_t outside_port = 0, remote_port = 0;

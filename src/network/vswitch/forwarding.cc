@@ -127,6 +127,13 @@ bool Admit(const HostView& view, ConnTrack& flows, TimePoint now, uint32_t vni,
   if (local.security_groups.empty()) return true;
   const FlowKey key = KeyOf(vni, ip);
   if (flows.Known(key, now)) return true;
+  // An ICMP error about a packet of a known connection, going back to that
+  // packet's sender, is part of the connection (conntrack's "related"):
+  // path-MTU discovery works whatever the rules say of ICMP.
+  if (const auto& q = ip.quoted; q && q->has_ports && q->src == ip.dst) {
+    if (flows.Known({vni, q->protocol, q->src.value, q->dst.value, q->src_port, q->dst_port}, now))
+      return true;
+  }
   std::vector<const SecurityGroup*> groups;
   for (const auto& id : local.security_groups)
     if (auto it = view.security_groups.find(id); it != view.security_groups.end())

@@ -81,6 +81,34 @@ uint16_t CopyWithChecksum(std::span<const uint8_t> bytes, uint8_t* to, uint32_t 
   return SumWords<true>(bytes, to, initial);
 }
 
+namespace {
+// The packet an ICMP error quotes; nullopt if the quote is too short to
+// name its connection.
+std::optional<QuotedPacket> ParseQuote(std::span<const uint8_t> quote, size_t offset) {
+  if (quote.size() < 20) return std::nullopt;
+  const uint8_t* q = quote.data();
+  const size_t header_length = size_t{q[0] & 0x0fu} * 4;
+  if (q[0] >> 4 != 4 || header_length < 20 || quote.size() < header_length + 8) return std::nullopt;
+  const uint8_t* l4 = q + header_length;
+  QuotedPacket out{.protocol = q[9],
+                   .src = {Get32(q + 12)},
+                   .dst = {Get32(q + 16)},
+                   .offset = offset,
+                   .header_length = header_length,
+                   .transport_length = quote.size() - header_length};
+  const bool first_fragment = (Get16(q + 6) & 0x1fff) == 0;
+  if (first_fragment && (out.protocol == kIpProtoTcp || out.protocol == kIpProtoUdp)) {
+    out.src_port = Get16(l4);
+    out.dst_port = Get16(l4 + 2);
+    out.has_ports = true;
+  } else if (first_fragment && out.protocol == kIpProtoIcmp && (l4[0] == 8 || l4[0] == 0)) {
+    out.src_port = out.dst_port = Get16(l4 + 4);  // an echo: its identifier
+    out.has_ports = true;
+  }
+  return out;
+}
+}  // namespace
+
 ParseError ParseFrame(std::span<const uint8_t> frame, FrameView& out) {
   out = FrameView{};
   if (frame.size() < kEthernetHeader) return ParseError::kTooShort;
@@ -140,6 +168,8 @@ ParseError ParseFrame(std::span<const uint8_t> frame, FrameView& out) {
       ip.icmp_type = l4[0];
       ip.icmp_code = l4[1];
       ip.icmp_id = Get16(l4.data() + 4);
+      if (!ip.fragment && (ip.icmp_type == 3 || ip.icmp_type == 11 || ip.icmp_type == 12))
+        ip.quoted = ParseQuote(l4.subspan(8), ip.header_length + 8);
     }
   }
   out.ip = ip;

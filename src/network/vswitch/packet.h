@@ -41,6 +41,19 @@ struct ArpView {
   Ipv4 target_ip;
 };
 
+// What an ICMP error (destination unreachable, time exceeded, parameter
+// problem) quotes: the start of the packet it is about, that packet's IPv4
+// header and at least 8 bytes after it, enough for the ports (RFC 792).
+struct QuotedPacket {
+  uint8_t protocol = 0;
+  Ipv4 src, dst;
+  uint16_t src_port = 0, dst_port = 0;  // TCP, UDP; an echo's identifier as both
+  bool has_ports = false;
+  // Where the quoted header is, from the start of the outer IPv4 header,
+  // and how many bytes of its transport header the quote holds (>= 8).
+  size_t offset = 0, header_length = 0, transport_length = 0;
+};
+
 struct Ipv4View {
   Ipv4 src, dst;
   uint8_t protocol = 0;
@@ -54,7 +67,8 @@ struct Ipv4View {
   uint8_t tcp_flags = 0;
   uint8_t tcp_header_length = 0;  // bytes
   uint8_t icmp_type = 0, icmp_code = 0;
-  uint16_t icmp_id = 0;  // echo request/reply
+  uint16_t icmp_id = 0;                // echo request/reply
+  std::optional<QuotedPacket> quoted;  // an ICMP error's, when usable
 };
 
 struct FrameView {
