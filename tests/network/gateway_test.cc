@@ -432,6 +432,37 @@ TEST_F(GatewayDecisions, IcmpErrorsFollowTheTranslationBothWays) {
       << "the quoted UDP header as the remote end sent it";
 }
 
+// A guest reaches another guest of its VPC by that one's EIP: the packet
+// turns at the gateway (hairpin), translated both ways, and so does the
+// reply.
+TEST_F(GatewayDecisions, AnEipIsReachedFromInsideItsOwnVpc) {
+  auto there = FromVpc(gw, gv, nat, now, 1001,
+                       Packet(kIpProtoUdp, Ip("10.0.1.2"), 123, Ip("203.0.113.20"), 7000));
+  ASSERT_EQ(there.kind, GatewayAction::Kind::kVpc);
+  EXPECT_EQ(there.host, "h1");
+  EXPECT_TRUE(ChecksumsValid(there.data));
+  FrameView v;
+  ASSERT_EQ(ParseFrame(there.data, v), ParseError::kNone);
+  EXPECT_EQ(v.ip->src, Ip("203.0.113.2")) << "the sender's SNAT address";
+  EXPECT_EQ(v.ip->dst, Ip("10.0.1.1"));
+  EXPECT_EQ(v.ip->dst_port, 7000);
+  const uint16_t public_port = v.ip->src_port;
+  auto back = FromVpc(gw, gv, nat, now, 1001,
+                      Packet(kIpProtoUdp, Ip("10.0.1.1"), 7000, Ip("203.0.113.2"), public_port));
+  ASSERT_EQ(back.kind, GatewayAction::Kind::kVpc);
+  EXPECT_EQ(back.host, "h2");
+  EXPECT_TRUE(ChecksumsValid(back.data));
+  ASSERT_EQ(ParseFrame(back.data, v), ParseError::kNone);
+  EXPECT_EQ(v.ip->src, Ip("203.0.113.20")) << "the replier's EIP";
+  EXPECT_EQ(v.ip->dst, Ip("10.0.1.2"));
+  EXPECT_EQ(v.ip->dst_port, 123);
+  // The SNAT address still lets in nothing but replies, from inside too.
+  EXPECT_EQ(FromVpc(gw, gv, nat, now, 1001,
+                    Packet(kIpProtoUdp, Ip("10.0.1.1"), 7001, Ip("203.0.113.2"), 9))
+                .reason,
+            DropReason::kNoTranslation);
+}
+
 TEST_F(GatewayDecisions, TraceNamesTheGatewayAndTheTranslation) {
   auto last = [&](const std::string& from, const std::string& to) {
     auto lines =

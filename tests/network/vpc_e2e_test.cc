@@ -563,6 +563,9 @@ TEST_F(VpcEndToEnd, GatewaysJoinAVpcToThePublicNetworkAndToTheIdc) {
                                           g1.ip.ToString()))
                   .starts_with("ok"))
       << "IDC to VPC over GRE";
+  // One guest reaches the other by its EIP (the packet turns at the
+  // gateway node), and the reply comes back to the SNAT connection.
+  EXPECT_TRUE(net_.Ping("g2", eip->address.ToString())) << "an EIP from inside its VPC";
   // Path-MTU discovery through the gateway: beyond the public router a
   // link is narrower (1280) than the overlay; the router's "fragmentation
   // needed" reaches each guest through its SNAT or EIP translation.

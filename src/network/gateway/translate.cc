@@ -98,6 +98,19 @@ const GatewayView::Snat* SnatFor(const GatewayView& gv, uint32_t vni, Ipv4 sourc
   return best;
 }
 
+// A packet from a VPC, translated, to the public network; one for a public
+// address served here (a guest to another's EIP, or a reply to an SNAT
+// connection: a hairpin) turns here as if it had come in by the uplink,
+// which would never bring a node its own frames.
+GatewayAction Leave(const HostView& hv, const GatewayView& gv, NatTable& nat, TimePoint now,
+                    std::vector<uint8_t> packet, Ipv4 to) {
+  if (!gv.Owns(to)) return ToUplink(std::move(packet), gv.NextHop(to));
+  std::vector<uint8_t> frame(kEthernetHeader);
+  Put16(frame.data() + 12, kEtherTypeIpv4);
+  frame.insert(frame.end(), packet.begin(), packet.end());
+  return FromUplink(hv, gv, nat, now, frame, Mac{});
+}
+
 }  // namespace
 
 GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, TimePoint now,
@@ -125,12 +138,12 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
     if (quoted) {
       if (!RewriteIcmpError(out, ip, Side::kDestination, eip->second, quoted->dst_port))
         return Drop(DropReason::kMalformed);
-      return ToUplink(std::move(out), gv.NextHop(ip.dst));
+      return Leave(hv, gv, nat, now, std::move(out), ip.dst);
     }
     uint16_t port = 0;
     TranslatablePort(ip, Side::kSource, &port);  // 1:1: the port stays
     if (!Rewrite(out, ip, Side::kSource, eip->second, port)) return Drop(DropReason::kMalformed);
-    return ToUplink(std::move(out), gv.NextHop(ip.dst));
+    return Leave(hv, gv, nat, now, std::move(out), ip.dst);
   }
   const GatewayView::Snat* snat = SnatFor(gv, vni, ip.src);
   if (!snat) return Drop(DropReason::kNoTranslation);
@@ -142,7 +155,7 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
     if (!mapped) return Drop(DropReason::kNoTranslation);
     if (!RewriteIcmpError(out, ip, Side::kDestination, mapped->address, mapped->port))
       return Drop(DropReason::kMalformed);
-    return ToUplink(std::move(out), gv.NextHop(ip.dst));
+    return Leave(hv, gv, nat, now, std::move(out), ip.dst);
   }
   uint16_t inside_port = 0, remote_port = 0;
   if (!TranslatablePort(ip, Side::kSource, &inside_port)) return Drop(DropReason::kUnsupported);
@@ -152,7 +165,7 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
                            remote_port, now);
   if (!port) return Drop(DropReason::kNoTranslation);
   if (!Rewrite(out, ip, Side::kSource, snat->address, *port)) return Drop(DropReason::kMalformed);
-  return ToUplink(std::move(out), gv.NextHop(ip.dst));
+  return Leave(hv, gv, nat, now, std::move(out), ip.dst);
 }
 
 GatewayAction FromUplink(const HostView& hv, const GatewayView& gv, NatTable& nat, TimePoint now,
