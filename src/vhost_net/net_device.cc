@@ -57,7 +57,8 @@ bool NetDevice::ProcessNow(uint16_t queue, const virtio::Chain& chain, uint32_t*
     at += b.len;
   }
   ++sent_;
-  on_frame_(std::span<uint8_t>(tx_buffer_).subspan(kNetHeader));
+  on_frame_(std::span<uint8_t>(tx_buffer_).subspan(kNetHeader),
+            std::span<const uint8_t, kOffloadHeader>(tx_buffer_.data(), kOffloadHeader));
   return true;
 }
 
@@ -78,7 +79,7 @@ size_t NetDevice::ChainsFor(const std::deque<std::shared_ptr<Posted>>& queue, si
   return 0;
 }
 
-bool NetDevice::Deliver(std::span<const uint8_t> frame) {
+bool NetDevice::Deliver(std::span<const uint8_t> frame, std::span<const uint8_t> offload) {
   const size_t bytes = kNetHeader + frame.size();
   const size_t first = FlowHash(frame) % rx_.size();
   for (size_t k = 0; k < rx_.size(); ++k) {
@@ -86,6 +87,8 @@ bool NetDevice::Deliver(std::span<const uint8_t> frame) {
     const size_t n = ChainsFor(queue, bytes);
     if (n == 0) continue;
     uint8_t header[kNetHeader] = {};
+    if (!offload.empty())
+      std::memcpy(header, offload.data(), std::min(offload.size(), kOffloadHeader));
     header[10] = static_cast<uint8_t>(n);  // num_buffers, little-endian
     header[11] = static_cast<uint8_t>(n >> 8);
     // Header then frame, poured over the chains' writable buffers in order.

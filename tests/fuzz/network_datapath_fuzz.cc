@@ -93,6 +93,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 .checksum_start = static_cast<uint16_t>(which * 3),
                 .checksum_offset = static_cast<uint16_t>(which)};
       (void)FinishChecksum(frame, o);
+      // A guest's offload header before its frame (TAP or vhost-user-net).
+      if (frame.size() >= kVnetHeader) {
+        Offload parsed;
+        if (ParseVnetHeader(std::span<const uint8_t, kVnetHeader>(frame.data(), kVnetHeader),
+                            frame.size() - kVnetHeader, &parsed)) {
+          std::span<uint8_t> rest(frame.data() + kVnetHeader, frame.size() - kVnetHeader);
+          if (parsed.tcp4_segments)
+            (void)SegmentTcp4(rest, parsed.gso_size, [](std::span<const uint8_t>) {});
+          else
+            (void)FinishChecksum(rest, parsed);
+        }
+      }
       break;
     }
     case 6: {

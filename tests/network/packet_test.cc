@@ -205,6 +205,37 @@ std::vector<uint8_t> LargeTcpSegment(size_t payload, uint8_t flags) {
   return f;
 }
 
+// The virtio_net_hdr a guest puts before its frame: what it describes is
+// read back as written, and what does not fit the frame is refused.
+TEST(Offloads, TheGuestsHeaderIsReadAsWrittenAndCheckedAgainstTheFrame) {
+  const Offload tso{.needs_checksum = true,
+                    .checksum_start = 34,
+                    .checksum_offset = 16,
+                    .tcp4_segments = true,
+                    .gso_size = 1398};
+  uint8_t h[kVnetHeader];
+  WriteVnetHeader(tso, h);
+  Offload got;
+  ASSERT_TRUE(ParseVnetHeader(h, 64000, &got));
+  EXPECT_TRUE(got.needs_checksum && got.tcp4_segments);
+  EXPECT_EQ(got.checksum_start, 34);
+  EXPECT_EQ(got.checksum_offset, 16);
+  EXPECT_EQ(got.gso_size, 1398);
+  EXPECT_FALSE(ParseVnetHeader(h, 40, &got)) << "the checksum field past the frame";
+  h[1] = 3;  // UDP segmentation: not offered
+  EXPECT_FALSE(ParseVnetHeader(h, 64000, &got));
+  WriteVnetHeader({.needs_checksum = true,
+                   .checksum_start = 34,
+                   .checksum_offset = 16,
+                   .tcp4_segments = true,
+                   .gso_size = 1},
+                  h);
+  EXPECT_FALSE(ParseVnetHeader(h, 64000, &got)) << "pieces of one byte";
+  WriteVnetHeader({}, h);
+  ASSERT_TRUE(ParseVnetHeader(h, 60, &got));
+  EXPECT_FALSE(got.needs_checksum || got.tcp4_segments);
+}
+
 TEST(Offloads, APartialChecksumIsFinishedToTheFullOne) {
   auto f = LargeTcpSegment(100, 0x18);
   FrameView v;

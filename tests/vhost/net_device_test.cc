@@ -1,5 +1,6 @@
 // The virtio-net device's buffer handling, without a frontend: frames from
-// the guest lose their header; frames to the guest fill posted receive
+// the guest lose their header (its offload part passed on beside them);
+// frames to the guest, after the offload part given, fill posted receive
 // buffers (several when mergeable, with num_buffers in the header), wait
 // for buffers, and are dropped when none fit; a stopped queue gives its
 // buffers back.
@@ -33,9 +34,12 @@ class NetDeviceTest : public ::testing::Test {
   }
 
   asio::io_context io_;
-  std::vector<std::vector<uint8_t>> sent_;
+  std::vector<std::vector<uint8_t>> sent_, offloads_;
   NetDevice device_{io_.get_executor(), 1,
-                    [this](std::span<uint8_t> f) { sent_.emplace_back(f.begin(), f.end()); }};
+                    [this](std::span<uint8_t> f, std::span<const uint8_t, kOffloadHeader> h) {
+                      sent_.emplace_back(f.begin(), f.end());
+                      offloads_.emplace_back(h.begin(), h.end());
+                    }};
   std::vector<std::unique_ptr<std::vector<uint8_t>>> buffers_;
   std::vector<int64_t> written_;
 };
@@ -48,6 +52,7 @@ std::vector<uint8_t> Frame(size_t n) {
 
 TEST_F(NetDeviceTest, AFrameFromTheGuestLosesItsHeader) {
   std::vector<uint8_t> header(kNetHeader, 0), frame = Frame(60);
+  header[0] = 1, header[6] = 34, header[8] = 16;  // a partial checksum: start 34, at +16
   virtio::Chain c{.head = 1,
                   .buffers = {{header.data(), kNetHeader, false}, {frame.data(), 60, false}},
                   .readable_bytes = kNetHeader + 60};
@@ -55,12 +60,36 @@ TEST_F(NetDeviceTest, AFrameFromTheGuestLosesItsHeader) {
   Poll();
   ASSERT_EQ(sent_.size(), 1u);
   EXPECT_EQ(sent_[0], frame);
+  EXPECT_EQ(offloads_[0], std::vector<uint8_t>(header.begin(), header.begin() + kOffloadHeader));
   // Shorter than a header and an Ethernet header: not passed on.
   virtio::Chain tiny{.head = 2, .buffers = {{header.data(), 8, false}}, .readable_bytes = 8};
   asio::co_spawn(io_, device_.Process(1, std::move(tiny)), asio::detached);
   Poll();
   EXPECT_EQ(sent_.size(), 1u);
   EXPECT_EQ(device_.malformed(), 1u);
+}
+
+// Offloads are offered both ways; what the guest's driver accepts decides
+// what it may be given. The offload part given goes before the frame.
+TEST_F(NetDeviceTest, OffloadsFollowWhatTheDriverAccepted) {
+  const uint64_t offered = device_.Features();
+  EXPECT_EQ(offered & (kFCsum | kFGuestCsum | kFHostTso4 | kFGuestTso4),
+            kFCsum | kFGuestCsum | kFHostTso4 | kFGuestTso4);
+  device_.SetFeatures(kFMrgRxbuf);
+  EXPECT_FALSE(device_.TakesPartialChecksums());
+  EXPECT_FALSE(device_.TakesLargeSegments());
+  device_.SetFeatures(kFMrgRxbuf | kFGuestCsum);
+  EXPECT_TRUE(device_.TakesPartialChecksums());
+  EXPECT_FALSE(device_.TakesLargeSegments()) << "TSO without its own flag";
+  device_.SetFeatures(kFMrgRxbuf | kFGuestCsum | kFGuestTso4);
+  EXPECT_TRUE(device_.TakesLargeSegments());
+  auto& b = Post(200);
+  const uint8_t offload[kOffloadHeader] = {1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0};
+  ASSERT_TRUE(device_.Deliver(Frame(100), offload));
+  EXPECT_TRUE(std::equal(std::begin(offload), std::end(offload), b.begin()));
+  EXPECT_EQ(b[10], 1) << "num_buffers";
+  const auto f = Frame(100);
+  EXPECT_TRUE(std::equal(f.begin(), f.end(), b.begin() + kNetHeader));
 }
 
 TEST_F(NetDeviceTest, MergeableBuffersTakeAFrameAcrossSeveralChains) {

@@ -71,7 +71,7 @@ bool TcpCoalescer::Append(std::span<const uint8_t> frame) {
   return true;
 }
 
-std::span<const uint8_t> TcpCoalescer::Take(Offload* offload) {
+std::span<uint8_t> TcpCoalescer::Take(Offload* offload) {
   *offload = Offload{};
   const size_t n = segments_;
   segments_ = 0;

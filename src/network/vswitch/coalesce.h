@@ -25,7 +25,7 @@ class TcpCoalescer {
   bool empty() const { return segments_ == 0; }
   // The joined frame and what is left to the receiving stack (nothing for
   // a lone segment); empties the coalescer.
-  std::span<const uint8_t> Take(Offload* offload);
+  std::span<uint8_t> Take(Offload* offload);
 
  private:
   std::vector<uint8_t> frame_;  // the largest IPv4 frame; the first size_ bytes used

@@ -262,6 +262,48 @@ void FillTransportChecksum(std::span<uint8_t> frame, const FrameView& view) {
   Put16(frame.data() + field, checksum);
 }
 
+namespace {
+constexpr uint8_t kNeedsChecksum = 1, kGsoTcp4 = 1, kGsoEcn = 0x80;
+}  // namespace
+
+bool ParseVnetHeader(std::span<const uint8_t, kVnetHeader> h, size_t frame_size, Offload* o) {
+  auto le16 = [&](size_t at) { return static_cast<uint16_t>(h[at] | h[at + 1] << 8); };
+  *o = Offload{};
+  o->needs_checksum = h[0] & kNeedsChecksum;
+  o->checksum_start = le16(6);
+  o->checksum_offset = le16(8);
+  const uint8_t gso = h[1] & ~kGsoEcn;
+  if (gso == kGsoTcp4) {
+    o->tcp4_segments = true;
+    o->gso_size = le16(4);
+  } else if (gso != 0) {
+    return false;  // UDP, TCPv6: not offered
+  }
+  if (o->needs_checksum && size_t{o->checksum_start} + o->checksum_offset + 2 > frame_size)
+    return false;
+  // Pieces smaller than any TCP's (Linux's least MSS is 88) would only
+  // multiply the work a large segment costs.
+  return !o->tcp4_segments || o->gso_size >= kLeastSegmentSize;
+}
+
+void WriteVnetHeader(const Offload& o, uint8_t* h) {
+  std::memset(h, 0, kVnetHeader);
+  auto le16 = [&](size_t at, uint16_t v) {
+    h[at] = static_cast<uint8_t>(v);
+    h[at + 1] = static_cast<uint8_t>(v >> 8);
+  };
+  if (o.needs_checksum) {
+    h[0] = kNeedsChecksum;
+    le16(6, o.checksum_start);
+    le16(8, o.checksum_offset);
+  }
+  if (o.tcp4_segments) {
+    h[1] = kGsoTcp4;
+    le16(2, static_cast<uint16_t>(o.checksum_start + 20));  // hdr_len: a hint
+    le16(4, o.gso_size);
+  }
+}
+
 bool FinishChecksum(std::span<uint8_t> frame, const Offload& o) {
   if (!o.needs_checksum) return true;
   const size_t start = o.checksum_start, field = size_t{o.checksum_start} + o.checksum_offset;

@@ -128,6 +128,17 @@ struct Offload {
   bool tcp4_segments = false;
   uint16_t gso_size = 0;
 };
+// The virtio_net_hdr (virtio 1.x, 5.1.6: flags, gso_type, hdr_len,
+// gso_size, csum_start, csum_offset; little-endian) that carries an
+// Offload between a guest and its port, TAP (IFF_VNET_HDR) or
+// vhost-user-net alike.
+inline constexpr size_t kVnetHeader = 10;
+inline constexpr uint16_t kLeastSegmentSize = 88;
+// The offload of a frame `frame_size` bytes long; false for a description
+// that does not fit the frame, asks what is not offered (UDP, TCPv6), or
+// cuts into pieces smaller than kLeastSegmentSize.
+bool ParseVnetHeader(std::span<const uint8_t, kVnetHeader> header, size_t frame_size, Offload* out);
+void WriteVnetHeader(const Offload& offload, uint8_t* header);  // kVnetHeader bytes
 // Finishes a checksum the sender left partial (the field holds the
 // pseudo-header's sum). False if the offsets fall outside the frame.
 bool FinishChecksum(std::span<uint8_t> frame, const Offload& offload);

@@ -113,30 +113,6 @@ void TapPort::Destroy() {
   Close();
 }
 
-namespace {
-constexpr size_t kVnetHeader = 10;
-constexpr uint8_t kNeedsChecksum = 1, kGsoTcp4 = 1, kGsoEcn = 0x80;
-
-// The virtio_net_hdr (little-endian fields) of a frame `n` bytes long; a
-// checksum or segment description that does not fit the frame is refused.
-bool ParseVnetHeader(const uint8_t* h, size_t n, Offload* o) {
-  auto le16 = [&](size_t at) { return static_cast<uint16_t>(h[at] | h[at + 1] << 8); };
-  *o = Offload{};
-  o->needs_checksum = h[0] & kNeedsChecksum;
-  o->checksum_start = le16(6);
-  o->checksum_offset = le16(8);
-  const uint8_t gso = h[1] & ~kGsoEcn;
-  if (gso == kGsoTcp4) {
-    o->tcp4_segments = true;
-    o->gso_size = le16(4);
-  } else if (gso != 0) {
-    return false;  // UDP, TCPv6: not offered
-  }
-  if (o->needs_checksum && size_t{o->checksum_start} + o->checksum_offset + 2 > n) return false;
-  return !o->tcp4_segments || o->gso_size > 0;
-}
-}  // namespace
-
 Task<Result<size_t>> TapPort::Read(std::span<uint8_t> buf, Offload* offload) {
   for (;;) {
     boost::system::error_code ec;
@@ -165,21 +141,8 @@ size_t TapPort::TryRead(std::span<uint8_t> buf, Offload* offload) {
 
 Status TapPort::Write(std::span<const uint8_t> frame, const Offload& o) {
   if (!fd_.is_open()) return Cancelled("TAP {} closed", name_);
-  uint8_t h[kVnetHeader] = {};
-  auto le16 = [&](size_t at, uint16_t v) {
-    h[at] = static_cast<uint8_t>(v);
-    h[at + 1] = static_cast<uint8_t>(v >> 8);
-  };
-  if (o.needs_checksum) {
-    h[0] = kNeedsChecksum;
-    le16(6, o.checksum_start);
-    le16(8, o.checksum_offset);
-  }
-  if (o.tcp4_segments) {
-    h[1] = kGsoTcp4;
-    le16(2, static_cast<uint16_t>(o.checksum_start + 20));  // hdr_len: a hint
-    le16(4, o.gso_size);
-  }
+  uint8_t h[kVnetHeader];
+  WriteVnetHeader(o, h);
   iovec parts[2] = {{h, kVnetHeader}, {const_cast<uint8_t*>(frame.data()), frame.size()}};
   ssize_t n = ::writev(fd_.native_handle(), parts, 2);
   if (n < 0) return ErrnoStatus(errno, "write to TAP " + name_);

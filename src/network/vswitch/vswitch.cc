@@ -39,6 +39,26 @@ struct VSwitchDaemon::Port {
       net->Deliver(frame);
     }
   }
+  // Whether a large TCP segment (with its partial checksum) may be given
+  // whole: a TAP always takes one, a guest's NIC if its driver said so.
+  bool TakesLargeSegments() const { return tap || net->TakesLargeSegments(); }
+  // A frame with what is left to offloads; what the guest's driver does not
+  // take is done here first (the checksum finished, the segment cut).
+  void Write(std::span<uint8_t> frame, const Offload& offload) {
+    if (tap) {
+      (void)tap->Write(frame, offload);
+    } else if (offload.tcp4_segments && !net->TakesLargeSegments()) {
+      if (!SegmentTcp4(frame, offload.gso_size,
+                       [&](std::span<const uint8_t> piece) { net->Deliver(piece); }))
+        return;
+    } else if (offload.needs_checksum && !net->TakesPartialChecksums()) {
+      if (FinishChecksum(frame, offload)) net->Deliver(frame);
+    } else {
+      uint8_t header[kVnetHeader];
+      WriteVnetHeader(offload, header);
+      net->Deliver(frame, header);
+    }
+  }
   std::string name() const { return tap ? tap->name() : server->path(); }
 };
 
@@ -206,7 +226,11 @@ Result<std::shared_ptr<VSwitchDaemon::Port>> VSwitchDaemon::OpenVhostPort(const 
   port->eni_id = id;
   Port* raw = port.get();
   port->net = std::make_unique<vhost_net::NetDevice>(
-      ex_, queues, [this, raw](std::span<uint8_t> frame) { FromGuest(*raw, frame); });
+      ex_, queues,
+      [this, raw](std::span<uint8_t> frame,
+                  std::span<const uint8_t, vhost_net::kOffloadHeader> header) {
+        FromGuest(*raw, frame, header);
+      });
   port->server = std::make_unique<vhost::Server>(
       ex_, *port->net, fmt::format("{}/{}.sock", options_.vhost_net_dir, id));
   TG_RETURN_IF_ERROR(port->server->Listen());
@@ -215,11 +239,17 @@ Result<std::shared_ptr<VSwitchDaemon::Port>> VSwitchDaemon::OpenVhostPort(const 
   return port;
 }
 
-// A frame a vhost-user-net guest sent; its tunnel packet goes out with the
-// others of this turn of the loop.
-void VSwitchDaemon::FromGuest(Port& port, std::span<uint8_t> frame) {
-  ++counters_.from_ports;
-  Act(FromPort(view_, flows_, Clock::now(), port.eni_id, frame), frame, &port);
+// A frame a vhost-user-net guest sent, with its offload header: then as a
+// TAP's; its tunnel packets go out with the others of this turn of the loop.
+void VSwitchDaemon::FromGuest(Port& port, std::span<uint8_t> frame,
+                              std::span<const uint8_t, kVnetHeader> header) {
+  Offload offload;
+  if (!ParseVnetHeader(header, frame.size(), &offload)) {
+    ++counters_.from_ports;
+    ++counters_.drops[DropReason::kMalformed];
+  } else {
+    FromLocalPort(port, frame, offload);
+  }
   if (!flush_scheduled_) {
     flush_scheduled_ = true;
     asio::post(ex_, [this] {
@@ -250,17 +280,18 @@ Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
     // This frame, then whatever else the guest queued meanwhile (up to a
     // batch), each decided at once; their tunnel packets go out together.
     for (size_t i = 0; i < kBatch && got > 0; ++i) {
-      FromTap(*port, std::span<uint8_t>(buf.data(), got), offload);
+      FromLocalPort(*port, std::span<uint8_t>(buf.data(), got), offload);
       got = port->tap->TryRead(buf, &offload);
     }
     FlushTunnel();
   }
 }
 
-// A frame from a TAP port. A large TCP segment is decided once, as a
-// whole; it goes on whole to another TAP port here (its receiver's stack
-// cuts it), and is cut into segments the overlay carries otherwise.
-void VSwitchDaemon::FromTap(Port& port, std::span<uint8_t> frame, const Offload& offload) {
+// A frame from a port here (TAP or guest NIC) with what its sender left to
+// offloads. A large TCP segment is decided once, as a whole; it goes on
+// whole to another port here that takes it (its receiver's stack cuts it),
+// and is cut into segments the overlay carries otherwise.
+void VSwitchDaemon::FromLocalPort(Port& port, std::span<uint8_t> frame, const Offload& offload) {
   ++counters_.from_ports;
   if (!offload.tcp4_segments) {
     if (!FinishChecksum(frame, offload)) {
@@ -283,9 +314,9 @@ void VSwitchDaemon::FromTap(Port& port, std::span<uint8_t> frame, const Offload&
   Action a = FromPort(view_, flows_, Clock::now(), port.eni_id, frame, offload.gso_size);
   if (a.kind == Action::Kind::kDeliver) {
     auto to = ports_.find(a.port);
-    if (to != ports_.end() && to->second->tap) {
+    if (to != ports_.end()) {
       ++counters_.to_ports;
-      (void)to->second->tap->Write(frame, offload);
+      to->second->Write(frame, offload);
       return;
     }
   }
@@ -340,7 +371,7 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
     // it; anything else first sends that one on.
     if (a.kind == Action::Kind::kDeliver) {
       auto to = ports_.find(a.port);
-      if (to != ports_.end() && to->second->tap) {
+      if (to != ports_.end() && to->second->TakesLargeSegments()) {
         SendJoined(joining, coalescer);
         joining = to->second;
         joining_vni = *vni;
@@ -439,9 +470,9 @@ void VSwitchDaemon::SendJoined(const std::shared_ptr<Port>& port, TcpCoalescer& 
   if (coalescer.empty()) return;
   Offload offload;
   auto frame = coalescer.Take(&offload);
-  if (!port || !port->tap) return;
+  if (!port) return;
   ++counters_.to_ports;
-  (void)port->tap->Write(frame, offload);
+  port->Write(frame, offload);
 }
 
 // The records the view was last built from, kept on disk so that a

@@ -64,8 +64,9 @@ class VSwitchDaemon {
   Result<std::shared_ptr<Port>> OpenTapPort(const std::string& id);
   Result<std::shared_ptr<Port>> OpenVhostPort(const std::string& id, uint16_t queues);
   Task<void> ServePort(std::shared_ptr<Port> port);
-  void FromGuest(Port& port, std::span<uint8_t> frame);
-  void FromTap(Port& port, std::span<uint8_t> frame, const Offload& offload);
+  void FromGuest(Port& port, std::span<uint8_t> frame,
+                 std::span<const uint8_t, kVnetHeader> header);
+  void FromLocalPort(Port& port, std::span<uint8_t> frame, const Offload& offload);
   void SendJoined(const std::shared_ptr<Port>& port, TcpCoalescer& coalescer);
   bool SendSegmented(const Action& a, std::span<const uint8_t> frame, uint16_t gso_size);
   std::vector<uint8_t> segmented_;  // SendSegmented's datagrams, reused
