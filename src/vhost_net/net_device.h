@@ -54,6 +54,11 @@ class NetDevice final : public vhost::Device {
   // What the guest's driver accepted: frames with a partial checksum, and
   // large TCP/IPv4 segments (which also carry one).
   bool TakesPartialChecksums() const { return features_ & kFGuestCsum; }
+  // What it said it may send: partial checksums, large segments.
+  bool SendsPartialChecksums() const { return features_ & kFCsum; }
+  bool SendsLargeSegments() const {
+    return (features_ & (kFCsum | kFHostTso4)) == (kFCsum | kFHostTso4);
+  }
   bool TakesLargeSegments() const {
     return (features_ & (kFGuestCsum | kFGuestTso4)) == (kFGuestCsum | kFGuestTso4);
   }

@@ -405,6 +405,30 @@ TEST_F(GatewayDecisions, IcmpErrorsFollowTheTranslationBothWays) {
         InternetChecksum({wrong.data() + kEthernetHeader, 20}));
   EXPECT_EQ(FromUplink(gw, gv, nat, now, wrong, uplink).reason, DropReason::kNoTranslation);
 
+  // An EIP is 1:1 for any protocol: an error about its ESP (no ports)
+  // comes back too.
+  auto esp = Packet(50, Ip("203.0.113.20"), 0, Ip("198.51.100.9"), 0);
+  auto esp_back = FromUplink(
+      gw, gv, nat, now,
+      ErrorAbout({esp.data() + kEthernetHeader, esp.size() - kEthernetHeader}, uplink, router),
+      uplink);
+  ASSERT_EQ(esp_back.kind, GatewayAction::Kind::kVpc);
+  EXPECT_TRUE(ChecksumsValid(esp_back.data));
+  ASSERT_EQ(ParseFrame(esp_back.data, v), ParseError::kNone);
+  EXPECT_EQ(v.ip->dst, Ip("10.0.1.1"));
+  EXPECT_EQ(v.ip->quoted->src, Ip("10.0.1.1"));
+  EXPECT_EQ(v.ip->quoted->protocol, 50);
+
+  // Errors do not keep an SNAT mapping alive (UDP: 60 s when quiet).
+  const auto error = ErrorAbout(out.data, uplink, router);
+  EXPECT_EQ(FromUplink(gw, gv, nat, now + std::chrono::seconds(50), error, uplink).kind,
+            GatewayAction::Kind::kVpc);
+  EXPECT_EQ(FromUplink(gw, gv, nat, now + std::chrono::seconds(70), error, uplink).reason,
+            DropReason::kNoTranslation)
+      << "the error at 50 s renewed the mapping";
+  out = FromVpc(gw, gv, nat, now, 1001, sent);  // alive again, for what follows
+  ASSERT_EQ(out.kind, GatewayAction::Kind::kUplink);
+
   // The other way: the EIP's interface answers a packet that came in by
   // the EIP with an error, which leaves from the EIP, quote included.
   const auto arrived =
@@ -424,6 +448,27 @@ TEST_F(GatewayDecisions, IcmpErrorsFollowTheTranslationBothWays) {
   EXPECT_EQ(v.ip->src, Ip("203.0.113.20"));
   EXPECT_EQ(v.ip->quoted->dst, Ip("203.0.113.20"));
   EXPECT_EQ(v.ip->quoted->dst_port, 161);
+  // A guest behind SNAT may send an error only back to the remote end of
+  // the connection it is about.
+  FrameView ov;
+  std::vector<uint8_t> reply_frame(kEthernetHeader);
+  Put16(reply_frame.data() + 12, kEtherTypeIpv4);
+  {
+    auto r = Packet(kIpProtoUdp, Ip("198.51.100.9"), 53, Ip("203.0.113.2"),
+                    Get16(out.data.data() + 20), uplink);
+    auto into = FromUplink(gw, gv, nat, now, r, uplink);  // the reply, now at 10.0.1.2:123
+    ASSERT_EQ(into.kind, GatewayAction::Kind::kVpc);
+    ASSERT_EQ(ParseFrame(into.data, ov), ParseError::kNone);
+    auto guest_error =
+        MakeFragmentationNeeded(into.data, ov, MacFromNumber(2), Ip("10.0.1.2"), 900);
+    EXPECT_EQ(FromVpc(gw, gv, nat, now, 1001, guest_error).kind, GatewayAction::Kind::kUplink);
+    Put32(guest_error.data() + kEthernetHeader + 16, Ip("198.51.100.77").value);
+    Put16(guest_error.data() + kEthernetHeader + 10, 0);
+    Put16(guest_error.data() + kEthernetHeader + 10,
+          InternetChecksum({guest_error.data() + kEthernetHeader, 20}));
+    EXPECT_EQ(FromVpc(gw, gv, nat, now, 1001, guest_error).reason, DropReason::kNoTranslation)
+        << "an error to another host than the connection's";
+  }
   auto leaving_quote = Quote(leaving_frame);
   ASSERT_EQ(leaving_quote.size(), 28u);
   EXPECT_EQ(InternetChecksum({leaving_quote.data(), 20}), 0);

@@ -231,6 +231,13 @@ TEST(Offloads, TheGuestsHeaderIsReadAsWrittenAndCheckedAgainstTheFrame) {
                    .gso_size = 1},
                   h);
   EXPECT_FALSE(ParseVnetHeader(h, 64000, &got)) << "pieces of one byte";
+  WriteVnetHeader({.needs_checksum = true,
+                   .checksum_start = 34,
+                   .checksum_offset = 16,
+                   .tcp4_segments = true,
+                   .gso_size = 36},
+                  h);
+  EXPECT_TRUE(ParseVnetHeader(h, 64000, &got)) << "a small MSS a peer asked for";
   WriteVnetHeader({}, h);
   ASSERT_TRUE(ParseVnetHeader(h, 60, &got));
   EXPECT_FALSE(got.needs_checksum || got.tcp4_segments);

@@ -78,6 +78,12 @@ TEST_F(NetDeviceTest, OffloadsFollowWhatTheDriverAccepted) {
   device_.SetFeatures(kFMrgRxbuf);
   EXPECT_FALSE(device_.TakesPartialChecksums());
   EXPECT_FALSE(device_.TakesLargeSegments());
+  EXPECT_FALSE(device_.SendsPartialChecksums());
+  EXPECT_FALSE(device_.SendsLargeSegments());
+  device_.SetFeatures(kFMrgRxbuf | kFHostTso4);
+  EXPECT_FALSE(device_.SendsLargeSegments()) << "TSO needs CSUM too";
+  device_.SetFeatures(kFMrgRxbuf | kFCsum | kFHostTso4);
+  EXPECT_TRUE(device_.SendsPartialChecksums() && device_.SendsLargeSegments());
   device_.SetFeatures(kFMrgRxbuf | kFGuestCsum);
   EXPECT_TRUE(device_.TakesPartialChecksums());
   EXPECT_FALSE(device_.TakesLargeSegments()) << "TSO without its own flag";

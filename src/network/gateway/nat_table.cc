@@ -38,12 +38,13 @@ std::optional<uint16_t> NatTable::Outbound(uint8_t protocol, const NatInside& in
 }
 
 std::optional<NatInside> NatTable::Inbound(uint8_t protocol, Ipv4 outside, uint16_t outside_port,
-                                           Ipv4 remote, uint16_t remote_port, TimePoint now) {
+                                           Ipv4 remote, uint16_t remote_port, TimePoint now,
+                                           bool refresh) {
   auto it = inbound_.find({protocol, outside.value, outside_port, remote.value, remote_port});
   if (it == inbound_.end()) return std::nullopt;
   auto mapping = outbound_.find(it->second);
   if (mapping == outbound_.end() || mapping->second.expiry <= now) return std::nullopt;
-  mapping->second.expiry = now + ConnTrack::IdleTimeout(protocol);
+  if (refresh) mapping->second.expiry = now + ConnTrack::IdleTimeout(protocol);
   return NatInside{it->second.vni, Ipv4{it->second.address}, it->second.port};
 }
 

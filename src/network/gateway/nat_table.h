@@ -26,9 +26,11 @@ class NatTable {
   // nullopt: no port is free for that remote end.
   std::optional<uint16_t> Outbound(uint8_t protocol, const NatInside& inside, Ipv4 outside,
                                    Ipv4 remote, uint16_t remote_port, TimePoint now);
-  // Who a reply to outside:outside_port from remote:remote_port is for.
+  // Who a reply to outside:outside_port from remote:remote_port is for;
+  // `refresh`: it keeps the mapping alive (an ICMP error does not).
   std::optional<NatInside> Inbound(uint8_t protocol, Ipv4 outside, uint16_t outside_port,
-                                   Ipv4 remote, uint16_t remote_port, TimePoint now);
+                                   Ipv4 remote, uint16_t remote_port, TimePoint now,
+                                   bool refresh = true);
   // The outside address and port of a live mapping, if there is one;
   // neither makes nor refreshes it (for ICMP errors about its packets).
   struct Outside {

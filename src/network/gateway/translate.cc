@@ -135,7 +135,8 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
   // translated as that packet was, quote included (RFC 5508).
   const std::optional<QuotedPacket>& quoted = ip.quoted;
   if (auto eip = gv.eip_by_inside.find({vni, ip.src.value}); eip != gv.eip_by_inside.end()) {
-    if (quoted) {
+    if (quoted) {  // any protocol (1:1), about a packet to this interface
+      if (quoted->dst != ip.src) return Drop(DropReason::kNoTranslation);
       if (!RewriteIcmpError(out, ip, Side::kDestination, eip->second, quoted->dst_port))
         return Drop(DropReason::kMalformed);
       return Leave(hv, gv, nat, now, std::move(out), ip.dst);
@@ -148,7 +149,8 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
   const GatewayView::Snat* snat = SnatFor(gv, vni, ip.src);
   if (!snat) return Drop(DropReason::kNoTranslation);
   if (quoted) {
-    if (!quoted->has_ports || quoted->dst != ip.src) return Drop(DropReason::kNoTranslation);
+    if (!quoted->has_ports || quoted->dst != ip.src || quoted->src != ip.dst)
+      return Drop(DropReason::kNoTranslation);  // only back to the connection's remote end
     const uint16_t remote_port = quoted->protocol == kIpProtoIcmp ? 0 : quoted->src_port;
     auto mapped = nat.Existing(quoted->protocol, {vni, quoted->dst, quoted->dst_port}, quoted->src,
                                remote_port, now);
@@ -203,8 +205,7 @@ GatewayAction FromUplink(const HostView& hv, const GatewayView& gv, NatTable& na
   // comes in translated back, quote included, so that the sender's stack
   // finds its connection: path-MTU discovery and traceroute work (RFC 5508).
   const std::optional<QuotedPacket>& quoted = ip.quoted;
-  if (quoted && (!quoted->has_ports || quoted->src != ip.dst))
-    return Drop(DropReason::kNoTranslation);
+  if (quoted && quoted->src != ip.dst) return Drop(DropReason::kNoTranslation);
   if (auto eip = gv.eip_by_address.find(ip.dst.value); eip != gv.eip_by_address.end()) {
     if (quoted) {
       if (!RewriteIcmpError(out, ip, Side::kSource, eip->second.inside, quoted->src_port))
@@ -217,10 +218,11 @@ GatewayAction FromUplink(const HostView& hv, const GatewayView& gv, NatTable& na
       return Drop(DropReason::kMalformed);
     return ToVpc(hv, eip->second.vni, out);
   }
-  if (quoted) {
+  if (quoted) {  // an SNAT connection's: found by its ports, and not kept alive by errors
+    if (!quoted->has_ports) return Drop(DropReason::kNoTranslation);
     const uint16_t remote_port = quoted->protocol == kIpProtoIcmp ? 0 : quoted->dst_port;
-    auto inside =
-        nat.Inbound(quoted->protocol, quoted->src, quoted->src_port, quoted->dst, remote_port, now);
+    auto inside = nat.Inbound(quoted->protocol, quoted->src, quoted->src_port, quoted->dst,
+                              remote_port, now, /*refresh=*/false);
     if (!inside) return Drop(DropReason::kNoTranslation);
     if (!RewriteIcmpError(out, ip, Side::kSource, inside->address, inside->port))
       return Drop(DropReason::kMalformed);

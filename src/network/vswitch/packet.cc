@@ -281,8 +281,8 @@ bool ParseVnetHeader(std::span<const uint8_t, kVnetHeader> h, size_t frame_size,
   }
   if (o->needs_checksum && size_t{o->checksum_start} + o->checksum_offset + 2 > frame_size)
     return false;
-  // Pieces smaller than any TCP's (Linux's least MSS is 88) would only
-  // multiply the work a large segment costs.
+  // Pieces smaller than any TCP's would only multiply the work a large
+  // segment costs.
   return !o->tcp4_segments || o->gso_size >= kLeastSegmentSize;
 }
 
@@ -343,9 +343,10 @@ Segmented SegmentTcp4Into(std::span<const uint8_t> frame, uint16_t gso_size, siz
   // The pseudo-header without the length, which each piece adds.
   const uint32_t pseudo =
       Get16(ip + 12) + Get16(ip + 14) + Get16(ip + 16) + Get16(ip + 18) + kIpProtoTcp;
-  uint8_t* seg = out.data() + headroom;
-  for (size_t n = 0, off = 0; n < pieces; ++n, off += gso_size) {
+  for (size_t n = 0, off = 0, at = 0; n < pieces; ++n, off += gso_size) {
     const size_t len = std::min<size_t>(gso_size, payload - off);
+    uint8_t* seg = out.data() + at + headroom;
+    at += headroom + headers + len;
     std::memcpy(seg, frame.data(), headers);
     // The payload is summed as it is copied; the header's sum is added
     // after (both of even length from the TCP header's start).
@@ -362,7 +363,6 @@ Segmented SegmentTcp4Into(std::span<const uint8_t> frame, uint16_t gso_size, siz
     if (n > 0) t[13] &= ~uint8_t{0x80};                  // CWR: the first piece's
     Put16(t + 16, 0);
     Put16(t + 16, InternetChecksum({t, thl}, pseudo + static_cast<uint32_t>(thl + len) + data_sum));
-    seg += headers + len + headroom;
   }
   return done;
 }

@@ -133,7 +133,7 @@ struct Offload {
 // Offload between a guest and its port, TAP (IFF_VNET_HDR) or
 // vhost-user-net alike.
 inline constexpr size_t kVnetHeader = 10;
-inline constexpr uint16_t kLeastSegmentSize = 88;
+inline constexpr uint16_t kLeastSegmentSize = 8;  // Linux: MSS >= 48, less 40 of options
 // The offload of a frame `frame_size` bytes long; false for a description
 // that does not fit the frame, asks what is not offered (UDP, TCPv6), or
 // cuts into pieces smaller than kLeastSegmentSize.

@@ -5,7 +5,6 @@
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
-#include <array>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -244,7 +243,10 @@ Result<std::shared_ptr<VSwitchDaemon::Port>> VSwitchDaemon::OpenVhostPort(const 
 void VSwitchDaemon::FromGuest(Port& port, std::span<uint8_t> frame,
                               std::span<const uint8_t, kVnetHeader> header) {
   Offload offload;
-  if (!ParseVnetHeader(header, frame.size(), &offload)) {
+  // Only what the driver said it would send (CSUM, HOST_TSO4) is taken.
+  if (!ParseVnetHeader(header, frame.size(), &offload) ||
+      (offload.needs_checksum && !port.net->SendsPartialChecksums()) ||
+      (offload.tcp4_segments && !port.net->SendsLargeSegments())) {
     ++counters_.from_ports;
     ++counters_.drops[DropReason::kMalformed];
   } else {
@@ -339,14 +341,17 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
   std::vector<std::vector<uint8_t>> bufs(kBatch, std::vector<uint8_t>(kMaxFrame));
   std::vector<iovec> iov(kBatch);
   std::vector<mmsghdr> msgs(kBatch);
-  std::vector<std::array<char, kControl>> control(kBatch);
+  struct alignas(cmsghdr) Control {
+    char bytes[kControl];
+  };
+  std::vector<Control> control(kBatch);
   auto receive = [&] {
     for (size_t i = 0; i < kBatch; ++i) {
       iov[i] = {bufs[i].data(), bufs[i].size()};
       msgs[i] = mmsghdr{};
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_control = control[i].data();
+      msgs[i].msg_hdr.msg_control = control[i].bytes;
       msgs[i].msg_hdr.msg_controllen = kControl;
     }
     return ::recvmmsg(tunnel_->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
@@ -403,7 +408,9 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
     counters_.tunnel_reads += n;
     for (int m = 0; m < n; ++m) {
       const msghdr& h = msgs[m].msg_hdr;
-      if (h.msg_flags & MSG_TRUNC) {  // larger than any datagram we take
+      // Larger than any datagram we take, or its segment size lost with a
+      // cut control area: dropped rather than misread.
+      if (h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
         ++counters_.drops[DropReason::kMalformed];
         continue;
       }
@@ -432,6 +439,7 @@ bool VSwitchDaemon::SendSegmented(const Action& a, std::span<const uint8_t> fram
   for (size_t at = 0; at < cut.bytes; at += cut.first) WriteVxlanHeader(&segmented_[at], a.vni);
   const size_t first = cut.first;
   constexpr size_t kMaxUdpPayload = 65507, kMaxGsoSegments = 64;
+  if (first > kMaxUdpPayload) return false;  // no run would hold even one
   const size_t per_run = std::min(kMaxGsoSegments, kMaxUdpPayload / first) * first;
   FlushTunnel();  // what came before goes first
   sockaddr_in to = TunnelAddress(a.remote.value);
