@@ -435,13 +435,34 @@ TEST_F(VpcEndToEnd, BadTunnelInputIsDroppedAndCounted) {
     std::ofstream f(path);
     f << script;
   }
+  // From a registered host (as a bare-metal server's would be): judged
+  // datagram by datagram.
+  ASSERT_OK(RunTask(io_, client_->Put(std::string(kHostsPrefix) + "h3", net_.host_ip(3))).status());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the watch brings it
   ASSERT_TRUE(net_.InHost(3, "python3 " + path));
+  // From an address no host registered: not even looked into, however
+  // well formed (a ping's frame for b1, with the VPC's VNI).
+  const std::string stranger = fmt::format(
+      "import socket\n"
+      "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+      "v = {}\n"
+      "frame = bytes.fromhex('{}'.replace(':', '')) + bytes.fromhex('0200000000990800')\n"
+      "frame += bytes([0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0]) + bytes(8) + bytes(8)\n"
+      "for _ in range(5): s.sendto(bytes([8, 0, 0, 0, v >> 16 & 255, v >> 8 & 255, v & 255, 0])"
+      " + frame, ('{}', 4789))\n",
+      vpc->vni, b1.mac.ToString(), net_.host_ip(1));
+  {
+    std::ofstream f(dir_.path() + "/stranger.py");
+    f << stranger;
+  }
+  ASSERT_TRUE(net_.InHost(4, "python3 " + dir_.path() + "/stranger.py"));
   EXPECT_TRUE(net_.Ping("b2", b1.ip.ToString())) << "traffic stopped after bad input";
   ASSERT_OK(nodes_[0].Stop(std::chrono::seconds(20)).status());
   std::ifstream log(dir_.path() + "/node1.log");
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("unknown VNI="), std::string::npos) << text;
   EXPECT_NE(text.find("malformed="), std::string::npos) << text;
+  EXPECT_NE(text.find("unknown tunnel source=5"), std::string::npos) << text;
 }
 
 // A GRE endpoint (RFC 2784, IPv4 in IPv4, no options) for kernels without

@@ -30,6 +30,8 @@ std::string_view DropReasonName(DropReason r) {
       return "security group";
     case DropReason::kNoTranslation:
       return "no translation";
+    case DropReason::kUnknownSource:
+      return "unknown tunnel source";
   }
   return "?";
 }
@@ -39,6 +41,7 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
   HostView v;
   v.host = host;
   v.tunnels = tunnels;
+  for (const auto& [name, address] : tunnels) v.tunnel_sources.insert(address.value);
   for (const auto& [id, vpc] : state.vpcs) {
     v.vpcs[id].vni = vpc.value.vni;
     v.vpcs[id].record = vpc.value;

@@ -50,7 +50,8 @@ struct HostView {
   std::map<Mac, std::string> local_by_mac;  // frames from the tunnel find their port by MAC
   std::map<std::string, VpcView> vpcs;      // vpc id -> view
   std::map<uint32_t, std::string> vpc_by_vni;
-  std::map<std::string, Ipv4> tunnels;                   // host -> underlay address
+  std::map<std::string, Ipv4> tunnels;  // host -> underlay address
+  std::set<uint32_t> tunnel_sources;    // those addresses: VXLAN is taken from them only
   std::map<std::string, SecurityGroup> security_groups;  // by id
   uint16_t mtu = 1450;                                   // inner MTU: 1500 minus VXLAN's 50 bytes
   // Leaving the VPC: the node of each NAT and VPN gateway (by id), and of
@@ -75,6 +76,7 @@ enum class DropReason {
   kNoTunnel,       // the destination's host has not registered an underlay address
   kSecurityGroup,  // a security group (a rule or the default) dropped it
   kNoTranslation,  // at a gateway: no EIP, SNAT entry or connection for it
+  kUnknownSource,  // VXLAN from an address no host registered
 };
 std::string_view DropReasonName(DropReason r);
 

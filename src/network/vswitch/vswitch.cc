@@ -341,6 +341,7 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
   std::vector<std::vector<uint8_t>> bufs(kBatch, std::vector<uint8_t>(kMaxFrame));
   std::vector<iovec> iov(kBatch);
   std::vector<mmsghdr> msgs(kBatch);
+  std::vector<sockaddr_in> from(kBatch);
   struct alignas(cmsghdr) Control {
     char bytes[kControl];
   };
@@ -349,6 +350,8 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
     for (size_t i = 0; i < kBatch; ++i) {
       iov[i] = {bufs[i].data(), bufs[i].size()};
       msgs[i] = mmsghdr{};
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof from[i];
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
       msgs[i].msg_hdr.msg_control = control[i].bytes;
@@ -410,6 +413,13 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
       const msghdr& h = msgs[m].msg_hdr;
       // Larger than any datagram we take, or its segment size lost with a
       // cut control area: dropped rather than misread.
+      // Only registered hosts speak VXLAN to us: anyone else on the
+      // underlay could otherwise put frames into any VPC.
+      if (h.msg_namelen < sizeof(sockaddr_in) || from[m].sin_family != AF_INET ||
+          !view_.tunnel_sources.count(ntohl(from[m].sin_addr.s_addr))) {
+        ++counters_.drops[DropReason::kUnknownSource];
+        continue;
+      }
       if (h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
         ++counters_.drops[DropReason::kMalformed];
         continue;
