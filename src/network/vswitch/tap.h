@@ -50,7 +50,7 @@ class TapPort {
   TapPort(Executor ex, int fd, std::string name);
   asio::posix::stream_descriptor fd_;
   std::string name_;
-  uint8_t header_[10] = {};  // the virtio_net_hdr of the frame read last
+  uint8_t header_[kVnetHeader] = {};  // the virtio_net_hdr of the frame read last
 };
 
 }  // namespace tg::network

@@ -21,7 +21,12 @@ auto Log() {
   static auto log = log::Get("vswitch");
   return log;
 }
-constexpr size_t kMaxFrame = 65536;
+// The largest frame: an Ethernet header and the largest IPv4 packet (a
+// guest's 64 KiB TCP segment); a tunnel buffer holds any UDP payload too.
+constexpr size_t kMaxFrame = kEthernetHeader + 65535;
+// How long a port or the tunnel is looked at again after a burst before
+// the loop sleeps (trials in bench/RESULTS.md).
+constexpr auto kPollAfterBurst = std::chrono::microseconds(20);
 }  // namespace
 
 // A TAP device, or a vhost-user-net socket a QEMU guest connects to.
@@ -278,7 +283,7 @@ Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
       if (!n.ok()) co_return;
       got = *n;
     }
-    busy_until = Clock::now() + std::chrono::microseconds(20);
+    busy_until = Clock::now() + kPollAfterBurst;
     // This frame, then whatever else the guest queued meanwhile (up to a
     // batch), each decided at once; their tunnel packets go out together.
     for (size_t i = 0; i < kBatch && got > 0; ++i) {
@@ -375,8 +380,9 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
     // ACK and PSH) has that one's decision: it is not decided again.
     if (joining && *vni == joining_vni && coalescer.Append(frame)) return;
     Action a = FromTunnel(view_, flows_, Clock::now(), *vni, frame);
-    // TCP segments for a TAP port join the large segment being built for
-    // it; anything else first sends that one on.
+    // TCP segments for a port that takes large segments (a TAP, a guest
+    // whose driver accepted them) join the one being built for it;
+    // anything else first sends that one on.
     if (a.kind == Action::Kind::kDeliver) {
       auto to = ports_.find(a.port);
       if (to != ports_.end() && to->second->TakesLargeSegments()) {
@@ -407,12 +413,10 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
       n = receive();
     }
     if (n <= 0) continue;
-    busy_until = Clock::now() + std::chrono::microseconds(20);
+    busy_until = Clock::now() + kPollAfterBurst;
     counters_.tunnel_reads += n;
     for (int m = 0; m < n; ++m) {
       const msghdr& h = msgs[m].msg_hdr;
-      // Larger than any datagram we take, or its segment size lost with a
-      // cut control area: dropped rather than misread.
       // Only registered hosts speak VXLAN to us: anyone else on the
       // underlay could otherwise put frames into any VPC.
       if (h.msg_namelen < sizeof(sockaddr_in) || from[m].sin_family != AF_INET ||
@@ -420,6 +424,8 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
         ++counters_.drops[DropReason::kUnknownSource];
         continue;
       }
+      // Larger than any datagram we take, or its segment size lost with a
+      // cut control area: dropped rather than misread.
       if (h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
         ++counters_.drops[DropReason::kMalformed];
         continue;
@@ -445,11 +451,10 @@ Task<void> VSwitchDaemon::ReceiveTunnel() {
 bool VSwitchDaemon::SendSegmented(const Action& a, std::span<const uint8_t> frame,
                                   uint16_t gso_size) {
   const Segmented cut = SegmentTcp4Into(frame, gso_size, kVxlanHeader, segmented_);
-  if (cut.pieces == 0) return false;
-  for (size_t at = 0; at < cut.bytes; at += cut.first) WriteVxlanHeader(&segmented_[at], a.vni);
-  const size_t first = cut.first;
   constexpr size_t kMaxUdpPayload = 65507, kMaxGsoSegments = 64;
-  if (first > kMaxUdpPayload) return false;  // no run would hold even one
+  const size_t first = cut.first;
+  if (cut.pieces == 0 || first > kMaxUdpPayload) return false;  // no run would hold even one
+  for (size_t at = 0; at < cut.bytes; at += first) WriteVxlanHeader(&segmented_[at], a.vni);
   const size_t per_run = std::min(kMaxGsoSegments, kMaxUdpPayload / first) * first;
   FlushTunnel();  // what came before goes first
   sockaddr_in to = TunnelAddress(a.remote.value);

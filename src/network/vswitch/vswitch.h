@@ -69,7 +69,6 @@ class VSwitchDaemon {
   void FromLocalPort(Port& port, std::span<uint8_t> frame, const Offload& offload);
   void SendJoined(const std::shared_ptr<Port>& port, TcpCoalescer& coalescer);
   bool SendSegmented(const Action& a, std::span<const uint8_t> frame, uint16_t gso_size);
-  std::vector<uint8_t> segmented_;  // SendSegmented's datagrams, reused
   Task<void> ReceiveTunnel();
   void Act(const Action& a, std::span<const uint8_t> frame, Port* from);
   void FlushTunnel();
@@ -82,6 +81,7 @@ class VSwitchDaemon {
     std::vector<uint8_t> data;
   };
   std::vector<OutPacket> outbox_;
+  std::vector<uint8_t> segmented_;  // SendSegmented's datagrams, reused
 
   etcd::Client& client_;
   VSwitchOptions options_;
