@@ -29,7 +29,11 @@ TaskGroup::~TaskGroup() {
   assert(running_.empty() && "TaskGroup destroyed before Join()");
 }
 
-void TaskGroup::Spawn(std::string name, Task<void> task) {
+bool TaskGroup::Spawn(std::string name, Task<void> task) {
+  if (closed_) {
+    log::Get("runtime")->warn("task {} refused: its group is closing", name);
+    return false;
+  }
   auto it = running_.emplace(running_.end());
   it->name = std::move(name);
   asio::co_spawn(ex_, std::move(task),
@@ -48,6 +52,7 @@ void TaskGroup::Spawn(std::string name, Task<void> task) {
                    running_.erase(it);
                    if (running_.empty()) idle_.cancel();
                  }));
+  return true;
 }
 
 void TaskGroup::CancelAll() {
@@ -60,6 +65,11 @@ Task<void> TaskGroup::Join() {
     boost::system::error_code ec;
     co_await idle_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+}
+
+Task<void> TaskGroup::Close() {
+  closed_ = true;
+  co_await Join();
 }
 
 Task<Status> WithTimeout(Duration timeout, std::string_view what, Task<Status> op) {

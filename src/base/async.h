@@ -93,7 +93,10 @@ class AsyncQueue {
 
 // A gate for background coroutines (after seastar's gate): Spawn() starts a
 // task, CancelAll() asks every running task to stop, Join() waits until all have
-// ended. REQUIRES: Join() has completed before the group is destroyed.
+// ended, Close() refuses new tasks from then on and waits like Join(). A task
+// spawned after Close() began is refused (Spawn returns false and logs it), so
+// nothing starts behind a shutdown that no longer waits for it.
+// REQUIRES: Join() or Close() has completed before the group is destroyed.
 // An exception that ends a task is logged, never propagated: background tasks
 // report failures through Status values of their own.
 class TaskGroup {
@@ -103,9 +106,12 @@ class TaskGroup {
   TaskGroup& operator=(const TaskGroup&) = delete;
   ~TaskGroup();
 
-  void Spawn(std::string name, Task<void> task);
+  // False, with the task never started, once Close() has begun.
+  bool Spawn(std::string name, Task<void> task);
   void CancelAll();
   Task<void> Join();
+  Task<void> Close();
+  bool closed() const { return closed_; }
   size_t running() const { return running_.size(); }
 
  private:
@@ -116,6 +122,7 @@ class TaskGroup {
   Executor ex_;
   std::list<Running> running_;  // std::list: signals must not move while in use
   asio::steady_timer idle_;
+  bool closed_ = false;
 };
 
 // Runs `op` but gives up after `timeout`: the operation is cancelled and the
