@@ -29,6 +29,13 @@ Event& Election::lost() {
   return keeper_ ? keeper_->lost() : no_keeper_lost_;
 }
 
+Compare Election::OwnerCompare() const {
+  // A missing key compares as create revision 0, so before any campaign this
+  // asks for a revision below 0: never true.
+  if (key_revision_ == 0) return Compare::CreateRevision(Prefix(name_), Compare::Op::kLess, 0);
+  return Compare::CreateRevision(key_, Compare::Op::kEqual, key_revision_);
+}
+
 Task<Status> Election::Campaign() {
   if (is_leader()) co_return Status::Ok();
   if (keeper_) {
@@ -37,6 +44,7 @@ Task<Status> Election::Campaign() {
     keeper_.reset();
   }
   leading_ = false;
+  key_revision_ = 0;
   TG_CO_ASSIGN_OR_RETURN(keeper_, co_await LeaseKeeper::Start(client_, ttl_));
   key_ = fmt::format("{}{:016x}", Prefix(name_), keeper_->id());
 
@@ -51,6 +59,7 @@ Task<Status> Election::Campaign() {
     if (r.gets.empty() || r.gets[0].kvs.empty()) co_return Aborted("campaign key vanished");
     my_revision = r.gets[0].kvs[0].create_revision;
   }
+  key_revision_ = my_revision;
   Log()->info("campaigning election={} key={} revision={}", name_, key_, my_revision);
 
   auto waited = co_await (WaitForPredecessors(my_revision) || keeper_->lost().Wait());

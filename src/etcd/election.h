@@ -12,6 +12,13 @@
 // both believe they lead (on one host's clock; across hosts, the lease margin
 // absorbs clock-rate drift).
 //
+// Fencing: believing is not enough for writes. A leader paused past its lease
+// (SIGSTOP, a long GC-like stall, a slow network) still has its transaction in
+// flight when it resumes. So every leader-only write carries OwnerCompare():
+// "my candidate key still exists, created by this campaign" (etcd's
+// concurrency package calls it IsOwner). Once the key is gone, and so before any
+// successor can lead, such a transaction fails on the server.
+//
 // Thread-safety: belongs to the Client's executor.
 #pragma once
 
@@ -47,6 +54,13 @@ class Election {
   // Set when leadership ends without Resign() (lease lost).
   Event& lost();
 
+  // The fence for leader-only writes: add it to every such transaction's
+  // compares. It holds while the candidate key of the latest campaign exists
+  // with the create revision that campaign gave it; take it after Campaign()
+  // succeeds and keep it for that term (a later campaign makes a new key).
+  // Before any campaign it never holds.
+  Compare OwnerCompare() const;
+
   // Gives up leadership (or candidacy) at once: revokes the lease, so the next
   // candidate takes over without waiting for a TTL.
   Task<Status> Resign();
@@ -80,6 +94,7 @@ class Election {
   std::chrono::seconds ttl_;
   std::unique_ptr<LeaseKeeper> keeper_;
   std::string key_;
+  int64_t key_revision_ = 0;  // create revision of key_
   bool leading_ = false;
   Event no_keeper_lost_;  // lost() before any campaign
 };

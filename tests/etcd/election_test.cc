@@ -140,5 +140,55 @@ TEST(Election, ObserverFollowsEveryChangeOfLeader) {
   EXPECT_EQ(seen, (std::vector<std::string>{"none", "a", "b", "none"}));
 }
 
+// A write fenced by OwnerCompare() lands only while the candidate key of that
+// term exists: once a's lease is gone (revoked behind its back, as an expiry
+// would), a's fenced write fails and b's, as the new leader, lands.
+Task<Result<bool>> FencedPut(Client& client, const Compare& fence, std::string value) {
+  Txn txn;
+  txn.compares.push_back(fence);
+  txn.then.push_back(TxnOp::Put("/fenced", std::move(value)));
+  TG_CO_ASSIGN_OR_RETURN(TxnResult r, co_await client.Commit(std::move(txn)));
+  co_return r.succeeded;
+}
+
+Task<void> FenceTwoTerms(Client& client) {
+  Election a(client, "fenced", "a", 5s), b(client, "fenced", "b", 5s);
+  auto before = co_await FencedPut(client, a.OwnerCompare(), "before any campaign");
+  CO_ASSERT_OK(before.status());
+  EXPECT_FALSE(*before);
+
+  CO_ASSERT_OK(co_await a.Campaign());
+  const Compare a_fence = a.OwnerCompare();
+  auto a_leads = co_await FencedPut(client, a_fence, "a");
+  CO_ASSERT_OK(a_leads.status());
+  EXPECT_TRUE(*a_leads);
+
+  // a's lease ends on the server while a still believes it leads.
+  auto keys = co_await client.Get(Election::Prefix("fenced"), {.prefix = true});
+  CO_ASSERT_TRUE(keys.ok() && keys->kvs.size() == 1u);
+  CO_ASSERT_OK(co_await client.RevokeLease(keys->kvs[0].lease));
+  CO_ASSERT_OK(co_await b.Campaign());
+  auto a_late = co_await FencedPut(client, a_fence, "a, after its lease");
+  CO_ASSERT_OK(a_late.status());
+  EXPECT_FALSE(*a_late);
+  auto b_leads = co_await FencedPut(client, b.OwnerCompare(), "b");
+  CO_ASSERT_OK(b_leads.status());
+  EXPECT_TRUE(*b_leads);
+
+  auto value = co_await client.Get("/fenced");
+  CO_ASSERT_TRUE(value.ok() && value->kvs.size() == 1u);
+  EXPECT_EQ(value->kvs[0].value, "b");
+  CO_ASSERT_OK(co_await b.Resign());
+  (void)co_await a.Resign();
+}
+
+TEST(Election, OwnerCompareFencesWritesToTheCurrentTerm) {
+  asio::io_context io;
+  testing::EtcdCluster cluster(io, 1);
+  auto client = Client::Create(io.get_executor(), {.endpoints = cluster.urls()});
+  ASSERT_TRUE(client.ok());
+  testing::RunTask(io, FenceTwoTerms(**client));
+}
+
 }  // namespace
 }  // namespace tg::etcd
