@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -18,24 +17,17 @@
 #include "base/log.h"
 #include "base/runtime.h"
 #include "cli/network_commands.h"
-#include "cli/node_role.h"
-#include "cli/server_role.h"
+#include "cli/node_flags.h"
 #include "cli/storage_commands.h"
 #include "etcd/client.h"
-#include "etcd/election.h"
-#include "etcd/local_etcd.h"
+#include "host/node.h"
+#include "server/server.h"
+#include "server/status.h"
 #include "storage/chunkserver/agent.h"
+#include "up/up.h"
 
 namespace tg::cli {
 namespace {
-
-struct UpOptions {
-  std::string state_dir = "/var/lib/tiangong";
-  uint16_t etcd_client_port = 2379;
-  uint16_t etcd_peer_port = 2380;
-  std::string etcd_binary = "etcd";
-  int chunkservers = 3;
-};
 
 std::string DefaultHostName() {
   char host[256] = {};
@@ -47,70 +39,16 @@ Result<std::unique_ptr<etcd::Client>> Connect(Runtime& rt, const std::vector<std
   return etcd::Client::Create(rt.executor(), etcd::ClientOptions{.endpoints = urls});
 }
 
-Task<void> RunLocalChunkserver(etcd::Client& client, storage::ChunkserverOptions options,
-                               Event& stop) {
-  Status s = co_await storage::RunChunkserver(client, options, stop);
-  if (!s.ok()) log::Get("up")->error("chunkserver {} ended: {}", options.data_dir, s);
-}
-
-Task<Status> RunUp(Runtime& rt, UpOptions up, ServerOptions server) {
-  auto log = log::Get("up");
-  std::error_code ec;
-  std::filesystem::create_directories(up.state_dir, ec);
-  if (ec) co_return ErrnoStatus(ec.value(), "create state directory " + up.state_dir);
-  // Named, not a braced temporary inside co_await: see etcd/client.h.
-  etcd::LocalEtcdOptions store_options{.name = "tiangong",
-                                       .data_dir = up.state_dir + "/etcd",
-                                       .client_port = up.etcd_client_port,
-                                       .peer_port = up.etcd_peer_port,
-                                       .binary = up.etcd_binary};
-  auto started = co_await etcd::LocalEtcd::Start(rt.executor(), store_options);
-  if (!started.ok()) co_return started.status().Annotate("starting the local etcd");
-  std::unique_ptr<etcd::LocalEtcd> store = std::move(*started);
-  server.etcd_endpoints = {store->client_url()};
-  if (server.name.empty()) server.name = "local";
-
-  Status result;
-  {
-    TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, server.etcd_endpoints));
-    // Chunkservers beside the server, each its own data directory and
-    // "host", so that three replicas have three failure domains to go to.
-    Event stop_chunkservers(rt.executor());
-    TaskGroup chunkservers(rt.executor());
-    for (int i = 1; i <= up.chunkservers; ++i) {
-      storage::ChunkserverOptions cs{.data_dir = fmt::format("{}/chunkserver-{}", up.state_dir, i),
-                                     .listen = "127.0.0.1:0",
-                                     .host = fmt::format("local-{}", i)};
-      chunkservers.Spawn("chunkserver", RunLocalChunkserver(*client, cs, stop_chunkservers));
-    }
-    log->info("tiangong is up etcd={} state={} chunkservers={}", store->client_url(), up.state_dir,
-              up.chunkservers);
-    // The store dying under us is fatal: stop everything and say so.
-    auto outcome =
-        co_await (RunServer(rt, *client, server) || store->process().AsyncWaitExit(rt.executor()));
-    if (outcome.index() == 0) {
-      result = std::get<0>(outcome);
-    } else {
-      result = Unavailable("the local etcd exited unexpectedly; see {}", store->options().log_path);
-    }
-    stop_chunkservers.Set();
-    co_await chunkservers.Join();
-  }
-  TG_CO_RETURN_IF_ERROR(store->Stop());
-  log->info("tiangong is down");
-  co_return result;
-}
-
 Task<Status> RunStatus(Runtime& rt, std::vector<std::string> urls) {
   TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, urls));
-  TG_CO_RETURN_IF_ERROR(co_await client->CheckReachable());
-  TG_CO_ASSIGN_OR_RETURN(auto servers, co_await client->Get(kServersPrefix, {.prefix = true}));
-  auto leader = co_await etcd::Election::Leader(*client, kControllerElection);
-  nlohmann::json out = {{"etcd", client->current_endpoint()},
-                        {"servers", nlohmann::json::array()},
-                        {"controller_leader", leader.ok() ? leader->value : nullptr}};
-  for (const auto& kv : servers.kvs) {
-    out["servers"].push_back(nlohmann::json::parse(kv.value, nullptr, false));
+  TG_CO_ASSIGN_OR_RETURN(server::ControlPlaneStatus status,
+                         co_await server::ReadControlPlaneStatus(*client));
+  nlohmann::json out = {
+      {"etcd", status.etcd_endpoint},
+      {"servers", nlohmann::json::array()},
+      {"controller_leader", status.leader ? nlohmann::json(*status.leader) : nlohmann::json()}};
+  for (const auto& registration : status.servers) {
+    out["servers"].push_back(nlohmann::json::parse(registration, nullptr, false));
   }
   std::cout << out.dump(2) << std::endl;
   co_return Status::Ok();
@@ -122,8 +60,8 @@ int Main(int argc, char** argv) {
   CommonFlags common;
   AddCommonFlags(app, common);
 
-  UpOptions up;
-  ServerOptions server;
+  up::UpOptions up;
+  server::ServerOptions server;
   std::string etcd_list = "http://127.0.0.1:2379";
 
   auto* up_cmd = app.add_subcommand("up", "Run the all-in-one cloud on this machine until Ctrl-C");
@@ -155,16 +93,17 @@ int Main(int argc, char** argv) {
   server_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
       ->capture_default_str();
 
-  NodeOptions node;
+  host::NodeOptions node;
+  std::vector<std::string> node_volumes, node_vhost_blk;
   auto* node_cmd =
       app.add_subcommand("node", "Run the per-host data plane: serve volumes to guests and tools");
-  node_cmd->add_option("--volume", node.volumes,
+  node_cmd->add_option("--volume", node_volumes,
                        "A volume to serve: NAME=memory:SIZE, NAME=file:PATH[:SIZE] or "
                        "NAME=ebs[:VOLUME] (repeatable)");
   node_cmd->add_option("--nbd-unix", node.nbd_unix, "Serve NBD on this Unix socket");
   node_cmd->add_option("--nbd-tcp", node.nbd_tcp,
                        "Serve NBD on this HOST:PORT (e.g. 127.0.0.1:10809)");
-  node_cmd->add_option("--vhost-blk", node.vhost_blk,
+  node_cmd->add_option("--vhost-blk", node_vhost_blk,
                        "Serve volume NAME to a guest as vhost-user-blk: NAME=SOCKET (repeatable)");
   node_cmd->add_option("--vhost-queues", node.vhost_queues, "Queues per vhost-user-blk device")
       ->capture_default_str();
@@ -266,17 +205,27 @@ int Main(int argc, char** argv) {
   Runtime rt;
   Status result;
   if (*up_cmd) {
-    result = rt.Run([&] { return RunUp(rt, up, server); });
+    result = rt.Run([&] { return up::RunUp(rt, up, server); });
   } else if (*server_cmd) {
     server.etcd_endpoints = SplitList(etcd_list);
     result = rt.Run([&]() -> Task<Status> {
       TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, server.etcd_endpoints));
-      co_return co_await RunServer(rt, *client, server);
+      co_return co_await server::RunServer(rt, *client, server);
     });
   } else if (*node_cmd) {
+    for (const auto& text : node_volumes) {
+      auto spec = ParseVolumeFlag(text);
+      if (!spec.ok()) return ExitCode(spec.status());
+      node.volumes.push_back(std::move(*spec));
+    }
+    for (const auto& text : node_vhost_blk) {
+      auto blk = ParseVhostBlkFlag(text);
+      if (!blk.ok()) return ExitCode(blk.status());
+      node.vhost_blk.push_back(std::move(*blk));
+    }
     node.etcd_endpoints = SplitList(etcd_list);
     if (node.name.empty()) node.name = DefaultHostName();
-    result = rt.Run([&] { return RunNode(rt, node); });
+    result = rt.Run([&] { return host::RunNode(rt, node); });
   } else if (*chunkserver_cmd) {
     chunkserver.recovery_bytes_per_second =
         static_cast<uint64_t>(recovery_mib_per_second * (1 << 20));
@@ -288,20 +237,29 @@ int Main(int argc, char** argv) {
     result = rt.Run([&]() -> Task<Status> {
       TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, SplitList(etcd_list)));
       TG_CO_RETURN_IF_ERROR(co_await client->CheckReachable());
+      storage::VolumeStore store(*client);
       if (*vcreate) {
         TG_CO_ASSIGN_OR_RETURN(uint64_t size, ParseSize(volume_size));
-        co_return co_await VolumeCreate(*client, volume_name, size, !no_wait);
+        storage::CreateVolumeRequest request{.name = volume_name, .size = size, .wait = !no_wait};
+        co_return co_await VolumeCreate(store, request);
       }
-      if (*vlist) co_return co_await VolumeList(*client);
-      if (*vsnapshot) co_return co_await VolumeSnapshot(*client, volume_name, target_name);
-      if (*vclone) co_return co_await VolumeClone(*client, volume_name, target_name, !no_wait);
+      if (*vlist) co_return co_await VolumeList(store);
+      if (*vsnapshot) co_return co_await VolumeSnapshot(store, volume_name, target_name);
+      if (*vclone) {
+        storage::CloneVolumeRequest request{
+            .snapshot = volume_name, .name = target_name, .wait = !no_wait};
+        co_return co_await VolumeClone(store, request);
+      }
       if (*vresize) {
         TG_CO_ASSIGN_OR_RETURN(uint64_t size, ParseSize(volume_size));
-        co_return co_await VolumeResize(*client, volume_name, size);
+        co_return co_await VolumeResize(store, volume_name, size);
       }
-      if (*vshow) co_return co_await VolumeShow(*client, volume_name);
-      if (*vdelete) co_return co_await VolumeDelete(*client, volume_name, force, !no_wait);
-      co_return co_await StorageStatus(*client);
+      if (*vshow) co_return co_await VolumeShow(store, volume_name);
+      if (*vdelete) {
+        storage::DeleteVolumeRequest request{.name = volume_name, .force = force, .wait = !no_wait};
+        co_return co_await VolumeDelete(store, request);
+      }
+      co_return co_await StorageStatus(store);
     });
   } else if (network.chosen()) {
     result = rt.Run([&]() -> Task<Status> {

@@ -1,24 +1,22 @@
 // The operator's storage commands: `tiangong volume
-// create|list|show|snapshot|clone|resize|delete`
-// and `tiangong storage status`. They read and write the storage records in
-// etcd; the master does the rest.
+// create|list|show|snapshot|clone|resize|delete` and `tiangong storage
+// status`. Each calls the VolumeStore and prints what it returned; the store
+// decides everything.
 #pragma once
 
 #include <string>
 
-#include "etcd/client.h"
+#include "storage/control/volume_store.h"
 
 namespace tg::cli {
 
-Task<Status> VolumeCreate(etcd::Client& client, std::string name, uint64_t size, bool wait);
-// A crash-consistent snapshot of a volume, even while a node writes to it.
-Task<Status> VolumeSnapshot(etcd::Client& client, std::string volume, std::string snapshot);
-// A new volume over a snapshot's data: instant, copy on write.
-Task<Status> VolumeClone(etcd::Client& client, std::string snapshot, std::string name, bool wait);
-Task<Status> VolumeResize(etcd::Client& client, std::string name, uint64_t size);
-Task<Status> VolumeList(etcd::Client& client);
-Task<Status> VolumeShow(etcd::Client& client, std::string name);
-Task<Status> VolumeDelete(etcd::Client& client, std::string name, bool force, bool wait);
-Task<Status> StorageStatus(etcd::Client& client);
+Task<Status> VolumeCreate(storage::VolumeStore& store, storage::CreateVolumeRequest request);
+Task<Status> VolumeSnapshot(storage::VolumeStore& store, std::string volume, std::string snapshot);
+Task<Status> VolumeClone(storage::VolumeStore& store, storage::CloneVolumeRequest request);
+Task<Status> VolumeResize(storage::VolumeStore& store, std::string name, uint64_t size);
+Task<Status> VolumeList(storage::VolumeStore& store);
+Task<Status> VolumeShow(storage::VolumeStore& store, std::string name);
+Task<Status> VolumeDelete(storage::VolumeStore& store, storage::DeleteVolumeRequest request);
+Task<Status> StorageStatus(storage::VolumeStore& store);
 
 }  // namespace tg::cli

@@ -1,4 +1,4 @@
-#include "cli/server_role.h"
+#include "server/server.h"
 
 #include <unistd.h>
 
@@ -13,7 +13,7 @@
 #include "storage/common/metadata.h"
 #include "storage/master/master.h"
 
-namespace tg::cli {
+namespace tg::server {
 
 namespace {
 
@@ -66,9 +66,9 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
     // before its lease can lapse (the election's lost() comes first).
     Event stop_controllers(runtime.executor());
     TaskGroup controllers(runtime.executor());
-    storage::Master master(client, storage_state);
+    storage::Master master(client, storage_state, election.OwnerCompare());
     controllers.Spawn("storage master", master.Lead(stop_controllers));
-    network::GatewayKeeper gateways(client, network_state);
+    network::GatewayKeeper gateways(client, network_state, election.OwnerCompare());
     controllers.Spawn("gateway keeper", gateways.Lead(stop_controllers));
     auto ended = co_await (election.lost().Wait() || runtime.shutdown().Wait());
     if (ended.index() == 0) Log()->warn("lost controller leadership name={}", name);
@@ -85,4 +85,4 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
   co_return Status::Ok();
 }
 
-}  // namespace tg::cli
+}  // namespace tg::server

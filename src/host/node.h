@@ -1,6 +1,7 @@
 // The per-host role (`tiangong node`): the block data plane, serving
 // volumes to guests (vhost-user-blk) and to tools (NBD), and the VPC vSwitch.
-// The compute agent joins it as it lands.
+// The compute agent joins it as it lands. Options are typed; the flags that
+// spell them are the CLI's.
 #pragma once
 
 #include <string>
@@ -8,20 +9,33 @@
 
 #include "base/runtime.h"
 
-namespace tg::cli {
+namespace tg::host {
+
+// A volume the node opens and exports.
+struct VolumeSpec {
+  enum class Kind { kMemory, kFile, kDistributed };
+  std::string name;  // the export's name
+  Kind kind = Kind::kMemory;
+  std::string path;   // file: the path; distributed: the volume's name
+  uint64_t size = 0;  // memory: required; file: 0 keeps the file's size
+};
+
+// Volume `volume` (a VolumeSpec's name) served to a guest on `socket`.
+struct VhostBlkExport {
+  std::string volume;
+  std::string socket;
+};
 
 struct NodeOptions {
-  // "NAME=memory:SIZE", "NAME=file:PATH[:SIZE]" (SIZE like 64M, 1G, 4096), or
-  // "NAME=ebs[:VOLUME]": a distributed volume (default VOLUME: NAME).
-  std::vector<std::string> volumes;
-  // For distributed volumes: where the control plane is, and who we are.
+  std::vector<VolumeSpec> volumes;
+  // For distributed volumes and the vSwitch: where the control plane is, and
+  // who we are.
   std::vector<std::string> etcd_endpoints = {"http://127.0.0.1:2379"};
-  std::string name;        // the holder named in attachments (default: hostname)
+  std::string name;        // the holder named in attachments
   bool take_over = false;  // attach even if another node's attachment lives
   std::string nbd_unix;    // a Unix socket path, or empty
   std::string nbd_tcp;     // "127.0.0.1:10809", or empty
-  // "NAME=SOCKET": serve volume NAME to a guest as vhost-user-blk on SOCKET.
-  std::vector<std::string> vhost_blk;
+  std::vector<VhostBlkExport> vhost_blk;
   uint16_t vhost_queues = 2;
   // The VPC vSwitch: serve the interfaces bound to this node (`name`), with
   // VXLAN on this underlay address.
@@ -37,6 +51,8 @@ struct NodeOptions {
   std::string vhost_net_dir = "/run/tiangong/vhost-net";
 };
 
+std::string_view VolumeKindName(VolumeSpec::Kind kind);
+
 Task<Status> RunNode(Runtime& runtime, const NodeOptions& options);
 
-}  // namespace tg::cli
+}  // namespace tg::host

@@ -1,6 +1,5 @@
-#include "cli/node_role.h"
+#include "host/node.h"
 
-#include <charconv>
 #include <map>
 
 #include "base/config.h"
@@ -12,7 +11,7 @@
 #include "vhost_blk/blk_device.h"
 #include "volume/volume.h"
 
-namespace tg::cli {
+namespace tg::host {
 
 namespace {
 
@@ -21,43 +20,19 @@ auto Log() {
   return log;
 }
 
-struct VolumeSpec {
-  std::string name;
-  std::string kind;  // memory | file | ebs
-  std::string path;  // file: the path; ebs: the distributed volume's name
-  uint64_t size = 0;
-};
-
-Result<VolumeSpec> ParseVolumeSpec(std::string_view text) {
-  size_t eq = text.find('=');
-  if (eq == 0 || eq == std::string_view::npos) {
-    return InvalidArgument(
-        "--volume '{}': expected NAME=memory:SIZE, NAME=file:PATH[:SIZE] or NAME=ebs[:VOLUME]",
-        text);
-  }
-  VolumeSpec v{.name = std::string(text.substr(0, eq))};
-  std::string_view rest = text.substr(eq + 1);
-  size_t colon = rest.find(':');
-  v.kind = std::string(rest.substr(0, colon));
-  std::string_view args = colon == std::string_view::npos ? "" : rest.substr(colon + 1);
-  if (v.kind == "memory") {
-    TG_ASSIGN_OR_RETURN(v.size, ParseSize(args));
-  } else if (v.kind == "file") {
-    size_t last = args.rfind(':');
-    v.path = std::string(args.substr(0, last));
-    if (last != std::string_view::npos) {
-      TG_ASSIGN_OR_RETURN(v.size, ParseSize(args.substr(last + 1)));
-    }
-    if (v.path.empty()) return InvalidArgument("--volume '{}': a file volume needs a path", text);
-  } else if (v.kind == "ebs") {
-    v.path = args.empty() ? v.name : std::string(args);
-  } else {
-    return InvalidArgument("--volume '{}': unknown kind '{}' (memory, file or ebs)", text, v.kind);
-  }
-  return v;
-}
-
 }  // namespace
+
+std::string_view VolumeKindName(VolumeSpec::Kind kind) {
+  switch (kind) {
+    case VolumeSpec::Kind::kMemory:
+      return "memory";
+    case VolumeSpec::Kind::kFile:
+      return "file";
+    case VolumeSpec::Kind::kDistributed:
+      return "ebs";
+  }
+  return "unknown";
+}
 
 Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   const bool block =
@@ -74,14 +49,10 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   if (options.vhost_queues == 0 || options.vhost_queues > 16) {
     co_return InvalidArgument("--vhost-queues must be 1 to 16, not {}", options.vhost_queues);
   }
-  std::vector<VolumeSpec> specs;
-  for (const auto& text : options.volumes) {
-    TG_CO_ASSIGN_OR_RETURN(VolumeSpec spec, ParseVolumeSpec(text));
-    specs.push_back(std::move(spec));
-  }
+  const std::vector<VolumeSpec>& specs = options.volumes;
   std::unique_ptr<etcd::Client> etcd;  // for distributed (ebs) volumes
   for (const auto& spec : specs) {
-    if ((spec.kind != "ebs" && !options.vswitch) || etcd) continue;
+    if ((spec.kind != VolumeSpec::Kind::kDistributed && !options.vswitch) || etcd) continue;
     TG_CO_ASSIGN_OR_RETURN(
         etcd, etcd::Client::Create(rt.executor(), {.endpoints = options.etcd_endpoints}));
     TG_CO_RETURN_IF_ERROR(co_await etcd->CheckReachable());
@@ -91,9 +62,9 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   Status status;
   for (const auto& spec : specs) {
     Result<std::unique_ptr<volume::Volume>> v = Internal("unreachable");
-    if (spec.kind == "memory") {
+    if (spec.kind == VolumeSpec::Kind::kMemory) {
       v = volume::MakeMemoryVolume(spec.size);
-    } else if (spec.kind == "ebs") {
+    } else if (spec.kind == VolumeSpec::Kind::kDistributed) {
       storage::DistributedVolumeOptions dv{.volume = spec.path,
                                            .holder = options.name,
                                            .lease_ttl_seconds = 5,
@@ -110,7 +81,8 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     }
     status = server.AddExport({.name = spec.name, .volume = v->get()});
     if (!status.ok()) break;
-    Log()->info("volume ready name={} kind={} size={}", spec.name, spec.kind, (*v)->size());
+    Log()->info("volume ready name={} kind={} size={}", spec.name, VolumeKindName(spec.kind),
+                (*v)->size());
     volumes[spec.name] = std::move(*v);
   }
   if (status.ok() && !options.nbd_unix.empty()) status = server.ListenUnix(options.nbd_unix);
@@ -121,18 +93,17 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   // vhost-user-blk: one device and one socket per NAME=SOCKET.
   std::vector<std::unique_ptr<vhost_blk::BlkDevice>> devices;
   std::vector<std::unique_ptr<vhost::Server>> vhost_servers;
-  for (const auto& text : options.vhost_blk) {
+  for (const auto& blk : options.vhost_blk) {
     if (!status.ok()) break;
-    size_t eq = text.find('=');
-    std::string name = text.substr(0, eq);
-    if (eq == std::string::npos || eq + 1 >= text.size() || !volumes.count(name)) {
-      status = InvalidArgument("--vhost-blk '{}': expected NAME=SOCKET with NAME a --volume", text);
+    auto volume = volumes.find(blk.volume);
+    if (volume == volumes.end()) {
+      status = InvalidArgument("vhost-user-blk export of {}: no such volume", blk.volume);
       break;
     }
     devices.push_back(
-        std::make_unique<vhost_blk::BlkDevice>(*volumes[name], options.vhost_queues, name));
+        std::make_unique<vhost_blk::BlkDevice>(*volume->second, options.vhost_queues, blk.volume));
     vhost_servers.push_back(
-        std::make_unique<vhost::Server>(rt.executor(), *devices.back(), text.substr(eq + 1)));
+        std::make_unique<vhost::Server>(rt.executor(), *devices.back(), blk.socket));
     status = vhost_servers.back()->Listen();
   }
   if (status.ok() && options.vswitch && !etcd) {  // no ebs volume made the client
@@ -185,4 +156,4 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   co_return status;
 }
 
-}  // namespace tg::cli
+}  // namespace tg::host

@@ -1,7 +1,7 @@
 // The control-plane role (`tiangong server`, and the server inside `tiangong
 // up`): registers this server in etcd and keeps one leader among the servers
-// for the controllers (today: the storage master; the VPC controller and the
-// scheduler run under it as they land).
+// for the controllers (today: the storage master and the gateway keeper; the
+// scheduler runs under it as it lands).
 #pragma once
 
 #include <string>
@@ -10,7 +10,7 @@
 #include "base/runtime.h"
 #include "etcd/client.h"
 
-namespace tg::cli {
+namespace tg::server {
 
 struct ServerOptions {
   std::vector<std::string> etcd_endpoints = {"http://127.0.0.1:2379"};
@@ -26,4 +26,4 @@ inline constexpr const char* kServersPrefix = "/tiangong/servers/";
 // cannot be reached.
 Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptions& options);
 
-}  // namespace tg::cli
+}  // namespace tg::server
