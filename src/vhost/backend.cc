@@ -1,15 +1,18 @@
 #include "vhost/backend.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "base/log.h"
 #include "vhost/message.h"
 #include "virtio/blk.h"
+#include "virtio/shared_mapping.h"
 
 namespace tg::vhost {
 
@@ -58,10 +61,6 @@ class Connection {
         tasks_(ex),
         rings_(device.NumQueues()) {}
 
-  ~Connection() {
-    if (inflight_) munmap(inflight_, inflight_size_);
-  }
-
   // Ends Run: the next read fails, the rings stop.
   void Close() {
     boost::system::error_code ec;
@@ -94,7 +93,7 @@ class Connection {
         co_await r.idle->Wait();
       }
     }
-    co_await tasks_.Join();
+    co_await tasks_.Close();
     while (notifies_pending_ > 0) co_await asio::post(ex_, asio::use_awaitable);  // they use `this`
     co_return result;
   }
@@ -264,8 +263,17 @@ class Connection {
         TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(st.index));
         if (st.num == 0 || st.num > 32768 || (st.num & (st.num - 1))) {
           s = InvalidArgument("vring {} size {}", st.index, st.num);
+          break;
         }
-        r->num = static_cast<uint16_t>(st.num);
+        // A running ring keeps the size it started with (QEMU stops a ring,
+        // GET_VRING_BASE, before it resizes it): the inflight checks below
+        // and at SET_INFLIGHT_FD rely on `num` being the running queue's size.
+        if (r->started) {
+          s = FailedPrecondition("vring {} resized while it runs", st.index);
+          break;
+        }
+        s = CheckRingFitsInflight(st.index, st.num);
+        if (s.ok()) r->num = static_cast<uint16_t>(st.num);
         break;
       }
       case kSetVringAddr: {
@@ -363,27 +371,36 @@ class Connection {
     for (size_t i = 0; i < regions.size(); ++i) {
       TG_RETURN_IF_ERROR(mem->AddMapped(regions[i], m.fds[i].get()));
     }
+    // Running rings move to the new table, all or none: a ring left on the
+    // old table would point into memory unmapped once its chains are done.
+    std::vector<std::optional<virtio::SplitQueue>> moved(rings_.size());
+    for (size_t i = 0; i < rings_.size(); ++i) {
+      if (rings_[i].started) {
+        TG_ASSIGN_OR_RETURN(moved[i], MapRing(i, *mem));
+      }
+    }
     // Chains in progress keep the old table alive through their shared_ptr.
     memory_ = std::move(mem);
     for (size_t i = 0; i < rings_.size(); ++i) {
-      if (rings_[i].started) TG_RETURN_IF_ERROR(MapRing(i));
+      if (moved[i]) rings_[i].queue = *moved[i];
     }
     return Status::Ok();
   }
 
   Status GetInflight(Message& m) {
     TG_ASSIGN_OR_RETURN(InflightInfo info, ParseInflight(m.payload));
-    if (info.num_queues == 0 || info.num_queues > rings_.size() || info.queue_size == 0 ||
-        info.queue_size > 32768) {
-      return InvalidArgument("inflight request for {} queues of {}", info.num_queues,
-                             info.queue_size);
-    }
-    UniqueFd fd(memfd_create("tiangong-inflight", MFD_CLOEXEC));
+    TG_RETURN_IF_ERROR(CheckInflightFitsRings(info));
+    // Sealed against resizing: the region comes back to the next backend
+    // through SET_INFLIGHT_FD, and a sealed memfd is one that cannot shrink
+    // under its mapping.
+    UniqueFd fd(memfd_create("tiangong-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!fd.valid()) return ErrnoStatus(errno, "memfd_create");
     info.mmap_size = InflightQueueBytes(info.queue_size) * info.num_queues;
     info.mmap_offset = 0;
     if (ftruncate(fd.get(), static_cast<off_t>(info.mmap_size)) != 0)
       return ErrnoStatus(errno, "ftruncate");
+    if (fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+      return ErrnoStatus(errno, "seal the inflight region");
     TG_RETURN_IF_ERROR(MapInflight(fd.get(), info));
     return Send(m.header.request, EncodeInflight(info), fd.get());
   }
@@ -391,25 +408,50 @@ class Connection {
   Status SetInflight(Message& m) {
     TG_ASSIGN_OR_RETURN(InflightInfo info, ParseInflight(m.payload));
     if (m.fds.size() != 1) return InvalidArgument("SET_INFLIGHT_FD with {} fds", m.fds.size());
-    if (info.num_queues == 0 || info.num_queues > rings_.size() || info.queue_size == 0 ||
-        info.queue_size > 32768 ||
-        info.mmap_size < InflightQueueBytes(info.queue_size) * info.num_queues) {
+    TG_RETURN_IF_ERROR(CheckInflightFitsRings(info));
+    if (info.mmap_size < InflightQueueBytes(info.queue_size) * info.num_queues) {
       return InvalidArgument("inflight region of {} bytes for {} queues of {}", info.mmap_size,
                              info.num_queues, info.queue_size);
     }
+    if (info.mmap_offset % 64 != 0)  // its entries are read in place
+      return InvalidArgument("inflight region at offset {}, not 64-byte aligned", info.mmap_offset);
     return MapInflight(m.fds[0].get(), info);
   }
 
-  Status MapInflight(int fd, const InflightInfo& info) {
-    if (inflight_) munmap(inflight_, inflight_size_);
-    void* p = mmap(nullptr, info.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                   static_cast<off_t>(info.mmap_offset));
-    if (p == MAP_FAILED) {
-      inflight_ = nullptr;
-      return ErrnoStatus(errno, "mmap inflight region");
+  // The region is indexed by queue and descriptor head: every ring it covers
+  // must fit its queue size, whichever of SET_VRING_NUM and the inflight
+  // message came first (here: the rings came first).
+  Status CheckInflightFitsRings(const InflightInfo& info) const {
+    if (info.num_queues == 0 || info.num_queues > rings_.size() || info.queue_size == 0 ||
+        info.queue_size > 32768) {
+      return InvalidArgument("inflight region for {} queues of {}", info.num_queues,
+                             info.queue_size);
     }
-    inflight_ = static_cast<uint8_t*>(p);
-    inflight_size_ = info.mmap_size;
+    for (size_t i = 0; i < rings_.size(); ++i) {
+      // Replacing the region under a running ring would lose its marks.
+      if (rings_[i].started)
+        return FailedPrecondition("inflight region set while vring {} runs", i);
+      if (i < info.num_queues && rings_[i].num > info.queue_size) {
+        return InvalidArgument("inflight region for queues of {} but vring {} has {} entries",
+                               info.queue_size, i, rings_[i].num);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // The same check when SET_VRING_NUM comes after the inflight region.
+  Status CheckRingFitsInflight(uint32_t index, uint32_t num) const {
+    if (inflight_.mapped() && index < inflight_queues_ && num > inflight_queue_size_) {
+      return InvalidArgument("vring {} of {} entries does not fit the inflight region's {}", index,
+                             num, inflight_queue_size_);
+    }
+    return Status::Ok();
+  }
+
+  Status MapInflight(int fd, const InflightInfo& info) {
+    inflight_ = {};
+    TG_ASSIGN_OR_RETURN(inflight_, virtio::SharedMapping::Map(fd, info.mmap_offset, info.mmap_size,
+                                                              "inflight region"));
     inflight_queue_size_ = info.queue_size;
     inflight_queues_ = info.num_queues;
     return Status::Ok();
@@ -417,45 +459,55 @@ class Connection {
 
   // ---- rings --------------------------------------------------------------
   InflightHeader* InflightFor(size_t index) {
-    if (!inflight_ || index >= inflight_queues_) return nullptr;
-    return reinterpret_cast<InflightHeader*>(inflight_ +
+    if (!inflight_.mapped() || index >= inflight_queues_) return nullptr;
+    return reinterpret_cast<InflightHeader*>(inflight_.data() +
                                              index * InflightQueueBytes(inflight_queue_size_));
   }
   InflightDesc* InflightDescs(InflightHeader* h) { return reinterpret_cast<InflightDesc*>(h + 1); }
 
-  Status MapRing(size_t index) {
-    Ring& r = rings_[index];
-    if (!memory_) return FailedPrecondition("vring {} started before the memory table", index);
+  // The ring's queue over `mem`, resuming where the ring is.
+  Result<virtio::SplitQueue> MapRing(size_t index, const virtio::GuestMemory& mem) const {
+    const Ring& r = rings_[index];
     if (!r.addr_set || r.num == 0)
       return FailedPrecondition("vring {} started before its size/address", index);
     TG_ASSIGN_OR_RETURN(uint8_t * desc,
-                        memory_->FromFrontend(r.addr.desc, virtio::DescTableBytes(r.num)));
+                        mem.FromFrontend(r.addr.desc, virtio::DescTableBytes(r.num)));
     TG_ASSIGN_OR_RETURN(uint8_t * avail,
-                        memory_->FromFrontend(r.addr.avail, virtio::AvailRingBytes(r.num)));
+                        mem.FromFrontend(r.addr.avail, virtio::AvailRingBytes(r.num)));
     TG_ASSIGN_OR_RETURN(uint8_t * used,
-                        memory_->FromFrontend(r.addr.used, virtio::UsedRingBytes(r.num)));
+                        mem.FromFrontend(r.addr.used, virtio::UsedRingBytes(r.num)));
     const uint16_t last = r.started ? r.queue.last_avail_idx() : r.base;
     const uint16_t used_idx = r.started ? r.queue.used_idx() : r.base;
-    TG_ASSIGN_OR_RETURN(r.queue, virtio::SplitQueue::Create(r.num, desc, avail, used,
-                                                            features_ & virtio::kFRingEventIdx));
-    r.queue.SetIndices(last, used_idx);
-    return Status::Ok();
+    TG_ASSIGN_OR_RETURN(
+        virtio::SplitQueue queue,
+        virtio::SplitQueue::Create(r.num, desc, avail, used, features_ & virtio::kFRingEventIdx));
+    queue.SetIndices(last, used_idx);
+    return queue;
   }
 
   Status StartRing(size_t index) {
     Ring& r = rings_[index];
     StopRing(index);
     r.started = false;
-    TG_RETURN_IF_ERROR(MapRing(index));
+    if (!memory_) return FailedPrecondition("vring {} started before the memory table", index);
+    TG_ASSIGN_OR_RETURN(r.queue, MapRing(index, *memory_));
     r.started = true;
     r.broken = false;
     if (!(features_ & kFeatureProtocolFeatures)) r.enabled = true;  // no SET_VRING_ENABLE then
     if (!r.idle) r.idle = std::make_unique<Event>(ex_);
-    std::vector<uint16_t> resubmit = RecoverInflight(index);
     int dup = ::dup(r.kick.get());
     if (dup < 0) return ErrnoStatus(errno, "dup kick fd");
-    r.kick_wait = std::make_unique<asio::posix::stream_descriptor>(ex_, dup);
-    tasks_.Spawn("vring", RunRing(index, std::move(resubmit)));
+    auto kick_wait = std::make_unique<asio::posix::stream_descriptor>(ex_);
+    boost::system::error_code ec;
+    kick_wait->assign(dup, ec);  // a file epoll cannot wait on is refused here
+    if (ec) {
+      ::close(dup);
+      return InvalidArgument("vring {} kick fd cannot be waited on: {}", index, ec.message());
+    }
+    r.kick_wait = std::move(kick_wait);
+    std::vector<uint16_t> resubmit = RecoverInflight(index);
+    if (!tasks_.Spawn("vring", RunRing(index, std::move(resubmit))))
+      return Cancelled("vring {} started while the connection closes", index);
     return Status::Ok();
   }
 
@@ -532,7 +584,12 @@ class Connection {
         continue;  // enable poke
       if (ec) co_return;
       uint64_t count;
-      [[maybe_unused]] auto n = ::read(kick->native_handle(), &count, sizeof count);
+      const ssize_t n = ::read(kick->native_handle(), &count, sizeof count);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        // Not an eventfd (a pipe whose writer left): it would wake us forever.
+        Break(index, InvalidArgument("the kick fd cannot be read (read returned {})", n));
+        co_return;
+      }
     }
   }
 
@@ -645,8 +702,7 @@ class Connection {
   std::shared_ptr<virtio::GuestMemory> memory_;
   uint64_t features_ = 0;
   uint64_t protocol_features_ = 0;
-  uint8_t* inflight_ = nullptr;
-  size_t inflight_size_ = 0;
+  virtio::SharedMapping inflight_;
   uint16_t inflight_queue_size_ = 0;
   uint16_t inflight_queues_ = 0;
 };

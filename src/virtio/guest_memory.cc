@@ -1,14 +1,6 @@
 #include "virtio/guest_memory.h"
 
-#include <sys/mman.h>
-
 namespace tg::virtio {
-
-GuestMemory::~GuestMemory() {
-  for (auto& m : regions_) {
-    if (m.mapping) munmap(m.mapping, m.mapping_size);
-  }
-}
 
 Status GuestMemory::CheckNew(const MemoryRegion& r) const {
   if (regions_.size() >= kMaxRegions)
@@ -30,17 +22,11 @@ Status GuestMemory::CheckNew(const MemoryRegion& r) const {
 
 Status GuestMemory::AddMapped(const MemoryRegion& r, int fd) {
   TG_RETURN_IF_ERROR(CheckNew(r));
-  // mmap wants a page-aligned offset: map from the page holding mmap_offset.
-  const uint64_t page = 4096;
-  const uint64_t aligned_offset = r.mmap_offset / page * page;
-  const size_t size = r.size + (r.mmap_offset - aligned_offset);
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                 static_cast<off_t>(aligned_offset));
-  if (p == MAP_FAILED) return ErrnoStatus(errno, "mmap guest memory region");
-  regions_.push_back(Mapped{.region = r,
-                            .host = static_cast<uint8_t*>(p) + (r.mmap_offset - aligned_offset),
-                            .mapping = p,
-                            .mapping_size = size});
+  TG_ASSIGN_OR_RETURN(SharedMapping mapping,
+                      SharedMapping::Map(fd, r.mmap_offset, r.size,
+                                         fmt::format("memory region at {:#x}", r.guest_phys_addr)));
+  uint8_t* host = mapping.data();
+  regions_.push_back(Mapped{.region = r, .host = host, .mapping = std::move(mapping)});
   return Status::Ok();
 }
 

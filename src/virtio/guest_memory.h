@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "virtio/shared_mapping.h"
 
 namespace tg::virtio {
 
@@ -28,9 +29,10 @@ class GuestMemory {
   GuestMemory() = default;
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;
-  ~GuestMemory();
+  ~GuestMemory() = default;
 
-  // Maps `region` from `fd` (the fd is not kept). At most kMaxRegions.
+  // Maps `region` from `fd` (the fd is not kept), checked against the file
+  // as SharedMapping explains. At most kMaxRegions.
   Status AddMapped(const MemoryRegion& region, int fd);
   // Uses memory we already have (tests, the load generator): no mmap.
   Status AddHostMemory(const MemoryRegion& region, uint8_t* host);
@@ -47,8 +49,7 @@ class GuestMemory {
   struct Mapped {
     MemoryRegion region;
     uint8_t* host = nullptr;  // the region's first byte
-    void* mapping = nullptr;  // what to munmap (nullptr: not ours)
-    size_t mapping_size = 0;
+    SharedMapping mapping;    // empty: memory we were given
   };
   Status CheckNew(const MemoryRegion& r) const;
   std::vector<Mapped> regions_;

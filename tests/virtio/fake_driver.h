@@ -15,20 +15,24 @@ class FakeDriver {
  public:
   static constexpr uint64_t kGuestBase = 0x100000;  // guest-physical address of byte 0
 
+  static constexpr uint64_t kUserBase = 0x7f0000000000;  // where "the frontend" has byte 0
+
   explicit FakeDriver(uint16_t size, size_t memory_bytes = 1 << 20)
       : size_(size), memory_(memory_bytes + 4096) {
     // 4 KiB-align the start of "guest memory" inside the vector.
     auto p = reinterpret_cast<uintptr_t>(memory_.data());
-    base_ = memory_.data() + ((4096 - p % 4096) % 4096);
-    (void)mem_.AddHostMemory(
-        {.guest_phys_addr = kGuestBase, .size = memory_bytes, .user_addr = 0x7f0000000000}, base_);
-    desc_ = 0;
-    avail_ = virtio::DescTableBytes(size);
-    used_ = (avail_ + virtio::AvailRingBytes(size) + 3) / 4 * 4;
-    next_free_ = (used_ + virtio::UsedRingBytes(size) + 4095) / 4096 * 4096;
+    Layout(memory_.data() + ((4096 - p % 4096) % 4096), memory_bytes);
+  }
+  // Over memory someone else owns (a memfd a test shares with a backend).
+  FakeDriver(uint16_t size, uint8_t* memory, size_t memory_bytes) : size_(size) {
+    Layout(memory, memory_bytes);
   }
 
   const virtio::GuestMemory& memory() const { return mem_; }
+  // The rings' frontend-virtual addresses (SET_VRING_ADDR).
+  uint64_t desc_addr() const { return kUserBase + desc_; }
+  uint64_t avail_addr() const { return kUserBase + avail_; }
+  uint64_t used_addr() const { return kUserBase + used_; }
   uint8_t* host(uint64_t gpa) { return base_ + (gpa - kGuestBase); }
 
   Result<virtio::SplitQueue> MakeQueue(bool event_idx) {
@@ -126,6 +130,16 @@ class FakeDriver {
   uint8_t* desc_table() { return base_ + desc_; }
 
  private:
+  void Layout(uint8_t* base, size_t memory_bytes) {
+    base_ = base;
+    (void)mem_.AddHostMemory(
+        {.guest_phys_addr = kGuestBase, .size = memory_bytes, .user_addr = kUserBase}, base_);
+    desc_ = 0;
+    avail_ = virtio::DescTableBytes(size_);
+    used_ = (avail_ + virtio::AvailRingBytes(size_) + 3) / 4 * 4;
+    next_free_ = (used_ + virtio::UsedRingBytes(size_) + 4095) / 4096 * 4096;
+  }
+
   static uint16_t Get16(const uint8_t* p) {
     uint16_t v;
     std::memcpy(&v, p, 2);
