@@ -223,6 +223,25 @@ TEST_F(VolumeStoreTest, SnapshotSwitchesLayersAndCloneStacksOnThem) {
   }(*this));
 }
 
+TEST_F(VolumeStoreTest, SnapshotFailsOnAChunkRecordItCannotRead) {
+  RunTask(io_, [](VolumeStoreTest& t) -> Task<void> {
+    auto v = co_await CreateNoWait(*t.store_, "vol", 64 * kMiB);
+    CO_ASSERT_OK(v.status());
+    CO_ASSERT_OK(co_await t.MakeAvailable("vol"));
+    // A chunk of the layer to freeze whose record does not decode: its
+    // replicas cannot be made identical, and the snapshot must say so.
+    CO_ASSERT_OK(co_await t.Put(ChunkKey(MakeChunkId(v->number, 0)), "{\"chunk_id\": "));
+    Result<VolumeInfo> snap = Internal("not run");
+    auto take = [](VolumeStore& store, Result<VolumeInfo>& out) -> Task<void> {
+      out = co_await store.Snapshot("vol", "snap");
+    };
+    RunBoth(t.io_, take(*t.store_, snap), t.PlaceNextLayer("vol"));
+    EXPECT_FALSE(snap.ok()) << "a chunk was skipped";
+    EXPECT_NE(snap.status().message().find(ChunkKey(MakeChunkId(v->number, 0))), std::string::npos)
+        << snap.status();
+  }(*this));
+}
+
 TEST_F(VolumeStoreTest, ResizeGrowsOnceChunksArePlaced) {
   RunTask(io_, [](VolumeStoreTest& t) -> Task<void> {
     auto v = co_await CreateNoWait(*t.store_, "vol", 64 * kMiB);
