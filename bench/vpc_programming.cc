@@ -65,7 +65,9 @@ Task<void> Follow(Host& h, Event& stop) {
     std::vector<etcd::KeyValue> kvs;
     kvs.reserve(h.mirror->kvs().size());
     for (const auto& [k, kv] : h.mirror->kvs()) kvs.push_back(kv);
-    h.view = BuildHostView(ParseNetworkState(kvs, h.mirror->revision()), {}, h.name);
+    auto state = ParseNetworkState(kvs, h.mirror->revision());
+    if (!state.ok()) continue;  // the generated records always decode
+    h.view = BuildHostView(*state, {}, h.name);
     h.applied.emplace_back(h.mirror->revision(), Clock::now(), Clock::now() - start);
   }
 }

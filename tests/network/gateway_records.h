@@ -2,7 +2,7 @@
 // VPC with a NAT gateway, an EIP and a VPN gateway on the node "gw".
 #pragma once
 
-#include "network/controller/vpc_store.h"
+#include "network/model/network_state.h"
 
 namespace tg::network {
 

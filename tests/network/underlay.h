@@ -57,7 +57,7 @@ class Underlay {
   // from the host's namespace once the vSwitch has made it, with the
   // interface's MAC (as a VM's NIC would have).
   bool AttachGuest(const std::string& name, int host, const network::NetworkInterface& eni) {
-    const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
+    const std::string ns = fmt::format("{}x{}", name, tag_), tap = network::TapName(eni.id);
     bool made = false;
     for (int i = 0; i < 100 && !made; ++i) {
       made = Sh(fmt::format("ip -n {} link show {} >/dev/null 2>&1", host_ns(host), tap));
@@ -73,7 +73,7 @@ class Underlay {
   // ... its address and route set by hand,
   bool AddGuest(const std::string& name, int host, const network::NetworkInterface& eni, int prefix,
                 const std::string& gateway) {
-    const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
+    const std::string ns = fmt::format("{}x{}", name, tag_), tap = network::TapName(eni.id);
     return AttachGuest(name, host, eni) &&
            Sh(fmt::format("ip -n {} addr add {}/{} dev {}", ns, eni.ip.ToString(), prefix, tap)) &&
            Sh(fmt::format("ip -n {} route add default via {}", ns, gateway));
@@ -81,7 +81,7 @@ class Underlay {
   // ... or learnt by DHCP (busybox udhcpc).
   bool AddDhcpGuest(const std::string& name, int host, const network::NetworkInterface& eni,
                     const std::string& script) {
-    const std::string ns = fmt::format("{}x{}", name, tag_), tap = "t" + eni.id;
+    const std::string ns = fmt::format("{}x{}", name, tag_), tap = network::TapName(eni.id);
     return AttachGuest(name, host, eni) &&
            Sh(fmt::format("ip netns exec {} busybox udhcpc -i {} -n -q -t 5 -T 1 -s {} "
                           ">/dev/null 2>&1",

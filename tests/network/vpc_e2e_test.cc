@@ -9,10 +9,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
 #include "../cli/cli_test_util.h"
+#include "base/json_record.h"
 #include "base/process.h"
 #include "network/controller/vpc_store.h"
 #include "network/vswitch/vswitch.h"
@@ -244,9 +246,9 @@ TEST_F(VpcEndToEnd, LargeTcpSegmentsArriveIntactAcrossHostsAndOnOneHost) {
     ASSERT_TRUE(net_.Run(guest, fmt::format("ip link set t{} mtu 1450 && echo ok", eni.id))
                     .starts_with("ok"));
   }
-  EXPECT_NE(
-      net_.Run("s1", fmt::format("ethtool -k t{}", s1.id)).find("tcp-segmentation-offload: on"),
-      std::string::npos)
+  EXPECT_NE(net_.Run("s1", fmt::format("ethtool -k {}", TapName(s1.id)))
+                .find("tcp-segmentation-offload: on"),
+            std::string::npos)
       << "the guest's NIC should offer TSO";
   // A sender that writes it all and closes its side; a receiver that
   // reads to the end and prints the digest of what it got, and its length.
@@ -342,6 +344,57 @@ TEST_F(VpcEndToEnd, ARestartedVSwitchServesAgainWithoutTheController) {
   EXPECT_TRUE(back) << "no traffic after the restart";
   fmt::print("traffic restored {:.2f} s after the vSwitch was started again (etcd down)\n",
              seconds);
+}
+
+// A record that does not decode (truncated JSON) and one of a newer format
+// than the vSwitches know: each vSwitch reports it and keeps serving from
+// its last good view; no port goes away, and traffic flows. Once the
+// records decode again, changes apply again.
+TEST_F(VpcEndToEnd, AnUnreadableRecordLeavesTheLastGoodViewServing) {
+  auto vpc = RunTask(io_, store_->CreateVpc("one", *ParseCidr("10.75.0.0/16")));
+  ASSERT_OK(vpc.status());
+  auto vsw = RunTask(io_, store_->CreateVSwitch(vpc->id, *ParseCidr("10.75.1.0/24"), "z1"));
+  ASSERT_OK(vsw.status());
+  const NetworkInterface u1 = Eni(vsw->id, "h1");
+  const NetworkInterface u2 = Eni(vsw->id, "h2");
+  const std::string log1 = dir_.path() + "/node1.log", log2 = dir_.path() + "/node2.log";
+  ASSERT_TRUE(net_.AddGuest("u1", 1, u1, 24, vsw->gateway().ToString())) << testing::ReadFile(log1);
+  ASSERT_TRUE(net_.AddGuest("u2", 2, u2, 24, vsw->gateway().ToString())) << testing::ReadFile(log2);
+  ASSERT_TRUE(net_.Ping("u1", u2.ip.ToString()));
+  auto port_exists = [&](const std::string& guest, const NetworkInterface& eni) {
+    return Sh(
+        fmt::format("ip -n {} link show {} >/dev/null 2>&1", net_.ns(guest), TapName(eni.id)));
+  };
+  const std::string key2 = InterfaceKey(u2.id), key1 = InterfaceKey(u1.id);
+  auto was = RunTask(io_, client_->Get(key2));
+  ASSERT_OK(was.status());
+  ASSERT_EQ(was->kvs.size(), 1u);
+  const std::string good = was->kvs[0].value;
+
+  ASSERT_OK(RunTask(io_, client_->Put(key2, good.substr(0, good.size() / 2))).status());
+  for (const auto& log : {log1, log2}) {
+    EXPECT_TRUE(testing::WaitForText(log, "not applied", std::chrono::seconds(20)))
+        << testing::ReadFile(log);
+    EXPECT_TRUE(testing::ReadFile(log).find(key2) != std::string::npos) << "the key is named";
+  }
+  EXPECT_TRUE(port_exists("u2", u2)) << "the port of the unreadable record went away";
+  EXPECT_TRUE(net_.Ping("u1", u2.ip.ToString())) << "the last good view stopped serving";
+
+  // A newer format than this binary knows (otherwise a good record).
+  nlohmann::json newer = nlohmann::json::parse(Encode(u1));
+  newer["format"] = kRecordFormat + 1;
+  ASSERT_OK(RunTask(io_, client_->Put(key2, good)).status());
+  ASSERT_OK(RunTask(io_, client_->Put(key1, newer.dump())).status());
+  EXPECT_TRUE(testing::WaitForText(log1, "newer than this binary", std::chrono::seconds(20)))
+      << testing::ReadFile(log1);
+  EXPECT_TRUE(port_exists("u1", u1)) << "the port of the newer-format record went away";
+  EXPECT_TRUE(net_.Ping("u1", u2.ip.ToString())) << "the last good view stopped serving";
+
+  // Readable again: the next change applies (a third guest gets its port).
+  ASSERT_OK(RunTask(io_, client_->Put(key1, Encode(u1))).status());
+  const NetworkInterface u3 = Eni(vsw->id, "h2");
+  ASSERT_TRUE(net_.AddGuest("u3", 2, u3, 24, vsw->gateway().ToString()));
+  EXPECT_TRUE(net_.Ping("u1", u3.ip.ToString()));
 }
 
 // A python3 command that sends `bytes`-byte UDP datagrams with "don't

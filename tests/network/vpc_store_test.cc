@@ -5,35 +5,19 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
-#include "support/etcd_cluster.h"
-#include "support/test_util.h"
+#include "network/model/ids.h"
+#include "store_fixture.h"
 
 namespace tg::network {
 namespace {
 
 using testing::RunTask;
 
-class VpcStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    cluster_ = std::make_unique<testing::EtcdCluster>(io_, 1);
-    auto c = etcd::Client::Create(io_.get_executor(), {.endpoints = cluster_->urls()});
-    ASSERT_TRUE(c.ok()) << c.status();
-    client_ = std::move(*c);
-    store_ = std::make_unique<VpcStore>(*client_);
-  }
-  void TearDown() override {
-    store_.reset();
-    client_.reset();
-    cluster_.reset();
-  }
-  asio::io_context io_;
-  std::unique_ptr<testing::EtcdCluster> cluster_;
-  std::unique_ptr<etcd::Client> client_;
-  std::unique_ptr<VpcStore> store_;
-};
+using VpcStoreTest = VpcStoreFixture;
 
 TEST_F(VpcStoreTest, ParentsChildrenAndOverlapsAreChecked) {
   RunTask(io_, [&]() -> Task<void> {
@@ -217,6 +201,92 @@ TEST_F(VpcStoreTest, GatewaysKeepPublicAddressesUniqueAndTheirUsersConsistent) {
     auto again = co_await store_->CreateEip(std::nullopt);
     CO_ASSERT_OK(again.status());
     EXPECT_EQ(again->address, eips[1].address);
+  }());
+}
+
+// New ids are Alibaba's shape, drawn at random and taken only if free (no
+// counter key); a VPC's VNI and an interface's MAC are each a key of their
+// own. Records numbered by the former counter keep working.
+TEST_F(VpcStoreTest, IdsAreRandomInAlibabasShapeAndNumberedRecordsKeepWorking) {
+  RunTask(io_, [&]() -> Task<void> {
+    auto shaped = [](const std::string& id, std::string_view prefix) {
+      if (!id.starts_with(std::string(prefix) + "-") ||
+          id.size() != prefix.size() + 1 + kIdSuffixLength)
+        return false;
+      return std::all_of(id.begin() + static_cast<long>(prefix.size()) + 1, id.end(),
+                         [](char c) { return std::islower(c) || std::isdigit(c); });
+    };
+    auto a = co_await store_->CreateVpc("a", *ParseCidr("10.0.0.0/16"));
+    auto b = co_await store_->CreateVpc("b", *ParseCidr("10.0.0.0/16"));
+    CO_ASSERT_OK(a.status());
+    CO_ASSERT_OK(b.status());
+    EXPECT_TRUE(shaped(a->id, "vpc")) << a->id;
+    EXPECT_NE(a->id, b->id);
+    EXPECT_GE(a->vni, kFirstRandomVni);
+    EXPECT_LE(a->vni, kMaxVni);
+    auto vni_key = co_await client_->Get(VniKey(a->vni));
+    CO_ASSERT_TRUE(vni_key.ok() && vni_key->kvs.size() == 1u);
+    EXPECT_EQ(vni_key->kvs[0].value, a->id);
+    auto vsw = co_await store_->CreateVSwitch(a->id, *ParseCidr("10.0.1.0/24"), "z1");
+    auto sg = co_await store_->CreateSecurityGroup(a->id, "web");
+    CO_ASSERT_OK(vsw.status());
+    CO_ASSERT_OK(sg.status());
+    EXPECT_TRUE(shaped(vsw->id, "vsw")) << vsw->id;
+    EXPECT_TRUE(shaped(sg->id, "sg")) << sg->id;
+    const std::vector<std::string> groups(1, sg->id);
+    auto eni = co_await store_->CreateInterface(vsw->id, std::nullopt, groups, "h1");
+    CO_ASSERT_OK(eni.status());
+    EXPECT_TRUE(shaped(eni->id, "eni")) << eni->id;
+    EXPECT_NE(eni->mac.bytes[1], 0) << "the counter's MACs all had 0 there";
+    auto mac_key = co_await client_->Get(MacKey(eni->mac));
+    CO_ASSERT_TRUE(mac_key.ok() && mac_key->kvs.size() == 1u);
+    EXPECT_EQ(mac_key->kvs[0].value, eni->id);
+    EXPECT_LE(TapName(eni->id).size(), 15u);
+    auto counter = co_await client_->Get(std::string(kNextIdKey));
+    CO_ASSERT_OK(counter.status());
+    EXPECT_TRUE(counter->kvs.empty()) << "a create took the counter";
+    CO_ASSERT_OK(co_await store_->DeleteInterface(eni->id));
+    mac_key = co_await client_->Get(MacKey(eni->mac));
+    CO_ASSERT_TRUE(mac_key.ok() && mac_key->kvs.empty());
+
+    // A VPC as the counter made it (format 1 without the field): its
+    // children are made and removed as before.
+    const std::string numbered = R"({"id":"vpc-7","name":"old","cidr":"172.16.0.0/16",)"
+                                 R"("vni":1007,"description":"","routes":[]})";
+    CO_ASSERT_OK((co_await client_->Put(VpcKey("vpc-7"), numbered)).status());
+    auto old_vsw = co_await store_->CreateVSwitch("vpc-7", *ParseCidr("172.16.1.0/24"), "z1");
+    CO_ASSERT_OK(old_vsw.status());
+    const std::vector<std::string> none;
+    auto old_eni = co_await store_->CreateInterface(old_vsw->id, std::nullopt, none, "h1");
+    CO_ASSERT_OK(old_eni.status());
+    EXPECT_EQ((co_await store_->DeleteVSwitch(old_vsw->id)).code(), ErrorCode::kFailedPrecondition)
+        << "found its interface by its address key";
+    CO_ASSERT_OK(co_await store_->DeleteInterface(old_eni->id));
+    CO_ASSERT_OK(co_await store_->DeleteVSwitch(old_vsw->id));
+    CO_ASSERT_OK(co_await store_->DeleteVpc("vpc-7"));
+  }());
+}
+
+// A store with a fence that does not hold (a controller that no longer
+// leads) writes nothing: Cancelled, and the records are as they were.
+TEST_F(VpcStoreTest, AFencedStoreWritesNothingOnceItsFenceFails) {
+  RunTask(io_, [&]() -> Task<void> {
+    auto vpc = co_await store_->CreateVpc("a", *ParseCidr("10.0.0.0/16"));
+    CO_ASSERT_OK(vpc.status());
+    const etcd::Compare gone = etcd::Compare::CreateRevision(
+        "/tiangong/election/test/no-such-candidate", etcd::Compare::Op::kEqual, 5);
+    VpcStore fenced(*client_, gone);
+    auto before = co_await store_->Read();
+    CO_ASSERT_OK(before.status());
+    EXPECT_EQ((co_await fenced.CreateVpc("b", *ParseCidr("10.1.0.0/16"))).status().code(),
+              ErrorCode::kCancelled);
+    EXPECT_EQ(
+        (co_await fenced.CreateVSwitch(vpc->id, *ParseCidr("10.0.1.0/24"), "z1")).status().code(),
+        ErrorCode::kCancelled);
+    EXPECT_EQ((co_await fenced.DeleteVpc(vpc->id)).code(), ErrorCode::kCancelled);
+    auto after = co_await store_->Read();
+    CO_ASSERT_OK(after.status());
+    EXPECT_EQ(after->revision, before->revision) << "a fenced write landed";
   }());
 }
 

@@ -19,7 +19,14 @@ Task<void> GatewayKeeper::Lead(Event& stop) {
     // Looked at again only when the records changed, or a move failed.
     if (records_.loaded() && (records_.revision() != seen_revision_ || !settled_)) {
       seen_revision_ = records_.revision();
-      settled_ = co_await Pass();
+      const Status s = co_await Pass();
+      // A move that failed on the way (etcd away, a race) is tried again
+      // each second; an unreadable record, a refused move or lost
+      // leadership waits for the records to change.
+      settled_ = s.ok() || s.code() == ErrorCode::kCancelled ||
+                 s.code() == ErrorCode::kInvalidArgument ||
+                 s.code() == ErrorCode::kFailedPrecondition;
+      if (!s.ok() && !settled_) Log()->warn("gateway pass: {}", s);
     }
     try {
       co_await (stop.Wait() || records_.changed().Wait() || SleepFor(std::chrono::seconds(1)));
@@ -30,7 +37,7 @@ Task<void> GatewayKeeper::Lead(Event& stop) {
   }
 }
 
-Task<bool> GatewayKeeper::Pass() {
+Task<Status> GatewayKeeper::Pass() {
   // Only the gateways' records and the gateway nodes (not the interfaces:
   // there may be many thousands).
   std::vector<etcd::KeyValue> kvs;
@@ -40,8 +47,16 @@ Task<bool> GatewayKeeper::Pass() {
          it != records_.kvs().end() && it->first.starts_with(prefix); ++it)
       kvs.push_back(it->second);
   }
-  const NetworkState st = ParseNetworkState(kvs, records_.revision());
-  if (st.gateway_hosts.empty()) co_return true;  // nowhere to go: wait for one
+  auto parsed = ParseNetworkState(kvs, records_.revision());
+  if (!parsed.ok()) {
+    // Acting on the rest could move a gateway the unreadable record would
+    // have placed differently: nothing changes until the records do.
+    Log()->error("gateway pass at revision {} stopped, nothing moved: {}", records_.revision(),
+                 parsed.status());
+    co_return parsed.status();
+  }
+  const NetworkState& st = *parsed;
+  if (st.gateway_hosts.empty()) co_return Status::Ok();  // nowhere to go: wait for one
   std::map<std::string, int> load;
   for (const auto& h : st.gateway_hosts) load[h] = 0;
   std::vector<std::pair<std::string, std::string>> orphans;  // id, its dead node
@@ -56,23 +71,27 @@ Task<bool> GatewayKeeper::Pass() {
     if (e.value.nat_id.empty()) count(id, e.value.host);  // a NAT gateway's EIPs move with it
   for (const auto& [id, n] : st.nat_gateways) count(id, n.value.host);
   for (const auto& [id, v] : st.vpn_gateways) count(id, v.value.host);
-  VpcStore store(client_);
-  bool settled = true;
+  VpcStore store(client_, fence_);
+  Status result;
   for (const auto& [id, from] : orphans) {
     auto to = load.begin();
     for (auto it = load.begin(); it != load.end(); ++it)
       if (it->second < to->second) to = it;
     Status s = co_await store.MoveGateway(id, to->first);
+    if (s.code() == ErrorCode::kCancelled) {
+      Log()->warn("not leading any more: the pass stops ({})", s);
+      co_return s;
+    }
     if (s.ok()) {
       ++to->second;
       Log()->warn("gateway node {} is gone: {} moved to {}", from.empty() ? "(none)" : from, id,
                   to->first);
     } else {
       Log()->warn("moving {} off {}: {}", id, from, s);
-      settled = false;
+      if (result.ok()) result = s;
     }
   }
-  co_return settled;
+  co_return result;
 }
 
 }  // namespace tg::network

@@ -2,53 +2,52 @@
 // conditioned on what was read, so concurrent callers (CLI, API, several
 // servers) never leave a duplicate address, an overlapping vSwitch, or a
 // child without its parent:
-// - a child (vSwitch, security group) is created or deleted together with a
-//   rewrite of its VPC's record, conditioned on that record's revision, and a
-//   VPC is deleted only if that revision still shows no children;
-// - an interface takes its address by creating the address's own key (it
-//   must not exist) and rewrites its vSwitch's record in the same way.
+// - a child (vSwitch, security group, gateway) is created or deleted
+//   together with a rewrite of its VPC's record, conditioned on that
+//   record's revision, and a VPC is deleted only if that revision still
+//   shows no children;
+// - an interface takes its address (and its MAC) by creating the address's
+//   own key (it must not exist) and rewrites its vSwitch's and its security
+//   groups' records in the same way;
+// - a new record's id is random and its key must not exist, so creates in
+//   different VPCs never wait for each other.
+// Each operation reads only the records it needs (one transaction, so one
+// revision), never the whole prefix; a record it reads that does not decode
+// fails the operation.
 // Thread-safety: belongs to the client's executor.
 #pragma once
 
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "etcd/client.h"
-#include "network/model/gateway.h"
-#include "network/model/vpc.h"
+#include "network/model/network_state.h"
 
 namespace tg::network {
 
-// Everything under the network prefix, read at one revision.
-struct NetworkState {
-  template <typename T>
-  struct Entry {
-    T value;
-    int64_t revision = 0;  // mod revision of its key
-  };
-  std::map<std::string, Entry<Vpc>> vpcs;
-  std::map<std::string, Entry<VSwitch>> vswitches;
-  std::map<std::string, Entry<SecurityGroup>> security_groups;
-  std::map<std::string, Entry<NetworkInterface>> interfaces;
-  std::map<std::string, std::set<Ipv4>> used_addresses;  // by vSwitch, and "public"
-  std::optional<Entry<PublicPool>> public_pool;
-  std::map<std::string, Entry<Eip>> eips;
-  std::map<std::string, Entry<NatGateway>> nat_gateways;
-  std::map<std::string, Entry<VpnGateway>> vpn_gateways;
-  std::set<std::string> gateway_hosts;  // nodes with the gateway role that are up
-  int64_t revision = 0;
+// What an operation reads: every record under some prefixes, and single
+// keys.
+struct NetworkReads {
+  std::vector<std::string> prefixes;
+  std::vector<std::string> keys;
 };
-
-NetworkState ParseNetworkState(const std::vector<etcd::KeyValue>& kvs, int64_t revision);
 
 class VpcStore {
  public:
-  explicit VpcStore(etcd::Client& client) : client_(client) {}
+  // `fence`: a compare every transaction of this store carries (a
+  // controller's leadership: etcd::Election::OwnerCompare()). Once it fails,
+  // writes fail with Cancelled and change nothing.
+  explicit VpcStore(etcd::Client& client, std::optional<etcd::Compare> fence = std::nullopt)
+      : client_(client), fence_(std::move(fence)) {}
 
+  // Every record (listings, trace).
   Task<Result<NetworkState>> Read();
+  // Only the records `reads` names, at one revision.
+  Task<Result<NetworkState>> Read(const NetworkReads& reads);
+  // Commits `txn` with the fence added; Cancelled if the fence no longer
+  // held (else the result, succeeded or not).
+  Task<Result<etcd::TxnResult>> Commit(etcd::Txn txn);
 
   Task<Result<Vpc>> CreateVpc(std::string name, Cidr cidr, std::string description = "");
   Task<Status> DeleteVpc(std::string id);
@@ -85,7 +84,7 @@ class VpcStore {
   Task<Result<Eip>> CreateEip(std::optional<Ipv4> address, std::string host = "",
                               std::string name = "");
   Task<Status> DeleteEip(std::string id);
-  // With an interface (eni-...) for 1:1 NAT, or with a NAT gateway (nat-...)
+  // With an interface (eni-...) for 1:1 NAT, or with a NAT gateway (ngw-...)
   // for its SNAT entries (the EIP moves to the NAT gateway's node).
   Task<Status> AssociateEip(std::string eip_id, std::string target);
   Task<Status> DissociateEip(std::string eip_id);
@@ -102,12 +101,13 @@ class VpcStore {
                                             std::optional<Ipv4> address = std::nullopt,
                                             std::string host = "", std::string name = "");
   Task<Status> DeleteVpnGateway(std::string id);
-  // Serves a gateway (eip-, nat- or vpn-...) from another gateway node; a
-  // NAT gateway's EIPs move with it.
+  // Serves a gateway (an EIP, NAT or VPN gateway) from another gateway
+  // node; a NAT gateway's EIPs move with it.
   Task<Status> MoveGateway(std::string id, std::string host);
 
  private:
   etcd::Client& client_;
+  std::optional<etcd::Compare> fence_;
 };
 
 }  // namespace tg::network

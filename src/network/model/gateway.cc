@@ -44,32 +44,36 @@ std::string VpnGatewayKey(std::string_view id) {
 }
 
 std::string Encode(const PublicPool& v) {
-  return json{{"cidr", v.cidr.ToString()}, {"router", v.router.ToString()}}.dump();
+  json j{{"cidr", v.cidr.ToString()}, {"router", v.router.ToString()}};
+  StampRecordFormat(j);
+  return j.dump();
 }
 
 std::string Encode(const Eip& v) {
-  return json{{"id", v.id},     {"name", v.name},     {"address", v.address.ToString()},
-              {"host", v.host}, {"eni_id", v.eni_id}, {"nat_id", v.nat_id}}
-      .dump();
+  json j{{"id", v.id},     {"name", v.name},     {"address", v.address.ToString()},
+         {"host", v.host}, {"eni_id", v.eni_id}, {"nat_id", v.nat_id}};
+  StampRecordFormat(j);
+  return j.dump();
 }
 
 std::string Encode(const NatGateway& v) {
   json snat = json::array();
   for (const auto& e : v.snat)
     snat.push_back({{"source", e.source.ToString()}, {"eip_id", e.eip_id}});
-  return json{
-      {"id", v.id}, {"name", v.name}, {"vpc_id", v.vpc_id}, {"host", v.host}, {"snat", snat}}
-      .dump();
+  json j{{"id", v.id}, {"name", v.name}, {"vpc_id", v.vpc_id}, {"host", v.host}, {"snat", snat}};
+  StampRecordFormat(j);
+  return j.dump();
 }
 
 std::string Encode(const VpnGateway& v) {
-  return json{{"id", v.id},
-              {"name", v.name},
-              {"vpc_id", v.vpc_id},
-              {"host", v.host},
-              {"address", v.address.ToString()},
-              {"peer", v.peer.ToString()}}
-      .dump();
+  json j{{"id", v.id},
+         {"name", v.name},
+         {"vpc_id", v.vpc_id},
+         {"host", v.host},
+         {"address", v.address.ToString()},
+         {"peer", v.peer.ToString()}};
+  StampRecordFormat(j);
+  return j.dump();
 }
 
 Result<PublicPool> DecodePublicPool(std::string_view text) {

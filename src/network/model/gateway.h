@@ -39,7 +39,7 @@ struct PublicPool {
 };
 
 struct Eip {
-  std::string id;  // eip-<n>
+  std::string id;  // eip-...
   std::string name;
   Ipv4 address;
   std::string host;    // the gateway node that answers for it
@@ -54,7 +54,7 @@ struct SnatEntry {
 };
 
 struct NatGateway {
-  std::string id;  // nat-<n>
+  std::string id;  // ngw-... (nat-<n> if made before)
   std::string name;
   std::string vpc_id;
   std::string host;
@@ -65,7 +65,7 @@ struct NatGateway {
 // the customer gateway `peer`. Route entries of the VPC with this gateway
 // as next hop say which on-premises blocks are behind it.
 struct VpnGateway {
-  std::string id;  // vpn-<n>
+  std::string id;  // vpn-...
   std::string name;
   std::string vpc_id;
   std::string host;

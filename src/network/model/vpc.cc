@@ -61,6 +61,15 @@ Status ValidatePort(std::string_view port, uint16_t queues) {
   return Status::Ok();
 }
 
+std::string TapName(std::string_view interface_id) {
+  constexpr size_t kMaxName = 15;  // IFNAMSIZ less the terminating NUL
+  if (1 + interface_id.size() <= kMaxName) return fmt::format("t{}", interface_id);
+  std::string_view suffix = interface_id;
+  if (const size_t dash = suffix.find('-'); dash != std::string_view::npos)
+    suffix.remove_prefix(dash + 1);
+  return fmt::format("t{}", suffix.substr(0, kMaxName - 1));
+}
+
 const RouteEntry* LookupRoute(const Vpc& vpc, Ipv4 to) {
   const RouteEntry* best = nullptr;
   for (const auto& r : vpc.routes) {
@@ -83,29 +92,40 @@ std::string InterfaceKey(std::string_view id) {
   return fmt::format("{}{}", kInterfacesPrefix, id);
 }
 std::string AddressKey(std::string_view vswitch_id, Ipv4 ip) {
-  return fmt::format("{}{}/{}", kAddressesPrefix, vswitch_id, ip.ToString());
+  return fmt::format("{}{}", AddressesOf(vswitch_id), ip.ToString());
+}
+std::string AddressesOf(std::string_view vswitch_id) {
+  return fmt::format("{}{}/", kAddressesPrefix, vswitch_id);
+}
+std::string VniKey(uint32_t vni) {
+  return fmt::format("{}{}", kVnisPrefix, vni);
+}
+std::string MacKey(const Mac& mac) {
+  return fmt::format("{}{}", kMacsPrefix, mac.ToString());
 }
 
 std::string Encode(const Vpc& v) {
   json routes = json::array();
   for (const auto& r : v.routes)
     routes.push_back({{"destination", r.destination.ToString()}, {"next_hop", r.next_hop}});
-  return json{{"id", v.id},
-              {"name", v.name},
-              {"cidr", v.cidr.ToString()},
-              {"vni", v.vni},
-              {"description", v.description},
-              {"routes", routes}}
-      .dump();
+  json j{{"id", v.id},
+         {"name", v.name},
+         {"cidr", v.cidr.ToString()},
+         {"vni", v.vni},
+         {"description", v.description},
+         {"routes", routes}};
+  StampRecordFormat(j);
+  return j.dump();
 }
 
 std::string Encode(const VSwitch& v) {
-  return json{{"id", v.id},
-              {"name", v.name},
-              {"vpc_id", v.vpc_id},
-              {"cidr", v.cidr.ToString()},
-              {"zone", v.zone}}
-      .dump();
+  json j{{"id", v.id},
+         {"name", v.name},
+         {"vpc_id", v.vpc_id},
+         {"cidr", v.cidr.ToString()},
+         {"zone", v.zone}};
+  StampRecordFormat(j);
+  return j.dump();
 }
 
 std::string Encode(const SecurityGroup& v) {
@@ -120,27 +140,29 @@ std::string Encode(const SecurityGroup& v) {
                      {"priority", r.priority},
                      {"description", r.description}});
   }
-  return json{{"id", v.id},
-              {"name", v.name},
-              {"vpc_id", v.vpc_id},
-              {"inner_access", PolicyName(v.inner_access)},
-              {"rules", rules}}
-      .dump();
+  json j{{"id", v.id},
+         {"name", v.name},
+         {"vpc_id", v.vpc_id},
+         {"inner_access", PolicyName(v.inner_access)},
+         {"rules", rules}};
+  StampRecordFormat(j);
+  return j.dump();
 }
 
 std::string Encode(const NetworkInterface& v) {
-  return json{{"id", v.id},
-              {"vswitch_id", v.vswitch_id},
-              {"vpc_id", v.vpc_id},
-              {"mac", v.mac.ToString()},
-              {"ip", v.ip.ToString()},
-              {"security_groups", v.security_groups},
-              {"host", v.host},
-              {"instance", v.instance},
-              {"source_check", v.source_check},
-              {"port", v.port},
-              {"queues", v.queues}}
-      .dump();
+  json j{{"id", v.id},
+         {"vswitch_id", v.vswitch_id},
+         {"vpc_id", v.vpc_id},
+         {"mac", v.mac.ToString()},
+         {"ip", v.ip.ToString()},
+         {"security_groups", v.security_groups},
+         {"host", v.host},
+         {"instance", v.instance},
+         {"source_check", v.source_check},
+         {"port", v.port},
+         {"queues", v.queues}};
+  StampRecordFormat(j);
+  return j.dump();
 }
 
 Result<Vpc> DecodeVpc(std::string_view text) {
@@ -148,8 +170,10 @@ Result<Vpc> DecodeVpc(std::string_view text) {
     v.id = j.at("id").get<std::string>();
     v.name = j.at("name").get<std::string>();
     v.cidr = ValueOrThrow(ParseCidr(j.at("cidr").get<std::string>()));
-    v.vni = j.at("vni").get<uint32_t>();
-    if (v.vni == 0 || v.vni > kMaxVni) throw std::invalid_argument("vni out of range");
+    // Read wide: a narrowing get would wrap an out-of-range number into range.
+    const int64_t vni = j.at("vni").get<int64_t>();
+    if (vni <= 0 || vni > kMaxVni) throw std::invalid_argument("vni out of range");
+    v.vni = static_cast<uint32_t>(vni);
     v.description = j.value("description", "");
     for (const auto& r : j.value("routes", json::array())) {
       v.routes.push_back({ValueOrThrow(ParseCidr(r.at("destination").get<std::string>())),
@@ -207,7 +231,9 @@ Result<NetworkInterface> DecodeInterface(std::string_view text) {
         v.instance = j.value("instance", "");
         v.source_check = j.value("source_check", true);
         v.port = j.value("port", std::string(kPortTap));
-        v.queues = j.value("queues", uint16_t{1});
+        const int64_t queues = j.value("queues", int64_t{1});
+        if (queues < 1 || queues > kMaxQueues) throw std::invalid_argument("queues out of range");
+        v.queues = static_cast<uint16_t>(queues);
         if (Status s = ValidatePort(v.port, v.queues); !s.ok())
           throw std::invalid_argument(s.message());
       });

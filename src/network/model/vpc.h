@@ -26,6 +26,12 @@ inline constexpr std::string_view kInterfacesPrefix = "/tiangong/network/interfa
 // created with the interface in one transaction, so no address is handed
 // out twice however many callers race.
 inline constexpr std::string_view kAddressesPrefix = "/tiangong/network/addresses/";
+// One key per VNI and per MAC ever handed out (the VPC's or interface's
+// id), created with the record only if missing: VNIs are never reused (the
+// key stays after its VPC is gone); a MAC's key goes with its interface.
+inline constexpr std::string_view kVnisPrefix = "/tiangong/network/vnis/";
+inline constexpr std::string_view kMacsPrefix = "/tiangong/network/macs/";
+// The counter that named records before ids were random (no longer taken).
 inline constexpr std::string_view kNextIdKey = "/tiangong/network/next-id";
 
 // VNIs are 24 bits; 0 is never used.
@@ -37,12 +43,12 @@ inline constexpr uint32_t kMaxVni = (1u << 24) - 1;
 // wins.
 struct RouteEntry {
   Cidr destination;
-  std::string next_hop;  // eni-<n>
+  std::string next_hop;  // an interface (eni-...), NAT gateway or VPN gateway
   bool operator==(const RouteEntry&) const = default;
 };
 
 struct Vpc {
-  std::string id;  // vpc-<n>
+  std::string id;  // vpc-<20 letters and digits> (vpc-<n> if made before)
   std::string name;
   Cidr cidr;
   uint32_t vni = 0;
@@ -54,7 +60,7 @@ struct Vpc {
 const RouteEntry* LookupRoute(const Vpc& vpc, Ipv4 to);
 
 struct VSwitch {
-  std::string id;  // vsw-<n>
+  std::string id;  // vsw-...
   std::string name;
   std::string vpc_id;
   Cidr cidr;
@@ -72,8 +78,14 @@ inline constexpr std::string_view kPortTap = "tap";
 inline constexpr std::string_view kPortVhostUser = "vhost-user";
 inline constexpr uint16_t kMaxQueues = 16;
 
+// The TAP device of an interface: "t" and its id ("teni-12"), or, for an
+// id too long for a device name (15 characters), "t" and the first 14
+// characters after "eni-" (random: two interfaces of one host sharing them
+// is a chance of 36^-14 per pair, which the vSwitch still refuses).
+std::string TapName(std::string_view interface_id);
+
 struct NetworkInterface {
-  std::string id;  // eni-<n>
+  std::string id;  // eni-...
   std::string vswitch_id;
   std::string vpc_id;
   Mac mac;
@@ -106,6 +118,10 @@ std::string VSwitchKey(std::string_view id);
 std::string SecurityGroupKey(std::string_view id);
 std::string InterfaceKey(std::string_view id);
 std::string AddressKey(std::string_view vswitch_id, Ipv4 ip);
+// Every address key of a vSwitch (of its interfaces) starts with this.
+std::string AddressesOf(std::string_view vswitch_id);
+std::string VniKey(uint32_t vni);
+std::string MacKey(const Mac& mac);
 
 std::string Encode(const Vpc& v);
 std::string Encode(const VSwitch& v);

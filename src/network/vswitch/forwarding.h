@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "network/controller/vpc_store.h"
+#include "network/model/network_state.h"
 #include "network/vswitch/conntrack.h"
 #include "network/vswitch/packet.h"
 

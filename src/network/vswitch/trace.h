@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "network/controller/vpc_store.h"
+#include "network/model/network_state.h"
 #include "network/vswitch/forwarding.h"
 
 namespace tg::network {

@@ -71,18 +71,27 @@ VSwitchDaemon::VSwitchDaemon(etcd::Client& client, VSwitchOptions options)
 
 VSwitchDaemon::~VSwitchDaemon() = default;
 
-void VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revision) {
-  std::map<std::string, Ipv4> tunnels;
-  std::vector<etcd::KeyValue> records;
-  for (const auto& kv : all) {
-    if (kv.key.starts_with(kHostsPrefix)) {
-      if (auto ip = ParseIpv4(kv.value); ip.ok()) tunnels[kv.key.substr(kHostsPrefix.size())] = *ip;
-    } else {
-      records.push_back(kv);
+Status VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revision) {
+  auto parsed = ParseNetworkState(all, revision);
+  if (!parsed.ok()) {
+    // A view without that record would close its interface's port (or
+    // stop serving its gateway): the last good view stays until the
+    // records decode again.
+    ++counters_.rejected_views;
+    if (parsed.status().message() != last_rejection_) {
+      last_rejection_ = parsed.status().message();
+      Log()->error("records of revision {} not applied, still serving those of revision {}: {}",
+                   revision, applied_revision_, parsed.status());
     }
+    return parsed.status();
   }
-  const NetworkState state = ParseNetworkState(records, revision);
-  view_ = BuildHostView(state, tunnels, options_.host);
+  if (!last_rejection_.empty()) {
+    Log()->info("records of revision {} decode again: applied", revision);
+    last_rejection_.clear();
+  }
+  applied_revision_ = revision;
+  const NetworkState& state = *parsed;
+  view_ = BuildHostView(state, state.tunnels, options_.host);
   if (gateway_) gateway_->Update(BuildGatewayView(state, view_));
   // A port for each interface served here; ports of interfaces gone close.
   for (const auto& [id, ep] : view_.local) {
@@ -115,6 +124,7 @@ void VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revi
     }
     it = ports_.erase(it);
   }
+  return Status::Ok();
 }
 
 void VSwitchDaemon::Act(const Action& a, std::span<const uint8_t> frame, Port* from) {
@@ -210,9 +220,15 @@ void VSwitchDaemon::FlushTunnel() {
 }
 
 Result<std::shared_ptr<VSwitchDaemon::Port>> VSwitchDaemon::OpenTapPort(const std::string& id) {
+  const std::string name = TapName(id);
+  // A persistent device of that name is attached to, not made: another
+  // interface's must never be.
+  for (const auto& [other, p] : ports_)
+    if (p->tap && p->tap->name() == name)
+      return FailedPrecondition("TAP {} already serves interface {}", name, other);
   auto known = port_namespaces_.find(id);
-  TG_ASSIGN_OR_RETURN(auto tap, TapPort::Open(ex_, "t" + id,  // e.g. teni-12
-                                              known == port_namespaces_.end() ? 0 : known->second));
+  TG_ASSIGN_OR_RETURN(
+      auto tap, TapPort::Open(ex_, name, known == port_namespaces_.end() ? 0 : known->second));
   auto port = std::make_shared<Port>();
   port->eni_id = id;
   port->tap = std::move(tap);
@@ -546,7 +562,10 @@ bool VSwitchDaemon::LoadState() {
     kv.value = e["value"].get<std::string>();
     all.push_back(std::move(kv));
   }
-  Rebuild(all, j.value("revision", int64_t{0}));
+  if (Status s = Rebuild(all, j.value("revision", int64_t{0})); !s.ok()) {
+    Log()->warn("not serving from the saved state {}: {}", options_.state_path, s);
+    return false;
+  }
   Log()->info("serving {} interfaces from the saved state while etcd is read", view_.local.size());
   return true;
 }
@@ -651,15 +670,20 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
     if (changed.is_set()) {
       changed.Reset();
       if (!mirror_->loaded()) continue;
-      last_records_.clear();
-      last_records_.reserve(mirror_->kvs().size());
-      for (const auto& [key, kv] : mirror_->kvs()) last_records_.push_back(kv);
-      Rebuild(last_records_, mirror_->revision());
-      state_dirty_ = true;
+      std::vector<etcd::KeyValue> records;
+      records.reserve(mirror_->kvs().size());
+      for (const auto& [key, kv] : mirror_->kvs()) records.push_back(kv);
+      // Only records that were applied are saved for a restart.
+      if (Rebuild(records, mirror_->revision()).ok()) {
+        last_records_ = std::move(records);
+        saved_revision_ = mirror_->revision();
+        state_dirty_ = true;
+      }
     }
     // Saved at most once a second: a burst of changes writes the file once.
-    if (state_dirty_ && mirror_->loaded() && Clock::now() - last_save_ >= std::chrono::seconds(1)) {
-      SaveState(last_records_, mirror_->revision());
+    if (state_dirty_ && saved_revision_ > 0 &&
+        Clock::now() - last_save_ >= std::chrono::seconds(1)) {
+      SaveState(last_records_, saved_revision_);
       state_dirty_ = false;
       last_save_ = Clock::now();
     }
@@ -682,10 +706,11 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
     drops += fmt::format("{}{}={}", drops.empty() ? "" : ", ", DropReasonName(reason), n);
   Log()->info(
       "vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in ({} reads); {} "
-      "from the uplink, {} to it; dropped: {}",
+      "from the uplink, {} to it; dropped: {}; record changes not applied: {}",
       counters_.from_ports, counters_.to_ports, counters_.tunnel_out, counters_.tunnel_in,
       counters_.tunnel_reads, gateway_ ? gateway_->from_uplink() : 0,
-      gateway_ ? gateway_->to_uplink() : 0, drops.empty() ? "none" : drops);
+      gateway_ ? gateway_->to_uplink() : 0, drops.empty() ? "none" : drops,
+      counters_.rejected_views);
   co_return Status::Ok();
 }
 

@@ -24,9 +24,6 @@
 
 namespace tg::network {
 
-// /tiangong/network/hosts/<host>: the host's underlay address, under its lease.
-inline constexpr std::string_view kHostsPrefix = "/tiangong/network/hosts/";
-
 struct VSwitchOptions {
   std::string host;       // interfaces with this host are served here
   std::string tunnel_ip;  // underlay address; VXLAN is received there
@@ -45,6 +42,9 @@ struct VSwitchCounters {
   uint64_t from_ports = 0, to_ports = 0, tunnel_out = 0, tunnel_in = 0, replies = 0;
   uint64_t tunnel_reads = 0;  // buffers read: fewer than tunnel_in when the kernel joins (GRO)
   std::map<DropReason, uint64_t> drops;
+  // Changes of the records not applied because a record did not decode
+  // (the view before them kept serving).
+  uint64_t rejected_views = 0;
 };
 
 class VSwitchDaemon {
@@ -57,7 +57,9 @@ class VSwitchDaemon {
 
  private:
   struct Port;
-  void Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revision);
+  // The view and ports from `all`; if any record does not decode, nothing
+  // changes and the error is logged (once while it stays the same).
+  Status Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revision);
   void SaveState(const std::vector<etcd::KeyValue>& all, int64_t revision);
   bool LoadState();
   Task<void> Register(Event& stop);
@@ -92,6 +94,9 @@ class VSwitchDaemon {
   std::map<std::string, std::shared_ptr<Port>> ports_;  // by eni id
   std::map<std::string, uint64_t> port_namespaces_;     // saved: where each device was
   std::vector<etcd::KeyValue> last_records_;            // what the view was built from
+  int64_t saved_revision_ = 0;                          // ... their revision in etcd
+  int64_t applied_revision_ = 0;                        // of the view serving now
+  std::string last_rejection_;                          // why the latest records were not applied
   bool state_dirty_ = false;
   bool flush_scheduled_ = false;  // not saved since it changed
   TimePoint last_save_{};
