@@ -21,7 +21,7 @@
 #include "etcd/local_etcd.h"
 #include "etcd/mirror.h"
 #include "network/controller/vpc_store.h"
-#include "network/vswitch/forwarding.h"
+#include "network/datapath/forwarding.h"
 
 using namespace tg;
 using namespace tg::network;

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "network/gateway/gre.h"
-#include "network/vswitch/bytes.h"
-#include "network/vswitch/packet.h"
+#include "network/datapath/bytes.h"
+#include "network/datapath/packet.h"
 
 namespace tg::network::fuzz {
 

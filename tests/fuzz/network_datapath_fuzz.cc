@@ -24,8 +24,8 @@
 #include "../network/gateway_records.h"
 #include "datapath_frames.h"
 #include "network/gateway/translate.h"
-#include "network/vswitch/coalesce.h"
-#include "network/vswitch/forwarding.h"
+#include "network/datapath/coalesce.h"
+#include "network/datapath/forwarding.h"
 #include "recipe.h"
 
 namespace tg::network::fuzz {

@@ -1,7 +1,7 @@
 // One host's forwarding decisions from the VPC records: ARP answered
 // locally, same-subnet and routed traffic, the tunnel to other hosts,
 // isolation of overlapping VPCs, spoofing, TTL and the overlay MTU.
-#include "network/vswitch/forwarding.h"
+#include "network/datapath/forwarding.h"
 
 #include <gtest/gtest.h>
 

@@ -4,11 +4,11 @@
 #include <gtest/gtest.h>
 
 #include "gateway_records.h"
+#include "network/datapath/bytes.h"
 #include "network/gateway/gre.h"
 #include "network/gateway/nat_table.h"
 #include "network/gateway/rewrite.h"
 #include "network/gateway/translate.h"
-#include "network/vswitch/bytes.h"
 #include "network/vswitch/trace.h"
 #include "support/test_util.h"
 

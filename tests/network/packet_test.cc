@@ -1,12 +1,12 @@
 // Frame parsing and the frames the vSwitch writes: every length checked,
 // checksums right, and no input (truncated, garbage) read out of bounds.
-#include "network/vswitch/packet.h"
+#include "network/datapath/packet.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "network/vswitch/coalesce.h"
+#include "network/datapath/coalesce.h"
 
 namespace tg::network {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "network/vswitch/bytes.h"
+#include "network/datapath/bytes.h"
 
 namespace tg::network {
 

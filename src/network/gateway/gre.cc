@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "network/vswitch/bytes.h"
+#include "network/datapath/bytes.h"
 
 namespace tg::network {
 

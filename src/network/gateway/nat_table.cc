@@ -1,6 +1,6 @@
 #include "network/gateway/nat_table.h"
 
-#include "network/vswitch/conntrack.h"
+#include "network/datapath/conntrack.h"
 
 namespace tg::network {
 

@@ -1,6 +1,6 @@
 #include "network/gateway/rewrite.h"
 
-#include "network/vswitch/bytes.h"
+#include "network/datapath/bytes.h"
 
 namespace tg::network {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <span>
 
-#include "network/vswitch/packet.h"
+#include "network/datapath/packet.h"
 
 namespace tg::network {
 

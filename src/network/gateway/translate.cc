@@ -2,9 +2,9 @@
 
 #include <cstring>
 
+#include "network/datapath/bytes.h"
 #include "network/gateway/gre.h"
 #include "network/gateway/rewrite.h"
-#include "network/vswitch/bytes.h"
 
 namespace tg::network {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "network/datapath/forwarding.h"
 #include "network/gateway/nat_table.h"
-#include "network/vswitch/forwarding.h"
 
 namespace tg::network {
 

@@ -15,7 +15,7 @@
 
 #include "base/asio.h"
 #include "base/status.h"
-#include "network/vswitch/packet.h"
+#include "network/datapath/packet.h"
 
 namespace tg::network {
 

@@ -1,7 +1,7 @@
 #include "network/vswitch/trace.h"
 
+#include "network/datapath/bytes.h"
 #include "network/gateway/translate.h"
-#include "network/vswitch/bytes.h"
 
 namespace tg::network {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "network/datapath/forwarding.h"
 #include "network/model/network_state.h"
-#include "network/vswitch/forwarding.h"
 
 namespace tg::network {
 

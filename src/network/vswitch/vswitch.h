@@ -16,9 +16,9 @@
 #include "base/async.h"
 #include "etcd/client.h"
 #include "etcd/mirror.h"
+#include "network/datapath/coalesce.h"
+#include "network/datapath/forwarding.h"
 #include "network/gateway/gateway.h"
-#include "network/vswitch/coalesce.h"
-#include "network/vswitch/forwarding.h"
 #include "network/vswitch/tap.h"
 #include "vhost_net/net_device.h"
 

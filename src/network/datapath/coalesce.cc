@@ -1,8 +1,8 @@
-#include "network/vswitch/coalesce.h"
+#include "network/datapath/coalesce.h"
 
 #include <cstring>
 
-#include "network/vswitch/bytes.h"
+#include "network/datapath/bytes.h"
 
 namespace tg::network {
 

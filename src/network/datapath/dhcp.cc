@@ -1,8 +1,8 @@
-#include "network/vswitch/dhcp.h"
+#include "network/datapath/dhcp.h"
 
 #include <cstring>
 
-#include "network/vswitch/bytes.h"
+#include "network/datapath/bytes.h"
 
 namespace tg::network {
 

@@ -1,9 +1,9 @@
-#include "network/vswitch/packet.h"
+#include "network/datapath/packet.h"
 
 #include <bit>
 #include <cstring>
 
-#include "network/vswitch/bytes.h"
+#include "network/datapath/bytes.h"
 
 namespace tg::network {
 

@@ -1,8 +1,8 @@
-#include "network/vswitch/forwarding.h"
+#include "network/datapath/forwarding.h"
 
 #include <cstring>
 
-#include "network/vswitch/dhcp.h"
+#include "network/datapath/dhcp.h"
 
 namespace tg::network {
 

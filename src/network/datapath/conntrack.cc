@@ -1,4 +1,4 @@
-#include "network/vswitch/conntrack.h"
+#include "network/datapath/conntrack.h"
 
 namespace tg::network {
 

@@ -7,7 +7,7 @@
 #include <span>
 #include <vector>
 
-#include "network/vswitch/packet.h"
+#include "network/datapath/packet.h"
 
 namespace tg::network {
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "network/datapath/conntrack.h"
+#include "network/datapath/packet.h"
 #include "network/model/network_state.h"
-#include "network/vswitch/conntrack.h"
-#include "network/vswitch/packet.h"
 
 namespace tg::network {
 

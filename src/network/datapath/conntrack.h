@@ -12,7 +12,7 @@
 #include <tuple>
 
 #include "base/asio.h"
-#include "network/vswitch/packet.h"
+#include "network/datapath/packet.h"
 
 namespace tg::network {
 
