@@ -10,6 +10,7 @@
 #include "storage/chunkserver/server.h"
 #include "storage/common/chunk_client.h"
 #include "storage/common/metadata.h"
+#include "storage/common/storage_state.h"
 
 namespace tg::storage {
 
@@ -71,19 +72,22 @@ class Agent {
   // Chunks kept here whose replica set no longer names this server (it was
   // cut off, or dead, and they were recovered elsewhere) go: they are stale.
   // A chunk whose version rose since the record was read (this server was
-  // just made a recovery target) stays.
+  // just made a recovery target) stays. A chunk record that does not decode
+  // fails the whole step (and so the registration, retried): its chunk would
+  // look unnamed and be dropped.
   Task<Status> DropChunksMovedElsewhere() {
     auto all = co_await client_.Get(std::string(kChunksPrefix), {.prefix = true});
     TG_CO_RETURN_IF_ERROR(all.status());
-    std::map<uint64_t, ChunkInfo> records;
-    for (const auto& kv : all->kvs) {
-      if (auto c = DecodeChunk(kv.value); c.ok()) records[c->chunk_id] = *c;
+    auto state = ParseStorageState(all->kvs, all->revision);
+    if (!state.ok()) {
+      co_return state.status().Annotate("chunk records unreadable, keeping every chunk here");
     }
+    const auto& records = state->chunks;
     size_t dropped = 0;
     for (uint64_t id : store_.ListChunks()) {
       auto it = records.find(id);
-      if (it != records.end() && it->second.Has(info_.id)) continue;
-      const uint32_t seen = it == records.end() ? UINT32_MAX : it->second.version;
+      if (it != records.end() && it->second.record.Has(info_.id)) continue;
+      const uint32_t seen = it == records.end() ? UINT32_MAX : it->second.record.version;
       if (store_.VersionOf(id) > seen) continue;
       TG_CO_RETURN_IF_ERROR(co_await store_.Delete(id));
       ++dropped;
@@ -175,7 +179,9 @@ class Agent {
   void StartTask(TaskGroup& copies, const etcd::KeyValue& kv) {
     auto task = DecodeTask(kv.value);
     if (!task.ok()) {
-      Log()->warn("ignoring bad task {}: {}", kv.key, task.status());
+      // Acting on it could only copy the wrong thing; it waits for a fixed
+      // record (the master rewrites tasks whenever the set changes).
+      Log()->error("not running task {}: {}", kv.key, task.status());
       return;
     }
     latest_[kv.key] = {*task, kv.mod_revision};

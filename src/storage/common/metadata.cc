@@ -71,43 +71,67 @@ std::string_view VolumeStateName(VolumeState s) {
   return "unknown";
 }
 
+Result<VolumeState> ParseVolumeState(std::string_view name) {
+  for (VolumeState s : {VolumeState::kCreating, VolumeState::kAvailable, VolumeState::kDeleting}) {
+    if (name == VolumeStateName(s)) return s;
+  }
+  return InvalidArgument("unknown volume state '{}'", name);
+}
+
+std::string_view ReplicaStateName(ReplicaState s) {
+  return s == ReplicaState::kHealthy ? "healthy" : "recovering";
+}
+
+Result<ReplicaState> ParseReplicaState(std::string_view name) {
+  for (ReplicaState s : {ReplicaState::kHealthy, ReplicaState::kRecovering}) {
+    if (name == ReplicaStateName(s)) return s;
+  }
+  return InvalidArgument("unknown replica state '{}'", name);
+}
+
+namespace {
+
+// Every record this binary writes says which format it is.
+std::string Stamped(json j) {
+  StampRecordFormat(j);
+  return j.dump();
+}
+
+}  // namespace
+
 std::string Encode(const ChunkserverInfo& v) {
-  return json{{"id", v.id},
-              {"address", v.address},
-              {"host", v.host},
-              {"rack", v.rack},
-              {"capacity_bytes", v.capacity_bytes},
-              {"free_bytes", v.free_bytes},
-              {"chunks", v.chunks},
-              {"corrupt_chunks", v.corrupt_chunks}}
-      .dump();
+  return Stamped({{"id", v.id},
+                  {"address", v.address},
+                  {"host", v.host},
+                  {"rack", v.rack},
+                  {"capacity_bytes", v.capacity_bytes},
+                  {"free_bytes", v.free_bytes},
+                  {"chunks", v.chunks},
+                  {"corrupt_chunks", v.corrupt_chunks}});
 }
 
 std::string Encode(const VolumeInfo& v) {
-  return json{{"name", v.name},
-              {"number", v.number},
-              {"size", v.size},
-              {"epoch", v.epoch},
-              {"state", VolumeStateName(v.state)},
-              {"parents", v.parents},
-              {"snapshot", v.snapshot},
-              {"next_number", v.next_number}}
-      .dump();
+  return Stamped({{"name", v.name},
+                  {"number", v.number},
+                  {"size", v.size},
+                  {"epoch", v.epoch},
+                  {"state", VolumeStateName(v.state)},
+                  {"parents", v.parents},
+                  {"snapshot", v.snapshot},
+                  {"next_number", v.next_number}});
 }
 
 std::string Encode(const ChunkInfo& v) {
   json replicas = json::array();
   for (const auto& r : v.replicas) {
-    replicas.push_back({{"server", r.server},
-                        {"state", r.state == ReplicaState::kHealthy ? "healthy" : "recovering"}});
+    replicas.push_back({{"server", r.server}, {"state", ReplicaStateName(r.state)}});
   }
-  return json{{"chunk_id", v.chunk_id}, {"version", v.version}, {"replicas", replicas}}.dump();
+  return Stamped({{"chunk_id", v.chunk_id}, {"version", v.version}, {"replicas", replicas}});
 }
 
 std::string Encode(const RecoveryTask& v) {
-  return json{
-      {"chunk_id", v.chunk_id}, {"version", v.version}, {"sources", v.sources}, {"done", v.done}}
-      .dump();
+  return Stamped(
+      {{"chunk_id", v.chunk_id}, {"version", v.version}, {"sources", v.sources}, {"done", v.done}});
 }
 
 Result<ChunkserverInfo> DecodeChunkserver(std::string_view text) {
@@ -134,9 +158,7 @@ Result<VolumeInfo> DecodeVolume(std::string_view text) {
     v.parents = j.value("parents", std::vector<uint64_t>{});
     v.snapshot = j.value("snapshot", false);
     v.next_number = j.value("next_number", uint64_t{0});
-    v.state = state == "available"  ? VolumeState::kAvailable
-              : state == "deleting" ? VolumeState::kDeleting
-                                    : VolumeState::kCreating;
+    v.state = ValueOrThrow(ParseVolumeState(state));
   });
 }
 
@@ -145,9 +167,9 @@ Result<ChunkInfo> DecodeChunk(std::string_view text) {
     j.at("chunk_id").get_to(v.chunk_id);
     j.at("version").get_to(v.version);
     for (const auto& r : j.at("replicas")) {
-      v.replicas.push_back({r.at("server"), r.value("state", "healthy") == "healthy"
-                                                ? ReplicaState::kHealthy
-                                                : ReplicaState::kRecovering});
+      // Records written before replica states existed have none: healthy.
+      v.replicas.push_back(
+          {r.at("server"), ValueOrThrow(ParseReplicaState(r.value("state", "healthy")))});
     }
   });
 }

@@ -106,7 +106,12 @@ Result<VolumeInfo> DecodeVolume(std::string_view json);
 Result<ChunkInfo> DecodeChunk(std::string_view json);
 Result<RecoveryTask> DecodeTask(std::string_view json);
 
+// Every encoder stamps the record format (base/json_record.h); decoders refuse
+// a newer one, and an unknown state is an error, never a default.
 std::string_view VolumeStateName(VolumeState s);
+Result<VolumeState> ParseVolumeState(std::string_view name);
+std::string_view ReplicaStateName(ReplicaState s);
+Result<ReplicaState> ParseReplicaState(std::string_view name);
 // Volume names: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'.
 Status CheckVolumeName(std::string_view name);
 

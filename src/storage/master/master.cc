@@ -6,6 +6,7 @@
 #include "storage/common/chunk_client.h"
 #include "storage/common/metadata.h"
 #include "storage/common/protocol.h"
+#include "storage/common/storage_state.h"
 #include "storage/master/placement.h"
 
 namespace tg::storage {
@@ -17,51 +18,69 @@ auto Log() {
   return log;
 }
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
 constexpr size_t kOpsPerTxn = 64;  // etcd refuses transactions over 128 operations
 
 }  // namespace
 
-// Everything under the storage prefix, as read at one revision.
-struct Master::State {
-  std::map<std::string, ChunkserverInfo> servers;  // live ones (their lease holds)
+// Everything under the storage prefix, as read at one revision (servers: the
+// live ones, their lease holds), and what a pass derives from it.
+struct Master::State : StorageState {
+  explicit State(StorageState records) : StorageState(std::move(records)) {}
   std::vector<ChunkserverInfo> live;
-  std::map<std::string, std::pair<VolumeInfo, int64_t>> volumes;  // name -> (info, mod revision)
-  std::map<uint64_t, std::pair<ChunkInfo, int64_t>> chunks;
-  struct TaskEntry {
-    std::string key, server;
-    RecoveryTask task;
-  };
-  std::map<uint64_t, std::vector<TaskEntry>> tasks;   // by chunk
   std::set<std::pair<uint64_t, std::string>> failed;  // (chunk, server) reported or corrupt
-  std::map<uint64_t, std::vector<std::string>> report_keys;
-  std::map<std::string, uint64_t> load;  // replicas per server
+  std::map<std::string, uint64_t> load;               // replicas per server
   size_t tasks_running = 0;
   std::map<std::string, int> tasks_per_server;
   std::vector<Copyset> copysets;
   std::map<uint64_t, std::string> moves;  // rebalancing: chunk -> server to add
 };
 
-Master::Master(etcd::Client& client, etcd::Mirror& state, MasterOptions options)
-    : client_(client), state_(state), options_(options) {}
+Master::Master(etcd::Client& client, etcd::Mirror& state, etcd::Compare leadership,
+               MasterOptions options)
+    : client_(client), state_(state), leadership_(std::move(leadership)), options_(options) {}
 
 Master::~Master() = default;
 
 Task<Result<etcd::TxnResult>> Master::Commit(etcd::Txn txn) {
-  auto r = co_await client_.Commit(std::move(txn));
-  if (r.ok() && r->succeeded) last_write_ = std::max(last_write_, r->revision);
+  // The refused branch reads the candidate key, to tell a lost term from a
+  // record that changed meanwhile.
+  txn.compares.push_back(leadership_);
+  txn.otherwise.push_back(etcd::TxnOp::Get(leadership_.key));
+  TG_CO_ASSIGN_OR_RETURN(etcd::TxnResult r, co_await client_.Commit(std::move(txn)));
+  if (r.succeeded) {
+    last_write_ = std::max(last_write_, r.revision);
+    co_return r;
+  }
+  const std::vector<etcd::KeyValue>& key = r.gets.back().kvs;
+  if (key.empty() || key[0].create_revision != leadership_.number) {
+    term_over_ = true;
+    co_return FailedPrecondition("write refused: this master's term is over ({} is gone)",
+                                 leadership_.key);
+  }
   co_return r;
+}
+
+void Master::ReportFailedPass(const Status& s) {
+  const std::string text = s.ToString();
+  if (text == last_reported_ && Clock::now() - last_reported_at_ < std::chrono::minutes(1)) {
+    Log()->debug("reconcile: {}", s);
+    return;
+  }
+  last_reported_ = text;
+  last_reported_at_ = Clock::now();
+  Log()->error("reconcile: {}", s);
 }
 
 Task<void> Master::Lead(Event& stop) {
   Event& changed = state_.changed();
   Log()->info("storage master leading (state copy at revision {})", state_.revision());
-  while (!stop.is_set()) {
+  while (!stop.is_set() && !term_over_) {
     changed.Reset();
-    if (Status s = co_await ReconcileOnce(); !s.ok()) Log()->warn("reconcile: {}", s);
+    if (Status s = co_await ReconcileOnce(); !s.ok()) {
+      ReportFailedPass(s);
+    } else {
+      last_reported_.clear();
+    }
     co_await (changed.Wait() || SleepFor(1s) || stop.Wait());
     if (!stop.is_set()) co_await SleepFor(std::chrono::milliseconds(20));  // gather a burst
   }
@@ -72,6 +91,7 @@ Task<void> Master::Lead(Event& stop) {
 }
 
 Task<Status> Master::ReconcileOnce() {
+  if (term_over_) co_return FailedPrecondition("this master's term is over");
   // The copy must hold this master's own last writes, or the pass would
   // redo them (harmlessly: every write is conditioned on what was read).
   if (!co_await state_.WaitFor(last_write_, std::chrono::seconds(2))) {
@@ -80,53 +100,38 @@ Task<Status> Master::ReconcileOnce() {
     // what was read, so an old copy changes nothing).
     Log()->warn("state copy at revision {}, not yet at {}: reconciling from it", state_.revision(),
                 last_write_);
-    if (!state_.loaded()) co_return Unavailable("the state copy is not loaded yet");
   }
   last_write_ = 0;
-  State st;
-  for (const auto& entry : state_.kvs()) {
-    const etcd::KeyValue& kv = entry.second;
-    const std::string_view key = kv.key;
-    if (StartsWith(key, kChunkserversPrefix)) {
-      if (auto s = DecodeChunkserver(kv.value); s.ok()) {
-        st.servers[s->id] = *s;
-        st.live.push_back(*s);
-      }
-    } else if (StartsWith(key, kVolumesPrefix)) {
-      if (auto v = DecodeVolume(kv.value); v.ok()) st.volumes[v->name] = {*v, kv.mod_revision};
-    } else if (StartsWith(key, kChunksPrefix)) {
-      if (auto c = DecodeChunk(kv.value); c.ok()) st.chunks[c->chunk_id] = {*c, kv.mod_revision};
-    } else if (StartsWith(key, kTasksPrefix)) {
-      auto rest = key.substr(kTasksPrefix.size());
-      auto slash = rest.find('/');
-      auto t = DecodeTask(kv.value);
-      if (slash != std::string_view::npos && t.ok()) {
-        st.tasks[t->chunk_id].push_back({kv.key, std::string(rest.substr(0, slash)), *t});
-        if (!t->done) {
-          ++st.tasks_running;
-          ++st.tasks_per_server[std::string(rest.substr(0, slash))];
-        }
-      }
-    } else if (StartsWith(key, kReportsPrefix)) {
-      auto rest = key.substr(kReportsPrefix.size());
-      auto slash = rest.find('/');
-      if (slash == std::string_view::npos) continue;
-      uint64_t chunk = std::strtoull(std::string(rest.substr(0, slash)).c_str(), nullptr, 16);
-      st.failed.insert({chunk, std::string(rest.substr(slash + 1))});
-      st.report_keys[chunk].push_back(kv.key);
+  if (!state_.loaded()) co_return Unavailable("the state copy is not loaded yet");
+  // All or nothing: acting on the records that decoded would take the others
+  // for absent (and free the layers of a volume it could not read).
+  auto records = ParseStorageState(state_.kvs(), state_.revision());
+  if (!records.ok()) {
+    co_return records.status().Annotate(
+        "storage records unreadable, this pass changes nothing until the record is fixed");
+  }
+  State st(*std::move(records));
+  for (const auto& [id, s] : st.servers) st.live.push_back(s);
+  for (const auto& [chunk, reports] : st.reports)
+    for (const auto& r : reports) st.failed.insert({chunk, r.server});
+  for (const auto& [chunk, tasks] : st.tasks) {
+    for (const auto& t : tasks) {
+      if (t.task.done) continue;
+      ++st.tasks_running;
+      ++st.tasks_per_server[t.server];
     }
   }
   for (const auto& [id, s] : st.servers)
     for (uint64_t c : s.corrupt_chunks) st.failed.insert({c, id});
   for (const auto& [id, c] : st.chunks)
-    for (const auto& r : c.first.replicas) ++st.load[r.server];
+    for (const auto& r : c.record.replicas) ++st.load[r.server];
   st.copysets = BuildCopysets(st.live, kReplicas, options_.scatter_width);
 
   Status result;
   std::vector<std::string> names;
   for (const auto& [name, v] : st.volumes) names.push_back(name);
   for (const auto& name : names) {
-    const VolumeInfo v = st.volumes[name].first;
+    const VolumeInfo v = st.volumes[name].record;
     Status s;
     if (v.state == VolumeState::kDeleting) {
       s = co_await DeleteVolume(st, name);
@@ -134,16 +139,23 @@ Task<Status> Master::ReconcileOnce() {
       s = co_await PlaceLayer(st, name, v.number);
       if (s.ok() && v.next_number) s = co_await PlaceLayer(st, name, v.next_number);
     }
+    if (term_over_) co_return s;
     if (!s.ok()) result = s;
   }
-  if (Status s = co_await CollectUnreferencedLayers(st); !s.ok()) result = s;
+  if (Status s = co_await CollectUnreferencedLayers(st); !s.ok()) {
+    if (term_over_) co_return s;
+    result = s;
+  }
   PlanRebalancing(st);
   std::set<uint64_t> touched;
   for (const auto& [id, c] : st.chunks) touched.insert(id);
   for (const auto& [id, t] : st.tasks) touched.insert(id);
-  for (const auto& [id, k] : st.report_keys) touched.insert(id);
+  for (const auto& [id, r] : st.reports) touched.insert(id);
   for (uint64_t id : touched) {
-    if (Status s = co_await ReconcileChunk(st, id); !s.ok()) result = s;
+    if (Status s = co_await ReconcileChunk(st, id); !s.ok()) {
+      if (term_over_) co_return s;
+      result = s;
+    }
   }
   co_return result;
 }
@@ -213,12 +225,15 @@ Task<Status> Master::DeleteVolume(State& st, const std::string& name) {
   co_return Status::Ok();
 }
 
-// Chunks of layers that no volume or snapshot names any more: their data
-// on every live replica, then their records.
+// Chunks of layers that no volume or snapshot names any more: their records,
+// then their data on every live replica. Record first: a master whose term
+// ended meanwhile is refused there and deletes no data; data left behind by a
+// crash between the two goes when its chunkserver next registers (it drops
+// chunks no record names).
 Task<Status> Master::CollectUnreferencedLayers(State& st) {
   std::set<uint64_t> referenced;
   for (const auto& [name, v] : st.volumes)
-    for (uint64_t layer : v.first.layers()) referenced.insert(layer);
+    for (uint64_t layer : v.record.layers()) referenced.insert(layer);
   std::set<uint64_t> freed;
   for (auto it = st.chunks.begin(); it != st.chunks.end();) {
     const auto& [id, c] = *it;
@@ -226,17 +241,19 @@ Task<Status> Master::CollectUnreferencedLayers(State& st) {
       ++it;
       continue;
     }
-    for (const auto& r : c.first.replicas) {
-      if (auto s = st.servers.find(r.server); s != st.servers.end()) {
-        (co_await DeleteChunkOn(s->second.address, id)).IgnoreError();
-      }
-    }
     etcd::Txn txn;
     txn.compares.push_back(
-        etcd::Compare::ModRevision(ChunkKey(id), etcd::Compare::Op::kEqual, c.second));
+        etcd::Compare::ModRevision(ChunkKey(id), etcd::Compare::Op::kEqual, c.mod_revision));
     txn.then.push_back(etcd::TxnOp::Delete(ChunkKey(id)));
-    TG_CO_RETURN_IF_ERROR((co_await Commit(std::move(txn))).status());
-    freed.insert(VolumeOf(id));
+    TG_CO_ASSIGN_OR_RETURN(auto r, co_await Commit(std::move(txn)));
+    if (r.succeeded) {
+      for (const auto& replica : c.record.replicas) {
+        if (auto s = st.servers.find(replica.server); s != st.servers.end()) {
+          (co_await DeleteChunkOn(s->second.address, id)).IgnoreError();
+        }
+      }
+      freed.insert(VolumeOf(id));
+    }
     it = st.chunks.erase(it);
   }
   for (uint64_t layer : freed) Log()->info("layer {} freed: nothing refers to it", layer);
@@ -249,13 +266,17 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
   if (it == st.chunks.end()) {
     // The chunk is gone (its volume was deleted): so are its tasks and reports.
     for (const auto& t : st.tasks[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(t.key));
-    for (const auto& k : st.report_keys[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(k));
+    for (const auto& r : st.reports[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(r.key));
     if (!txn.then.empty()) TG_CO_RETURN_IF_ERROR((co_await Commit(std::move(txn))).status());
     co_return Status::Ok();
   }
   const auto& [current, revision] = it->second;
   ChunkInfo next = current;
   bool membership_changed = false, changed = false;
+  // Live servers whose copy goes once the new set is committed (a member
+  // that left, or one dropped by rebalancing): after, so that a master whose
+  // term ended, refused at the commit, deletes nothing.
+  std::vector<std::string> wipe_after_commit;
 
   // Finished copies: the replica becomes healthy.
   for (const auto& t : st.tasks[chunk_id]) {
@@ -288,15 +309,13 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
       membership_changed = true;
       --st.load[r.server];
       // A corrupt copy on a live server goes, so it can be refilled later.
-      if (auto s = st.servers.find(r.server); s != st.servers.end()) {
-        (co_await DeleteChunkOn(s->second.address, chunk_id)).IgnoreError();
-      }
+      wipe_after_commit.push_back(r.server);
       continue;
     }
     kept.push_back(r);
   }
   next.replicas = kept;
-  for (const auto& k : st.report_keys[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(k));
+  for (const auto& r : st.reports[chunk_id]) txn.then.push_back(etcd::TxnOp::Delete(r.key));
 
   // Too few members: add one per pass, within the recovery budget.
   std::vector<std::string> sources;
@@ -317,7 +336,7 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
     std::string target = PickRecoveryTarget(st.copysets, candidates, members, st.load);
     if (target.empty()) break;
     // Whatever an earlier membership left there must not survive the fill.
-    if (!(co_await DeleteChunkOn(st.servers[target].address, chunk_id)).ok()) break;
+    if (!(co_await WipeBeforeFill(st, chunk_id, revision, target)).ok()) break;
     next.replicas.push_back({target, ReplicaState::kRecovering});
     membership_changed = true;
     ++st.load[target];
@@ -335,7 +354,7 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
                                            !sources.empty() &&
                                            static_cast<int>(next.replicas.size()) == kReplicas) {
     const std::string& target = move->second;
-    if ((co_await DeleteChunkOn(st.servers[target].address, chunk_id)).ok()) {
+    if ((co_await WipeBeforeFill(st, chunk_id, revision, target)).ok()) {
       next.replicas.push_back({target, ReplicaState::kRecovering});
       membership_changed = true;
       ++st.tasks_running;
@@ -348,7 +367,6 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
   }
   // Step 2: once the new replica is healthy, the chunk has one too many:
   // the one on the most loaded server goes.
-  std::string dropped;
   size_t healthy_now = 0;
   bool recovering_now = false;
   for (const auto& r : next.replicas) {
@@ -363,7 +381,8 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
     for (auto it = next.replicas.begin(); it != next.replicas.end(); ++it) {
       if (st.load[it->server] > st.load[heaviest->server]) heaviest = it;
     }
-    dropped = heaviest->server;
+    const std::string dropped = heaviest->server;
+    wipe_after_commit.push_back(dropped);
     --st.load[dropped];
     next.replicas.erase(heaviest);
     membership_changed = true;
@@ -394,12 +413,29 @@ Task<Status> Master::ReconcileChunk(State& st, uint64_t chunk_id) {
   txn.compares.push_back(
       etcd::Compare::ModRevision(ChunkKey(chunk_id), etcd::Compare::Op::kEqual, revision));
   TG_CO_ASSIGN_OR_RETURN(auto committed, co_await Commit(std::move(txn)));
-  if (committed.succeeded && !dropped.empty()) {
-    if (auto s = st.servers.find(dropped); s != st.servers.end()) {
+  if (!committed.succeeded) co_return Status::Ok();
+  for (const auto& server : wipe_after_commit) {
+    if (auto s = st.servers.find(server); s != st.servers.end()) {
       (co_await DeleteChunkOn(s->second.address, chunk_id)).IgnoreError();
     }
   }
   co_return Status::Ok();
+}
+
+// The wipe must come before the task that names `target` (a copy must not
+// land on leftovers), so it cannot wait for the commit: a fenced transaction
+// with no operations first confirms this term still leads and the chunk is
+// as read. That narrows, but does not close, the window of a master paused
+// between the check and the wipe; chunkservers do not check a version on
+// delete yet.
+Task<Status> Master::WipeBeforeFill(State& st, uint64_t chunk_id, int64_t revision,
+                                    const std::string& target) {
+  etcd::Txn check;
+  check.compares.push_back(
+      etcd::Compare::ModRevision(ChunkKey(chunk_id), etcd::Compare::Op::kEqual, revision));
+  TG_CO_ASSIGN_OR_RETURN(auto r, co_await Commit(std::move(check)));
+  if (!r.succeeded) co_return Aborted("chunk {:016x} changed meanwhile", chunk_id);
+  co_return co_await DeleteChunkOn(st.servers[target].address, chunk_id);
 }
 
 // Rebalancing: when the replicas per server differ by more than one (a
@@ -417,22 +453,22 @@ void Master::PlanRebalancing(State& st) {
                                        std::min<size_t>(st.tasks_running, options_.max_tasks));
   for (const auto& [id, c] : st.chunks) {
     if (budget == 0) break;
-    if (st.tasks.count(id) || static_cast<int>(c.first.replicas.size()) != kReplicas) continue;
+    if (st.tasks.count(id) || static_cast<int>(c.record.replicas.size()) != kReplicas) continue;
     bool all_healthy = true;
-    for (const auto& r : c.first.replicas) {
+    for (const auto& r : c.record.replicas) {
       all_healthy &= r.state == ReplicaState::kHealthy && st.servers.count(r.server);
     }
     if (!all_healthy) continue;
     auto lightest = std::min_element(
         load.begin(), load.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
     std::string heavy;
-    for (const auto& r : c.first.replicas) {
+    for (const auto& r : c.record.replicas) {
       if (heavy.empty() || load[r.server] > load[heavy]) heavy = r.server;
     }
-    if (c.first.Has(lightest->first) || load[heavy] <= lightest->second + 1) continue;
+    if (c.record.Has(lightest->first) || load[heavy] <= lightest->second + 1) continue;
     if (st.tasks_per_server[lightest->first] >= options_.max_tasks_per_server) continue;
     bool host_free = true;
-    for (const auto& r : c.first.replicas) {
+    for (const auto& r : c.record.replicas) {
       if (r.server != heavy && host[r.server] == host[lightest->first]) host_free = false;
     }
     if (!host_free) continue;
@@ -448,7 +484,7 @@ Task<Status> Master::DeleteChunkOn(const std::string& address, uint64_t chunk_id
   auto& c = connections_[address];
   if (!c || c->broken()) {
     if (c) co_await c->Close();
-    auto made = co_await ChunkClient::Connect(ex, address);
+    auto made = co_await ChunkClient::Connect(ex, address, options_.chunk_timeout);
     if (!made.ok()) {
       c.reset();
       co_return made.status();
