@@ -10,6 +10,25 @@ AlignedBuffer AlignedBuffer::Make(size_t n) {
   return b;
 }
 
+SharedBytes::SharedBytes(AlignedBuffer&& buffer) {
+  if (buffer.size == 0) return;
+  owner_ = std::make_shared<const AlignedBuffer>(std::move(buffer));
+  bytes_ = owner_->span();
+}
+
+SharedBytes SharedBytes::CopyOf(std::span<const uint8_t> bytes) {
+  AlignedBuffer b = AlignedBuffer::Make(bytes.size());
+  if (!bytes.empty()) std::memcpy(b.data.get(), bytes.data(), bytes.size());
+  return SharedBytes(std::move(b));
+}
+
+SharedBytes SharedBytes::Slice(size_t offset, size_t n) const {
+  SharedBytes s;
+  s.owner_ = owner_;
+  s.bytes_ = bytes_.subspan(offset, n);
+  return s;
+}
+
 Task<Status> BufferedReader::Receive(std::span<uint8_t> into) {
   bool first = true;  // nothing of this message read yet
   while (!into.empty()) {
@@ -53,7 +72,8 @@ Task<void> MessageWriter::Run() {
     }
     for (auto& m : batch) {
       bufs.push_back(asio::buffer(m.header));
-      if (m.payload.size) bufs.push_back(asio::buffer(m.payload.data.get(), m.payload.size));
+      if (!m.payload.empty())
+        bufs.push_back(asio::buffer(m.payload.span().data(), m.payload.size()));
     }
     boost::system::error_code ec;
     co_await asio::async_write(socket_, bufs, asio::redirect_error(asio::use_awaitable, ec));

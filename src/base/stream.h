@@ -52,10 +52,31 @@ class BufferedReader {
   size_t start_ = 0, end_ = 0;
 };
 
+// Bytes that no longer change, shared by every message that sends them: a
+// volume write's data goes to each replica from one copy.
+class SharedBytes {
+ public:
+  SharedBytes() = default;
+  // Takes the buffer (implicit: a reply's data becomes a payload as it is).
+  SharedBytes(AlignedBuffer&& buffer);
+  // A copy made now: later changes to `bytes` do not show in it.
+  static SharedBytes CopyOf(std::span<const uint8_t> bytes);
+
+  std::span<const uint8_t> span() const { return bytes_; }
+  size_t size() const { return bytes_.size(); }
+  bool empty() const { return bytes_.empty(); }
+  // `n` bytes from `offset`, sharing this buffer. REQUIRES: within size().
+  SharedBytes Slice(size_t offset, size_t n) const;
+
+ private:
+  std::shared_ptr<const AlignedBuffer> owner_;
+  std::span<const uint8_t> bytes_;
+};
+
 // One message out: a header and, optionally, a payload.
 struct OutMessage {
   std::vector<uint8_t> header;
-  AlignedBuffer payload;
+  SharedBytes payload;
 };
 
 // Queues messages from any number of coroutines; Run() sends them in order,

@@ -61,7 +61,6 @@ Task<Result<size_t>> ConvergeChunk(ChunkConnections& connections, const ChunkInf
   }
   if (!reference) co_return size_t{0};
   size_t copies = 0;
-  std::vector<uint8_t> block(kBlockSize);
   for (uint32_t b = 0; b < kBlocksPerChunk; ++b) {
     std::vector<std::string> differ;
     for (auto& [r, crcs] : lists) {
@@ -72,7 +71,9 @@ Task<Result<size_t>> ConvergeChunk(ChunkConnections& connections, const ChunkInf
     if (differ.empty()) continue;
     auto ref = co_await connections.Get(reference_server);
     if (!ref.ok()) co_return ref.status();
-    TG_CO_RETURN_IF_ERROR(co_await (*ref)->Read(id, stamp, b * kBlockSize, block));
+    TG_CO_ASSIGN_OR_RETURN(AlignedBuffer read,
+                           co_await (*ref)->ReadBuffer(id, stamp, b * kBlockSize, kBlockSize));
+    const StablePayload block = StablePayload::Of(SharedBytes(std::move(read)));
     for (const auto& server : differ) {
       auto c = co_await connections.Get(server);
       if (!c.ok()) continue;

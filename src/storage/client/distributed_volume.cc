@@ -25,6 +25,20 @@ auto Log() {
 constexpr uint32_t kPiece = 1 << 20;  // largest request sent to a chunkserver
 constexpr uint32_t kVolumeBlockSize = 4096;
 
+// One request of a volume I/O at [offset, offset + length), the part after
+// `done` bytes: requests cross no chunk boundary and carry at most kPiece.
+struct Piece {
+  uint32_t chunk;
+  uint32_t in_chunk;
+  size_t size;
+};
+Piece NextPiece(uint64_t offset, uint64_t length, uint64_t done) {
+  const uint64_t at = offset + done;
+  const uint32_t in_chunk = static_cast<uint32_t>(at % kChunkSize);
+  return {static_cast<uint32_t>(at / kChunkSize), in_chunk,
+          std::min<uint64_t>({length - done, kChunkSize - in_chunk, kPiece})};
+}
+
 // A replica's answer that means the replica (not the request) is at fault.
 bool ReplicaFault(const Status& s) {
   return !s.ok() && s.code() != ErrorCode::kFailedPrecondition && s.code() != ErrorCode::kAborted &&
@@ -50,27 +64,18 @@ class DistributedVolume final : public volume::Volume {
   Task<Status> Read(uint64_t offset, std::span<uint8_t> out) override {
     TG_CO_RETURN_IF_ERROR(volume::CheckRange(size(), offset, out.size()));
     for (uint64_t done = 0; done < out.size();) {
-      const uint64_t at = offset + done;
-      const uint32_t in_chunk = static_cast<uint32_t>(at % kChunkSize);
-      const size_t n = std::min<uint64_t>({out.size() - done, kChunkSize - in_chunk, kPiece});
-      TG_CO_RETURN_IF_ERROR(co_await ReadLayered(static_cast<uint32_t>(at / kChunkSize), in_chunk,
-                                                 out.subspan(done, n)));
-      done += n;
+      const Piece p = NextPiece(offset, out.size(), done);
+      TG_CO_RETURN_IF_ERROR(co_await ReadLayered(p.chunk, p.in_chunk, out.subspan(done, p.size)));
+      done += p.size;
     }
     co_return Status::Ok();
   }
 
   Task<Status> Write(uint64_t offset, std::span<const uint8_t> data) override {
     TG_CO_RETURN_IF_ERROR(volume::CheckRange(size(), offset, data.size()));
-    for (uint64_t done = 0; done < data.size();) {
-      const uint64_t at = offset + done;
-      const uint32_t in_chunk = static_cast<uint32_t>(at % kChunkSize);
-      const size_t n = std::min<uint64_t>({data.size() - done, kChunkSize - in_chunk, kPiece});
-      TG_CO_RETURN_IF_ERROR(co_await WriteLayered(static_cast<uint32_t>(at / kChunkSize), in_chunk,
-                                                  data.subspan(done, n)));
-      done += n;
-    }
-    co_return Status::Ok();
+    // The one copy out of the caller's memory (a guest's, which may change it
+    // while the write is in flight): every replica is sent this copy.
+    co_return co_await WriteStable(offset, SharedBytes::CopyOf(data));
   }
 
   // Writes are durable when acknowledged.
@@ -82,10 +87,12 @@ class DistributedVolume final : public volume::Volume {
 
   Task<Status> WriteZeroes(uint64_t offset, uint64_t length) override {
     TG_CO_RETURN_IF_ERROR(volume::CheckRange(size(), offset, length));
-    std::vector<uint8_t> zeroes(std::min<uint64_t>(length, kPiece), 0);
+    AlignedBuffer buffer = AlignedBuffer::Make(std::min<uint64_t>(length, kPiece));
+    std::memset(buffer.data.get(), 0, buffer.size);
+    const SharedBytes zeroes(std::move(buffer));
     for (uint64_t done = 0; done < length;) {
       const uint64_t n = std::min<uint64_t>(zeroes.size(), length - done);
-      TG_CO_RETURN_IF_ERROR(co_await Write(offset + done, std::span(zeroes.data(), n)));
+      TG_CO_RETURN_IF_ERROR(co_await WriteStable(offset + done, zeroes.Slice(0, n)));
       done += n;
     }
     co_return Status::Ok();
@@ -93,7 +100,7 @@ class DistributedVolume final : public volume::Volume {
 
   Task<void> Close() override {
     tasks_.CancelAll();
-    co_await tasks_.Join();
+    co_await tasks_.Close();
     co_await connections_.CloseAll();
     if (attach_) {
       if (Status s = co_await attach_->Revoke(); !s.ok())
@@ -126,16 +133,18 @@ class DistributedVolume final : public volume::Volume {
   // Which blocks of chunk `index` each layer has (layered volumes only).
   Task<Status> LoadBlockMaps(uint32_t index);
   Task<Status> ReadLayered(uint32_t index, uint32_t offset, std::span<uint8_t> out);
-  Task<Status> WriteLayered(uint32_t index, uint32_t offset, std::span<const uint8_t> data);
+  // Writes bytes nobody can change any more, chunk by chunk.
+  Task<Status> WriteStable(uint64_t offset, SharedBytes data);
+  Task<Status> WriteLayered(uint32_t index, uint32_t offset, SharedBytes data);
   // After a write was refused as fenced: true if a snapshot moved the
   // volume to a new top layer (then the write goes there), false if a newer
   // writer has the volume.
   Task<Result<bool>> FollowSnapshot(uint64_t fenced_layer);
   Task<void> Report(uint64_t chunk_id, const std::string& server, const Status& why);
   Task<Status> WaitForNewVersion(uint64_t chunk_id, uint32_t version);
-  Task<Status> WritePiece(uint64_t chunk_id, uint32_t offset, std::span<const uint8_t> data);
+  Task<Status> WritePiece(uint64_t chunk_id, uint32_t offset, StablePayload data);
   Task<void> WriteTo(std::string server, uint64_t chunk_id, Stamp stamp, uint32_t offset,
-                     std::span<const uint8_t> data, Status* result);
+                     StablePayload data, Status* result);
   Task<Status> ReadPiece(uint64_t chunk_id, uint32_t offset, std::span<uint8_t> out);
 
   Executor ex_;
@@ -255,8 +264,10 @@ Task<Status> DistributedVolume::LoadLayer(uint64_t number, bool wait_for_all) {
                          fmt::format("volume {}: layer {} has {} of {} chunk records", info_.name,
                                      number, got->kvs.size(), info_.chunk_count()));
       }
-      if (watched_layers_.insert(number).second) {
-        tasks_.Spawn("volume chunk map", WatchChunks(number, got->revision + 1));
+      if (watched_layers_.insert(number).second &&
+          !tasks_.Spawn("volume chunk map", WatchChunks(number, got->revision + 1))) {
+        watched_layers_.erase(number);
+        co_return Cancelled("volume {} is closing", info_.name);
       }
       co_return Status::Ok();
     }
@@ -375,8 +386,16 @@ Task<Status> DistributedVolume::ReadLayered(uint32_t index, uint32_t offset,
   }
 }
 
-Task<Status> DistributedVolume::WriteLayered(uint32_t index, uint32_t offset,
-                                             std::span<const uint8_t> data) {
+Task<Status> DistributedVolume::WriteStable(uint64_t offset, SharedBytes data) {
+  for (uint64_t done = 0; done < data.size();) {
+    const Piece p = NextPiece(offset, data.size(), done);
+    TG_CO_RETURN_IF_ERROR(co_await WriteLayered(p.chunk, p.in_chunk, data.Slice(done, p.size)));
+    done += p.size;
+  }
+  co_return Status::Ok();
+}
+
+Task<Status> DistributedVolume::WriteLayered(uint32_t index, uint32_t offset, SharedBytes data) {
   for (int attempt = 0;; ++attempt) {
     if (fenced_) co_return FencedError();
     if (layered()) TG_CO_RETURN_IF_ERROR(co_await LoadBlockMaps(index));
@@ -389,9 +408,8 @@ Task<Status> DistributedVolume::WriteLayered(uint32_t index, uint32_t offset,
     const uint32_t first = offset / kBlockSize;
     const uint32_t end =
         static_cast<uint32_t>((offset + data.size() + kBlockSize - 1) / kBlockSize);
-    std::span<const uint8_t> out = data;
+    SharedBytes out = data;
     uint32_t out_offset = offset;
-    std::vector<uint8_t> merged;
     if (layered()) {
       // A partial block the top layer does not have yet is completed from
       // the layers below first (copy-up), so the top holds whole blocks.
@@ -399,22 +417,22 @@ Task<Status> DistributedVolume::WriteLayered(uint32_t index, uint32_t offset,
       const bool head = offset % kBlockSize && !top_map[first];
       const bool tail = (offset + data.size()) % kBlockSize && !top_map[end - 1];
       if (head || tail) {
-        merged.resize(size_t{end - first} * kBlockSize);
+        AlignedBuffer merged = AlignedBuffer::Make(size_t{end - first} * kBlockSize);
+        std::span<uint8_t> whole = merged.span();
         if (head) {
-          TG_CO_RETURN_IF_ERROR(co_await ReadLayered(index, first * kBlockSize,
-                                                     std::span(merged.data(), kBlockSize)));
+          TG_CO_RETURN_IF_ERROR(
+              co_await ReadLayered(index, first * kBlockSize, whole.first(kBlockSize)));
         }
         if (tail) {
-          TG_CO_RETURN_IF_ERROR(co_await ReadLayered(
-              index, (end - 1) * kBlockSize,
-              std::span(merged.data() + merged.size() - kBlockSize, kBlockSize)));
+          TG_CO_RETURN_IF_ERROR(
+              co_await ReadLayered(index, (end - 1) * kBlockSize, whole.last(kBlockSize)));
         }
-        std::memcpy(merged.data() + (offset - first * kBlockSize), data.data(), data.size());
-        out = merged;
+        std::memcpy(whole.data() + (offset - first * kBlockSize), data.span().data(), data.size());
+        out = SharedBytes(std::move(merged));
         out_offset = first * kBlockSize;
       }
     }
-    Status s = co_await WritePiece(top, out_offset, out);
+    Status s = co_await WritePiece(top, out_offset, StablePayload::Of(out));
     if (s.ok()) {
       if (layered()) {
         auto& top_map = block_maps_[top];
@@ -482,18 +500,16 @@ Task<Status> DistributedVolume::WaitForNewVersion(uint64_t chunk_id, uint32_t ve
 }
 
 Task<void> DistributedVolume::WriteTo(std::string server, uint64_t chunk_id, Stamp stamp,
-                                      uint32_t offset, std::span<const uint8_t> data,
-                                      Status* result) {
+                                      uint32_t offset, StablePayload data, Status* result) {
   auto c = co_await Connection(server);
   if (!c.ok()) {
     *result = c.status();
     co_return;
   }
-  *result = co_await (*c)->Write(chunk_id, stamp, offset, data);
+  *result = co_await (*c)->Write(chunk_id, stamp, offset, std::move(data));
 }
 
-Task<Status> DistributedVolume::WritePiece(uint64_t chunk_id, uint32_t offset,
-                                           std::span<const uint8_t> data) {
+Task<Status> DistributedVolume::WritePiece(uint64_t chunk_id, uint32_t offset, StablePayload data) {
   for (int attempt = 0;; ++attempt) {
     const ChunkInfo chunk = chunks_[chunk_id];
     if (chunk.replicas.empty()) co_return Unavailable("chunk {:016x} has no replicas", chunk_id);
@@ -549,15 +565,28 @@ Task<Status> DistributedVolume::ReadPiece(uint64_t chunk_id, uint32_t offset,
       auto c = co_await Connection(server);
       // No co_await inside ?: (GCC 12 destroys the wrong temporaries).
       Status s = c.status();
-      if (c.ok()) s = co_await (*c)->Read(chunk_id, stamp, offset, out);
+      // Read repair: a whole-block copy that failed its checksum elsewhere is
+      // rewritten from this good one, read into a buffer of our own (`out`
+      // may be a guest's, which can change it before the rewrite).
+      const bool repair =
+          !corrupt.empty() && offset % kBlockSize == 0 && out.size() % kBlockSize == 0;
+      StablePayload good;
+      if (c.ok() && !repair) s = co_await (*c)->Read(chunk_id, stamp, offset, out);
+      if (c.ok() && repair) {
+        auto got =
+            co_await (*c)->ReadBuffer(chunk_id, stamp, offset, static_cast<uint32_t>(out.size()));
+        s = got.status();
+        if (got.ok()) {
+          std::memcpy(out.data(), got->data.get(), out.size());
+          good = StablePayload::Of(SharedBytes(std::move(*got)));
+        }
+      }
       if (s.ok()) {
-        // Read repair: a whole-block copy that failed its checksum elsewhere
-        // is rewritten from this good one.
-        if (offset % kBlockSize == 0 && out.size() % kBlockSize == 0) {
+        if (repair) {
           for (const auto& bad : corrupt) {
             auto bc = co_await Connection(bad);
             if (!bc.ok()) continue;
-            Status fixed = co_await (*bc)->Write(chunk_id, stamp, offset, out);
+            Status fixed = co_await (*bc)->Write(chunk_id, stamp, offset, good);
             Log()->warn("volume {}: chunk {:016x} [{}, +{}) on {} repaired from {}: {}", info_.name,
                         chunk_id, offset, out.size(), bad, server, fixed);
           }

@@ -102,21 +102,24 @@ Task<void> ChunkClient::ReadReplies() {
   }
 }
 
-Task<Status> ChunkClient::Call(Header h, std::span<const uint8_t> payload, AlignedBuffer* reply) {
+StablePayload StablePayload::Of(SharedBytes bytes) {
+  const uint32_t crc = Crc32c(bytes.span());
+  return {std::move(bytes), crc};
+}
+
+Task<Status> ChunkClient::Call(Header h, const StablePayload* payload, AlignedBuffer* reply) {
   if (broken_) co_return broken_why_;
   Pending p(ex_);
   p.reply = reply;
   h.request_id = next_id_++;
-  if (!payload.empty()) h.length = static_cast<uint32_t>(payload.size());
-  if (!payload.empty()) h.payload_crc = Crc32c(payload);
-  auto bytes = EncodeHeader(h);
-  OutMessage m{std::vector<uint8_t>(bytes.begin(), bytes.end()), {}};
-  if (!payload.empty()) {
-    m.payload = AlignedBuffer::Make(payload.size());
-    std::memcpy(m.payload.data.get(), payload.data(), payload.size());
+  if (payload && !payload->bytes.empty()) {
+    h.length = static_cast<uint32_t>(payload->bytes.size());
+    h.payload_crc = payload->crc;
   }
+  auto bytes = EncodeHeader(h);
   pending_[h.request_id] = &p;
-  writer_.Send(std::move(m));
+  writer_.Send(OutMessage{std::vector<uint8_t>(bytes.begin(), bytes.end()),
+                          payload ? payload->bytes : SharedBytes()});
   co_await (p.done.Wait() || SleepFor(timeout_));
   if (!p.done.is_set()) {
     pending_.erase(h.request_id);
@@ -141,32 +144,52 @@ Header DataHeader(Op op, uint64_t chunk_id, Stamp stamp, uint32_t offset) {
 }  // namespace
 
 Task<Status> ChunkClient::Write(uint64_t chunk_id, Stamp stamp, uint32_t offset,
+                                StablePayload payload) {
+  co_return co_await Call(DataHeader(Op::kWrite, chunk_id, stamp, offset), &payload, nullptr);
+}
+
+Task<Status> ChunkClient::Write(uint64_t chunk_id, Stamp stamp, uint32_t offset,
                                 std::span<const uint8_t> data) {
-  co_return co_await Call(DataHeader(Op::kWrite, chunk_id, stamp, offset), data, nullptr);
+  // Not a coroutine: the copy is made now, while the caller's bytes are known to be valid.
+  return Write(chunk_id, stamp, offset, StablePayload::Of(SharedBytes::CopyOf(data)));
+}
+
+Task<Status> ChunkClient::Fill(uint64_t chunk_id, Stamp stamp, uint32_t offset,
+                               StablePayload payload) {
+  co_return co_await Call(DataHeader(Op::kFill, chunk_id, stamp, offset), &payload, nullptr);
 }
 
 Task<Status> ChunkClient::Fill(uint64_t chunk_id, Stamp stamp, uint32_t offset,
                                std::span<const uint8_t> data) {
-  co_return co_await Call(DataHeader(Op::kFill, chunk_id, stamp, offset), data, nullptr);
+  return Fill(chunk_id, stamp, offset, StablePayload::Of(SharedBytes::CopyOf(data)));
+}
+
+Task<Result<AlignedBuffer>> ChunkClient::ReadBuffer(uint64_t chunk_id, Stamp stamp, uint32_t offset,
+                                                    uint32_t length) {
+  Header h = DataHeader(Op::kRead, chunk_id, stamp, offset);
+  h.length = length;
+  AlignedBuffer reply;
+  TG_CO_RETURN_IF_ERROR(co_await Call(h, nullptr, &reply));
+  if (reply.size != length) {
+    co_return Status(
+        ErrorCode::kIoError,
+        fmt::format("chunkserver {}: read returned {} of {} bytes", address_, reply.size, length));
+  }
+  co_return reply;
 }
 
 Task<Status> ChunkClient::Read(uint64_t chunk_id, Stamp stamp, uint32_t offset,
                                std::span<uint8_t> out) {
-  Header h = DataHeader(Op::kRead, chunk_id, stamp, offset);
-  h.length = static_cast<uint32_t>(out.size());
-  AlignedBuffer reply;
-  TG_CO_RETURN_IF_ERROR(co_await Call(h, {}, &reply));
-  if (reply.size != out.size()) {
-    co_return Status(ErrorCode::kIoError,
-                     fmt::format("chunkserver {}: read returned {} of {} bytes", address_,
-                                 reply.size, out.size()));
-  }
+  TG_CO_ASSIGN_OR_RETURN(
+      AlignedBuffer reply,
+      co_await ReadBuffer(chunk_id, stamp, offset, static_cast<uint32_t>(out.size())));
   std::memcpy(out.data(), reply.data.get(), out.size());
   co_return Status::Ok();
 }
 
 Task<Status> ChunkClient::SetVersion(uint64_t chunk_id, uint32_t version) {
-  co_return co_await Call(DataHeader(Op::kSetVersion, chunk_id, Stamp{0, version}, 0), {}, nullptr);
+  co_return co_await Call(DataHeader(Op::kSetVersion, chunk_id, Stamp{0, version}, 0), nullptr,
+                          nullptr);
 }
 
 Task<Status> ChunkClient::Fence(uint64_t volume, uint64_t epoch) {
@@ -174,7 +197,7 @@ Task<Status> ChunkClient::Fence(uint64_t volume, uint64_t epoch) {
   h.op = Op::kFence;
   h.chunk_id = MakeChunkId(volume, 0);
   h.epoch = epoch;
-  co_return co_await Call(h, {}, nullptr);
+  co_return co_await Call(h, nullptr, nullptr);
 }
 
 Task<Result<std::vector<uint32_t>>> ChunkClient::BlockCrcs(uint64_t chunk_id) {
@@ -182,7 +205,7 @@ Task<Result<std::vector<uint32_t>>> ChunkClient::BlockCrcs(uint64_t chunk_id) {
   h.op = Op::kBlockCrcs;
   h.chunk_id = chunk_id;
   AlignedBuffer reply;
-  TG_CO_RETURN_IF_ERROR(co_await Call(h, {}, &reply));
+  TG_CO_RETURN_IF_ERROR(co_await Call(h, nullptr, &reply));
   if (reply.size != kBlocksPerChunk * sizeof(uint32_t)) {
     co_return Status(ErrorCode::kIoError, "chunkserver " + address_ + ": bad checksum list");
   }
@@ -195,18 +218,18 @@ Task<Status> ChunkClient::Delete(uint64_t chunk_id) {
   Header h;
   h.op = Op::kDelete;
   h.chunk_id = chunk_id;
-  co_return co_await Call(h, {}, nullptr);
+  co_return co_await Call(h, nullptr, nullptr);
 }
 
 Task<Status> ChunkClient::Ping() {
   Header h;
   h.op = Op::kPing;
-  co_return co_await Call(h, {}, nullptr);
+  co_return co_await Call(h, nullptr, nullptr);
 }
 
 Task<void> ChunkClient::Close() {
   Fail(Cancelled("chunk client closed"));
-  co_await tasks_.Join();
+  co_await tasks_.Close();
 }
 
 }  // namespace tg::storage
