@@ -1,14 +1,16 @@
 // The chunkserver's write-ahead journal: what was appended (and so
 // acknowledged) is applied again after a crash, in order; a record torn by
 // the crash, and everything after it, is not; a checkpoint retires records.
+// The files are a FaultEnv's: a crash loses everything not yet durable.
 #include "storage/chunkserver/journal.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include "base/uring.h"
+#include <algorithm>
+#include <set>
+
 #include "storage/common/protocol.h"
+#include "support/fault_env.h"
 #include "support/test_util.h"
 
 namespace tg::storage {
@@ -27,10 +29,10 @@ std::vector<uint8_t> Blocks(size_t n, uint8_t seed) {
   return v;
 }
 
-Task<Result<std::unique_ptr<Journal>>> OpenRecording(Executor ex, Uring& uring, std::string path,
+Task<Result<std::unique_ptr<Journal>>> OpenRecording(Executor ex, Env& env, std::string path,
                                                      std::vector<Applied>& applied, int& syncs) {
   co_return co_await Journal::Open(
-      ex, uring, path, 1 << 20,
+      ex, env, path, 1 << 20,
       [&applied](uint64_t chunk, uint32_t first, std::span<const uint8_t> blocks, bool, uint64_t) {
         applied.push_back({chunk, first, {blocks.begin(), blocks.end()}});
         return Status::Ok();
@@ -41,15 +43,23 @@ Task<Result<std::unique_ptr<Journal>>> OpenRecording(Executor ex, Uring& uring, 
       });
 }
 
-Task<void> ReplayAfterCrash(std::string dir) {
+constexpr char kPath[] = "/disk/journal";
+
+// The process dies, and the machine with it: what is not durable is gone.
+void PowerCut(testing::FaultEnv& env) {
+  env.Crash();
+  env.Restart();
+}
+
+Task<void> ReplayAfterCrash() {
   Executor ex = co_await asio::this_coro::executor;
-  auto uring = Uring::Create(ex);
-  CO_ASSERT_OK(uring.status());
-  const std::string path = dir + "/journal";
+  testing::FaultEnv env;
+  CO_ASSERT_OK(env.CreateDir("/disk"));
+  const std::string path = kPath;
   std::vector<Applied> live, replayed;
   int syncs = 0;
   {
-    auto j = co_await OpenRecording(ex, **uring, path, live, syncs);
+    auto j = co_await OpenRecording(ex, env, path, live, syncs);
     CO_ASSERT_OK(j.status());
     // Appends that come together share disk writes.
     TaskGroup group(ex);
@@ -63,57 +73,56 @@ Task<void> ReplayAfterCrash(std::string dir) {
     co_await group.Join();
     EXPECT_EQ(live.size(), 8u);
     EXPECT_LT((*j)->disk_writes(), 8u) << "no group commit";
-    // The process dies here: no checkpoint.
+    PowerCut(env);  // no checkpoint
   }
   {
-    auto j = co_await OpenRecording(ex, **uring, path, replayed, syncs);
+    auto j = co_await OpenRecording(ex, env, path, replayed, syncs);
     CO_ASSERT_OK(j.status());
     EXPECT_EQ(replayed, live);  // the same writes, in the same order
+    PowerCut(env);
   }
   // Nothing left to replay after that (the reopen checkpointed).
   replayed.clear();
   {
-    auto j = co_await OpenRecording(ex, **uring, path, replayed, syncs);
+    auto j = co_await OpenRecording(ex, env, path, replayed, syncs);
     CO_ASSERT_OK(j.status());
     EXPECT_TRUE(replayed.empty());
     CO_ASSERT_OK(co_await (*j)->Append(7, 0, Blocks(1, 1)));
     CO_ASSERT_OK(co_await (*j)->Append(7, 1, Blocks(1, 2)));
     CO_ASSERT_OK(co_await (*j)->Append(7, 2, Blocks(1, 3)));
+    PowerCut(env);
   }
   // A crash tore the second record: it and the third are not applied.
   {
-    int fd = ::open(path.c_str(), O_RDWR);
+    auto bytes = env.Contents(path);
+    CO_ASSERT_OK(bytes.status());
     const std::vector<uint8_t> second = Blocks(1, 2);
-    std::vector<uint8_t> block(4096);
-    off_t at = 0;
-    while (::pread(fd, block.data(), block.size(), at) == 4096 && block != second) at += 4096;
-    CO_ASSERT_TRUE(block == second);  // the second record's data is in the journal
-    block[10] ^= 1;
-    CO_ASSERT_TRUE(::pwrite(fd, block.data(), block.size(), at) == 4096);
-    ::close(fd);
+    auto at = std::search(bytes->begin(), bytes->end(), second.begin(), second.end());
+    CO_ASSERT_TRUE(at != bytes->end());  // the second record's data is in the journal
+    at[10] ^= 1;
+    CO_ASSERT_OK(env.SetContents(path, *bytes));
   }
   replayed.clear();
   {
-    auto j = co_await OpenRecording(ex, **uring, path, replayed, syncs);
+    auto j = co_await OpenRecording(ex, env, path, replayed, syncs);
     CO_ASSERT_OK(j.status());
     CO_ASSERT_EQ(replayed.size(), 1u);
     EXPECT_EQ(replayed[0], (Applied{7, 0, Blocks(1, 1)}));
   }
-  co_await (*uring)->Stop();
 }
 
 // Appends fill one half after the other, many times over; the halves are
 // synced in the background. A crash then loses nothing acknowledged: the
 // replay brings back the latest appends, in order, up to the last one.
-Task<void> AppendsOutliveManyHalves(std::string dir) {
+Task<void> AppendsOutliveManyHalves() {
   Executor ex = co_await asio::this_coro::executor;
-  auto uring = Uring::Create(ex);
-  CO_ASSERT_OK(uring.status());
-  const std::string path = dir + "/journal";
+  testing::FaultEnv env;
+  CO_ASSERT_OK(env.CreateDir("/disk"));
+  const std::string path = kPath;
   std::vector<Applied> live, replayed;
   int syncs = 0;
   {
-    auto j = co_await OpenRecording(ex, **uring, path, live, syncs);
+    auto j = co_await OpenRecording(ex, env, path, live, syncs);
     CO_ASSERT_OK(j.status());
     const int before = syncs;
     // 1 MiB journal: each half holds about 60 two-block records.
@@ -123,10 +132,10 @@ Task<void> AppendsOutliveManyHalves(std::string dir) {
     }
     EXPECT_GE(syncs - before, 6) << "the halves were not synced as they filled";
     co_await (*j)->Drain();
-    // The process dies here: no checkpoint.
+    PowerCut(env);  // no checkpoint
   }
   {
-    auto j = co_await OpenRecording(ex, **uring, path, replayed, syncs);
+    auto j = co_await OpenRecording(ex, env, path, replayed, syncs);
     CO_ASSERT_OK(j.status());
     CO_ASSERT_TRUE(!replayed.empty());
     CO_ASSERT_TRUE(replayed.size() <= live.size());
@@ -136,19 +145,67 @@ Task<void> AppendsOutliveManyHalves(std::string dir) {
     EXPECT_TRUE(replayed == tail);
     co_await (*j)->Drain();
   }
-  co_await (*uring)->Stop();
 }
 
 TEST(Journal, AppendsOutliveManyHalves) {
-  testing::TempDir dir;
   asio::io_context io;
-  testing::RunTask(io, AppendsOutliveManyHalves(dir.path()));
+  testing::RunTask(io, AppendsOutliveManyHalves());
 }
 
 TEST(Journal, ReplaysAcknowledgedWritesAfterACrash) {
-  testing::TempDir dir;
   asio::io_context io;
-  testing::RunTask(io, ReplayAfterCrash(dir.path()));
+  testing::RunTask(io, ReplayAfterCrash());
+}
+
+// Appends, four at a time, each to its own chunk id; the machine loses power
+// at one state-changing file operation, every one in turn (the journal's
+// creation included). After it, every acknowledged append is replayed, in
+// the order it was applied, and anything else replayed is some append whole.
+Task<void> CrashAtEveryStep() {
+  Executor ex = co_await asio::this_coro::executor;
+  constexpr int kAppends = 24;
+  auto data_of = [](int i) { return Blocks(1 + i % 3, static_cast<uint8_t>(i)); };
+  for (uint64_t crash_at = 0;; ++crash_at) {
+    testing::FaultEnv env;
+    CO_ASSERT_OK(env.CreateDir("/disk"));
+    env.CrashAtMutation(crash_at);
+    std::vector<Applied> live, replayed;
+    std::set<uint64_t> acked;
+    int syncs = 0;
+    {
+      auto j = co_await OpenRecording(ex, env, kPath, live, syncs);
+      for (int i = 0; j.ok() && i < kAppends && !env.crashed(); i += 4) {
+        TaskGroup group(ex);
+        auto append = [](Journal& j, uint64_t id, std::vector<uint8_t> d,
+                         std::set<uint64_t>& acked) -> Task<void> {
+          if ((co_await j.Append(id, 0, d)).ok()) acked.insert(id);
+        };
+        for (int k = i; k < i + 4; ++k) group.Spawn("append", append(**j, k, data_of(k), acked));
+        co_await group.Join();
+      }
+      if (!env.crashed()) {
+        // Past the last step: every crash point has been tried.
+        EXPECT_EQ(acked.size(), size_t{kAppends});
+        co_return;
+      }
+    }
+    env.Restart();
+    auto j = co_await OpenRecording(ex, env, kPath, replayed, syncs);
+    CO_ASSERT_OK(j.status());
+    std::vector<Applied> acked_live, acked_replayed;
+    for (const Applied& a : live)
+      if (acked.count(a.chunk)) acked_live.push_back(a);
+    for (const Applied& a : replayed) {
+      EXPECT_EQ(a.data, data_of(static_cast<int>(a.chunk))) << "crash at " << crash_at;
+      if (acked.count(a.chunk)) acked_replayed.push_back(a);
+    }
+    CO_ASSERT_TRUE(acked_replayed == acked_live);
+  }
+}
+
+TEST(Journal, NoAcknowledgedAppendIsLostWhereverTheCrashComes) {
+  asio::io_context io;
+  testing::RunTask(io, CrashAtEveryStep());
 }
 
 }  // namespace

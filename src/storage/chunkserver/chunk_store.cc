@@ -1,12 +1,7 @@
 #include "storage/chunkserver/chunk_store.h"
 
-#include <fcntl.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "base/log.h"
@@ -31,36 +26,10 @@ std::string Hex(uint64_t v) {
   return fmt::format("{:016x}", v);
 }
 
-// Makes a directory entry change (create, rename, unlink) durable.
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open " + dir);
-  int r = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  return r == 0 ? Status::Ok() : ErrnoStatus(err, "fsync " + dir);
-}
-
-// Writes `text` to `path` so that a crash leaves the old or the new content.
-Status WriteFileDurably(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(errno, "create " + tmp);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fdatasync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!ok) return ErrnoStatus(err, "write " + tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename " + tmp);
-  return SyncDir(fs::path(path).parent_path().string());
-}
-
-Result<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound("{} is missing", path);
-  std::string s;
-  std::getline(in, s);
-  return s;
+// The first line of a small file.
+Result<std::string> ReadLine(Env& env, const std::string& path) {
+  TG_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(env, path));
+  return text.substr(0, text.find('\n'));
 }
 
 bool AllZero(std::span<const uint8_t> b) {
@@ -83,62 +52,73 @@ std::optional<uint64_t> ParseHex(const std::string& s) {
 }  // namespace
 
 struct ChunkStore::ChunkFiles {
-  int data_fd = -1;    // buffered
-  int direct_fd = -1;  // O_DIRECT (the scrubber's), or -1 where the file system refuses it
-  int crc_fd = -1;
-  ~ChunkFiles() {
-    for (int fd : {data_fd, direct_fd, crc_fd})
-      if (fd >= 0) ::close(fd);
-  }
+  std::unique_ptr<File> data;  // buffered
+  std::unique_ptr<File>
+      direct;  // O_DIRECT (the scrubber's), or null where the file system refuses it
+  std::unique_ptr<File> crc;
 };
 
-ChunkStore::ChunkStore(Executor ex, std::string dir, std::unique_ptr<Uring> uring)
-    : ex_(ex), dir_(std::move(dir)), uring_(std::move(uring)), locks_(ex) {}
+ChunkStore::ChunkStore(Executor ex, std::string dir, std::unique_ptr<Uring> uring, Env* env)
+    : ex_(ex), dir_(std::move(dir)), uring_(std::move(uring)), env_(env), locks_(ex) {
+  if (!env_) {
+    own_env_ = std::make_unique<PosixEnv>(*uring_);
+    env_ = own_env_.get();
+  }
+}
 
 ChunkStore::~ChunkStore() = default;
 
-Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::string dir) {
-  std::error_code ec;
-  for (const char* sub : {"chunks", "epochs"}) {
-    fs::create_directories(fs::path(dir) / sub, ec);
-    if (ec) co_return ErrnoStatus(ec.value(), fmt::format("create {}/{}", dir, sub));
+Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::string dir,
+                                                           ChunkStoreOptions options) {
+  std::unique_ptr<Uring> uring;
+  if (!options.env) {
+    TG_CO_ASSIGN_OR_RETURN(uring, Uring::Create(ex));
   }
-  TG_CO_ASSIGN_OR_RETURN(auto uring, Uring::Create(ex));
-  std::unique_ptr<ChunkStore> s(new ChunkStore(ex, dir, std::move(uring)));
+  std::unique_ptr<ChunkStore> s(new ChunkStore(ex, dir, std::move(uring), options.env));
+  Env& env = *s->env_;
+  for (const char* sub : {"chunks", "epochs"}) {
+    TG_CO_RETURN_IF_ERROR(env.CreateDir(fmt::format("{}/{}", dir, sub)));
+  }
+  TG_CO_RETURN_IF_ERROR(env.SyncDir(dir));  // the subdirectories' names
 
   const std::string id_path = dir + "/server-id";
-  if (auto id = ReadSmallFile(id_path); id.ok() && !id->empty()) {
+  if (auto id = ReadLine(env, id_path); id.ok() && !id->empty()) {
     s->server_id_ = *id;
   } else {
     std::random_device rd;
     s->server_id_ = fmt::format("{:08x}{:08x}", rd(), rd());
-    TG_CO_RETURN_IF_ERROR(WriteFileDurably(id_path, s->server_id_ + "\n"));
+    TG_CO_RETURN_IF_ERROR(WriteFileDurably(env, id_path, s->server_id_ + "\n"));
   }
-  for (const auto& e : fs::directory_iterator(dir + "/epochs", ec)) {
-    auto volume = ParseHex(e.path().filename().string());
+  TG_CO_ASSIGN_OR_RETURN(auto epoch_files, env.List(dir + "/epochs"));
+  for (const std::string& name : epoch_files) {
+    auto volume = ParseHex(name);
     if (!volume) continue;  // a leftover .tmp
-    TG_CO_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(e.path().string()));
+    TG_CO_ASSIGN_OR_RETURN(std::string text, ReadLine(env, dir + "/epochs/" + name));
     s->epochs_[*volume] = std::strtoull(text.c_str(), nullptr, 10);
   }
-  for (const auto& e : fs::directory_iterator(dir + "/chunks", ec)) {
-    if (e.path().extension() == ".version") {
-      auto id = ParseHex(e.path().stem().string());
-      TG_CO_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(e.path().string()));
-      if (id) s->versions_[*id] = static_cast<uint32_t>(std::strtoul(text.c_str(), nullptr, 10));
-    }
-    if (e.path().extension() == ".deleted") {
-      if (auto id = ParseHex(e.path().stem().string())) s->deleted_.insert(*id);
-    }
-    if (e.path().extension() != ".data") continue;
-    auto id = ParseHex(e.path().stem().string());
+  TG_CO_ASSIGN_OR_RETURN(auto chunk_files, env.List(dir + "/chunks"));
+  for (const std::string& name : chunk_files) {
+    const fs::path path(name);
+    const auto id = ParseHex(path.stem().string());
     if (!id) continue;
-    TG_CO_RETURN_IF_ERROR(s->Files(*id, /*create=*/true).status());
+    if (path.extension() == ".version") {
+      TG_CO_ASSIGN_OR_RETURN(std::string text, ReadLine(env, dir + "/chunks/" + name));
+      s->versions_[*id] = static_cast<uint32_t>(std::strtoul(text.c_str(), nullptr, 10));
+    }
+    if (path.extension() == ".deleted") s->deleted_.insert(*id);
+  }
+  for (const std::string& name : chunk_files) {
+    const fs::path path(name);
+    const auto id = ParseHex(path.stem().string());
+    if (id && path.extension() == ".data") {
+      TG_CO_RETURN_IF_ERROR(s->Files(*id, /*create=*/true).status());
+    }
   }
   ChunkStore* store = s.get();
   TG_CO_ASSIGN_OR_RETURN(
       s->journal_,
       co_await Journal::Open(
-          ex, *s->uring_, dir + "/journal", kJournalSize,
+          ex, env, dir + "/journal", options.journal_size,
           [store](uint64_t id, uint32_t first, std::span<const uint8_t> blocks, bool checksums_only,
                   uint64_t generation) {
             return store->ApplyBlocks(id, first, blocks, checksums_only, generation);
@@ -159,30 +139,26 @@ Result<ChunkStore::ChunkFiles*> ChunkStore::Files(uint64_t chunk_id, bool create
   if (!create) return static_cast<ChunkFiles*>(nullptr);
   auto f = std::make_unique<ChunkFiles>();
   const std::string data = ChunkPath(chunk_id, ".data"), crc = ChunkPath(chunk_id, ".crc");
-  const bool existed = ::access(data.c_str(), F_OK) == 0;
-  f->data_fd = ::open(data.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (f->data_fd < 0) return ErrnoStatus(errno, "open " + data);
-  f->crc_fd = ::open(crc.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (f->crc_fd < 0) return ErrnoStatus(errno, "open " + crc);
-  f->direct_fd = ::open(data.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  const bool existed = env_->Exists(data) && env_->Exists(crc);
+  TG_ASSIGN_OR_RETURN(f->data, env_->Open(data, {.create = true}));
+  TG_ASSIGN_OR_RETURN(f->crc, env_->Open(crc, {.create = true}));
+  if (auto direct = env_->Open(data, {.direct = true}); direct.ok()) f->direct = std::move(*direct);
   // Full size from the start: reads never run past the end, and the file
   // system may allocate the holes lazily.
-  if (::ftruncate(f->data_fd, static_cast<off_t>(kChunkSize)) != 0 ||
-      ::ftruncate(f->crc_fd, static_cast<off_t>(kBlocksPerChunk * kCrcBytes)) != 0) {
-    return ErrnoStatus(errno, "size " + data);
-  }
-  if (deleted_.count(chunk_id)) {
+  TG_RETURN_IF_ERROR(IoResult(f->data->Truncate(kChunkSize), 0, "size " + data));
+  TG_RETURN_IF_ERROR(IoResult(f->crc->Truncate(kBlocksPerChunk * kCrcBytes), 0, "size " + crc));
+  const bool revived = deleted_.count(chunk_id) != 0;
+  if (revived) {
     // A member again (a recovery target): the tombstone goes.
-    const std::string mark = ChunkPath(chunk_id, ".deleted");
-    if (::unlink(mark.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "unlink " + mark);
+    Status gone = env_->Remove(ChunkPath(chunk_id, ".deleted"));
+    if (!gone.ok() && gone.code() != ErrorCode::kNotFound) return gone;
     deleted_.erase(chunk_id);
   }
   if (!existed) {
-    if (::fsync(f->data_fd) != 0 || ::fsync(f->crc_fd) != 0) {
-      return ErrnoStatus(errno, "fsync " + data);
-    }
-    TG_RETURN_IF_ERROR(SyncDir(dir_ + "/chunks"));
+    TG_RETURN_IF_ERROR(IoResult(f->data->Sync(), 0, "fsync " + data));
+    TG_RETURN_IF_ERROR(IoResult(f->crc->Sync(), 0, "fsync " + crc));
   }
+  if (!existed || revived) TG_RETURN_IF_ERROR(env_->SyncDir(dir_ + "/chunks"));
   return (chunks_[chunk_id] = std::move(f)).get();
 }
 
@@ -199,8 +175,8 @@ Status ChunkStore::Fence(uint64_t volume, uint64_t epoch) {
   }
   if (epoch == current) return Status::Ok();
   // Durable before anyone hears of it: after a crash the fence still holds.
-  TG_RETURN_IF_ERROR(
-      WriteFileDurably(fmt::format("{}/epochs/{}", dir_, Hex(volume)), fmt::format("{}\n", epoch)));
+  TG_RETURN_IF_ERROR(WriteFileDurably(*env_, fmt::format("{}/epochs/{}", dir_, Hex(volume)),
+                                      fmt::format("{}\n", epoch)));
   epochs_[volume] = epoch;
   return Status::Ok();
 }
@@ -219,7 +195,7 @@ Status ChunkStore::SetVersion(uint64_t chunk_id, uint32_t version) {
   }
   if (version == current) return Status::Ok();
   TG_RETURN_IF_ERROR(
-      WriteFileDurably(ChunkPath(chunk_id, ".version"), fmt::format("{}\n", version)));
+      WriteFileDurably(*env_, ChunkPath(chunk_id, ".version"), fmt::format("{}\n", version)));
   versions_[chunk_id] = version;
   return Status::Ok();
 }
@@ -232,32 +208,21 @@ Status ChunkStore::CheckStamp(uint64_t chunk_id, Stamp stamp, bool maintenance_o
   return SetVersion(chunk_id, stamp.version);
 }
 
-Task<int> ChunkStore::Pread(int fd, void* p, size_t n, uint64_t at) {
-  return uring_->Submit(
-      [=](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, p, static_cast<unsigned>(n), at); });
-}
-
-Task<int> ChunkStore::PwriteDsync(int fd, const void* p, size_t n, uint64_t at) {
-  return uring_->Submit([=](io_uring_sqe* sqe) {
-    io_uring_prep_write(sqe, fd, p, static_cast<unsigned>(n), at);
-    sqe->rw_flags = RWF_DSYNC;  // durable when it completes
-  });
+Task<Status> ChunkStore::ReadCrcs(ChunkFiles& f, uint64_t chunk_id, uint32_t first,
+                                  std::span<uint32_t> crcs) {
+  const int got =
+      co_await f.crc->ReadAsync(crcs.data(), crcs.size_bytes(), uint64_t{first} * kCrcBytes);
+  co_return IoResult(got, crcs.size_bytes(), "read checksums of chunk " + Hex(chunk_id));
 }
 
 Task<Status> ChunkStore::ReadBlocks(ChunkFiles& f, uint64_t chunk_id, uint32_t first, uint32_t end,
                                     std::span<uint8_t> into, bool from_disk) {
   const size_t bytes = size_t{end - first} * kBlockSize;
   std::vector<uint32_t> crcs(end - first);
-  const int fd = from_disk && f.direct_fd >= 0 ? f.direct_fd : f.data_fd;
-  int got = co_await Pread(fd, into.data(), bytes, uint64_t{first} * kBlockSize);
-  if (got != static_cast<int>(bytes)) {
-    co_return got < 0 ? ErrnoStatus(-got, "read chunk " + Hex(chunk_id))
-                      : Status(ErrorCode::kIoError, "short read of chunk " + Hex(chunk_id));
-  }
-  got = co_await Pread(f.crc_fd, crcs.data(), crcs.size() * kCrcBytes, uint64_t{first} * kCrcBytes);
-  if (got != static_cast<int>(crcs.size() * kCrcBytes)) {
-    co_return Status(ErrorCode::kIoError, "read checksums of chunk " + Hex(chunk_id));
-  }
+  File& file = from_disk && f.direct ? *f.direct : *f.data;
+  const int got = co_await file.ReadAsync(into.data(), bytes, uint64_t{first} * kBlockSize);
+  TG_CO_RETURN_IF_ERROR(IoResult(got, bytes, "read chunk " + Hex(chunk_id)));
+  TG_CO_RETURN_IF_ERROR(co_await ReadCrcs(f, chunk_id, first, crcs));
   for (uint32_t i = 0; i < crcs.size(); ++i) {
     auto block = into.subspan(size_t{i} * kBlockSize, kBlockSize);
     const uint32_t actual = Crc32c(block);
@@ -283,7 +248,7 @@ Task<Status> ChunkStore::WriteBlocks(uint64_t chunk_id, uint32_t first,
   auto f = Files(chunk_id, /*create=*/true);
   if (!f.ok()) co_return f.status();
   const bool aligned = reinterpret_cast<uintptr_t>(blocks.data()) % kBlockSize == 0;
-  if (blocks.size() < kDirectWriteMin || !aligned || (*f)->direct_fd < 0 ||
+  if (blocks.size() < kDirectWriteMin || !aligned || !(*f)->direct ||
       Journaled(chunk_id, first, first + n)) {
     co_return co_await journal_->Append(chunk_id, first, blocks);
   }
@@ -291,12 +256,9 @@ Task<Status> ChunkStore::WriteBlocks(uint64_t chunk_id, uint32_t first,
   for (uint32_t i = 0; i < n; ++i) {
     crcs[i] = Crc32c(blocks.subspan(size_t{i} * kBlockSize, kBlockSize));
   }
-  const int fd = (*f)->direct_fd;
-  int put = co_await PwriteDsync(fd, blocks.data(), blocks.size(), uint64_t{first} * kBlockSize);
-  if (put != static_cast<int>(blocks.size())) {
-    co_return put < 0 ? ErrnoStatus(-put, "write chunk " + Hex(chunk_id))
-                      : Status(ErrorCode::kIoError, "short write to chunk " + Hex(chunk_id));
-  }
+  const int put = co_await (*f)->direct->WriteAsync(blocks.data(), blocks.size(),
+                                                    uint64_t{first} * kBlockSize, /*dsync=*/true);
+  TG_CO_RETURN_IF_ERROR(IoResult(put, blocks.size(), "write chunk " + Hex(chunk_id)));
   // A crash before this leaves new data under old checksums: never
   // acknowledged, and repaired from a replica.
   co_return co_await journal_->AppendChecksums(chunk_id, first, crcs);
@@ -312,32 +274,20 @@ bool ChunkStore::Journaled(uint64_t chunk_id, uint32_t first, uint32_t end) cons
   return false;
 }
 
-namespace {
-Status PwriteAll(int fd, const void* p, size_t n, uint64_t at, std::string_view what) {
-  const auto* bytes = static_cast<const uint8_t*>(p);
-  for (size_t done = 0; done < n;) {
-    ssize_t w = ::pwrite(fd, bytes + done, n - done, static_cast<off_t>(at + done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return ErrnoStatus(w < 0 ? errno : EIO, std::string(what));
-    done += static_cast<size_t>(w);
-  }
-  return Status::Ok();
-}
-}  // namespace
-
 Status ChunkStore::ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<const uint8_t> blocks,
                                bool checksums_only, uint64_t generation) {
   TG_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/true));
   if (checksums_only) {
-    if (first + blocks.size() / kCrcBytes > kBlocksPerChunk) return InvalidArgument("bad record");
-    TG_RETURN_IF_ERROR(PwriteAll(f->crc_fd, blocks.data(), blocks.size(),
-                                 uint64_t{first} * kCrcBytes,
-                                 "write checksums of " + Hex(chunk_id)));
+    if (uint64_t{first} + blocks.size() / kCrcBytes > kBlocksPerChunk) {
+      return InvalidArgument("bad record");
+    }
+    TG_RETURN_IF_ERROR(WriteAll(*f->crc, blocks.data(), blocks.size(), uint64_t{first} * kCrcBytes,
+                                "write checksums of " + Hex(chunk_id)));
     dirty_.insert(chunk_id);
     return Status::Ok();
   }
   const uint32_t n = static_cast<uint32_t>(blocks.size() / kBlockSize);
-  if (first + n > kBlocksPerChunk) return InvalidArgument("bad record");
+  if (uint64_t{first} + n > kBlocksPerChunk) return InvalidArgument("bad record");
   auto& mark = journaled_[generation % 2][chunk_id];
   if (mark.empty()) mark.resize(kBlocksPerChunk, false);
   for (uint32_t b = first; b < first + n; ++b) mark[b] = true;
@@ -345,10 +295,10 @@ Status ChunkStore::ApplyBlocks(uint64_t chunk_id, uint32_t first, std::span<cons
   for (uint32_t i = 0; i < n; ++i) {
     crcs[i] = Crc32c(blocks.subspan(size_t{i} * kBlockSize, kBlockSize));
   }
-  TG_RETURN_IF_ERROR(PwriteAll(f->data_fd, blocks.data(), blocks.size(),
-                               uint64_t{first} * kBlockSize, "write chunk " + Hex(chunk_id)));
-  TG_RETURN_IF_ERROR(PwriteAll(f->crc_fd, crcs.data(), n * kCrcBytes, uint64_t{first} * kCrcBytes,
-                               "write checksums of chunk " + Hex(chunk_id)));
+  TG_RETURN_IF_ERROR(WriteAll(*f->data, blocks.data(), blocks.size(), uint64_t{first} * kBlockSize,
+                              "write chunk " + Hex(chunk_id)));
+  TG_RETURN_IF_ERROR(WriteAll(*f->crc, crcs.data(), n * kCrcBytes, uint64_t{first} * kCrcBytes,
+                              "write checksums of chunk " + Hex(chunk_id)));
   dirty_.insert(chunk_id);
   return Status::Ok();
 }
@@ -359,10 +309,9 @@ Task<Status> ChunkStore::SyncDirty() {
   for (uint64_t id : dirty) {
     auto it = chunks_.find(id);
     if (it == chunks_.end()) continue;  // deleted since
-    for (int fd : {it->second->data_fd, it->second->crc_fd}) {
-      int r = co_await uring_->Submit(
-          [=](io_uring_sqe* sqe) { io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); });
-      if (r < 0) co_return ErrnoStatus(-r, "sync chunk " + Hex(id));
+    for (File* file : {it->second->data.get(), it->second->crc.get()}) {
+      const int r = co_await file->DataSyncAsync();
+      TG_CO_RETURN_IF_ERROR(IoResult(r, 0, "sync chunk " + Hex(id)));
     }
   }
   co_return Status::Ok();
@@ -403,11 +352,7 @@ Task<Status> ChunkStore::Store(uint64_t chunk_id, Stamp stamp, uint32_t offset,
   if (fill) {
     // Only the runs of blocks nobody has written yet.
     std::vector<uint32_t> crcs(end - first);
-    int got = co_await Pread(f->crc_fd, crcs.data(), crcs.size() * kCrcBytes,
-                             uint64_t{first} * kCrcBytes);
-    if (got != static_cast<int>(crcs.size() * kCrcBytes)) {
-      co_return Status(ErrorCode::kIoError, "read checksums of chunk " + Hex(chunk_id));
-    }
+    TG_CO_RETURN_IF_ERROR(co_await ReadCrcs(*f, chunk_id, first, crcs));
     AlignedBuffer buf = AlignedBuffer::Make(data.size());
     std::memcpy(buf.data.get(), data.data(), data.size());
     // Blocks of zeroes stay holes: a never-written block reads as zeroes.
@@ -472,10 +417,7 @@ Task<Result<std::vector<uint32_t>>> ChunkStore::BlockCrcs(uint64_t chunk_id) {
   TG_CO_ASSIGN_OR_RETURN(ChunkFiles * f, Files(chunk_id, /*create=*/false));
   if (!f) co_return crcs;
   auto hold = co_await Lock(chunk_id, 0, kBlocksPerChunk);
-  int got = co_await Pread(f->crc_fd, crcs.data(), crcs.size() * kCrcBytes, 0);
-  if (got != static_cast<int>(crcs.size() * kCrcBytes)) {
-    co_return Status(ErrorCode::kIoError, "read checksums of chunk " + Hex(chunk_id));
-  }
+  TG_CO_RETURN_IF_ERROR(co_await ReadCrcs(*f, chunk_id, 0, crcs));
   co_return crcs;
 }
 
@@ -488,14 +430,14 @@ Task<Status> ChunkStore::Delete(uint64_t chunk_id) {
   // The version stays (a tombstone): a writer that still has an old replica
   // set in mind must not recreate the chunk here.
   for (const char* ext : {".data", ".crc"}) {
-    const std::string p = ChunkPath(chunk_id, ext);
-    if (::unlink(p.c_str()) != 0 && errno != ENOENT) co_return ErrnoStatus(errno, "unlink " + p);
+    Status gone = env_->Remove(ChunkPath(chunk_id, ext));
+    if (!gone.ok() && gone.code() != ErrorCode::kNotFound) co_return gone;
   }
   // A tombstone, so that a reader with an old replica set in mind is told
-  // rather than handed zeroes.
-  TG_CO_RETURN_IF_ERROR(WriteFileDurably(ChunkPath(chunk_id, ".deleted"), "deleted\n"));
+  // rather than handed zeroes (its name made durable with the removals).
+  TG_CO_RETURN_IF_ERROR(WriteFileDurably(*env_, ChunkPath(chunk_id, ".deleted"), "deleted\n"));
   deleted_.insert(chunk_id);
-  co_return SyncDir(dir_ + "/chunks");
+  co_return Status::Ok();
 }
 
 std::vector<uint64_t> ChunkStore::ListChunks() const {
@@ -506,10 +448,9 @@ std::vector<uint64_t> ChunkStore::ListChunks() const {
 
 StoreUsage ChunkStore::Usage() const {
   StoreUsage u;
-  struct statvfs st;
-  if (::statvfs(dir_.c_str(), &st) == 0) {
-    u.capacity_bytes = uint64_t{st.f_blocks} * st.f_frsize;
-    u.free_bytes = uint64_t{st.f_bavail} * st.f_frsize;
+  if (auto space = env_->Space(dir_); space.ok()) {
+    u.capacity_bytes = space->capacity_bytes;
+    u.free_bytes = space->free_bytes;
   }
   u.chunks = chunks_.size();
   return u;
@@ -542,7 +483,7 @@ Task<void> ChunkStore::Close() {
     journal_.reset();
   }
   chunks_.clear();
-  co_await uring_->Stop();
+  if (uring_) co_await uring_->Stop();
 }
 
 }  // namespace tg::storage

@@ -11,7 +11,9 @@
 // Every write is durable before it returns: it is appended to the journal
 // (one sequential O_DIRECT + RWF_DSYNC write, shared by the writes that come
 // together) and then applied to the chunk files through the page cache,
-// which are synced when the journal fills up. Every read checks each block
+// which are synced when the journal fills up. Every file operation goes
+// through an Env (base/env.h); docs/storage.md, "Durability on one
+// chunkserver", says what is durable when. Every read checks each block
 // it touches against its CRC; the scrubber reads the disk itself (O_DIRECT). Writes from an epoch
 // older than the volume's are refused (fencing); a write with a newer epoch raises it first.
 // Likewise the chunk's replica-set version: a request from a client that has
@@ -32,6 +34,7 @@
 #include <vector>
 
 #include "base/async.h"
+#include "base/env.h"
 #include "base/range_lock.h"
 #include "base/status.h"
 #include "base/uring.h"
@@ -46,9 +49,17 @@ struct StoreUsage {
   uint64_t chunks = 0;
 };
 
+struct ChunkStoreOptions {
+  // The files' Env (a test's fault-injecting one); by default the
+  // operating system's, on the store's own io_uring.
+  Env* env = nullptr;
+  uint64_t journal_size = kJournalSize;
+};
+
 class ChunkStore {
  public:
-  static Task<Result<std::unique_ptr<ChunkStore>>> Open(Executor ex, std::string dir);
+  static Task<Result<std::unique_ptr<ChunkStore>>> Open(Executor ex, std::string dir,
+                                                        ChunkStoreOptions options = {});
   ~ChunkStore();
 
   const std::string& server_id() const { return server_id_; }
@@ -89,7 +100,7 @@ class ChunkStore {
  private:
   struct ChunkFiles;
 
-  ChunkStore(Executor ex, std::string dir, std::unique_ptr<Uring> uring);
+  ChunkStore(Executor ex, std::string dir, std::unique_ptr<Uring> uring, Env* env);
   std::string ChunkPath(uint64_t chunk_id, std::string_view ext) const;
   // The chunk's open files; creates them (durably) if `create`. nullptr if
   // absent and not `create`.
@@ -108,8 +119,8 @@ class ChunkStore {
   // replay would still apply.
   bool Journaled(uint64_t chunk_id, uint32_t first, uint32_t end) const;
   Task<Status> SyncDirty();
-  Task<int> Pread(int fd, void* p, size_t n, uint64_t at);
-  Task<int> PwriteDsync(int fd, const void* p, size_t n, uint64_t at);
+  // The chunk's CRCs of blocks [first, first + crcs.size()).
+  Task<Status> ReadCrcs(ChunkFiles& f, uint64_t chunk_id, uint32_t first, std::span<uint32_t> crcs);
   // Blocks [first, end) of a chunk, for one request.
   Task<RangeLock::Hold> Lock(uint64_t chunk_id, uint32_t first, uint32_t end) {
     return locks_.Acquire({chunk_id, first, end});
@@ -118,7 +129,9 @@ class ChunkStore {
   Executor ex_;
   std::string dir_;
   std::string server_id_;
-  std::unique_ptr<Uring> uring_;
+  std::unique_ptr<Uring> uring_;       // only with the default Env
+  std::unique_ptr<PosixEnv> own_env_;  // the default Env
+  Env* env_;
   std::unique_ptr<Journal> journal_;
   std::set<uint64_t> dirty_;  // chunks written since the last journal checkpoint
   // Per journal generation (by parity: at most two count at once), per

@@ -1,10 +1,7 @@
 #include "storage/chunkserver/journal.h"
 
-#include <fcntl.h>
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include <cstring>
+#include <filesystem>
 
 #include "base/log.h"
 #include "storage/common/crc32c.h"
@@ -39,6 +36,15 @@ uint32_t HeaderCrc(const RecordHeader& h) {
   return Crc32c({reinterpret_cast<const uint8_t*>(&h), offsetof(RecordHeader, header_crc)});
 }
 
+// Bytes in each half of a journal of `size` bytes, and where generation g's
+// half starts.
+uint64_t HalfBytes(uint64_t size) {
+  return (size - kBlockSize) / 2 / kBlockSize * kBlockSize;
+}
+uint64_t HalfStartIn(uint64_t size, uint64_t generation) {
+  return kBlockSize + (generation % 2) * HalfBytes(size);
+}
+
 }  // namespace
 
 struct Journal::Pending {
@@ -48,70 +54,64 @@ struct Journal::Pending {
   Event done;
 };
 
-Journal::Journal(Executor ex, Uring& uring, int fd, uint64_t size, Apply apply, SyncAll sync,
+Journal::Journal(Executor ex, std::unique_ptr<File> file, uint64_t size, Apply apply, SyncAll sync,
                  Retired retired)
     : ex_(ex),
-      uring_(uring),
-      fd_(fd),
+      file_(std::move(file)),
       size_(size),
       apply_(std::move(apply)),
       sync_(std::move(sync)),
       retired_(std::move(retired)),
       idle_(ex),
-      half_((size - kBlockSize) / 2 / kBlockSize * kBlockSize),
+      half_(HalfBytes(size)),
       synced_(ex),
       background_(ex) {}
 
 uint64_t Journal::HalfStart(uint64_t generation) const {
-  return kBlockSize + (generation % 2) * half_;
+  return HalfStartIn(size_, generation);
 }
 
-Journal::~Journal() {
-  ::close(fd_);
-}
+Journal::~Journal() = default;
 
-Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Uring& uring, std::string path,
-                                                     uint64_t size, Apply apply, SyncAll sync,
-                                                     Retired retired) {
-  const bool existed = ::access(path.c_str(), F_OK) == 0;
-  if (!existed) {
-    // Written through once, so that appends later overwrite allocated blocks.
-    const std::string tmp = path + ".new";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) co_return ErrnoStatus(errno, "create " + tmp);
-    std::vector<uint8_t> zeroes(1 << 20, 0);
-    bool ok = true;
-    for (uint64_t at = 0; at < size && ok; at += zeroes.size()) {
-      ok = ::pwrite(fd, zeroes.data(), zeroes.size(), static_cast<off_t>(at)) ==
-           static_cast<ssize_t>(zeroes.size());
+namespace {
+
+// Written through once, so that appends later overwrite allocated blocks;
+// under a temporary name until whole, and the name synced.
+Status CreateZeroFilled(Env& env, const std::string& path, uint64_t size) {
+  const std::string tmp = path + ".new";
+  {
+    TG_ASSIGN_OR_RETURN(auto file, env.Open(tmp, {.create = true, .truncate = true}));
+    const std::vector<uint8_t> zeroes(1 << 20, 0);
+    for (uint64_t at = 0; at < size; at += zeroes.size()) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(zeroes.size(), size - at));
+      TG_RETURN_IF_ERROR(WriteAll(*file, zeroes.data(), n, at, "fill " + tmp));
     }
-    ok = ok && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-      co_return ErrnoStatus(errno, "fill " + tmp);
+    TG_RETURN_IF_ERROR(IoResult(file->Sync(), 0, "fsync " + tmp));
   }
-  int fd = ::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);  // no O_DIRECT here (tmpfs)
-  if (fd < 0) co_return ErrnoStatus(errno, "open " + path);
-  std::unique_ptr<Journal> j(
-      new Journal(ex, uring, fd, size, apply, std::move(sync), std::move(retired)));
+  TG_RETURN_IF_ERROR(env.Rename(tmp, path));
+  return env.SyncDir(std::filesystem::path(path).parent_path().string());
+}
 
-  // Replay: the records of the oldest generation that counts, then of the
-  // one after it, each in sequence up to the first that is torn or stale.
+}  // namespace
+
+Result<Journal::Replayed> Journal::Replay(File& file, uint64_t size, const Apply& apply) {
+  Replayed out;
+  if (size < 3 * kBlockSize) return InvalidArgument("a journal of {} bytes is too small", size);
+  const uint64_t half = HalfBytes(size);
   AlignedBuffer block = AlignedBuffer::Make(kBlockSize);
-  uint64_t generation = 0;
-  if (existed && ::pread(fd, block.data.get(), kBlockSize, 0) == kBlockSize) {
+  if (file.Pread(block.data.get(), kBlockSize, 0) == static_cast<int64_t>(kBlockSize)) {
     SuperBlock sb;
     std::memcpy(&sb, block.data.get(), sizeof sb);
-    if (sb.magic == kJournalMagic) generation = sb.generation;
+    if (sb.magic == kJournalMagic) out.generation = sb.generation;
   }
-  size_t replayed = 0;
   AlignedBuffer data = AlignedBuffer::Make(kMaxPayload + kBlockSize);
-  for (uint64_t g = generation; g && g <= generation + 1; ++g) {
-    const uint64_t end = j->HalfStart(g) + j->half_;
-    uint64_t at = j->HalfStart(g), sequence = 0;
+  // generation + 1 overflowing would make the loop endless.
+  const uint64_t last = out.generation == UINT64_MAX ? out.generation : out.generation + 1;
+  for (uint64_t g = out.generation; g && g <= last; ++g) {
+    const uint64_t end = HalfStartIn(size, g) + half;
+    uint64_t at = HalfStartIn(size, g), sequence = 0;
     while (at + kBlockSize <= end) {
-      if (::pread(fd, block.data.get(), kBlockSize, static_cast<off_t>(at)) != kBlockSize) break;
+      if (file.Pread(block.data.get(), kBlockSize, at) != static_cast<int64_t>(kBlockSize)) break;
       RecordHeader h;
       std::memcpy(&h, block.data.get(), sizeof h);
       if (h.magic != kJournalMagic || h.header_crc != HeaderCrc(h) || h.generation != g ||
@@ -121,29 +121,45 @@ Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Uring& uring, 
         break;
       }
       const size_t bytes = size_t{h.payload_blocks} * kBlockSize;
-      if (::pread(fd, data.data.get(), bytes, static_cast<off_t>(at + kBlockSize)) !=
-          static_cast<ssize_t>(bytes)) {
+      // What the payload covers must fit in it: CRCs, or whole blocks.
+      const uint64_t covered = h.checksums_only ? uint64_t{h.blocks} * sizeof(uint32_t)
+                                                : uint64_t{h.blocks} * kBlockSize;
+      if (covered > bytes) break;
+      if (file.Pread(data.data.get(), bytes, at + kBlockSize) != static_cast<int64_t>(bytes)) {
         break;
       }
       std::span<const uint8_t> payload(data.data.get(), bytes);
       if (Crc32c(payload) != h.data_crc) break;  // torn by the crash: never acknowledged
-      TG_CO_RETURN_IF_ERROR(
-          apply(h.chunk_id, h.first,
-                h.checksums_only ? payload.first(h.blocks * sizeof(uint32_t)) : payload,
-                h.checksums_only != 0, g));
+      TG_RETURN_IF_ERROR(
+          apply(h.chunk_id, h.first, payload.first(covered), h.checksums_only != 0, g));
       sequence = h.sequence;
       at += kBlockSize + bytes;
-      ++replayed;
+      ++out.records;
     }
   }
+  return out;
+}
+
+Task<Result<std::unique_ptr<Journal>>> Journal::Open(Executor ex, Env& env, std::string path,
+                                                     uint64_t size, Apply apply, SyncAll sync,
+                                                     Retired retired) {
+  if (!env.Exists(path)) TG_CO_RETURN_IF_ERROR(CreateZeroFilled(env, path, size));
+  auto file = env.Open(path, {.direct = true});
+  if (!file.ok()) file = env.Open(path, {});  // no O_DIRECT here (tmpfs)
+  if (!file.ok()) co_return file.status();
+  TG_CO_ASSIGN_OR_RETURN(Replayed replayed, Replay(**file, size, apply));
+  std::unique_ptr<Journal> j(new Journal(ex, std::move(*file), size, std::move(apply),
+                                         std::move(sync), std::move(retired)));
   // Only generations up to generation + 1 can be on the disk: the next
   // one starts above them (a stale record can never pass for a new one).
-  j->oldest_ = generation;
-  j->generation_ = generation ? generation + 1 : 0;
+  j->oldest_ = replayed.generation;
+  j->generation_ = replayed.generation ? replayed.generation + 1 : 0;
   // Whatever was replayed goes to the chunk files for good; then a fresh
   // generation starts.
   TG_CO_RETURN_IF_ERROR(co_await j->Checkpoint());
-  if (replayed) log::Get("chunkstore")->warn("journal: {} writes replayed after a crash", replayed);
+  if (replayed.records) {
+    log::Get("chunkstore")->warn("journal: {} writes replayed after a crash", replayed.records);
+  }
   co_return j;
 }
 
@@ -152,17 +168,8 @@ Task<Status> Journal::WriteSuper(uint64_t oldest) {
   std::memset(block.data.get(), 0, kBlockSize);
   SuperBlock sb{kJournalMagic, 0, oldest};
   std::memcpy(block.data.get(), &sb, sizeof sb);
-  const int fd = fd_;
-  uint8_t* p = block.data.get();
-  int r = co_await uring_.Submit([=](io_uring_sqe* sqe) {
-    io_uring_prep_write(sqe, fd, p, kBlockSize, 0);
-    sqe->rw_flags = RWF_DSYNC;
-  });
-  if (r != static_cast<int>(kBlockSize)) {
-    co_return r < 0 ? ErrnoStatus(-r, "journal superblock")
-                    : Status(ErrorCode::kIoError, "short write");
-  }
-  co_return Status::Ok();
+  const int r = co_await file_->WriteAsync(block.data.get(), kBlockSize, 0, /*dsync=*/true);
+  co_return IoResult(r, kBlockSize, "journal superblock");
 }
 
 Task<void> Journal::WaitForBackgroundSync() {
@@ -196,7 +203,10 @@ Task<Status> Journal::SwitchHalves() {
   sequence_ = 0;
   tail_ = HalfStart(generation_);
   syncing_ = true;
-  background_.Spawn("journal sync", RetireInBackground(full));
+  if (!background_.Spawn("journal sync", RetireInBackground(full))) {
+    syncing_ = false;
+    co_return Status(ErrorCode::kUnavailable, "the journal is closing");
+  }
   co_return Status::Ok();
 }
 
@@ -216,7 +226,7 @@ Task<void> Journal::RetireInBackground(uint64_t generation) {
 
 Task<void> Journal::Drain() {
   co_await WaitForBackgroundSync();
-  co_await background_.Join();
+  co_await background_.Close();
 }
 
 Task<Status> Journal::CheckpointNow() {
@@ -303,26 +313,18 @@ Task<void> Journal::FlushPending() {
       iov.push_back({p->record.data.get(), p->record.size});
     }
     if (s.ok()) {
-      const int fd = fd_;
-      const uint64_t at = tail_;
-      iovec* v = iov.data();
       const unsigned count = static_cast<unsigned>(iov.size());
-      int r;
+      int64_t r;
       if (batch.size() == 1 && pending_.empty()) {
         // Nothing else waits: write from this thread. A hand-off to the
         // kernel's worker thread and back (what io_uring does with a
         // synchronous write) costs more than the event loop loses here.
-        r = static_cast<int>(
-            ::pwritev2(fd, v, static_cast<int>(count), static_cast<off_t>(at), RWF_DSYNC));
-        if (r < 0) r = -errno;
+        r = file_->Pwritev(iov.data(), count, tail_, /*dsync=*/true);
       } else {
-        r = co_await uring_.Submit([=](io_uring_sqe* sqe) {
-          io_uring_prep_writev(sqe, fd, v, count, at);
-          sqe->rw_flags = RWF_DSYNC;  // durable when it completes
-        });
+        r = co_await file_->WritevAsync(iov.data(), count, tail_, /*dsync=*/true);
       }
       ++disk_writes_;
-      if (r == static_cast<int>(bytes)) {
+      if (r == static_cast<int64_t>(bytes)) {
         for (auto* p : batch) {
           RecordHeader h;
           std::memcpy(&h, p->record.data.get(), sizeof h);
@@ -333,9 +335,8 @@ Task<void> Journal::FlushPending() {
           if (!a.ok()) p->result = a;
         }
       }
-      if (r != static_cast<int>(bytes)) {
-        s = r < 0 ? ErrnoStatus(-r, "journal write")
-                  : Status(ErrorCode::kIoError, "short journal write");
+      if (r != static_cast<int64_t>(bytes)) {
+        s = IoResult(r, bytes, "journal write");
         // The sequence has a hole now: start over on a fresh generation.
         if (Status c = co_await Checkpoint(); !c.ok()) s = c;
       } else {

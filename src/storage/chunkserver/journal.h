@@ -18,6 +18,13 @@
 // g lives in half g % 2; each record is one header block {magic,
 // generation, sequence, chunk id, first block, block count, data CRC,
 // header CRC} followed by its data blocks.
+//
+// Durability: records and the superblock are written with RWF_DSYNC, so an
+// append is durable when its write completes; the chunk files it is applied
+// to are durable only after SyncAll, which is why a generation is retired
+// (the superblock moved past it) only once SyncAll has returned. The file is
+// created whole (zeroes, synced) under a temporary name, renamed, and its
+// directory synced before the first append.
 // Thread-safety: belongs to one executor.
 #pragma once
 
@@ -29,8 +36,8 @@
 #include <vector>
 
 #include "base/async.h"
+#include "base/env.h"
 #include "base/stream.h"
-#include "base/uring.h"
 
 namespace tg::storage {
 
@@ -53,9 +60,20 @@ class Journal {
 
   // Opens (or creates, zero-filled, `size` bytes) the journal at `path` and
   // applies the records a crash left in it.
-  static Task<Result<std::unique_ptr<Journal>>> Open(Executor ex, Uring& uring, std::string path,
+  static Task<Result<std::unique_ptr<Journal>>> Open(Executor ex, Env& env, std::string path,
                                                      uint64_t size, Apply apply, SyncAll sync,
                                                      Retired retired = nullptr);
+
+  struct Replayed {
+    uint64_t generation = 0;  // the superblock's (0: a journal never checkpointed)
+    size_t records = 0;
+  };
+  // Applies, in order, the records of the two generations a crash leaves
+  // counting in a journal of `size` bytes, each up to the first record that
+  // is torn or stale. Anything in `file` is input: a record that does not
+  // hold together ends the replay; only `apply` can fail it. (Open's first
+  // step; on its own, what a fuzz target drives.)
+  static Result<Replayed> Replay(File& file, uint64_t size, const Apply& apply);
   ~Journal();
 
   // Returns once the blocks are durable in the journal and applied to the
@@ -69,7 +87,8 @@ class Journal {
   // no append is on its way: after it, no record can bring back the past
   // (a deleted chunk stays deleted).
   Task<Status> CheckpointNow();
-  // Waits for a background sync still running (before closing).
+  // Waits for a background sync still running; no new one starts after it
+  // (before closing).
   Task<void> Drain();
 
   uint64_t appends() const { return appends_; }
@@ -80,7 +99,7 @@ class Journal {
   struct Pending;
   Task<Status> Log(uint64_t chunk_id, uint32_t first, uint32_t count, bool checksums_only,
                    std::span<const uint8_t> payload);
-  Journal(Executor ex, Uring& uring, int fd, uint64_t size, Apply apply, SyncAll sync,
+  Journal(Executor ex, std::unique_ptr<File> file, uint64_t size, Apply apply, SyncAll sync,
           Retired retired);
   uint64_t HalfStart(uint64_t generation) const;
   Task<Status> WriteSuper(uint64_t oldest);
@@ -94,8 +113,7 @@ class Journal {
   Task<void> FlushPending();
 
   Executor ex_;
-  Uring& uring_;
-  int fd_;
+  std::unique_ptr<File> file_;
   uint64_t size_;
   Apply apply_;
   SyncAll sync_;
