@@ -29,7 +29,7 @@ std::string ProgressBar(size_t done, size_t total) {
                      std::string(kWidth - filled, '.'), f * 100, done, total);
 }
 
-std::string AttachedTo(const StorageView& view, const std::string& name) {
+std::string AttachedTo(const StorageState& view, const std::string& name) {
   auto a = view.attached.find(name);
   return a == view.attached.end() ? "-" : a->second;
 }
@@ -62,11 +62,12 @@ Task<Status> VolumeResize(VolumeStore& store, std::string name, uint64_t size) {
 }
 
 Task<Status> VolumeList(VolumeStore& store) {
-  TG_CO_ASSIGN_OR_RETURN(StorageView view, co_await store.Read());
+  TG_CO_ASSIGN_OR_RETURN(StorageState view, co_await store.Read());
   std::cout << fmt::format("{:<24} {:<8} {:>10} {:<10} {:>6} {:>7} {:>24} {}\n", "NAME", "KIND",
                            "SIZE", "STATE", "EPOCH", "LAYERS", "CHUNKS ok/recov/degraded",
                            "ATTACHED");
-  for (const auto& [name, v] : view.volumes) {
+  for (const auto& [name, entry] : view.volumes) {
+    const VolumeInfo& v = entry.record;
     HealthCount h = CountHealth(view, v.number);
     std::cout << fmt::format("{:<24} {:<8} {:>10} {:<10} {:>6} {:>7} {:>24} {}\n", name,
                              v.snapshot ? "snapshot" : "volume", Bytes(v.size),
@@ -79,15 +80,16 @@ Task<Status> VolumeList(VolumeStore& store) {
 
 Task<Status> VolumeShow(VolumeStore& store, std::string name) {
   TG_CO_RETURN_IF_ERROR(CheckVolumeName(name));
-  TG_CO_ASSIGN_OR_RETURN(StorageView view, co_await store.Read());
+  TG_CO_ASSIGN_OR_RETURN(StorageState view, co_await store.Read());
   auto it = view.volumes.find(name);
   if (it == view.volumes.end()) co_return NotFound("volume {} does not exist", name);
-  const VolumeInfo& v = it->second;
+  const VolumeInfo& v = it->second.record;
   std::cout << fmt::format("name: {}\nsize: {} ({} bytes)\nstate: {}\nepoch: {}\nattached: {}\n",
                            v.name, Bytes(v.size), v.size, VolumeStateName(v.state), v.epoch,
                            AttachedTo(view, name));
-  for (const auto& [id, c] : view.chunks) {
+  for (const auto& [id, entry] : view.chunks) {
     if (VolumeOf(id) != v.number) continue;
+    const ChunkInfo& c = entry.record;
     std::string replicas;
     for (const auto& r : c.replicas) {
       auto srv = view.servers.find(r.server);
@@ -108,7 +110,7 @@ Task<Status> VolumeDelete(VolumeStore& store, DeleteVolumeRequest request) {
 }
 
 Task<Status> StorageStatus(VolumeStore& store) {
-  TG_CO_ASSIGN_OR_RETURN(StorageView view, co_await store.Read());
+  TG_CO_ASSIGN_OR_RETURN(StorageState view, co_await store.Read());
   std::cout << fmt::format("chunkservers: {}\n", view.servers.size());
   std::cout << fmt::format("  {:<18} {:<12} {:<10} {:<22} {:>7} {:>12} {}\n", "ID", "HOST", "RACK",
                            "ADDRESS", "CHUNKS", "FREE", "CORRUPT");
@@ -120,7 +122,7 @@ Task<Status> StorageStatus(VolumeStore& store) {
   HealthCount h = CountHealth(view);
   std::cout << fmt::format("volumes: {}\nchunks: {} healthy, {} recovering, {} degraded\n",
                            view.volumes.size(), h.healthy, h.recovering, h.degraded);
-  std::cout << fmt::format("recovery: {} copies in progress\n", view.tasks_pending);
+  std::cout << fmt::format("recovery: {} copies in progress\n", PendingRecoveries(view));
   std::cout << "health: " << ProgressBar(h.healthy, h.total()) << std::endl;
   co_return Status::Ok();
 }

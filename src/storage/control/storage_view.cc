@@ -4,25 +4,6 @@
 
 namespace tg::storage {
 
-StorageView ParseStorageView(const std::vector<etcd::KeyValue>& kvs, int64_t revision) {
-  StorageView view{.revision = revision};
-  for (const auto& kv : kvs) {
-    const std::string_view key = kv.key;
-    if (key.starts_with(kChunkserversPrefix)) {
-      if (auto v = DecodeChunkserver(kv.value); v.ok()) view.servers[v->id] = *v;
-    } else if (key.starts_with(kVolumesPrefix)) {
-      if (auto v = DecodeVolume(kv.value); v.ok()) view.volumes[v->name] = *v;
-    } else if (key.starts_with(kChunksPrefix)) {
-      if (auto v = DecodeChunk(kv.value); v.ok()) view.chunks[v->chunk_id] = *v;
-    } else if (key.starts_with(kAttachPrefix)) {
-      view.attached[kv.key.substr(kAttachPrefix.size())] = kv.value;
-    } else if (key.starts_with(kTasksPrefix)) {
-      if (auto t = DecodeTask(kv.value); t.ok() && !t->done) ++view.tasks_pending;
-    }
-  }
-  return view;
-}
-
 std::string_view ChunkHealthName(ChunkHealth health) {
   switch (health) {
     case ChunkHealth::kHealthy:
@@ -46,11 +27,11 @@ ChunkHealth HealthOf(const ChunkInfo& chunk,
   return recovering ? ChunkHealth::kRecovering : ChunkHealth::kDegraded;
 }
 
-HealthCount CountHealth(const StorageView& view, std::optional<uint64_t> layer) {
+HealthCount CountHealth(const StorageState& state, std::optional<uint64_t> layer) {
   HealthCount count;
-  for (const auto& [id, chunk] : view.chunks) {
+  for (const auto& [id, chunk] : state.chunks) {
     if (layer && VolumeOf(id) != *layer) continue;
-    switch (HealthOf(chunk, view.servers)) {
+    switch (HealthOf(chunk.record, state.servers)) {
       case ChunkHealth::kHealthy:
         ++count.healthy;
         break;
@@ -63,6 +44,13 @@ HealthCount CountHealth(const StorageView& view, std::optional<uint64_t> layer) 
     }
   }
   return count;
+}
+
+size_t PendingRecoveries(const StorageState& state) {
+  size_t pending = 0;
+  for (const auto& [chunk, tasks] : state.tasks)
+    for (const auto& t : tasks) pending += t.task.done ? 0 : 1;
+  return pending;
 }
 
 }  // namespace tg::storage

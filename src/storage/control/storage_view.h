@@ -1,6 +1,6 @@
-// What the storage records say, read at one revision, and the health of each
-// chunk: what `volume list|show`, `storage status` and the API's describe
-// calls print. Pure: no etcd calls here.
+// The health of chunks and of recovery over the storage records (parsed once,
+// by ParseStorageState): what `volume list|show`, `storage status` and the
+// API's describe calls print. Pure: no etcd calls here.
 #pragma once
 
 #include <cstdint>
@@ -8,24 +8,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
-#include "etcd/client.h"
-#include "storage/common/metadata.h"
+#include "storage/common/storage_state.h"
 
 namespace tg::storage {
-
-struct StorageView {
-  std::map<std::string, ChunkserverInfo> servers;  // registered now, by id
-  std::map<std::string, VolumeInfo> volumes;       // by name
-  std::map<uint64_t, ChunkInfo> chunks;            // by chunk id
-  std::map<std::string, std::string> attached;     // volume name -> holder
-  size_t tasks_pending = 0;                        // recovery copies not yet done
-  int64_t revision = 0;
-};
-
-// The storage prefix's records, as one view.
-StorageView ParseStorageView(const std::vector<etcd::KeyValue>& kvs, int64_t revision);
 
 // healthy: all replicas healthy on live servers; recovering: short, but a
 // copy is on its way; degraded: short with nothing being done.
@@ -40,6 +26,9 @@ struct HealthCount {
 };
 
 // Over every chunk, or those of one layer (a volume number).
-HealthCount CountHealth(const StorageView& view, std::optional<uint64_t> layer = std::nullopt);
+HealthCount CountHealth(const StorageState& state, std::optional<uint64_t> layer = std::nullopt);
+
+// Recovery copies not yet done.
+size_t PendingRecoveries(const StorageState& state);
 
 }  // namespace tg::storage

@@ -246,10 +246,10 @@ Task<Status> VolumeStore::Delete(DeleteVolumeRequest request) {
   co_return Aborted("volume {} keeps changing", name);
 }
 
-Task<Result<StorageView>> VolumeStore::Read() {
+Task<Result<StorageState>> VolumeStore::Read() {
   TG_CO_ASSIGN_OR_RETURN(auto all,
                          co_await client_.Get(std::string(kStoragePrefix), {.prefix = true}));
-  co_return ParseStorageView(all.kvs, all.revision);
+  co_return ParseStorageState(all.kvs, all.revision);
 }
 
 }  // namespace tg::storage

@@ -19,6 +19,7 @@
 
 #include "etcd/client.h"
 #include "storage/common/metadata.h"
+#include "storage/common/storage_state.h"
 #include "storage/control/storage_view.h"
 
 namespace tg::storage {
@@ -69,8 +70,9 @@ class VolumeStore {
   Task<Result<VolumeInfo>> Resize(std::string name, uint64_t size);
   // Marks the volume deleting; its data goes when nothing else uses it.
   Task<Status> Delete(DeleteVolumeRequest request);
-  // The whole storage prefix at one revision.
-  Task<Result<StorageView>> Read();
+  // The whole storage prefix at one revision; any record that does not
+  // decode fails the read (nothing is shown as if it were absent).
+  Task<Result<StorageState>> Read();
 
  private:
   // The volume's record and its mod revision.
