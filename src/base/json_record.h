@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -25,11 +26,29 @@ inline void StampRecordFormat(nlohmann::json& j) {
   j[kRecordFormatField] = kRecordFormat;
 }
 
+// Records hold integers only: a fractional number, or one too large for any
+// integer (parsed as floating point), would be cut or overflow (undefined
+// behaviour) when read into an integer field. Walked without recursion: a
+// record may nest deeply.
+inline bool HoldsFloat(const nlohmann::json& j) {
+  std::vector<const nlohmann::json*> pending{&j};
+  while (!pending.empty()) {
+    const nlohmann::json* v = pending.back();
+    pending.pop_back();
+    if (v->is_number_float()) return true;
+    if (v->is_structured())
+      for (const auto& e : *v) pending.push_back(&e);
+  }
+  return false;
+}
+
 // Parses `text` and runs `fill(json, T&)` on it.
 template <typename T, typename Fill>
 Result<T> DecodeJsonRecord(std::string_view text, std::string_view what, Fill fill) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return InvalidArgument("{} record is not JSON", what);
+  if (HoldsFloat(j))
+    return InvalidArgument("{} record holds a number that is not an integer", what);
   if (auto f = j.find(kRecordFormatField); f != j.end()) {
     if (!f->is_number_integer() || f->get<int64_t>() < 1) {
       return InvalidArgument("{} record: format is not a positive integer", what);

@@ -44,8 +44,10 @@ Result<BlkRequest> ParseBlkRequest(const Chain& chain) {
     r.data.push_back(Buffer{b.data + skip, static_cast<uint32_t>(b.len - skip), false});
     skip = 0;
   }
-  // The status byte is the last byte of the last writable buffer.
+  // The status byte is the last byte of the last writable buffer; an empty
+  // one has none (its "last byte" would lie before it, outside the chain).
   Buffer last = writable.back();
+  if (last.len == 0) return InvalidArgument("virtio-blk request ends with an empty descriptor");
   r.status = last.data + last.len - 1;
   for (size_t i = 0; i + 1 < writable.size(); ++i) r.data.push_back(writable[i]);
   if (last.len > 1) r.data.push_back(Buffer{last.data, last.len - 1, true});

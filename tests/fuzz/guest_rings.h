@@ -29,7 +29,7 @@ class GuestRings {
   // The memory holds `image`, then zeroes.
   void Load(std::span<const uint8_t> image) {
     const size_t n = std::min(image.size(), size_);
-    std::memcpy(base_, image.data(), n);
+    if (n) std::memcpy(base_, image.data(), n);  // an empty image may have no data()
     std::memset(base_ + n, 0, size_ - n);
   }
 
