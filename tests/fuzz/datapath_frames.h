@@ -9,9 +9,9 @@
 #include <span>
 #include <vector>
 
-#include "network/gateway/gre.h"
 #include "network/datapath/bytes.h"
 #include "network/datapath/packet.h"
+#include "network/gateway/gre.h"
 
 namespace tg::network::fuzz {
 

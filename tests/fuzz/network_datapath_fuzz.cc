@@ -23,9 +23,9 @@
 
 #include "../network/gateway_records.h"
 #include "datapath_frames.h"
-#include "network/gateway/translate.h"
 #include "network/datapath/coalesce.h"
 #include "network/datapath/forwarding.h"
+#include "network/gateway/translate.h"
 #include "recipe.h"
 
 namespace tg::network::fuzz {
