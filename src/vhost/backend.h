@@ -10,7 +10,10 @@
 // the guest sees no error when the backend is killed mid-I/O.
 //
 // A malformed message closes the connection; a broken ring stops that queue
-// (and says why in the log). Neither stops the process.
+// (and says why in the log). Neither stops the process. Every file the
+// frontend hands over is mapped only through virtio::SharedMapping (checked
+// against the file, guarded if it could shrink; the dirty log too, when
+// migration comes), and ring sizes must fit the inflight region's queues.
 #pragma once
 
 #include <memory>
