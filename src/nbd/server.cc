@@ -215,7 +215,22 @@ class Server::Connection {
       Log()->warn("request failed type={} offset={} length={}: {}", r.type, r.offset, r.length, s);
     QueueReply(s.ok() ? 0 : ToNbdError(s), r.handle, std::move(out));
     --in_flight_;
+    write_bytes_in_flight_ -= payload.size;
     slot_freed_.Set();
+  }
+
+  // Room for one more request carrying `payload_bytes`: a request slot, and
+  // payload within the connection's bound (or none in flight at all).
+  bool HasRoom(size_t payload_bytes) const {
+    if (in_flight_ >= kMaxInFlight) return false;
+    return write_bytes_in_flight_ == 0 ||
+           write_bytes_in_flight_ + payload_bytes <= server_.options_.max_write_bytes_in_flight;
+  }
+  Task<void> WaitForRoom(size_t payload_bytes) {
+    while (!HasRoom(payload_bytes)) {
+      slot_freed_.Reset();
+      co_await slot_freed_.Wait();
+    }
   }
 
   Task<Status> Transmission(const Export& e) {
@@ -240,6 +255,10 @@ class Server::Connection {
           result = InvalidArgument("nbd: write of {} bytes exceeds {}", r->length, kMaxPayload);
           break;
         }
+        // Room before the payload is read: what the client has not been
+        // read from yet stays in its socket, not in our memory.
+        if (!HasRoom(r->length)) ++server_.payload_waits_;
+        co_await WaitForRoom(r->length);
         payload = AlignedBuffer::Make(r->length);
         if (Status s = co_await Receive(payload.span()); !s.ok()) {
           result = s;
@@ -251,16 +270,14 @@ class Server::Connection {
         QueueReply(err, r->handle);
         continue;
       }
-      while (in_flight_ >= kMaxInFlight) {
-        slot_freed_.Reset();
-        co_await slot_freed_.Wait();
-      }
+      co_await WaitForRoom(0);
       ++in_flight_;
+      write_bytes_in_flight_ += payload.size;
       handlers_.Spawn("nbd request", Handle(&e, *r, std::move(payload)));
     }
-    co_await handlers_.Join();
+    co_await handlers_.Close();
     replies_.Close();
-    co_await writer_.Join();
+    co_await writer_.Close();
     co_return result;
   }
 
@@ -272,9 +289,10 @@ class Server::Connection {
   TaskGroup handlers_;
   TaskGroup writer_;
   size_t in_flight_ = 0;
+  size_t write_bytes_in_flight_ = 0;  // payload held by the requests in flight
 };
 
-Server::Server(Executor ex) : ex_(ex), tasks_(ex) {}
+Server::Server(Executor ex, ServerOptions options) : ex_(ex), options_(options), tasks_(ex) {}
 
 Server::~Server() {
   if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
@@ -366,7 +384,7 @@ Task<void> Server::Stop() {
   if (unix_) unix_->close(ec);
   if (tcp_) tcp_->close(ec);
   for (auto& [id, s] : open_) s->close(ec);
-  co_await tasks_.Join();
+  co_await tasks_.Close();
 }
 
 }  // namespace tg::nbd

@@ -6,6 +6,8 @@
 //
 // A client that breaks the protocol (bad magic, oversized payload, truncated
 // message) loses its connection; the server and its other clients carry on.
+// A client that pipelines more write payload than a connection may hold is
+// not read from until enough of its writes have finished.
 // Thread-safety: belongs to one executor.
 #pragma once
 
@@ -26,9 +28,15 @@ struct Export {
   std::string description;
 };
 
+struct ServerOptions {
+  // Write payload one connection may hold in requests not yet finished (a
+  // single write larger than this is taken alone).
+  size_t max_write_bytes_in_flight = 64 << 20;
+};
+
 class Server {
  public:
-  explicit Server(Executor ex);
+  explicit Server(Executor ex, ServerOptions options = {});
   ~Server();
 
   Status AddExport(Export e);
@@ -44,6 +52,9 @@ class Server {
 
   size_t connections_served() const { return connections_served_; }
   size_t protocol_errors() const { return protocol_errors_; }
+  // How often a connection's reader stopped because its writes in flight
+  // held as much payload as allowed.
+  size_t payload_waits() const { return payload_waits_; }
 
  private:
   class Connection;
@@ -53,6 +64,7 @@ class Server {
   Task<void> Serve(Socket socket);
 
   Executor ex_;
+  ServerOptions options_;
   std::map<std::string, Export> exports_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_;
   std::unique_ptr<asio::ip::tcp::acceptor> tcp_;
@@ -63,6 +75,7 @@ class Server {
   uint64_t next_connection_ = 0;
   size_t connections_served_ = 0;
   size_t protocol_errors_ = 0;
+  size_t payload_waits_ = 0;
   bool stopping_ = false;
 };
 
