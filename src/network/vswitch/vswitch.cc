@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "etcd/lease.h"
 #include "etcd/mirror.h"
+#include "network/vswitch/state_file.h"
 
 namespace tg::network {
 
@@ -516,8 +517,8 @@ void VSwitchDaemon::SendJoined(const std::shared_ptr<Port>& port, TcpCoalescer& 
 
 // The records the view was last built from, kept on disk so that a
 // restarted vSwitch serves at once, even while etcd is unreachable.
-void VSwitchDaemon::SaveState(const std::vector<etcd::KeyValue>& all, int64_t revision) {
-  if (options_.state_path.empty()) return;
+Status VSwitchDaemon::SaveState(const std::vector<etcd::KeyValue>& all, int64_t revision) {
+  if (options_.state_path.empty()) return Status::Ok();
   nlohmann::json j = {{"revision", revision},
                       {"kvs", nlohmann::json::array()},
                       {"ports", nlohmann::json::object()}};
@@ -528,15 +529,7 @@ void VSwitchDaemon::SaveState(const std::vector<etcd::KeyValue>& all, int64_t re
     if (p->tap) port_namespaces_[id] = p->tap->Namespace();
     j["ports"][id] = port_namespaces_[id];
   }
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(options_.state_path).parent_path(), ec);
-  const std::string tmp = options_.state_path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump();
-    if (!out) return;
-  }
-  std::filesystem::rename(tmp, options_.state_path, ec);
+  return WriteStateFile(options_.state_path, j.dump());
 }
 
 bool VSwitchDaemon::LoadState() {
@@ -683,9 +676,15 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
     // Saved at most once a second: a burst of changes writes the file once.
     if (state_dirty_ && saved_revision_ > 0 &&
         Clock::now() - last_save_ >= std::chrono::seconds(1)) {
-      SaveState(last_records_, saved_revision_);
-      state_dirty_ = false;
       last_save_ = Clock::now();
+      if (Status s = SaveState(last_records_, saved_revision_); s.ok()) {
+        state_dirty_ = false;
+        last_save_failure_.clear();
+      } else if (s.message() != last_save_failure_) {
+        // Tried again each second; a restart until then serves older state.
+        last_save_failure_ = s.message();
+        Log()->error("saving the state for a restart failed: {}", s);
+      }
     }
   }
   for (auto& [id, p] : ports_) {

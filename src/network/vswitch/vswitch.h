@@ -60,7 +60,8 @@ class VSwitchDaemon {
   // The view and ports from `all`; if any record does not decode, nothing
   // changes and the error is logged (once while it stays the same).
   Status Rebuild(const std::vector<etcd::KeyValue>& all, int64_t revision);
-  void SaveState(const std::vector<etcd::KeyValue>& all, int64_t revision);
+  // The records last applied and where the ports are, durably.
+  Status SaveState(const std::vector<etcd::KeyValue>& all, int64_t revision);
   bool LoadState();
   Task<void> Register(Event& stop);
   Result<std::shared_ptr<Port>> OpenTapPort(const std::string& id);
@@ -97,6 +98,7 @@ class VSwitchDaemon {
   int64_t saved_revision_ = 0;                          // ... their revision in etcd
   int64_t applied_revision_ = 0;                        // of the view serving now
   std::string last_rejection_;                          // why the latest records were not applied
+  std::string last_save_failure_;                       // logged once while it lasts
   bool state_dirty_ = false;
   bool flush_scheduled_ = false;  // not saved since it changed
   TimePoint last_save_{};
