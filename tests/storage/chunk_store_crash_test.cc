@@ -275,6 +275,43 @@ TEST(ChunkStoreFaults, AJournalWriteErrorFailsThatRequestOnly) {
   testing::RunTask(io, JournalWriteError());
 }
 
+// EIO from a chunk file's sync, with Linux's consequence: the dirty pages
+// are forgotten, and a sync that is tried again succeeds without writing
+// them. The journal then holds the only copy of those writes: it must not
+// retire them. Writes are refused from then on, and a restart replays them.
+Task<void> ChunkSyncError() {
+  FaultEnv env;
+  Model model;
+  {
+    auto store = co_await OpenStore(env);
+    CO_ASSERT_OK(store.status());
+    // The chunks are made first, so that the error hits a sync of their
+    // writes (not of their creation).
+    for (uint32_t i = 1; i <= 3; ++i) {
+      const auto data = Bytes(4096, static_cast<uint8_t>(i));
+      CO_ASSERT_OK(co_await (*store)->Write(MakeChunkId(kVolume, i), {1, 0}, 8 << 20, data));
+      model[{MakeChunkId(kVolume, i), (8 << 20) / kBlockSize}] = BlockModel{data, {}, false};
+    }
+    env.InjectError(FaultOp::kSync, EIO, 0, 1, ".data");
+    EXPECT_FALSE(co_await RunWorkload(**store, model)) << "writes went on after a failed sync";
+    Status refused = co_await (*store)->Write(MakeChunkId(kVolume, 1), {1, 0}, 0, Bytes(4096, 1));
+    EXPECT_EQ(refused.code(), ErrorCode::kIoError) << refused;
+    env.Crash();
+    co_await (*store)->Close();
+  }
+  env.Restart();
+  auto store = co_await OpenStore(env);
+  CO_ASSERT_OK(store.status());
+  co_await CheckAgainst(**store, model, "after a failed sync");
+  CO_ASSERT_OK(co_await (*store)->Write(MakeChunkId(kVolume, 1), {1, 0}, 0, Bytes(4096, 1)));
+  co_await (*store)->Close();
+}
+
+TEST(ChunkStoreFaults, AFailedChunkSyncStopsWritesUntilAReplay) {
+  asio::io_context io;
+  testing::RunTask(io, ChunkSyncError());
+}
+
 // A full disk while the journal is made: the store does not open, and says
 // why; with room again it opens.
 Task<void> NoSpaceForTheJournal() {

@@ -99,6 +99,26 @@ TEST(FaultEnv, InjectedErrorsHitTheChosenOperation) {
   EXPECT_FALSE(env.crashed());
 }
 
+// Linux after a failed fsync: the dirty pages are marked clean, so the next
+// fsync succeeds without writing them.
+TEST(FaultEnv, AFailedSyncForgetsTheDirtyPages) {
+  FaultEnv env;
+  ASSERT_OK(env.CreateDir("/d"));
+  auto f = DurableFile(env, "/d/f");
+  const auto a = Filled(4096, 1), b = Filled(4096, 2);
+  ASSERT_EQ(f->Pwrite(a.data(), a.size(), 0), 4096);
+  ASSERT_EQ(f->Pwrite(a.data(), a.size(), 4096), 4096);
+  env.InjectError(FaultOp::kSync, EIO);
+  EXPECT_EQ(f->DataSync(), -EIO);
+  ASSERT_EQ(f->Pwrite(b.data(), b.size(), 4096), 4096);  // rewritten: dirty again
+  EXPECT_EQ(f->DataSync(), 0);
+  env.Crash();
+  env.Restart();
+  std::vector<uint8_t> want = Filled(4096, 0);
+  want.insert(want.end(), b.begin(), b.end());
+  EXPECT_EQ(*env.Contents("/d/f"), want);
+}
+
 TEST(FaultEnv, DirectIoWantsAlignment) {
   FaultEnv env;
   ASSERT_OK(env.CreateDir("/d"));

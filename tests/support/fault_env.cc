@@ -69,9 +69,11 @@ class FaultEnv::MemFile final : public File {
   }
   int Sync() override { return DataSync(); }
   int DataSync() override {
-    if (int e = env_.Admit(FaultOp::kSync, path(), boot_, true)) return -e;
-    inode_->durable_pages = inode_->pages;
-    inode_->durable_size = inode_->size;
+    if (int e = env_.Admit(FaultOp::kSync, path(), boot_, true)) {
+      if (!env_.down_) ForgetDirtyPages(*inode_);  // an injected error, not the crash
+      return -e;
+    }
+    FaultEnv::Sync(*inode_);
     return 0;
   }
   int Truncate(uint64_t size) override {
@@ -203,6 +205,30 @@ int64_t FaultEnv::Read(const Inode& inode, std::span<uint8_t> into, uint64_t at)
   return static_cast<int64_t>(n);
 }
 
+void FaultEnv::Sync(Inode& inode) {
+  Pages next = inode.pages;
+  for (const auto& [index, page] : inode.forgotten) {
+    auto now = inode.pages.find(index);
+    if (now == inode.pages.end() || now->second != page) continue;  // rewritten: dirty again
+    auto old = inode.durable_pages.find(index);
+    if (old == inode.durable_pages.end()) {
+      next.erase(index);
+    } else {
+      next[index] = old->second;
+    }
+  }
+  inode.durable_pages = std::move(next);
+  inode.durable_size = inode.size;
+  inode.forgotten.clear();
+}
+
+void FaultEnv::ForgetDirtyPages(Inode& inode) {
+  for (const auto& [index, page] : inode.pages) {
+    auto old = inode.durable_pages.find(index);
+    if (old == inode.durable_pages.end() || old->second != page) inode.forgotten[index] = page;
+  }
+}
+
 void FaultEnv::Truncate(Inode& inode, uint64_t size) {
   const uint64_t kept = (size + kPage - 1) / kPage;
   inode.pages.erase(inode.pages.lower_bound(kept), inode.pages.end());
@@ -298,6 +324,7 @@ void FaultEnv::Crash() {
   for (auto& [path, inode] : names_) {
     inode->pages = inode->durable_pages;
     inode->size = inode->durable_size;
+    inode->forgotten.clear();
     Truncate(*inode, inode->size);  // pages a dsync write put past a later durable size
   }
   down_ = true;

@@ -9,7 +9,10 @@
 // is on the disk, 4 KiB page by page; a write with dsync puts the pages it
 // touches on the disk at once, Sync/DataSync puts the whole file there. Per
 // directory: the names reads see now and the names on the disk, which
-// SyncDir makes the same. Directories themselves are never lost.
+// SyncDir makes the same. Directories themselves are never lost. A sync
+// that fails (an injected error) forgets the file's dirty pages, as Linux
+// does: they stay readable but a later sync that succeeds does not write
+// them, so a caller that retries the sync has lost them at the next crash.
 //
 // For fuzzers: SetContents puts arbitrary bytes in a file (durably), and
 // the file can then be opened and read like any other, with no event loop
@@ -98,6 +101,7 @@ class FaultEnv final : public Env {
   using Pages = std::map<uint64_t, std::shared_ptr<const Page>>;  // absent: zeroes
   struct Inode {
     Pages pages, durable_pages;
+    Pages forgotten;  // dirty when a sync failed: no later sync writes them unless rewritten
     uint64_t size = 0, durable_size = 0;
   };
   struct Fault {
@@ -116,6 +120,8 @@ class FaultEnv final : public Env {
                        size_t page_limit);
   static int64_t Read(const Inode& inode, std::span<uint8_t> into, uint64_t at);
   static void Truncate(Inode& inode, uint64_t size);
+  static void Sync(Inode& inode);
+  static void ForgetDirtyPages(Inode& inode);
   static std::string Normal(const std::string& path);
   static std::string Parent(const std::string& path);
 

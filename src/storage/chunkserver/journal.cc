@@ -181,7 +181,10 @@ Task<void> Journal::WaitForBackgroundSync() {
 
 Task<Status> Journal::Checkpoint() {
   co_await WaitForBackgroundSync();
-  TG_CO_RETURN_IF_ERROR(co_await sync_());
+  TG_CO_RETURN_IF_ERROR(broken_);
+  if (Status s = co_await sync_(); !s.ok()) {
+    co_return Break(s);
+  }
   const uint64_t next = generation_ + 1;
   TG_CO_RETURN_IF_ERROR(co_await WriteSuper(next));
   if (retired_) {
@@ -218,7 +221,7 @@ Task<void> Journal::RetireInBackground(uint64_t generation) {
     oldest_ = generation + 1;
     if (retired_) retired_(generation);
   } else {
-    log::Get("chunkstore")->error("journal: background sync failed: {}", s);
+    (void)Break(s);  // logged there
   }
   syncing_ = false;
   synced_.Set();
@@ -252,8 +255,20 @@ Task<Status> Journal::AppendChecksums(uint64_t chunk_id, uint32_t first,
              {reinterpret_cast<const uint8_t*>(crcs.data()), crcs.size_bytes()});
 }
 
+Status Journal::Break(const Status& sync_failure) {
+  if (broken_.ok()) {
+    broken_ = Status(ErrorCode::kIoError,
+                     fmt::format("the chunk files could not be synced ({}): writes are refused "
+                                 "until a restart replays the journal",
+                                 sync_failure));
+    log::Get("chunkstore")->error("journal: {}", broken_.message());
+  }
+  return broken_;
+}
+
 Task<Status> Journal::Log(uint64_t chunk_id, uint32_t first, uint32_t count, bool checksums_only,
                           std::span<const uint8_t> payload) {
+  TG_CO_RETURN_IF_ERROR(broken_);
   Pending p(ex_);
   const size_t payload_bytes = (payload.size() + kBlockSize - 1) / kBlockSize * kBlockSize;
   p.record = AlignedBuffer::Make(kBlockSize + payload_bytes);
@@ -296,8 +311,10 @@ Task<void> Journal::FlushPending() {
       batch.push_back(pending_[taken++]);
     }
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(taken));
-    Status s;
-    if (bytes > half_) {
+    Status s = broken_;
+    if (!s.ok()) {
+      // Refused: see Break.
+    } else if (bytes > half_) {
       s = InvalidArgument("a journal batch of {} bytes does not fit", bytes);
     } else if (tail_ + bytes > HalfStart(generation_) + half_) {
       s = co_await SwitchHalves();

@@ -14,6 +14,12 @@
 // After a crash, the records of the superblock's generation and of the one
 // after it are applied again at startup, in order.
 //
+// A sync of the chunk files that fails stops the journal for good: every
+// append is refused from then on and nothing is retired, until a restart
+// replays it. (After a failed fsync Linux may have marked the dirty pages
+// clean: a retried sync would succeed without writing them, and the
+// journal's copy is the only one left.)
+//
 // Layout: block 0 holds {magic, oldest generation that counts}; generation
 // g lives in half g % 2; each record is one header block {magic,
 // generation, sequence, chunk id, first block, block count, data CRC,
@@ -110,6 +116,8 @@ class Journal {
   Task<Status> SwitchHalves();
   Task<void> RetireInBackground(uint64_t generation);
   Task<void> WaitForBackgroundSync();
+  // Stops the journal after a failed sync of the chunk files; returns why.
+  Status Break(const Status& sync_failure);
   Task<void> FlushPending();
 
   Executor ex_;
@@ -127,7 +135,7 @@ class Journal {
   std::vector<Pending*> pending_;
   bool flushing_ = false;
   bool syncing_ = false;  // a background sync is running
-  Status sync_status_;    // how the last background sync ended
+  Status broken_;         // why appends are refused: a sync of the chunk files failed
   Event synced_;
   TaskGroup background_;
   uint64_t appends_ = 0, disk_writes_ = 0, stalls_ = 0;
