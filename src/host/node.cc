@@ -143,8 +143,8 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     for (auto& v : vhost_servers) co_await v->Stop();
     co_await server.Stop();
     serving.CancelAll();
-    co_await serving.Join();
-    co_await switching.Join();
+    co_await serving.Close();
+    co_await switching.Close();
     if (status.ok()) status = vswitch_status;
   }
   for (auto& [name, v] : volumes) {

@@ -73,10 +73,10 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
     auto ended = co_await (election.lost().Wait() || runtime.shutdown().Wait());
     if (ended.index() == 0) Log()->warn("lost controller leadership name={}", name);
     stop_controllers.Set();
-    co_await controllers.Join();
+    co_await controllers.Close();
   }
   mirrors.CancelAll();
-  co_await mirrors.Join();
+  co_await mirrors.Close();
   Status resigned = co_await election.Resign();
   if (!resigned.ok()) Log()->warn("resign failed: {}", resigned);
   Status revoked = co_await registration->Revoke();

@@ -60,7 +60,7 @@ Task<Status> RunUp(Runtime& rt, UpOptions up, server::ServerOptions server) {
       result = Unavailable("the local etcd exited unexpectedly; see {}", store->options().log_path);
     }
     stop_chunkservers.Set();
-    co_await chunkservers.Join();
+    co_await chunkservers.Close();
   }
   TG_CO_RETURN_IF_ERROR(store->Stop());
   log->info("tiangong is down");
