@@ -4,16 +4,20 @@
 // makes is removed when it goes.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "network/model/vpc.h"
 
 namespace tg::testing {
@@ -23,10 +27,12 @@ inline bool Sh(const std::string& cmd) {
 }
 
 // The underlay: bridge b<pid> with 10.98.N.254 here, host i at 10.98.N.i.
+// N is this underlay's alone while it lives (tests run in parallel, each in
+// its own process): see ClaimSubnet.
 class Underlay {
  public:
-  explicit Underlay(int hosts) : tag_(std::to_string(getpid())), n_(getpid() % 200 + 20) {
-    ok_ = Sh(fmt::format("ip link add b{} type bridge", tag_)) &&
+  explicit Underlay(int hosts) : tag_(std::to_string(getpid())), n_(ClaimSubnet(claim_)) {
+    ok_ = n_ >= 0 && Sh(fmt::format("ip link add b{} type bridge", tag_)) &&
           Sh(fmt::format("ip addr add {}/24 dev b{}", local_ip(), tag_)) &&
           Sh(fmt::format("ip link set b{} up", tag_));
     for (int i = 1; ok_ && i <= hosts; ++i) {
@@ -116,8 +122,39 @@ class Underlay {
     return Sh(fmt::format("ip netns exec {}x{} busybox ping -c 2 -W 2 {} >/dev/null 2>&1", guest,
                           tag_, ip));
   }
+  // Whether a TCP listener on `port` appears in the guest within `timeout`.
+  bool WaitForListener(const std::string& guest, int port,
+                       std::chrono::seconds timeout = std::chrono::seconds(30)) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    const std::string wanted = fmt::format(":{} ", port);
+    while (Run(guest, "ss -ltnH").find(wanted) == std::string::npos) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  }
 
  private:
+  // A /24 of 10.98.0.0/16 (N in 20..219) that no other underlay of a live
+  // process holds: N is claimed by an exclusive lock on a file named for it,
+  // held for this underlay's life (the kernel drops it if the process dies),
+  // and one that an address of this machine already uses is passed over.
+  // -1 if none is free.
+  static int ClaimSubnet(UniqueFd& claim) {
+    for (int n = 20; n < 220; ++n) {
+      const std::string lock =
+          (std::filesystem::temp_directory_path() / fmt::format("tiangong-underlay-{}.lock", n))
+              .string();
+      UniqueFd fd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+      if (!fd.valid() || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
+      if (Sh(fmt::format("ip -4 -o addr show | grep -q ' 10\\.98\\.{}\\.'", n))) continue;
+      claim = std::move(fd);
+      return n;
+    }
+    return -1;
+  }
+
+  UniqueFd claim_;  // declared before n_: initialized first
   std::string tag_;
   int n_;
   int hosts_ = 0;

@@ -217,7 +217,7 @@ TEST_F(VpcEndToEnd, DhcpConfiguresAGuestThatThenSpeaksTcp) {
   const std::string received = dir_.path() + "/received";
   std::thread server(
       [&] { net_.Run("d2", fmt::format("timeout 10 busybox nc -l -p 7000 > {}", received)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(net_.WaitForListener("d2", 7000)) << "nc did not listen";
   net_.Run("d1", fmt::format("sh -c 'echo hello-over-vxlan | busybox nc -w 2 {} 7000'",
                              d2.ip.ToString()));
   server.join();
@@ -243,7 +243,7 @@ TEST_F(VpcEndToEnd, LargeTcpSegmentsArriveIntactAcrossHostsAndOnOneHost) {
   ASSERT_TRUE(net_.AddGuest("r2", 2, r2, 24, vsw->gateway().ToString()));
   ASSERT_TRUE(net_.AddGuest("r1", 1, r1, 24, vsw->gateway().ToString()));
   for (const auto& [guest, eni] : {std::pair{"s1", s1}, std::pair{"r2", r2}, std::pair{"r1", r1}}) {
-    ASSERT_TRUE(net_.Run(guest, fmt::format("ip link set t{} mtu 1450 && echo ok", eni.id))
+    ASSERT_TRUE(net_.Run(guest, fmt::format("ip link set {} mtu 1450 && echo ok", TapName(eni.id)))
                     .starts_with("ok"));
   }
   EXPECT_NE(net_.Run("s1", fmt::format("ethtool -k {}", TapName(s1.id)))
@@ -280,7 +280,7 @@ TEST_F(VpcEndToEnd, LargeTcpSegmentsArriveIntactAcrossHostsAndOnOneHost) {
     std::thread receiver([&, guest = std::string(guest), ip = to.ip.ToString()] {
       got = net_.Run(guest, fmt::format("python3 {} receive {}", peer, ip));
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    EXPECT_TRUE(net_.WaitForListener(guest, 7001)) << guest << " did not listen";
     net_.Run("s1", fmt::format("python3 {} send {} {}", peer, to.ip.ToString(), data));
     receiver.join();
     EXPECT_EQ(got.substr(0, got.find('\n')), want) << "to " << guest;
@@ -329,8 +329,13 @@ TEST_F(VpcEndToEnd, ARestartedVSwitchServesAgainWithoutTheController) {
   ASSERT_TRUE(net_.AddGuest("r1", 1, r1, 24, vsw->gateway().ToString()));
   ASSERT_TRUE(net_.AddGuest("r2", 2, r2, 24, vsw->gateway().ToString()));
   ASSERT_TRUE(net_.Ping("r1", r2.ip.ToString()));
-  // The vSwitch notes within a second where a guest took its port.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // The vSwitch notes within a second where a guest took its port: its
+  // saved state names the guest's namespace (by inode) for the port.
+  struct stat ns {};
+  ASSERT_EQ(::stat(("/run/netns/" + net_.ns("r1")).c_str(), &ns), 0);
+  const std::string noted = fmt::format("\"{}\":{}", r1.id, ns.st_ino);
+  ASSERT_TRUE(testing::WaitForText(dir_.path() + "/vswitch1.json", noted, std::chrono::seconds(20)))
+      << testing::ReadFile(dir_.path() + "/vswitch1.json");
   ASSERT_OK(nodes_[0].Signal(SIGKILL));
   (void)nodes_[0].Wait(std::chrono::seconds(10));
   etcd_->Kill(0);
@@ -495,7 +500,9 @@ TEST_F(VpcEndToEnd, BadTunnelInputIsDroppedAndCounted) {
   // From a registered host (as a bare-metal server's would be): judged
   // datagram by datagram.
   ASSERT_OK(RunTask(io_, client_->Put(std::string(kHostsPrefix) + "h3", net_.host_ip(3))).status());
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the watch brings it
+  ASSERT_TRUE(testing::WaitForText(dir_.path() + "/node1.log", "host h3 is on the underlay",
+                                   std::chrono::seconds(20)))
+      << "the watch did not bring h3's address";
   ASSERT_TRUE(net_.InHost(3, "python3 " + path));
   // From an address no host registered: not even looked into, however
   // well formed (a ping's frame for b1, with the VPC's VNI).
@@ -748,12 +755,7 @@ TEST_F(VpcEndToEnd, AVhostUserNetGuestMovesBulkTcpBothWaysWithOffloads) {
       {.argv = {"ip", "netns", "exec", net_.ns("g2"), "python3", serve, tap.ip.ToString(), www},
        .output_path = dir_.path() + "/http.log"});
   ASSERT_OK(server.status());
-  bool listening = false;
-  for (int i = 0; i < 50 && !listening; ++i) {
-    listening = net_.Run("g2", "ss -ltn").find(":8000") != std::string::npos;
-    if (!listening) std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_TRUE(listening) << testing::ReadFile(dir_.path() + "/http.log");
+  ASSERT_TRUE(net_.WaitForListener("g2", 8000)) << testing::ReadFile(dir_.path() + "/http.log");
 
   const std::string console = dir_.path() + "/console.out";
   auto guest = testing::StartTestGuest(

@@ -92,6 +92,11 @@ Status VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t re
   }
   applied_revision_ = revision;
   const NetworkState& state = *parsed;
+  for (const auto& [host, ip] : state.tunnels) {
+    auto known = view_.tunnels.find(host);
+    if (host != options_.host && (known == view_.tunnels.end() || known->second != ip))
+      Log()->info("host {} is on the underlay at {}", host, ip.ToString());
+  }
   view_ = BuildHostView(state, state.tunnels, options_.host);
   if (gateway_) gateway_->Update(BuildGatewayView(state, view_));
   // A port for each interface served here; ports of interfaces gone close.
