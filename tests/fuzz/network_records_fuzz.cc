@@ -1,8 +1,9 @@
 // libFuzzer target: the VPC records' JSON decoders (VPCs, vSwitches,
 // security groups, interfaces, the public pool, EIPs, NAT and VPN gateways;
-// src/network/model). A record that decodes must encode and decode again to
-// the same record; anything else must be refused with an error, never a
-// crash.
+// src/network/model), alone and as the VPC state files them by their etcd
+// key (AddNetworkRecord). A record that decodes must encode and decode
+// again to the same record; anything else must be refused with an error,
+// never a crash.
 //
 // Input: see recipe.h; the choice byte picks the decoder, the template an
 // example record of any kind; flag 1 cuts the text where the bytes end.
@@ -10,6 +11,7 @@
 #include <cstdint>
 
 #include "network/model/gateway.h"
+#include "network/model/network_state.h"
 #include "network/model/security_group.h"
 #include "network/model/vpc.h"
 #include "records.h"
@@ -19,6 +21,23 @@ namespace {
 
 Ipv4 Ip(const char* s) {
   return *ParseIpv4(s);
+}
+
+// A record as the VPC state reads it from etcd: "key\nvalue". What it
+// accepts must be filed under the id its key names.
+void AddKeyed(std::string_view text) {
+  const size_t newline = text.find('\n');
+  if (newline == std::string_view::npos) return;
+  const std::string_view key = text.substr(0, newline), value = text.substr(newline + 1);
+  NetworkState state;
+  if (!AddNetworkRecord(state, key, value, 1).ok()) return;
+  if (key.starts_with(kVpcsPrefix) &&
+      !state.vpcs.count(std::string(key.substr(kVpcsPrefix.size()))))
+    __builtin_trap();
+}
+
+std::string Keyed(std::string_view prefix, std::string_view id, const std::string& value) {
+  return std::string(prefix) + std::string(id) + "\n" + value;
 }
 
 std::vector<fuzz::RecordKind> Kinds() {
@@ -62,7 +81,18 @@ std::vector<fuzz::RecordKind> Kinds() {
                        .host = "gw",
                        .address = Ip("203.0.113.3"),
                        .peer = Ip("198.51.100.2")};
-  return {{Encode(vpc), fuzz::RoundTrip<DecodeVpc>},
+  return {{Keyed(kVpcsPrefix, "vpc-1", Encode(vpc)), AddKeyed},
+          {Keyed(kVSwitchesPrefix, "vsw-a", Encode(vswitch)), AddKeyed},
+          {Keyed(kSecurityGroupsPrefix, "sg-1", Encode(group)), AddKeyed},
+          {Keyed(kInterfacesPrefix, "eni-1", Encode(eni)), AddKeyed},
+          {Keyed(kPublicPoolKey, "", Encode(pool)), AddKeyed},
+          {Keyed(kEipsPrefix, "eip-1", Encode(eip)), AddKeyed},
+          {Keyed(kNatGatewaysPrefix, "nat-1", Encode(nat)), AddKeyed},
+          {Keyed(kVpnGatewaysPrefix, "vpn-1", Encode(vpn)), AddKeyed},
+          {Keyed(kHostsPrefix, "h1", "192.0.2.1"), AddKeyed},
+          {Keyed(kAddressesPrefix, "vsw-a/10.0.1.1", ""), AddKeyed},
+          {Keyed(kGatewayHostsPrefix, "gw", ""), AddKeyed},
+          {Encode(vpc), fuzz::RoundTrip<DecodeVpc>},
           {Encode(vswitch), fuzz::RoundTrip<DecodeVSwitch>},
           {Encode(group), fuzz::RoundTrip<DecodeSecurityGroup>},
           {Encode(eni), fuzz::RoundTrip<DecodeInterface>},
