@@ -709,7 +709,17 @@ TEST_F(VpcEndToEnd, AVhostUserNetGuestGetsDhcpAndReachesATapGuest) {
   ASSERT_OK(guest.status());
   ASSERT_TRUE(testing::WaitForText(console, "TG-GUEST: holding", 120s))
       << testing::ReadFile(console);
-  std::this_thread::sleep_for(2s);
+  // The kill comes while the guest's pings flow: two more reach the TAP
+  // guest (its NIC's received packets) after the guest started holding.
+  const std::string rx =
+      fmt::format("cat /sys/class/net/{}/statistics/rx_packets", TapName(tap.id));
+  const long rx_before = std::atol(net_.Run("g2", rx).c_str());
+  bool flowing = false;
+  for (const auto until = Clock::now() + 30s; !flowing && Clock::now() < until;) {
+    flowing = std::atol(net_.Run("g2", rx).c_str()) >= rx_before + 2;
+    if (!flowing) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(flowing) << "the guest's pings do not reach the TAP guest";
   ASSERT_OK(nodes_[0].Signal(SIGKILL));
   (void)nodes_[0].Wait(std::chrono::seconds(10));
   auto again = StartNode(1);
