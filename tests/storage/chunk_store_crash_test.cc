@@ -312,6 +312,30 @@ TEST(ChunkStoreFaults, AFailedChunkSyncStopsWritesUntilAReplay) {
   testing::RunTask(io, ChunkSyncError());
 }
 
+// EIO while a new chunk's files are made durable: that write fails and
+// leaves no half-made chunk behind, whose files a later attempt would take
+// as made (never syncing their names).
+Task<void> ChunkCreationError() {
+  FaultEnv env;
+  auto store = co_await OpenStore(env);
+  CO_ASSERT_OK(store.status());
+  const uint64_t chunk = MakeChunkId(kVolume, 1);
+  env.InjectError(FaultOp::kSync, EIO, 0, 1, ".crc");
+  Status failed = co_await (*store)->Write(chunk, {1, 0}, 0, Bytes(4096, 1));
+  EXPECT_EQ(failed.code(), ErrorCode::kIoError) << failed;
+  EXPECT_FALSE(env.Exists(fmt::format("{}/chunks/{:016x}.data", kDir, chunk)));
+  EXPECT_FALSE(env.Exists(fmt::format("{}/chunks/{:016x}.crc", kDir, chunk)));
+  const uint64_t syncs = env.count(FaultOp::kSyncDir);
+  CO_ASSERT_OK(co_await (*store)->Write(chunk, {1, 0}, 0, Bytes(4096, 2)));
+  EXPECT_GT(env.count(FaultOp::kSyncDir), syncs) << "the chunk's names were not synced";
+  co_await (*store)->Close();
+}
+
+TEST(ChunkStoreFaults, AFailedChunkCreationLeavesNothingHalfMade) {
+  asio::io_context io;
+  testing::RunTask(io, ChunkCreationError());
+}
+
 // A full disk while the journal is made: the store does not open, and says
 // why; with room again it opens.
 Task<void> NoSpaceForTheJournal() {

@@ -140,13 +140,27 @@ Result<ChunkStore::ChunkFiles*> ChunkStore::Files(uint64_t chunk_id, bool create
   auto f = std::make_unique<ChunkFiles>();
   const std::string data = ChunkPath(chunk_id, ".data"), crc = ChunkPath(chunk_id, ".crc");
   const bool existed = env_->Exists(data) && env_->Exists(crc);
-  TG_ASSIGN_OR_RETURN(f->data, env_->Open(data, {.create = true}));
-  TG_ASSIGN_OR_RETURN(f->crc, env_->Open(crc, {.create = true}));
-  if (auto direct = env_->Open(data, {.direct = true}); direct.ok()) f->direct = std::move(*direct);
+  if (Status s = MakeDurable(*f, chunk_id, existed); !s.ok()) {
+    // Not half-made: the next attempt starts again and syncs everything.
+    if (!existed) {
+      f.reset();
+      (void)env_->Remove(data);
+      (void)env_->Remove(crc);
+    }
+    return s;
+  }
+  return (chunks_[chunk_id] = std::move(f)).get();
+}
+
+Status ChunkStore::MakeDurable(ChunkFiles& f, uint64_t chunk_id, bool existed) {
+  const std::string data = ChunkPath(chunk_id, ".data"), crc = ChunkPath(chunk_id, ".crc");
+  TG_ASSIGN_OR_RETURN(f.data, env_->Open(data, {.create = true}));
+  TG_ASSIGN_OR_RETURN(f.crc, env_->Open(crc, {.create = true}));
+  if (auto direct = env_->Open(data, {.direct = true}); direct.ok()) f.direct = std::move(*direct);
   // Full size from the start: reads never run past the end, and the file
   // system may allocate the holes lazily.
-  TG_RETURN_IF_ERROR(IoResult(f->data->Truncate(kChunkSize), 0, "size " + data));
-  TG_RETURN_IF_ERROR(IoResult(f->crc->Truncate(kBlocksPerChunk * kCrcBytes), 0, "size " + crc));
+  TG_RETURN_IF_ERROR(IoResult(f.data->Truncate(kChunkSize), 0, "size " + data));
+  TG_RETURN_IF_ERROR(IoResult(f.crc->Truncate(kBlocksPerChunk * kCrcBytes), 0, "size " + crc));
   const bool revived = deleted_.count(chunk_id) != 0;
   if (revived) {
     // A member again (a recovery target): the tombstone goes.
@@ -155,11 +169,11 @@ Result<ChunkStore::ChunkFiles*> ChunkStore::Files(uint64_t chunk_id, bool create
     deleted_.erase(chunk_id);
   }
   if (!existed) {
-    TG_RETURN_IF_ERROR(IoResult(f->data->Sync(), 0, "fsync " + data));
-    TG_RETURN_IF_ERROR(IoResult(f->crc->Sync(), 0, "fsync " + crc));
+    TG_RETURN_IF_ERROR(IoResult(f.data->Sync(), 0, "fsync " + data));
+    TG_RETURN_IF_ERROR(IoResult(f.crc->Sync(), 0, "fsync " + crc));
   }
   if (!existed || revived) TG_RETURN_IF_ERROR(env_->SyncDir(dir_ + "/chunks"));
-  return (chunks_[chunk_id] = std::move(f)).get();
+  return Status::Ok();
 }
 
 uint64_t ChunkStore::EpochOf(uint64_t volume) const {

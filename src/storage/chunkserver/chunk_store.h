@@ -105,6 +105,9 @@ class ChunkStore {
   // The chunk's open files; creates them (durably) if `create`. nullptr if
   // absent and not `create`.
   Result<ChunkFiles*> Files(uint64_t chunk_id, bool create);
+  // Opens the chunk's files and makes them durable (sized, synced, named)
+  // unless they `existed`.
+  Status MakeDurable(ChunkFiles& f, uint64_t chunk_id, bool existed);
   Status CheckStamp(uint64_t chunk_id, Stamp stamp, bool maintenance_ok);
   Task<Status> Store(uint64_t chunk_id, Stamp stamp, uint32_t offset, std::span<const uint8_t> data,
                      bool fill);
