@@ -75,11 +75,11 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
     if (node == host) v.gateway_vpcs.insert(vpc_id);
   };
   for (const auto& [id, g] : state.nat_gateways) {
-    v.gateway_hosts[id] = g.value.host;
+    v.nat_gateway_hosts[id] = g.value.host;
     serve(g.value.host, g.value.vpc_id);
   }
   for (const auto& [id, g] : state.vpn_gateways) {
-    v.gateway_hosts[id] = g.value.host;
+    v.vpn_gateway_hosts[id] = g.value.host;
     serve(g.value.host, g.value.vpc_id);
   }
   for (const auto& [id, e] : state.eips) {
@@ -167,11 +167,10 @@ std::string HostOf(const std::map<std::string, std::string>& hosts, const std::s
 // gateway whose route matches, else the sender's EIP (before any SNAT, as
 // on Alibaba Cloud), else a NAT gateway whose route matches; "" if none.
 std::string GatewayFor(const HostView& view, const Endpoint& sender, const RouteEntry* route) {
-  if (route && route->next_hop.starts_with("vpn-"))
-    return HostOf(view.gateway_hosts, route->next_hop);
+  if (route && view.vpn_gateway_hosts.count(route->next_hop))
+    return HostOf(view.vpn_gateway_hosts, route->next_hop);
   if (std::string eip = HostOf(view.eip_hosts, sender.eni_id); !eip.empty()) return eip;
-  if (route && route->next_hop.starts_with("nat-"))
-    return HostOf(view.gateway_hosts, route->next_hop);
+  if (route) return HostOf(view.nat_gateway_hosts, route->next_hop);
   return "";
 }
 

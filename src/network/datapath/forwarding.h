@@ -54,9 +54,10 @@ struct HostView {
   std::set<uint32_t> tunnel_sources;    // those addresses: VXLAN is taken from them only
   std::map<std::string, SecurityGroup> security_groups;  // by id
   uint16_t mtu = 1450;                                   // inner MTU: 1500 minus VXLAN's 50 bytes
-  // Leaving the VPC: the node of each NAT and VPN gateway (by id), and of
-  // the EIP of each interface that has one (by interface id).
-  std::map<std::string, std::string> gateway_hosts;
+  // Leaving the VPC: the node of each VPN and NAT gateway (by id: told
+  // apart by the records they came from, not by their ids' prefixes), and
+  // of the EIP of each interface that has one (by interface id).
+  std::map<std::string, std::string> vpn_gateway_hosts, nat_gateway_hosts;
   std::map<std::string, std::string> eip_hosts;
   std::set<std::string> gateway_vpcs;  // VPCs with a gateway (or an EIP) served here
 };
