@@ -112,7 +112,7 @@ Task<void> Uring::Stop() {
   assert(in_flight_ == 0 && "Uring::Stop with operations in flight");
   event_.cancel();
   tasks_.CancelAll();
-  co_await tasks_.Join();
+  co_await tasks_.Close();
 }
 
 }  // namespace tg
