@@ -60,8 +60,10 @@ void TaskGroup::CancelAll() {
 }
 
 Task<void> TaskGroup::Join() {
+  // The timer never expires; the last task's end cancels it, waking every
+  // waiter. Re-arming it here would cancel the other waiters' waits, and two
+  // waiters would wake each other in turn until the group emptied.
   while (!running_.empty()) {
-    idle_.expires_at(TimePoint::max());
     boost::system::error_code ec;
     co_await idle_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }

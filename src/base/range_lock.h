@@ -18,7 +18,7 @@ class RangeLock {
     uint64_t first, end;
   };
 
-  explicit RangeLock(Executor ex) : released_(ex) {}
+  explicit RangeLock(Executor ex) : released_(ex, TimePoint::max()) {}
 
   // Held until destroyed.
   class [[nodiscard]] Hold {
@@ -36,10 +36,12 @@ class RangeLock {
   };
 
   Task<Hold> Acquire(Range r) {
-    // A broadcast: every waiter looks again after any release.
+    // A broadcast: every waiter looks again after any release. The timer never
+    // expires and no waiter re-arms it (that would swallow a wake meant for a
+    // waiter that has not looked yet); Release() cancels the pending waits.
     while (Overlaps(r)) {
-      released_.Reset();
-      co_await released_.Wait();
+      boost::system::error_code ec;
+      co_await released_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
     held_.push_back(r);
     co_return Hold(*this, r);
@@ -59,11 +61,11 @@ class RangeLock {
         break;
       }
     }
-    released_.Set();
+    released_.cancel();
   }
 
   std::vector<Range> held_;
-  Event released_;
+  asio::steady_timer released_;
 };
 
 }  // namespace tg

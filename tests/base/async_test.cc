@@ -122,6 +122,55 @@ TEST(TaskGroup, CancelAllStopsSleepersAndJoinWaits) {
   EXPECT_LT(Clock::now() - start, 5s);
 }
 
+Task<void> SleepBriefly() {
+  co_await SleepFor(50ms);
+}
+
+Task<void> JoinAndCount(TaskGroup& group, int& joined) {
+  co_await group.Join();
+  ++joined;
+}
+
+// Two waiters of one group (a server's run loop and its Stop()) used to wake
+// each other in turn until the group emptied: each re-armed the shared timer,
+// which cancels the other's wait.
+TEST(TaskGroup, TwoJoinersSleepUntilTheGroupEmpties) {
+  asio::io_context io;
+  TaskGroup group(io.get_executor());
+  ASSERT_TRUE(group.Spawn("sleeper", SleepBriefly()));
+  int joined = 0;
+  asio::co_spawn(io, JoinAndCount(group, joined), asio::detached);
+  asio::co_spawn(io, JoinAndCount(group, joined), asio::detached);
+  const size_t handlers = io.run();
+  EXPECT_EQ(joined, 2);
+  EXPECT_LT(handlers, 100u) << "the joiners spun while the task slept";
+}
+
+Task<void> CountRun(int& runs) {
+  ++runs;
+  co_return;
+}
+
+Task<void> CloseThenSpawn(TaskGroup& group, int& runs, bool& accepted) {
+  co_await group.Close();
+  accepted = group.Spawn("late", CountRun(runs));
+}
+
+TEST(TaskGroup, ClosedGroupRefusesNewTasks) {
+  asio::io_context io;
+  TaskGroup group(io.get_executor());
+  int runs = 0;
+  ASSERT_TRUE(group.Spawn("early", CountRun(runs)));
+  bool accepted = true;
+  RunTask(io, CloseThenSpawn(group, runs, accepted));
+  io.restart();
+  io.run();
+  EXPECT_TRUE(group.closed());
+  EXPECT_FALSE(accepted);
+  EXPECT_EQ(runs, 1);  // the early one ran; the refused one never started
+  EXPECT_EQ(group.running(), 0u);
+}
+
 TEST(Event, WakesEveryWaiter) {
   asio::io_context io;
   Event ev(io.get_executor());
