@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/listen.h"
 #include "base/log.h"
 #include "base/stream.h"
 #include "nbd/protocol.h"
@@ -306,52 +307,23 @@ Status Server::AddExport(Export e) {
 }
 
 Status Server::ListenUnix(const std::string& path) {
-  ::unlink(path.c_str());
-  boost::system::error_code ec;
-  auto a = std::make_unique<asio::local::stream_protocol::acceptor>(ex_);
-  a->open(asio::local::stream_protocol(), ec);
-  if (!ec) a->bind(asio::local::stream_protocol::endpoint(path), ec);
-  if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Unavailable("nbd: listen on {}: {}", path, ec.message());
-  unix_ = std::move(a);
+  TG_ASSIGN_OR_RETURN(unix_, tg::ListenUnix(ex_, "nbd", path));
   unix_path_ = path;
   return Status::Ok();
 }
 
 Status Server::ListenTcp(const std::string& host, uint16_t port) {
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) return InvalidArgument("nbd: bad listen address '{}'", host);
-  asio::ip::tcp::endpoint ep(addr, port);
-  auto a = std::make_unique<asio::ip::tcp::acceptor>(ex_);
-  a->open(ep.protocol(), ec);
-  if (!ec) a->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a->bind(ep, ec);
-  if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Unavailable("nbd: listen on {}:{}: {}", host, port, ec.message());
-  tcp_port_ = a->local_endpoint().port();
-  tcp_ = std::move(a);
+  TG_ASSIGN_OR_RETURN(tcp_, tg::ListenTcp(ex_, "nbd", host, port));
+  tcp_port_ = tcp_->local_endpoint().port();
   return Status::Ok();
 }
 
-Task<void> Server::AcceptUnix() {
+template <typename Acceptor>
+Task<void> Server::Accept(Acceptor& acceptor) {
   while (!stopping_) {
-    boost::system::error_code ec;
-    auto s = co_await unix_->async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    Socket generic(ex_, asio::generic::stream_protocol(AF_UNIX, 0), s.release());
-    tasks_.Spawn("nbd connection", Serve(std::move(generic)));
-  }
-}
-
-Task<void> Server::AcceptTcp() {
-  while (!stopping_) {
-    boost::system::error_code ec;
-    auto s = co_await tcp_->async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    s.set_option(asio::ip::tcp::no_delay(true), ec);
-    Socket generic(ex_, asio::generic::stream_protocol(AF_INET, IPPROTO_TCP), s.release());
-    tasks_.Spawn("nbd connection", Serve(std::move(generic)));
+    auto socket = co_await AcceptStream(acceptor);
+    if (!socket.ok()) co_return;
+    tasks_.Spawn("nbd connection", Serve(std::move(socket).value()));
   }
 }
 
@@ -373,8 +345,8 @@ Task<void> Server::Serve(Socket socket) {
 }
 
 Task<void> Server::Run() {
-  if (unix_) tasks_.Spawn("nbd accept unix", AcceptUnix());
-  if (tcp_) tasks_.Spawn("nbd accept tcp", AcceptTcp());
+  if (unix_) tasks_.Spawn("nbd accept unix", Accept(*unix_));
+  if (tcp_) tasks_.Spawn("nbd accept tcp", Accept(*tcp_));
   co_await tasks_.Join();
 }
 

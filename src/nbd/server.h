@@ -59,8 +59,8 @@ class Server {
  private:
   class Connection;
   using Socket = StreamSocket;
-  Task<void> AcceptUnix();
-  Task<void> AcceptTcp();
+  template <typename Acceptor>
+  Task<void> Accept(Acceptor& acceptor);
   Task<void> Serve(Socket socket);
 
   Executor ex_;

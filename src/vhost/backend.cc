@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 
+#include "base/listen.h"
 #include "base/log.h"
 #include "vhost/message.h"
 #include "virtio/blk.h"
@@ -721,14 +722,8 @@ Server::~Server() {
 }
 
 Status Server::Listen() {
-  ::unlink(path_.c_str());
-  boost::system::error_code ec;
-  auto a = std::make_unique<asio::local::stream_protocol::acceptor>(ex_);
-  a->open(asio::local::stream_protocol(), ec);
-  if (!ec) a->bind(asio::local::stream_protocol::endpoint(path_), ec);
-  if (!ec) a->listen(1, ec);
-  if (ec) return Unavailable("vhost-user: listen on {}: {}", path_, ec.message());
-  acceptor_ = std::move(a);
+  // One frontend at a time: a backlog of one.
+  TG_ASSIGN_OR_RETURN(acceptor_, ListenUnix(ex_, "vhost-user", path_, 1));
   return Status::Ok();
 }
 

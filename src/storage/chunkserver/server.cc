@@ -1,5 +1,6 @@
 #include "storage/chunkserver/server.h"
 
+#include "base/listen.h"
 #include "base/log.h"
 #include "storage/common/crc32c.h"
 #include "storage/common/protocol.h"
@@ -173,29 +174,16 @@ ChunkServer::ChunkServer(Executor ex, ChunkStore& store) : ex_(ex), store_(store
 ChunkServer::~ChunkServer() = default;
 
 Status ChunkServer::Listen(const std::string& host, uint16_t port) {
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (ec) return InvalidArgument("chunkserver: bad listen address '{}'", host);
-  asio::ip::tcp::endpoint ep(address, port);
-  acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(ex_);
-  acceptor_->open(ep.protocol(), ec);
-  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_->bind(ep, ec);
-  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Unavailable("chunkserver: listen on {}:{}: {}", host, port, ec.message());
+  TG_ASSIGN_OR_RETURN(acceptor_, ListenTcp(ex_, "chunkserver", host, port));
   port_ = acceptor_->local_endpoint().port();
   return Status::Ok();
 }
 
 Task<void> ChunkServer::Accept() {
   while (!stopping_) {
-    boost::system::error_code ec;
-    auto s = co_await acceptor_->async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    s.set_option(asio::ip::tcp::no_delay(true), ec);
-    const int family = s.local_endpoint().protocol().family();
-    StreamSocket generic(ex_, asio::generic::stream_protocol(family, IPPROTO_TCP), s.release());
-    tasks_.Spawn("chunk connection", Serve(std::move(generic)));
+    auto socket = co_await AcceptStream(*acceptor_);
+    if (!socket.ok()) co_return;
+    tasks_.Spawn("chunk connection", Serve(std::move(socket).value()));
   }
 }
 
