@@ -8,10 +8,15 @@ namespace tg::storage {
 Task<Status> ChunkConnections::Refresh() {
   auto got = co_await client_.Get(std::string(kChunkserversPrefix), {.prefix = true});
   TG_CO_RETURN_IF_ERROR(got.status());
-  servers_.clear();
+  // All or nothing: a server whose record did not decode would look
+  // unregistered, and its healthy replicas would be reported failed.
+  std::map<std::string, ChunkserverInfo> servers;
   for (const auto& kv : got->kvs) {
-    if (auto s = DecodeChunkserver(kv.value); s.ok()) servers_[s->id] = *s;
+    auto s = DecodeChunkserver(kv.value);
+    if (!s.ok()) co_return s.status().Annotate(kv.key);
+    servers[s->id] = *std::move(s);
   }
+  servers_ = std::move(servers);
   co_return Status::Ok();
 }
 

@@ -301,7 +301,14 @@ Task<void> DistributedVolume::WatchChunks(uint64_t number, int64_t from_revision
     for (const auto& e : batch->events) {
       if (e.type != etcd::WatchEvent::Type::kPut) continue;
       auto c = DecodeChunk(e.kv.value);
-      if (c.ok() && c->version >= chunks_[c->chunk_id].version) chunks_[c->chunk_id] = *c;
+      if (!c.ok()) {
+        // The old entry stays: chunkservers refuse a writer whose replica-set
+        // version is stale, and a refused write re-reads the record (and fails).
+        Log()->error("volume {}: chunk record {} does not decode: {}", info_.name, e.kv.key,
+                     c.status());
+        continue;
+      }
+      if (c->version >= chunks_[c->chunk_id].version) chunks_[c->chunk_id] = *c;
     }
     map_changed_.Set();
   }
