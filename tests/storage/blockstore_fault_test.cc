@@ -76,9 +76,9 @@ TEST(StorageFaults, MasterKilledDuringWritesAndRecovery) {
   ASSERT_OK(c.CreateVolume("vol", "256M"));
   RunTask(io, LoadWithFault(c, [&]() -> Task<void> {
             const int leader = co_await c.WaitForLeader(10s);
-            c.KillChunkserver(2);       // recovery starts...
-            co_await SleepFor(2500ms);  // ...once the lease lapses
-            c.KillServer(leader);       // and its master dies: the standby finishes it
+            c.KillChunkserver(2);  // recovery starts once the lease lapses...
+            EXPECT_OK(co_await c.WaitForRecoveryTask(30s));
+            c.KillServer(leader);  // ...and its master dies: the standby finishes it
             const int next = co_await c.WaitForLeader(20s);
             EXPECT_GE(next, 0);
             EXPECT_NE(next, leader);

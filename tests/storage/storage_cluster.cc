@@ -12,6 +12,7 @@
 #include "storage/common/chunk_client.h"
 #include "storage/common/crc32c.h"
 #include "storage/common/protocol.h"
+#include "storage/common/storage_state.h"
 
 namespace tg::testing {
 
@@ -194,49 +195,48 @@ Task<Status> StorageCluster::Cli(std::string line) {
                      st.ok() ? DescribeWaitStatus(*st) : st.status().ToString(), text.str());
 }
 
-namespace {
-bool StartsWith(std::string_view s, std::string_view p) {
-  return s.substr(0, p.size()) == p;
-}
-}  // namespace
-
 Task<Status> StorageCluster::WaitHealthy(Duration timeout) {
   const auto deadline = Clock::now() + timeout;
   std::string why;
   while (Clock::now() < deadline) {
     auto all = co_await client_->Get(std::string(kStoragePrefix), {.prefix = true});
     if (all.ok()) {
-      std::set<std::string> live;
-      std::vector<ChunkInfo> chunks;
-      size_t tasks = 0;
-      for (const auto& kv : all->kvs) {
-        if (StartsWith(kv.key, kChunkserversPrefix)) {
-          if (auto s = DecodeChunkserver(kv.value); s.ok() && s->corrupt_chunks.empty()) {
-            live.insert(s->id);
-          }
-        }
-        if (StartsWith(kv.key, kChunksPrefix)) {
-          if (auto c = DecodeChunk(kv.value); c.ok()) chunks.push_back(*c);
-        }
-        if (StartsWith(kv.key, kTasksPrefix)) ++tasks;
+      // A record that does not decode is a failure of the test, not a wait.
+      auto st = ParseStorageState(all->kvs, all->revision);
+      if (!st.ok()) co_return st.status();
+      std::set<std::string> live;  // registered, with nothing the scrubber found
+      for (const auto& [id, s] : st->servers) {
+        if (s.corrupt_chunks.empty()) live.insert(id);
       }
       why.clear();
-      for (const auto& c : chunks) {
+      for (const auto& [id, c] : st->chunks) {
         size_t ok = 0;
-        for (const auto& r : c.replicas)
+        for (const auto& r : c.record.replicas)
           if (r.state == ReplicaState::kHealthy && live.count(r.server)) ++ok;
-        if (ok != kReplicas || c.replicas.size() != kReplicas) {
-          why = fmt::format("chunk {:016x} has {} healthy replicas of {}", c.chunk_id, ok,
-                            c.replicas.size());
+        if (ok != kReplicas || c.record.replicas.size() != kReplicas) {
+          why = fmt::format("chunk {:016x} has {} healthy replicas of {}", id, ok,
+                            c.record.replicas.size());
           break;
         }
       }
+      size_t tasks = 0;
+      for (const auto& [id, t] : st->tasks) tasks += t.size();
       if (why.empty() && tasks) why = fmt::format("{} recovery tasks left", tasks);
       if (why.empty()) co_return Status::Ok();
     }
     co_await SleepFor(200ms);
   }
   co_return Status(ErrorCode::kDeadlineExceeded, "not healthy: " + why);
+}
+
+Task<Status> StorageCluster::WaitForRecoveryTask(Duration timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    auto tasks = co_await client_->Get(std::string(kTasksPrefix), {.prefix = true});
+    if (tasks.ok() && !tasks->kvs.empty()) co_return Status::Ok();
+    co_await SleepFor(50ms);
+  }
+  co_return DeadlineExceeded("no recovery task appeared");
 }
 
 Task<Status> StorageCluster::CheckReplicasIdentical(const std::string& volume) {

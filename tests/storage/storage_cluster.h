@@ -63,6 +63,8 @@ class StorageCluster {
   // Until every chunk of every volume has 3 healthy replicas on live
   // chunkservers and no recovery is pending.
   Task<Status> WaitHealthy(Duration timeout);
+  // Until the master has made a recovery task (a replica is being replaced).
+  Task<Status> WaitForRecoveryTask(Duration timeout);
   // Every healthy replica of every chunk of `volume` has the same block
   // checksums (a recovering one is still being filled).
   Task<Status> CheckReplicasIdentical(const std::string& volume);
