@@ -124,7 +124,7 @@ int Main(int argc, char** argv) {
                        "device, on the public network (with --vswitch)");
   node_cmd
       ->add_option("--vhost-net-dir", node.vhost_net_dir,
-                   "Where vhost-user-net ports listen: DIR/eni-N.sock (with --vswitch)")
+                   "Where vhost-user-net ports listen: DIR/<interface id>.sock (with --vswitch)")
       ->capture_default_str();
 
   storage::ChunkserverOptions chunkserver;

@@ -80,33 +80,33 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.vpc_create->add_option("--description", f.description, "Free text");
   f.vpc_list = f.vpc->add_subcommand("list", "List VPCs");
   f.vpc_delete = f.vpc->add_subcommand("delete", "Delete a VPC (it must be empty)");
-  f.vpc_delete->add_option("id", f.id, "vpc-N")->required();
+  f.vpc_delete->add_option("id", f.id, "a VPC id (vpc-...)")->required();
 
   f.vswitch = app.add_subcommand("vswitch", "Subnets of a VPC, each in one zone");
   f.vswitch->require_subcommand(1);
   f.vsw_create = f.vswitch->add_subcommand("create", "Create a vSwitch");
-  f.vsw_create->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+  f.vsw_create->add_option("--vpc", f.vpc_id, "a VPC id (vpc-...)")->required();
   f.vsw_create->add_option("--cidr", f.cidr, "Inside the VPC's block, /16 to /29")->required();
   f.vsw_create->add_option("--zone", f.zone, "Zone")->required();
   f.vsw_create->add_option("--name", f.name, "A name");
   f.vsw_list = f.vswitch->add_subcommand("list", "List vSwitches");
   f.vsw_delete = f.vswitch->add_subcommand("delete", "Delete a vSwitch (it must be empty)");
-  f.vsw_delete->add_option("id", f.id, "vsw-N")->required();
+  f.vsw_delete->add_option("id", f.id, "a vSwitch id (vsw-...)")->required();
 
   f.sg = app.add_subcommand("sg", "Security groups: stateful rules for interfaces");
   f.sg->require_subcommand(1);
   f.sg_create = f.sg->add_subcommand("create", "Create a security group");
-  f.sg_create->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+  f.sg_create->add_option("--vpc", f.vpc_id, "a VPC id (vpc-...)")->required();
   f.sg_create->add_option("--name", f.name, "A name");
   f.sg_list = f.sg->add_subcommand("list", "List security groups and their rules");
   f.sg_delete = f.sg->add_subcommand("delete", "Delete a security group (no interface in it)");
-  f.sg_delete->add_option("id", f.id, "sg-N")->required();
+  f.sg_delete->add_option("id", f.id, "a security group id (sg-...)")->required();
   auto* rule = f.sg->add_subcommand("rule", "Add or remove a rule");
   rule->require_subcommand(1);
   f.rule_add = rule->add_subcommand("add", "Add a rule");
   f.rule_remove = rule->add_subcommand("remove", "Remove a rule (give it exactly as added)");
   for (auto* c : {f.rule_add, f.rule_remove}) {
-    c->add_option("id", f.id, "sg-N")->required();
+    c->add_option("id", f.id, "a security group id (sg-...)")->required();
     c->add_option("--direction", f.direction, "ingress or egress")->capture_default_str();
     c->add_option("--protocol", f.protocol, "tcp, udp, icmp, gre or all")->capture_default_str();
     c->add_option("--ports", f.ports, "a/b (TCP, UDP), -1/-1 (others)")->capture_default_str();
@@ -120,7 +120,7 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.eni = app.add_subcommand("eni", "Network interfaces: an address in a vSwitch, on a host");
   f.eni->require_subcommand(1);
   f.eni_create = f.eni->add_subcommand("create", "Create an interface");
-  f.eni_create->add_option("--vswitch", f.vswitch_id, "vsw-N")->required();
+  f.eni_create->add_option("--vswitch", f.vswitch_id, "a vSwitch id (vsw-...)")->required();
   f.eni_create->add_option("--ip", f.ip, "Its private address (default: the lowest free)");
   f.eni_create->add_option("--sg", f.groups, "Security groups (repeatable)");
   f.eni_create->add_option("--host", f.host, "The node that serves it");
@@ -133,7 +133,7 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
       ->capture_default_str();
   f.eni_list = f.eni->add_subcommand("list", "List interfaces");
   f.eni_delete = f.eni->add_subcommand("delete", "Delete an interface (its address is freed)");
-  f.eni_delete->add_option("id", f.id, "eni-N")->required();
+  f.eni_delete->add_option("id", f.id, "an interface id (eni-...)")->required();
 
   f.route = app.add_subcommand(
       "route", "Custom routes of a VPC: a block via an instance, a NAT or a VPN gateway");
@@ -144,10 +144,13 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.route_delete = f.route->add_subcommand("delete", "Remove the route to a block");
   f.route_list = f.route->add_subcommand("list", "List the routes of every VPC");
   for (auto* c : {f.route_add, f.route_delete}) {
-    c->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+    c->add_option("--vpc", f.vpc_id, "a VPC id (vpc-...)")->required();
     c->add_option("--destination", f.destination, "The block, a.b.c.d/n")->required();
   }
-  f.route_add->add_option("--next-hop", f.next_hop, "eni-N, nat-N or vpn-N")->required();
+  f.route_add
+      ->add_option("--next-hop", f.next_hop,
+                   "an interface (eni-...), NAT gateway (ngw-...) or VPN gateway (vpn-...)")
+      ->required();
   for (auto* c : {f.route_add, f.route_delete, f.route_list}) AddEtcd(c, etcd_list);
 
   f.eip =
@@ -159,12 +162,15 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.eip_create->add_option("--name", f.name, "A name");
   f.eip_list = f.eip->add_subcommand("list", "List EIPs");
   f.eip_delete = f.eip->add_subcommand("delete", "Release an EIP (it must be dissociated)");
-  f.eip_delete->add_option("id", f.id, "eip-N")->required();
+  f.eip_delete->add_option("id", f.id, "an EIP id (eip-...)")->required();
   f.eip_associate = f.eip->add_subcommand("associate", "Map an EIP to an interface or NAT gateway");
-  f.eip_associate->add_option("id", f.id, "eip-N")->required();
-  f.eip_associate->add_option("--to", f.target, "eni-N (1:1 NAT) or nat-N (for SNAT)")->required();
+  f.eip_associate->add_option("id", f.id, "an EIP id (eip-...)")->required();
+  f.eip_associate
+      ->add_option("--to", f.target,
+                   "an interface (eni-..., 1:1 NAT) or a NAT gateway (ngw-..., for SNAT)")
+      ->required();
   f.eip_dissociate = f.eip->add_subcommand("dissociate", "Unmap an EIP");
-  f.eip_dissociate->add_option("id", f.id, "eip-N")->required();
+  f.eip_dissociate->add_option("id", f.id, "an EIP id (eip-...)")->required();
   auto* pool = f.eip->add_subcommand("pool", "The public address pool");
   pool->require_subcommand(1);
   f.pool_set = pool->add_subcommand("set", "Set the block public addresses come from");
@@ -174,18 +180,18 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.nat = app.add_subcommand("nat", "NAT gateways: a VPC's egress to the public network (SNAT)");
   f.nat->require_subcommand(1);
   f.nat_create = f.nat->add_subcommand("create", "Create a NAT gateway");
-  f.nat_create->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+  f.nat_create->add_option("--vpc", f.vpc_id, "a VPC id (vpc-...)")->required();
   f.nat_create->add_option("--host", f.host, "The gateway node (default: the least loaded)");
   f.nat_create->add_option("--name", f.name, "A name");
   f.nat_list = f.nat->add_subcommand("list", "List NAT gateways and their SNAT entries");
   f.nat_delete = f.nat->add_subcommand("delete", "Delete a NAT gateway (no entries, EIPs, routes)");
-  f.nat_delete->add_option("id", f.id, "nat-N")->required();
+  f.nat_delete->add_option("id", f.id, "a NAT gateway id (ngw-...)")->required();
   auto* snat = f.nat->add_subcommand("snat", "SNAT entries");
   snat->require_subcommand(1);
   f.snat_add = snat->add_subcommand("add", "Translate a block of sources to an EIP");
   f.snat_remove = snat->add_subcommand("remove", "Remove the entry of a block");
   for (auto* c : {f.snat_add, f.snat_remove}) {
-    c->add_option("id", f.id, "nat-N")->required();
+    c->add_option("id", f.id, "a NAT gateway id (ngw-...)")->required();
     c->add_option("--source", f.cidr, "Private sources, a.b.c.d/n")->required();
   }
   f.snat_add->add_option("--eip", f.eip_id, "An EIP associated with the NAT gateway")->required();
@@ -194,20 +200,20 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
       app.add_subcommand("vpn", "VPN gateways: a GRE link from a VPC to an on-premises network");
   f.vpn->require_subcommand(1);
   f.vpn_create = f.vpn->add_subcommand("create", "Create a VPN gateway");
-  f.vpn_create->add_option("--vpc", f.vpc_id, "vpc-N")->required();
+  f.vpn_create->add_option("--vpc", f.vpc_id, "a VPC id (vpc-...)")->required();
   f.vpn_create->add_option("--peer", f.peer, "The customer gateway's public address")->required();
   f.vpn_create->add_option("--ip", f.ip, "Its own public address (default: the lowest free)");
   f.vpn_create->add_option("--host", f.host, "The gateway node (default: the least loaded)");
   f.vpn_create->add_option("--name", f.name, "A name");
   f.vpn_list = f.vpn->add_subcommand("list", "List VPN gateways");
   f.vpn_delete = f.vpn->add_subcommand("delete", "Delete a VPN gateway (no route to it)");
-  f.vpn_delete->add_option("id", f.id, "vpn-N")->required();
+  f.vpn_delete->add_option("id", f.id, "a VPN gateway id (vpn-...)")->required();
 
   f.net = app.add_subcommand("net", "The VPC datapath as the vSwitches see it");
   f.net->require_subcommand(1);
   f.trace = f.net->add_subcommand(
       "trace", "Which hops and security-group rules a packet from an interface meets");
-  f.trace->add_option("--from", f.id, "The sending interface, eni-N")->required();
+  f.trace->add_option("--from", f.id, "The sending interface (eni-...)")->required();
   f.trace->add_option("--to", f.trace_to, "The destination address")->required();
   f.trace->add_option("--protocol", f.trace_protocol, "tcp, udp or icmp")->capture_default_str();
   f.trace->add_option("--port", f.trace_port, "Destination port (tcp, udp)");
