@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/async.h"
@@ -61,6 +62,16 @@ class SharedBytes {
   SharedBytes(AlignedBuffer&& buffer);
   // A copy made now: later changes to `bytes` do not show in it.
   static SharedBytes CopyOf(std::span<const uint8_t> bytes);
+  SharedBytes(const SharedBytes&) = default;
+  SharedBytes& operator=(const SharedBytes&) = default;
+  // A moved-from one is empty, not a view of a buffer it no longer holds.
+  SharedBytes(SharedBytes&& o) noexcept
+      : owner_(std::move(o.owner_)), bytes_(std::exchange(o.bytes_, {})) {}
+  SharedBytes& operator=(SharedBytes&& o) noexcept {
+    owner_ = std::move(o.owner_);
+    bytes_ = std::exchange(o.bytes_, {});
+    return *this;
+  }
 
   std::span<const uint8_t> span() const { return bytes_; }
   size_t size() const { return bytes_.size(); }

@@ -51,11 +51,25 @@ void OnSigbus(int signal, siginfo_t* info, void* context) {
       break;
     }
   }
-  // Not ours: the previous handler (or the default action) takes it. A fault
-  // recurs as soon as we return; a sent signal must be raised again.
-  sigaction(SIGBUS, &g_previous_handler, nullptr);
+  // Not ours: the previous handler takes it, called directly so that ours
+  // stays installed for the guarded mappings' next faults.
+  const struct sigaction& previous = g_previous_handler;
+  if (previous.sa_flags & SA_SIGINFO) {
+    previous.sa_sigaction(signal, info, context);
+    return;
+  }
+  if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    previous.sa_handler(signal);
+    return;
+  }
+  if (previous.sa_handler == SIG_IGN && info->si_code <= 0) return;  // a sent signal, ignored
+  // The default action: the process dies of it. A fault recurs as soon as we
+  // return; a sent signal must be raised again.
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  sigaction(SIGBUS, &fallback, nullptr);
   if (info->si_code <= 0) raise(signal);
-  (void)context;
 }
 
 // The page size of the file's mapping: a huge page on hugetlbfs.
@@ -121,7 +135,8 @@ Result<SharedMapping> SharedMapping::Map(int fd, uint64_t offset, uint64_t size,
   }
   const size_t page = MappingPageSize(fd);
   const uint64_t aligned_offset = offset / page * page;  // mmap wants a page-aligned offset
-  const size_t length = size + (offset - aligned_offset);
+  // Whole pages: munmap of a huge-page mapping fails on any other length.
+  const size_t length = (size + (offset - aligned_offset) + page - 1) / page * page;
   void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
                     static_cast<off_t>(aligned_offset));
   if (base == MAP_FAILED) return ErrnoStatus(errno, fmt::format("mmap {}", what));

@@ -20,8 +20,8 @@ Status SyncDirectory(const std::string& dir) {
 }  // namespace
 
 Status WriteStateFile(const std::string& path, std::string_view text) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return ErrnoStatus(ec.value(), "make " + dir);
