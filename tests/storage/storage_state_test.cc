@@ -35,6 +35,22 @@ std::vector<etcd::KeyValue> GoodRecords() {
           Kv(std::string(kStoragePrefix) + "a-kind-from-later/x", "anything")};
 }
 
+TEST(StorageRecords, NumbersThatWouldWrapAreRefused) {
+  VolumeInfo v{.name = "vol", .number = 5, .size = 1 << 30, .state = VolumeState::kAvailable};
+  ASSERT_TRUE(DecodeVolume(Encode(v)).ok());
+  nlohmann::json j = nlohmann::json::parse(Encode(v));
+  j["size"] = -1;  // read as is, a size of 2^64 - 1
+  EXPECT_EQ(DecodeVolume(j.dump()).status().code(), ErrorCode::kInvalidArgument);
+  j = nlohmann::json::parse(Encode(v));
+  j["parents"] = {3, -4};
+  EXPECT_EQ(DecodeVolume(j.dump()).status().code(), ErrorCode::kInvalidArgument);
+  ChunkInfo c{.chunk_id = 7, .version = 2, .replicas = {{"cs-a", ReplicaState::kHealthy}}};
+  ASSERT_TRUE(DecodeChunk(Encode(c)).ok());
+  j = nlohmann::json::parse(Encode(c));
+  j["version"] = uint64_t{1} << 32;  // a version past 32 bits would wrap to 0
+  EXPECT_EQ(DecodeChunk(j.dump()).status().code(), ErrorCode::kInvalidArgument);
+}
+
 TEST(StorageState, EveryKindIsReadWithItsRevision) {
   auto st = ParseStorageState(GoodRecords(), 20);
   ASSERT_TRUE(st.ok()) << st.status();

@@ -1,7 +1,10 @@
 #include "storage/common/metadata.h"
 
 #include <charconv>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
 
 #include "base/json_record.h"
 #include "storage/common/protocol.h"
@@ -97,6 +100,32 @@ std::string Stamped(json j) {
   return j.dump();
 }
 
+// Reads an unsigned number: every number of these records is one, and a
+// negative or too large one would wrap into range if read as is.
+template <typename T>
+T Unsigned(const json& v, std::string_view key) {
+  if (!v.is_number_unsigned() || v.get<uint64_t>() > std::numeric_limits<T>::max())
+    throw std::invalid_argument(fmt::format("{} is not an unsigned number in range", key));
+  return static_cast<T>(v.get<uint64_t>());
+}
+template <typename T>
+T Unsigned(const json& j, std::string_view key, std::optional<T> missing) {
+  const auto it = j.find(key);
+  if (it == j.end()) {
+    if (missing) return *missing;
+    throw std::invalid_argument(fmt::format("{} is missing", key));
+  }
+  return Unsigned<T>(*it, key);
+}
+std::vector<uint64_t> UnsignedList(const json& j, std::string_view key) {
+  std::vector<uint64_t> out;
+  const auto it = j.find(key);
+  if (it == j.end()) return out;
+  if (!it->is_array()) throw std::invalid_argument(fmt::format("{} is not a list", key));
+  for (const auto& v : *it) out.push_back(Unsigned<uint64_t>(v, key));
+  return out;
+}
+
 }  // namespace
 
 std::string Encode(const ChunkserverInfo& v) {
@@ -141,31 +170,31 @@ Result<ChunkserverInfo> DecodeChunkserver(std::string_view text) {
         j.at("address").get_to(v.address);
         j.at("host").get_to(v.host);
         j.at("rack").get_to(v.rack);
-        v.capacity_bytes = j.value("capacity_bytes", uint64_t{0});
-        v.free_bytes = j.value("free_bytes", uint64_t{0});
-        v.chunks = j.value("chunks", uint64_t{0});
-        v.corrupt_chunks = j.value("corrupt_chunks", std::vector<uint64_t>{});
+        v.capacity_bytes = Unsigned<uint64_t>(j, "capacity_bytes", 0);
+        v.free_bytes = Unsigned<uint64_t>(j, "free_bytes", 0);
+        v.chunks = Unsigned<uint64_t>(j, "chunks", 0);
+        v.corrupt_chunks = UnsignedList(j, "corrupt_chunks");
       });
 }
 
 Result<VolumeInfo> DecodeVolume(std::string_view text) {
   return DecodeJsonRecord<VolumeInfo>(text, "volume", [](const json& j, VolumeInfo& v) {
     j.at("name").get_to(v.name);
-    j.at("number").get_to(v.number);
-    j.at("size").get_to(v.size);
-    v.epoch = j.value("epoch", uint64_t{0});
+    v.number = Unsigned<uint64_t>(j, "number", std::nullopt);
+    v.size = Unsigned<uint64_t>(j, "size", std::nullopt);
+    v.epoch = Unsigned<uint64_t>(j, "epoch", 0);
     const std::string state = j.at("state");
-    v.parents = j.value("parents", std::vector<uint64_t>{});
+    v.parents = UnsignedList(j, "parents");
     v.snapshot = j.value("snapshot", false);
-    v.next_number = j.value("next_number", uint64_t{0});
+    v.next_number = Unsigned<uint64_t>(j, "next_number", 0);
     v.state = ValueOrThrow(ParseVolumeState(state));
   });
 }
 
 Result<ChunkInfo> DecodeChunk(std::string_view text) {
   return DecodeJsonRecord<ChunkInfo>(text, "chunk", [](const json& j, ChunkInfo& v) {
-    j.at("chunk_id").get_to(v.chunk_id);
-    j.at("version").get_to(v.version);
+    v.chunk_id = Unsigned<uint64_t>(j, "chunk_id", std::nullopt);
+    v.version = Unsigned<uint32_t>(j, "version", std::nullopt);
     for (const auto& r : j.at("replicas")) {
       // Records written before replica states existed have none: healthy.
       v.replicas.push_back(
@@ -176,8 +205,8 @@ Result<ChunkInfo> DecodeChunk(std::string_view text) {
 
 Result<RecoveryTask> DecodeTask(std::string_view text) {
   return DecodeJsonRecord<RecoveryTask>(text, "recovery task", [](const json& j, RecoveryTask& v) {
-    j.at("chunk_id").get_to(v.chunk_id);
-    j.at("version").get_to(v.version);
+    v.chunk_id = Unsigned<uint64_t>(j, "chunk_id", std::nullopt);
+    v.version = Unsigned<uint32_t>(j, "version", std::nullopt);
     v.sources = j.value("sources", std::vector<std::string>{});
     v.done = j.value("done", false);
   });
