@@ -50,7 +50,7 @@ bool TaskGroup::Spawn(std::string name, Task<void> task) {
                      }
                    }
                    running_.erase(it);
-                   if (running_.empty()) idle_.cancel();
+                   if (running_.empty()) idle_.Notify();
                  }));
   return true;
 }
@@ -60,13 +60,12 @@ void TaskGroup::CancelAll() {
 }
 
 Task<void> TaskGroup::Join() {
-  // The timer never expires; the last task's end cancels it, waking every
-  // waiter. Re-arming it here would cancel the other waiters' waits, and two
-  // waiters would wake each other in turn until the group emptied.
-  while (!running_.empty()) {
-    boost::system::error_code ec;
-    co_await idle_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+  while (!running_.empty()) co_await idle_.Wait();
+}
+
+Task<void> Broadcast::Wait() {
+  boost::system::error_code ec;
+  co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 Task<void> TaskGroup::Close() {

@@ -46,6 +46,21 @@ class Event {
   asio::steady_timer timer_;
 };
 
+// Wakes every coroutine waiting when Notify() is called (a condition
+// variable's notify_all): each looks at its condition again and, if it must,
+// waits again. Unlike Event there is nothing to reset, so no waiter can
+// swallow a wake meant for another that has not looked yet.
+class Broadcast {
+ public:
+  explicit Broadcast(Executor ex) : timer_(ex, TimePoint::max()) {}
+  void Notify() { timer_.cancel(); }
+  // Completes at the next Notify(), or early if the coroutine is cancelled.
+  Task<void> Wait();
+
+ private:
+  asio::steady_timer timer_;  // never expires; cancelling it wakes the waiters
+};
+
 // An unbounded queue with one consumer coroutine. Push() never blocks; Pop()
 // suspends until an item arrives or the queue is closed (then nullopt).
 template <typename T>
@@ -101,7 +116,7 @@ class AsyncQueue {
 // report failures through Status values of their own.
 class TaskGroup {
  public:
-  explicit TaskGroup(Executor ex) : ex_(ex), idle_(ex, TimePoint::max()) {}
+  explicit TaskGroup(Executor ex) : ex_(ex), idle_(ex) {}
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   ~TaskGroup();
@@ -121,7 +136,7 @@ class TaskGroup {
   };
   Executor ex_;
   std::list<Running> running_;  // std::list: signals must not move while in use
-  asio::steady_timer idle_;
+  Broadcast idle_;              // notified when the last task ends
   bool closed_ = false;
 };
 

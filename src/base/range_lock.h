@@ -18,7 +18,7 @@ class RangeLock {
     uint64_t first, end;
   };
 
-  explicit RangeLock(Executor ex) : released_(ex, TimePoint::max()) {}
+  explicit RangeLock(Executor ex) : released_(ex) {}
 
   // Held until destroyed.
   class [[nodiscard]] Hold {
@@ -36,13 +36,8 @@ class RangeLock {
   };
 
   Task<Hold> Acquire(Range r) {
-    // A broadcast: every waiter looks again after any release. The timer never
-    // expires and no waiter re-arms it (that would swallow a wake meant for a
-    // waiter that has not looked yet); Release() cancels the pending waits.
-    while (Overlaps(r)) {
-      boost::system::error_code ec;
-      co_await released_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
+    // Every waiter looks again after any release.
+    while (Overlaps(r)) co_await released_.Wait();
     held_.push_back(r);
     co_return Hold(*this, r);
   }
@@ -61,11 +56,11 @@ class RangeLock {
         break;
       }
     }
-    released_.cancel();
+    released_.Notify();
   }
 
   std::vector<Range> held_;
-  asio::steady_timer released_;
+  Broadcast released_;
 };
 
 }  // namespace tg

@@ -322,12 +322,6 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
 
   TG_CO_ASSIGN_OR_RETURN(NetworkState st, co_await store.Read());
   if (*f.trace) {
-    TG_CO_ASSIGN_OR_RETURN(auto hosts,
-                           co_await client.Get(std::string(kHostsPrefix), {.prefix = true}));
-    std::map<std::string, Ipv4> tunnels;
-    for (const auto& kv : hosts.kvs) {
-      if (auto ip = ParseIpv4(kv.value); ip.ok()) tunnels[kv.key.substr(kHostsPrefix.size())] = *ip;
-    }
     TraceRequest r{.from = f.id};
     TG_CO_ASSIGN_OR_RETURN(r.to, ParseIpv4(f.trace_to));
     TG_CO_ASSIGN_OR_RETURN(r.protocol, ParseProtocol(f.trace_protocol));
@@ -336,7 +330,7 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
       co_return InvalidArgument("trace: --protocol must be tcp, udp or icmp");
     }
     r.port = f.trace_port;
-    TG_CO_ASSIGN_OR_RETURN(auto lines, Trace(st, tunnels, r));
+    TG_CO_ASSIGN_OR_RETURN(auto lines, Trace(st, st.tunnels, r));
     for (const auto& line : lines) fmt::print("{}\n", line);
     co_return Status::Ok();
   }

@@ -5,7 +5,7 @@
 #include "etcd/lease.h"
 #include "etcd/mirror.h"
 #include "etcd/watch.h"
-#include "support/etcd_cluster.h"
+#include "support/etcd_fixture.h"
 
 namespace tg::etcd {
 namespace {
@@ -13,23 +13,7 @@ namespace {
 using testing::EtcdCluster;
 using testing::RunTask;
 
-class EtcdClientTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    cluster_ = std::make_unique<EtcdCluster>(io_, 1);
-    auto c = Client::Create(io_.get_executor(), {.endpoints = cluster_->urls()});
-    ASSERT_TRUE(c.ok()) << c.status();
-    client_ = std::move(*c);
-  }
-  void TearDown() override {
-    client_.reset();
-    cluster_.reset();
-  }
-
-  asio::io_context io_;
-  std::unique_ptr<EtcdCluster> cluster_;
-  std::unique_ptr<Client> client_;
-};
+class EtcdClientTest : public testing::EtcdFixture {};
 
 TEST_F(EtcdClientTest, PutGetPrefixAndDelete) {
   RunTask(io_, [&]() -> Task<void> {

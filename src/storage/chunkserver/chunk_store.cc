@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/stream.h"
 #include "storage/common/crc32c.h"
+#include "storage/common/metadata.h"
 #include "storage/common/protocol.h"
 
 namespace tg::storage {
@@ -34,19 +35,6 @@ Result<std::string> ReadLine(Env& env, const std::string& path) {
 
 bool AllZero(std::span<const uint8_t> b) {
   return b[0] == 0 && std::memcmp(b.data(), b.data() + 1, b.size() - 1) == 0;
-}
-
-std::optional<uint64_t> ParseHex(const std::string& s) {
-  if (s.empty() || s.size() > 16) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : s) {
-    int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
-            : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
-                                                        : -1;
-    if (d < 0) return std::nullopt;
-    v = v << 4 | static_cast<uint64_t>(d);
-  }
-  return v;
 }
 
 }  // namespace
@@ -91,16 +79,16 @@ Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::str
   }
   TG_CO_ASSIGN_OR_RETURN(auto epoch_files, env.List(dir + "/epochs"));
   for (const std::string& name : epoch_files) {
-    auto volume = ParseHex(name);
-    if (!volume) continue;  // a leftover .tmp
+    auto volume = ParseHexId(name);
+    if (!volume.ok()) continue;  // a leftover .tmp
     TG_CO_ASSIGN_OR_RETURN(std::string text, ReadLine(env, dir + "/epochs/" + name));
     s->epochs_[*volume] = std::strtoull(text.c_str(), nullptr, 10);
   }
   TG_CO_ASSIGN_OR_RETURN(auto chunk_files, env.List(dir + "/chunks"));
   for (const std::string& name : chunk_files) {
     const fs::path path(name);
-    const auto id = ParseHex(path.stem().string());
-    if (!id) continue;
+    const auto id = ParseHexId(path.stem().string());
+    if (!id.ok()) continue;
     if (path.extension() == ".version") {
       TG_CO_ASSIGN_OR_RETURN(std::string text, ReadLine(env, dir + "/chunks/" + name));
       s->versions_[*id] = static_cast<uint32_t>(std::strtoul(text.c_str(), nullptr, 10));
@@ -109,8 +97,8 @@ Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::Open(Executor ex, std::str
   }
   for (const std::string& name : chunk_files) {
     const fs::path path(name);
-    const auto id = ParseHex(path.stem().string());
-    if (id && path.extension() == ".data") {
+    const auto id = ParseHexId(path.stem().string());
+    if (id.ok() && path.extension() == ".data") {
       TG_CO_RETURN_IF_ERROR(s->Files(*id, /*create=*/true).status());
     }
   }

@@ -62,6 +62,15 @@ std::string AttachKey(std::string_view name) {
   return fmt::format("{}{}", kAttachPrefix, name);
 }
 
+Result<uint64_t> ParseHexId(std::string_view s) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+    return InvalidArgument("'{}' is not a hexadecimal id", s);
+  }
+  return v;
+}
+
 std::string_view VolumeStateName(VolumeState s) {
   switch (s) {
     case VolumeState::kCreating:

@@ -96,6 +96,8 @@ std::string TaskKey(std::string_view server, uint64_t chunk_id);
 std::string TasksOfServerPrefix(std::string_view server);
 std::string ReportKey(uint64_t chunk_id, std::string_view server);
 std::string AttachKey(std::string_view volume_name);
+// The hexadecimal number a key or file name holds (a chunk id, a layer).
+Result<uint64_t> ParseHexId(std::string_view s);
 
 std::string Encode(const ChunkserverInfo& v);
 std::string Encode(const VolumeInfo& v);

@@ -13,15 +13,6 @@ Status CheckKey(std::string_view key, const std::string& expected) {
   return InvalidArgument("the record belongs under {}", expected);
 }
 
-Result<uint64_t> ParseHex(std::string_view s) {
-  uint64_t v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) {
-    return InvalidArgument("'{}' is not a hexadecimal chunk id", s);
-  }
-  return v;
-}
-
 Status AddChunkserver(StorageState& st, const etcd::KeyValue& kv) {
   TG_ASSIGN_OR_RETURN(ChunkserverInfo s, DecodeChunkserver(kv.value));
   TG_RETURN_IF_ERROR(CheckKey(kv.key, ChunkserverKey(s.id)));
@@ -65,7 +56,7 @@ Status AddReport(StorageState& st, const etcd::KeyValue& kv) {
   if (slash == std::string_view::npos || slash + 1 == rest.size()) {
     return InvalidArgument("a report key names no chunk and server");
   }
-  TG_ASSIGN_OR_RETURN(uint64_t chunk, ParseHex(rest.substr(0, slash)));
+  TG_ASSIGN_OR_RETURN(uint64_t chunk, ParseHexId(rest.substr(0, slash)));
   std::string server(rest.substr(slash + 1));
   TG_RETURN_IF_ERROR(CheckKey(kv.key, ReportKey(chunk, server)));
   st.reports[chunk].push_back({kv.key, std::move(server), kv.value});

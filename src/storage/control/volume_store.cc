@@ -53,12 +53,10 @@ Task<Result<VolumeInfo>> VolumeStore::WaitForState(const std::string& name,
                                                    std::optional<VolumeState> want) {
   const auto deadline = Clock::now() + options_.state_wait;
   for (;;) {
-    TG_CO_ASSIGN_OR_RETURN(auto got, co_await client_.Get(VolumeKey(name)));
-    if (got.kvs.empty()) {
-      if (!want) co_return VolumeInfo{};
-      co_return NotFound("volume {} does not exist", name);
-    }
-    TG_CO_ASSIGN_OR_RETURN(VolumeInfo v, DecodeVolume(got.kvs[0].value));
+    auto read = co_await ReadVolume(name);
+    if (!read.ok() && read.status().code() == ErrorCode::kNotFound && !want) co_return VolumeInfo{};
+    TG_CO_RETURN_IF_ERROR(read.status());
+    const VolumeInfo& v = read->first;
     if (want && v.state == *want) co_return v;
     if (Clock::now() >= deadline) {
       co_return DeadlineExceeded(
