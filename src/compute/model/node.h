@@ -1,0 +1,36 @@
+// Compute nodes as the scheduler sees them: the capacity a node registers
+// (on its lease: a dead node's record goes) and where it is (labels), and
+// what the scheduler has bound to it (the allocation, a record of its own so
+// that a bind and the capacity check are one transaction).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace tg::compute {
+
+struct Resources {
+  uint32_t vcpus = 0;
+  uint64_t memory_mib = 0;
+};
+
+struct ComputeNode {
+  std::string name;  // the node's name (as in `tiangong node --name`)
+  Resources capacity;
+  // Where it is: failure domains for spreading and anti-affinity.
+  std::string zone;
+  std::string pod;
+  std::string rack;
+  std::string host;  // the physical machine (default: the name)
+  bool schedulable = true;
+};
+
+// What is bound to one node: each instance's share, by instance id.
+struct NodeAllocation {
+  std::string node;
+  std::map<std::string, Resources> instances;
+  Resources Used() const;
+};
+
+}  // namespace tg::compute

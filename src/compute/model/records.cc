@@ -1,0 +1,340 @@
+#include "compute/model/records.h"
+
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+
+#include "base/json_record.h"
+
+namespace tg::compute {
+
+using nlohmann::json;
+
+std::string TypeKey(std::string_view name) {
+  return fmt::format("{}{}", kTypesPrefix, name);
+}
+std::string ImageKey(std::string_view id) {
+  return fmt::format("{}{}", kImagesPrefix, id);
+}
+std::string KeyPairKey(std::string_view name) {
+  return fmt::format("{}{}", kKeyPairsPrefix, name);
+}
+std::string InstanceKey(std::string_view id) {
+  return fmt::format("{}{}", kInstancesPrefix, id);
+}
+std::string DeploymentSetKey(std::string_view id) {
+  return fmt::format("{}{}", kDeploymentSetsPrefix, id);
+}
+std::string NodeKey(std::string_view name) {
+  return fmt::format("{}{}", kNodesPrefix, name);
+}
+std::string AllocationKey(std::string_view node) {
+  return fmt::format("{}{}", kAllocationsPrefix, node);
+}
+
+namespace {
+
+// Every record this binary writes says which format it is. Text that is not
+// UTF-8 (which the stores refuse before writing) is replaced, never thrown on.
+std::string Stamped(json j) {
+  StampRecordFormat(j);
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Reads the fields of one JSON object, naming the field in every error
+// ("disks[1].size is missing"). Every number of these records is unsigned
+// and read wide: a negative or too large one would wrap into range.
+class Fields {
+ public:
+  Fields(const json& j, std::string prefix) : j_(j), prefix_(std::move(prefix)) {
+    if (!j_.is_object()) Fail("", "is not an object");
+  }
+
+  std::string Str(std::string_view key) const { return StrOr(key, std::nullopt); }
+  std::string OptStr(std::string_view key) const { return StrOr(key, std::string()); }
+
+  // A field that must be there (of any type).
+  const json& At(std::string_view key) const {
+    const auto it = j_.find(key);
+    if (it == j_.end()) Fail(key, "is missing");
+    return *it;
+  }
+
+  bool Bool(std::string_view key) const {
+    const json& v = At(key);
+    if (!v.is_boolean()) Fail(key, "is not a boolean");
+    return v.get<bool>();
+  }
+
+  template <typename T>
+  T Unsigned(std::string_view key, std::optional<T> missing = std::nullopt) const {
+    const auto it = j_.find(key);
+    if (it == j_.end()) {
+      if (missing) return *missing;
+      Fail(key, "is missing");
+    }
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > std::numeric_limits<T>::max())
+      Fail(key, "is not an unsigned number in range");
+    return static_cast<T>(it->get<uint64_t>());
+  }
+
+  // A list (missing: empty) or an object (missing: empty).
+  const json& List(std::string_view key) const { return Structured(key, true); }
+  const json& Object(std::string_view key) const { return Structured(key, false); }
+
+  std::string Name(std::string_view key) const { return prefix_ + std::string(key); }
+
+  [[noreturn]] void Fail(std::string_view key, std::string_view why) const {
+    std::string name = prefix_ + std::string(key);
+    if (key.empty() && !name.empty() && name.back() == '.') name.pop_back();
+    throw std::invalid_argument(fmt::format("{}{}{}", name, name.empty() ? "" : " ", why));
+  }
+
+ private:
+  std::string StrOr(std::string_view key, std::optional<std::string> missing) const {
+    const auto it = j_.find(key);
+    if (it == j_.end()) {
+      if (missing) return *missing;
+      Fail(key, "is missing");
+    }
+    if (!it->is_string()) Fail(key, "is not a string");
+    return it->get<std::string>();
+  }
+
+  const json& Structured(std::string_view key, bool list) const {
+    static const json empty_list = json::array();
+    static const json empty_object = json::object();
+    const auto it = j_.find(key);
+    if (it == j_.end()) return list ? empty_list : empty_object;
+    if (list ? !it->is_array() : !it->is_object())
+      Fail(key, list ? "is not a list" : "is not an object");
+    return *it;
+  }
+
+  const json& j_;
+  std::string prefix_;
+};
+
+json EncodeResources(const Resources& r) {
+  return {{"vcpus", r.vcpus}, {"memory_mib", r.memory_mib}};
+}
+
+Resources DecodeResources(const json& j, std::string prefix) {
+  const Fields f(j, std::move(prefix));
+  return {f.Unsigned<uint32_t>("vcpus"), f.Unsigned<uint64_t>("memory_mib")};
+}
+
+// The elements of a list field, each an object read with its own prefix.
+template <typename Each>
+void ForEachObject(const Fields& f, std::string_view key, Each each) {
+  size_t i = 0;
+  for (const json& e : f.List(key)) each(Fields(e, fmt::format("{}[{}].", f.Name(key), i++)));
+}
+
+std::map<std::string, std::string> DecodeTags(const Fields& f) {
+  std::map<std::string, std::string> tags;
+  for (const auto& [k, v] : f.Object("tags").items()) {
+    if (!v.is_string()) f.Fail(fmt::format("tags.{}", k), "is not a string");
+    tags[k] = v.get<std::string>();
+  }
+  return tags;
+}
+
+}  // namespace
+
+std::string EncodeInstanceType(const InstanceType& v) {
+  return Stamped(
+      {{"name", v.name}, {"family", v.family}, {"vcpus", v.vcpus}, {"memory_mib", v.memory_mib}});
+}
+
+Result<InstanceType> DecodeInstanceType(std::string_view text) {
+  return DecodeJsonRecord<InstanceType>(text, "instance type", [](const json& j, InstanceType& v) {
+    const Fields f(j, "");
+    v.name = f.Str("name");
+    v.family = f.Str("family");
+    v.vcpus = f.Unsigned<uint32_t>("vcpus");
+    v.memory_mib = f.Unsigned<uint64_t>("memory_mib");
+    v.builtin = false;  // a record is the operator's
+    if (Status s = ValidateInstanceType(v); !s.ok()) throw std::invalid_argument(s.message());
+  });
+}
+
+std::string EncodeImage(const Image& v) {
+  return Stamped({{"id", v.id},
+                  {"name", v.name},
+                  {"description", v.description},
+                  {"os_type", v.os_type},
+                  {"platform", v.platform},
+                  {"os_name", v.os_name},
+                  {"architecture", v.architecture},
+                  {"size", v.size},
+                  {"status", ImageStatusName(v.status)},
+                  {"status_reason", v.status_reason},
+                  {"snapshot", v.snapshot},
+                  {"created_at", v.created_at}});
+}
+
+Result<Image> DecodeImage(std::string_view text) {
+  return DecodeJsonRecord<Image>(text, "image", [](const json& j, Image& v) {
+    const Fields f(j, "");
+    v.id = f.Str("id");
+    v.name = f.Str("name");
+    v.description = f.OptStr("description");
+    v.os_type = f.Str("os_type");
+    v.platform = f.OptStr("platform");
+    v.os_name = f.OptStr("os_name");
+    v.architecture = f.Str("architecture");
+    v.size = f.Unsigned<uint64_t>("size");
+    v.status = ValueOrThrow(ParseImageStatus(f.Str("status")));
+    v.status_reason = f.OptStr("status_reason");
+    v.snapshot = f.Str("snapshot");
+    v.created_at = f.Unsigned<int64_t>("created_at");
+  });
+}
+
+std::string EncodeKeyPair(const KeyPair& v) {
+  return Stamped({{"name", v.name},
+                  {"public_key", v.public_key},
+                  {"fingerprint", v.fingerprint},
+                  {"created_at", v.created_at}});
+}
+
+Result<KeyPair> DecodeKeyPair(std::string_view text) {
+  return DecodeJsonRecord<KeyPair>(text, "key pair", [](const json& j, KeyPair& v) {
+    const Fields f(j, "");
+    v.name = f.Str("name");
+    v.public_key = f.Str("public_key");
+    v.fingerprint = f.Str("fingerprint");
+    v.created_at = f.Unsigned<int64_t>("created_at");
+  });
+}
+
+std::string EncodeInstance(const Instance& v) {
+  json disks = json::array();
+  for (const auto& d : v.disks) {
+    disks.push_back({{"id", d.id},
+                     {"volume", d.volume},
+                     {"size", d.size},
+                     {"system", d.system},
+                     {"delete_with_instance", d.delete_with_instance}});
+  }
+  json nics = json::array();
+  for (const auto& n : v.nics) nics.push_back({{"eni", n.eni}});
+  return Stamped({{"id", v.id},
+                  {"name", v.name},
+                  {"hostname", v.hostname},
+                  {"description", v.description},
+                  {"type", v.type},
+                  {"resources", EncodeResources(v.resources)},
+                  {"image", v.image},
+                  {"zone", v.zone},
+                  {"disks", disks},
+                  {"nics", nics},
+                  {"key_pair", v.key_pair},
+                  {"user_data", v.user_data},
+                  {"deployment_set", v.deployment_set},
+                  {"tags", v.tags},
+                  {"created_at", v.created_at},
+                  {"desired", PowerStateName(v.desired)},
+                  {"force_stop", v.force_stop},
+                  {"reboot_requests", v.reboot_requests},
+                  {"deleting", v.deleting},
+                  {"host", v.host},
+                  {"status", InstanceStatusName(v.status)},
+                  {"status_reason", v.status_reason},
+                  {"status_changed_at", v.status_changed_at},
+                  {"reboots_done", v.reboots_done}});
+}
+
+Result<Instance> DecodeInstance(std::string_view text) {
+  return DecodeJsonRecord<Instance>(text, "instance", [](const json& j, Instance& v) {
+    const Fields f(j, "");
+    v.id = f.Str("id");
+    v.name = f.OptStr("name");
+    v.hostname = f.OptStr("hostname");
+    v.description = f.OptStr("description");
+    v.type = f.Str("type");
+    v.resources = DecodeResources(f.At("resources"), "resources.");
+    v.image = f.Str("image");
+    v.zone = f.Str("zone");
+    ForEachObject(f, "disks", [&](const Fields& d) {
+      v.disks.push_back({d.Str("id"), d.Str("volume"), d.Unsigned<uint64_t>("size"),
+                         d.Bool("system"), d.Bool("delete_with_instance")});
+    });
+    ForEachObject(f, "nics", [&](const Fields& n) { v.nics.push_back({n.Str("eni")}); });
+    v.key_pair = f.OptStr("key_pair");
+    v.user_data = f.OptStr("user_data");
+    v.deployment_set = f.OptStr("deployment_set");
+    v.tags = DecodeTags(f);
+    v.created_at = f.Unsigned<int64_t>("created_at");
+    v.desired = ValueOrThrow(ParsePowerState(f.Str("desired")));
+    v.force_stop = f.Bool("force_stop");
+    v.reboot_requests = f.Unsigned<uint64_t>("reboot_requests");
+    v.deleting = f.Bool("deleting");
+    v.host = f.OptStr("host");
+    v.status = ValueOrThrow(ParseInstanceStatus(f.Str("status")));
+    v.status_reason = f.OptStr("status_reason");
+    v.status_changed_at = f.Unsigned<int64_t>("status_changed_at");
+    v.reboots_done = f.Unsigned<uint64_t>("reboots_done");
+  });
+}
+
+std::string EncodeDeploymentSet(const DeploymentSet& v) {
+  return Stamped(
+      {{"id", v.id}, {"name", v.name}, {"domain", v.domain}, {"created_at", v.created_at}});
+}
+
+Result<DeploymentSet> DecodeDeploymentSet(std::string_view text) {
+  return DecodeJsonRecord<DeploymentSet>(
+      text, "deployment set", [](const json& j, DeploymentSet& v) {
+        const Fields f(j, "");
+        v.id = f.Str("id");
+        v.name = f.OptStr("name");
+        v.domain = f.Str("domain");
+        if (v.domain != "host" && v.domain != "rack")
+          f.Fail("domain", fmt::format("'{}' is not host or rack", v.domain));
+        v.created_at = f.Unsigned<int64_t>("created_at");
+      });
+}
+
+std::string EncodeComputeNode(const ComputeNode& v) {
+  return Stamped({{"name", v.name},
+                  {"capacity", EncodeResources(v.capacity)},
+                  {"zone", v.zone},
+                  {"pod", v.pod},
+                  {"rack", v.rack},
+                  {"host", v.host},
+                  {"schedulable", v.schedulable}});
+}
+
+Result<ComputeNode> DecodeComputeNode(std::string_view text) {
+  return DecodeJsonRecord<ComputeNode>(text, "compute node", [](const json& j, ComputeNode& v) {
+    const Fields f(j, "");
+    v.name = f.Str("name");
+    v.capacity = DecodeResources(f.At("capacity"), "capacity.");
+    v.zone = f.Str("zone");
+    v.pod = f.OptStr("pod");
+    v.rack = f.OptStr("rack");
+    v.host = f.Str("host");
+    v.schedulable = f.Bool("schedulable");
+  });
+}
+
+std::string EncodeNodeAllocation(const NodeAllocation& v) {
+  json instances = json::object();
+  for (const auto& [id, r] : v.instances) instances[id] = EncodeResources(r);
+  return Stamped({{"node", v.node}, {"instances", instances}});
+}
+
+Result<NodeAllocation> DecodeNodeAllocation(std::string_view text) {
+  return DecodeJsonRecord<NodeAllocation>(
+      text, "node allocation", [](const json& j, NodeAllocation& v) {
+        const Fields f(j, "");
+        v.node = f.Str("node");
+        for (const auto& [id, r] : f.Object("instances").items())
+          v.instances[id] = DecodeResources(r, fmt::format("instances.{}.", id));
+      });
+}
+
+}  // namespace tg::compute
