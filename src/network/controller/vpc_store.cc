@@ -522,6 +522,16 @@ Task<Status> VpcStore::DeleteInterface(std::string id) {
   co_return Raced("delete interface");
 }
 
+Task<Status> VpcStore::BindInterface(std::string eni, std::string host) {
+  NetworkReads only_it;
+  co_return co_await ChangeRecord<NetworkInterface>(
+      *this, eni, &NetworkState::interfaces, &InterfaceKey, "interface", std::move(only_it),
+      [&](const NetworkState&, NetworkInterface& e, etcd::Txn&) {
+        e.host = host;
+        return Status::Ok();
+      });
+}
+
 namespace {
 Task<Status> ChangeEip(VpcStore& store, const std::string& id, NetworkReads reads,
                        std::function<Status(const NetworkState&, Eip&, etcd::Txn&)> change) {

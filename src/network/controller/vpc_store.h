@@ -70,6 +70,10 @@ class VpcStore {
                                                  std::string port = std::string(kPortTap),
                                                  uint16_t queues = 1);
   Task<Status> DeleteInterface(std::string id);
+  // Moves the interface to the node whose vSwitch serves it (a compute
+  // agent, before it runs the instance); "" unbinds it. Conditioned on the
+  // interface's revision.
+  Task<Status> BindInterface(std::string eni, std::string host);
   // A custom route of the VPC to an interface of it. Destinations inside a
   // vSwitch's block are the system's and are refused, as is a second route
   // for the same destination.

@@ -1,0 +1,150 @@
+// The compute operations of the control plane: images, key pairs, instance
+// types, deployment sets and instances. Typed requests in, records written
+// (or a Status) out; the CLI and the API call these and only print or
+// translate. Every change is a transaction conditioned on what was read.
+//
+// Errors: InvalidArgument (a bad name, size or parameter), NotFound,
+// AlreadyExists, FailedPrecondition (e.g. an image still in use, an instance
+// in a state that refuses the operation), Aborted (changed meanwhile: the
+// caller may retry; UpdateInstance retries by itself).
+// Thread-safety: belongs to the client's executor.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "compute/model/compute_state.h"
+#include "etcd/client.h"
+#include "network/controller/vpc_store.h"
+#include "storage/control/volume_store.h"
+
+namespace tg::compute {
+
+// Keys the store keeps beside the records, each made in the transaction that
+// makes what it names, with a compare that it is missing: an image name
+// names one image (ImportImage's uniqueness), and a volume is the disk of
+// at most one instance (two attaches of one volume cannot both commit).
+inline constexpr std::string_view kImageNamesPrefix = "/tiangong/compute/image-names/";
+inline constexpr std::string_view kDiskVolumesPrefix = "/tiangong/compute/disk-volumes/";
+std::string ImageNameKey(std::string_view name);     // value: the image id
+std::string DiskVolumeKey(std::string_view volume);  // value: the instance id
+
+// The import volume of image `id` ("image-<id>"); its snapshot is named `id`.
+std::string ImportVolumeName(std::string_view image_id);
+
+struct ImportImageRequest {
+  std::string name;
+  std::string file;  // qcow2 or raw, readable here
+  std::string description;
+  std::string platform;  // free text ("Debian")
+  std::string os_name;
+  std::string architecture = "x86_64";
+};
+
+struct CreateInstanceRequest {
+  std::string name;      // default: the instance id
+  std::string hostname;  // default: derived from the id
+  std::string description;
+  std::string type;
+  std::string image;    // an image id (m-...) or name
+  std::string vswitch;  // the primary interface's vSwitch (its zone is the instance's)
+  std::vector<std::string> security_groups;
+  std::optional<network::Ipv4> private_ip;
+  uint64_t system_disk_size = 0;     // bytes; 0: the image's size
+  std::vector<uint64_t> data_disks;  // sizes in bytes, each a new empty volume
+  std::string key_pair;
+  std::string user_data;  // base64
+  std::string deployment_set;
+  std::map<std::string, std::string> tags;
+  bool start = true;  // desired Running (else created Stopped, as CreateInstance does)
+};
+
+struct ComputeStoreOptions {
+  std::string qemu_img = "qemu-img";  // looked up in PATH
+  // Where an import's NBD socket and tool output go ("": the system's
+  // temporary directory).
+  std::string work_dir;
+};
+
+class ComputeStore {
+ public:
+  ComputeStore(etcd::Client& client, storage::VolumeStore& volumes, network::VpcStore& vpcs,
+               ComputeStoreOptions options = {});
+
+  Task<Result<ComputeState>> Read();
+
+  // Images.
+  Task<Result<Image>> ImportImage(ImportImageRequest request);
+  Task<Status> DeleteImage(std::string id_or_name);  // refused while a disk depends on it
+  // Key pairs.
+  Task<Result<KeyPair>> ImportKeyPair(std::string name, std::string public_key);
+  Task<Status> DeleteKeyPair(std::string name);
+  // Operator instance types.
+  Task<Status> AddInstanceType(InstanceType type);
+  Task<Status> DeleteInstanceType(std::string name);
+  // Deployment sets.
+  Task<Result<DeploymentSet>> CreateDeploymentSet(std::string name, std::string domain);
+  Task<Status> DeleteDeploymentSet(std::string id);
+
+  // Instances: the system disk is a clone of the image's snapshot grown to
+  // its size, each data disk a new volume, the primary interface a new
+  // vhost-user ENI on the vSwitch; then the record (Pending, unbound). On any
+  // failure what was made is removed again.
+  Task<Result<Instance>> CreateInstance(CreateInstanceRequest request);
+  Task<Status> StartInstance(std::string id);
+  Task<Status> StopInstance(std::string id, bool force);
+  Task<Status> RebootInstance(std::string id, bool force);
+  // Unbound: the record and its resources go at once. Bound: `deleting` is
+  // set and the host's agent tears it down, then calls FinishDelete.
+  Task<Status> DeleteInstance(std::string id, bool force);
+  // Hot-plug: a volume (by name) or a new ENI on a vSwitch; the agent plugs it.
+  Task<Result<InstanceDisk>> AttachDisk(std::string instance_id, std::string volume,
+                                        bool delete_with_instance = false);
+  Task<Status> DetachDisk(std::string instance_id, std::string disk_id);
+  Task<Result<network::NetworkInterface>> AttachNewInterface(
+      std::string instance_id, std::string vswitch, std::vector<std::string> security_groups);
+  Task<Status> DetachInterface(std::string instance_id, std::string eni);
+
+  // Read-modify-write of one instance, retried while someone else changed it
+  // meanwhile. `change` returns an error to give up without writing.
+  // `also` is added to the transaction's conditions (a controller's fence).
+  Task<Result<Instance>> UpdateInstance(const std::string& id,
+                                        std::function<Status(Instance&)> change,
+                                        std::vector<etcd::Compare> also = {});
+  // The agent, after tearing a deleting instance down: removes the disks
+  // marked delete_with_instance, its interfaces, and the record.
+  Task<Status> FinishDelete(const std::string& id);
+
+ private:
+  // The records under `keys` and `prefixes`, at one revision.
+  Task<Result<ComputeState>> ReadRecords(std::vector<std::string> keys,
+                                         std::vector<std::string> prefixes);
+  // The image named by id or name, from `st` (which read the images).
+  static Result<ComputeState::Entry<Image>> FindImage(const ComputeState& st,
+                                                      const std::string& id_or_name);
+  // qemu-img's work on an import: `file` (of `format`) into the volume.
+  Task<Status> CopyIntoVolume(const std::string& file, const std::string& format,
+                              const std::string& volume);
+  // UpdateInstance whose change may add conditions and writes of its own.
+  Task<Result<Instance>> ChangeInstance(const std::string& id,
+                                        std::function<Status(Instance&, etcd::Txn&)> change);
+  // Deletes the record (read at `revision`) and the disk keys of its volumes
+  // if it is unchanged; then its disks and interfaces. False if it changed.
+  Task<Result<bool>> DropInstance(const Instance& instance, int64_t revision);
+  // After the record that named them has gone: the disks to delete with it
+  // and its interfaces.
+  Task<Status> RemoveResources(const Instance& instance);
+  // Deletes a volume (attached or not) without waiting; a missing one is fine.
+  Task<Status> DeleteVolumeQuietly(const std::string& name);
+
+  etcd::Client& client_;
+  storage::VolumeStore& volumes_;
+  network::VpcStore& vpcs_;
+  ComputeStoreOptions options_;
+};
+
+}  // namespace tg::compute
