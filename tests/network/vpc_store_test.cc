@@ -290,5 +290,41 @@ TEST_F(VpcStoreTest, AFencedStoreWritesNothingOnceItsFenceFails) {
   }());
 }
 
+TEST_F(VpcStoreTest, AnInterfaceIsBoundToAHostAndUnbound) {
+  RunTask(io_, [&]() -> Task<void> {
+    auto vpc = co_await store_->CreateVpc("a", *ParseCidr("10.0.0.0/16"));
+    CO_ASSERT_OK(vpc.status());
+    auto vsw = co_await store_->CreateVSwitch(vpc->id, *ParseCidr("10.0.1.0/24"), "z1");
+    CO_ASSERT_OK(vsw.status());
+    const std::vector<std::string> none;
+    auto eni = co_await store_->CreateInterface(vsw->id, std::nullopt, none, "", "i-1", true,
+                                                std::string(kPortVhostUser), 1);
+    CO_ASSERT_OK(eni.status());
+    const auto host_of = [&](const NetworkState& st) {
+      return st.interfaces.at(eni->id).value.host;
+    };
+    CO_ASSERT_OK(co_await store_->BindInterface(eni->id, "node-a"));
+    auto st = co_await store_->Read();
+    CO_ASSERT_OK(st.status());
+    EXPECT_EQ(host_of(*st), "node-a");
+    // Only the host changes: the address, MAC and port stay.
+    EXPECT_EQ(st->interfaces.at(eni->id).value.ip, eni->ip);
+    EXPECT_EQ(st->interfaces.at(eni->id).value.port, kPortVhostUser);
+    CO_ASSERT_OK(co_await store_->BindInterface(eni->id, ""));
+    st = co_await store_->Read();
+    CO_ASSERT_OK(st.status());
+    EXPECT_EQ(host_of(*st), "");
+    EXPECT_EQ((co_await store_->BindInterface("eni-404", "node-a")).code(), ErrorCode::kNotFound);
+    // Fenced like every write of the store.
+    const etcd::Compare gone = etcd::Compare::CreateRevision(
+        "/tiangong/election/test/no-such-candidate", etcd::Compare::Op::kEqual, 5);
+    VpcStore fenced(*client_, gone);
+    EXPECT_EQ((co_await fenced.BindInterface(eni->id, "node-b")).code(), ErrorCode::kCancelled);
+    st = co_await store_->Read();
+    CO_ASSERT_OK(st.status());
+    EXPECT_EQ(host_of(*st), "");
+  }());
+}
+
 }  // namespace
 }  // namespace tg::network
