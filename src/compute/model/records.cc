@@ -79,9 +79,20 @@ class Fields {
     return static_cast<T>(it->get<uint64_t>());
   }
 
-  // A list (missing: empty) or an object (missing: empty).
-  const json& List(std::string_view key) const { return Structured(key, true); }
-  const json& Object(std::string_view key) const { return Structured(key, false); }
+  const json& List(std::string_view key) const {
+    const json& v = At(key);
+    if (!v.is_array()) Fail(key, "is not a list");
+    return v;
+  }
+
+  // A map field, empty if missing.
+  const json& OptObject(std::string_view key) const {
+    static const json empty = json::object();
+    const auto it = j_.find(key);
+    if (it == j_.end()) return empty;
+    if (!it->is_object()) Fail(key, "is not an object");
+    return *it;
+  }
 
   std::string Name(std::string_view key) const { return prefix_ + std::string(key); }
 
@@ -100,16 +111,6 @@ class Fields {
     }
     if (!it->is_string()) Fail(key, "is not a string");
     return it->get<std::string>();
-  }
-
-  const json& Structured(std::string_view key, bool list) const {
-    static const json empty_list = json::array();
-    static const json empty_object = json::object();
-    const auto it = j_.find(key);
-    if (it == j_.end()) return list ? empty_list : empty_object;
-    if (list ? !it->is_array() : !it->is_object())
-      Fail(key, list ? "is not a list" : "is not an object");
-    return *it;
   }
 
   const json& j_;
@@ -134,7 +135,7 @@ void ForEachObject(const Fields& f, std::string_view key, Each each) {
 
 std::map<std::string, std::string> DecodeTags(const Fields& f) {
   std::map<std::string, std::string> tags;
-  for (const auto& [k, v] : f.Object("tags").items()) {
+  for (const auto& [k, v] : f.OptObject("tags").items()) {
     if (!v.is_string()) f.Fail(fmt::format("tags.{}", k), "is not a string");
     tags[k] = v.get<std::string>();
   }
@@ -332,7 +333,7 @@ Result<NodeAllocation> DecodeNodeAllocation(std::string_view text) {
       text, "node allocation", [](const json& j, NodeAllocation& v) {
         const Fields f(j, "");
         v.node = f.Str("node");
-        for (const auto& [id, r] : f.Object("instances").items())
+        for (const auto& [id, r] : f.OptObject("instances").items())
           v.instances[id] = DecodeResources(r, fmt::format("instances.{}.", id));
       });
 }

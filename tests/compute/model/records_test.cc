@@ -148,6 +148,7 @@ TEST(RecordsTest, DecodingIsStrict) {
   ExpectRefused(Changed([](json& j) { j["disks"][1]["size"] = -4096; }), "disks[1].size");
   ExpectRefused(Changed([](json& j) { j["disks"][0].erase("volume"); }), "disks[0].volume");
   ExpectRefused(Changed([](json& j) { j["disks"] = "d-sys"; }), "disks is not a list");
+  ExpectRefused(Changed([](json& j) { j.erase("nics"); }), "nics is missing");
   ExpectRefused(Changed([](json& j) { j["nics"][0] = "eni-a"; }), "nics[0] is not an object");
   ExpectRefused(Changed([](json& j) { j["tags"]["env"] = 1; }), "tags.env");
   ExpectRefused(Changed([](json& j) { j["created_at"] = -5; }), "created_at");
