@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "compute/model/base64.h"
 #include "compute/model/names.h"
 
 namespace tg::compute {
@@ -16,38 +17,6 @@ namespace {
 // An OpenSSH line of the largest RSA keys OpenSSH makes (16384 bits) is
 // about 2.8 KB; anything far longer is no key.
 constexpr size_t kMaxLineBytes = 16384;
-
-int Base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-// Strict base64 (padded, no whitespace, no bits past the data): a key blob
-// that decodes loosely could name two different keys by one fingerprint.
-std::optional<std::string> DecodeBase64(std::string_view text) {
-  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
-  size_t pad = 0;
-  while (pad < 2 && text[text.size() - 1 - pad] == '=') ++pad;
-  std::string out;
-  uint32_t bits = 0;
-  int nbits = 0;
-  for (size_t i = 0; i < text.size() - pad; ++i) {
-    const int v = Base64Value(text[i]);
-    if (v < 0) return std::nullopt;
-    bits = (bits << 6) | static_cast<uint32_t>(v);
-    nbits += 6;
-    if (nbits >= 8) {
-      nbits -= 8;
-      out.push_back(static_cast<char>((bits >> nbits) & 0xFF));
-    }
-  }
-  if ((bits & ((1u << nbits) - 1)) != 0) return std::nullopt;
-  return out;
-}
 
 // The length-prefixed strings (SSH's wire "string": a 32-bit big-endian
 // length, then the bytes) that a public key blob is, or nullopt if the blob
@@ -120,8 +89,10 @@ Result<std::string> CheckPublicKey(std::string_view line) {
   }
   std::string_view encoded = line.substr(type_end + 1);
   encoded = encoded.substr(0, encoded.find(' '));
+  // Strict base64: a blob that decoded loosely could name two different keys
+  // by one fingerprint.
   const std::optional<std::string> blob = DecodeBase64(encoded);
-  if (!blob) return InvalidArgument("public key: the key is not base64");
+  if (!blob || blob->empty()) return InvalidArgument("public key: the key is not base64");
   const std::optional<std::vector<std::string_view>> fields = SplitSshStrings(*blob);
   if (!fields || fields->empty()) return InvalidArgument("public key: the key blob is malformed");
   if ((*fields)[0] != type)

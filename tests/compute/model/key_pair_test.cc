@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "compute/model/base64.h"
 #include "support/test_util.h"
 
 namespace tg::compute {
@@ -27,22 +28,6 @@ constexpr std::string_view kEcdsa =
     "ZxThbOIL5bzhq"
     "ohCxkpPEqD2GvDodnhPPZiQesfp+rzu5p/EVtwaFH34s= ec";
 constexpr std::string_view kEcdsaMd5 = "b6:ff:53:05:0e:57:a4:4b:0b:90:5f:28:f5:61:af:1b";
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < in.size(); i += 3) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
-    if (i + 1 < in.size()) n |= static_cast<uint8_t>(in[i + 1]) << 8;
-    if (i + 2 < in.size()) n |= static_cast<uint8_t>(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += i + 2 < in.size() ? kAlphabet[n & 63] : '=';
-  }
-  return out;
-}
 
 // An SSH wire blob of these strings.
 std::string Blob(const std::vector<std::string>& fields) {
@@ -72,16 +57,16 @@ TEST(KeyPairTest, FingerprintsMatchSshKeygen) {
 
 TEST(KeyPairTest, CraftedKeysOfTheRightShapeAreAccepted) {
   const std::string ed = Blob({"ssh-ed25519", std::string(32, 'k')});
-  EXPECT_OK(CheckPublicKey("ssh-ed25519 " + Base64(ed)).status());
+  EXPECT_OK(CheckPublicKey("ssh-ed25519 " + EncodeBase64(ed)).status());
 }
 
 TEST(KeyPairTest, RefusesWhatIsNotOneKey) {
-  const std::string blob_ed = Base64(Blob({"ssh-ed25519", std::string(32, 'k')}));
+  const std::string blob_ed = EncodeBase64(Blob({"ssh-ed25519", std::string(32, 'k')}));
   ExpectRefused("");
   ExpectRefused("ssh-ed25519");
   ExpectRefused("ssh-ed25519 ");
-  ExpectRefused("ssh-dss " + Base64(Blob({"ssh-dss", "p", "q", "g", "y"})));
-  ExpectRefused("ecdsa-sha2- " + Base64(Blob({"ecdsa-sha2-", "", "x"})));
+  ExpectRefused("ssh-dss " + EncodeBase64(Blob({"ssh-dss", "p", "q", "g", "y"})));
+  ExpectRefused("ecdsa-sha2- " + EncodeBase64(Blob({"ecdsa-sha2-", "", "x"})));
   // The line names one type, the blob another.
   ExpectRefused("ssh-rsa " + blob_ed);
   // Not base64: bad characters, bad length, bits past the data, padding inside.
@@ -91,13 +76,14 @@ TEST(KeyPairTest, RefusesWhatIsNotOneKey) {
   ExpectRefused("ssh-ed25519 AA==AAAA");
   // A blob whose length prefix runs past its end, or with bytes after the key.
   const std::string ed = Blob({"ssh-ed25519", std::string(32, 'k')});
-  ExpectRefused("ssh-ed25519 " + Base64(ed.substr(0, ed.size() - 1)));
-  ExpectRefused("ssh-ed25519 " + Base64(ed + "x"));
-  ExpectRefused("ssh-ed25519 " + Base64(Blob({"ssh-ed25519", std::string(31, 'k')})));
-  ExpectRefused("ssh-ed25519 " + Base64(Blob({"ssh-ed25519"})));
+  ExpectRefused("ssh-ed25519 " + EncodeBase64(ed.substr(0, ed.size() - 1)));
+  ExpectRefused("ssh-ed25519 " + EncodeBase64(ed + "x"));
+  ExpectRefused("ssh-ed25519 " + EncodeBase64(Blob({"ssh-ed25519", std::string(31, 'k')})));
+  ExpectRefused("ssh-ed25519 " + EncodeBase64(Blob({"ssh-ed25519"})));
   // ECDSA: the curve in the blob must be the one the type names.
-  ExpectRefused("ecdsa-sha2-nistp384 " + Base64(Blob({"ecdsa-sha2-nistp384", "nistp256", "Q"})));
-  ExpectRefused("ssh-rsa " + Base64(Blob({"ssh-rsa", "\x01"})));
+  ExpectRefused("ecdsa-sha2-nistp384 " +
+                EncodeBase64(Blob({"ecdsa-sha2-nistp384", "nistp256", "Q"})));
+  ExpectRefused("ssh-rsa " + EncodeBase64(Blob({"ssh-rsa", "\x01"})));
   // Two lines, control characters, text that is not UTF-8, a huge line.
   ExpectRefused(std::string(kEd25519) + "\n" + std::string(kRsa));
   ExpectRefused("ssh-ed25519\t" + blob_ed);
