@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace tg::compute {
 
@@ -52,23 +53,26 @@ bool IsChinese(char32_t c) {
 }  // namespace
 
 Status ValidateName(std::string_view what, std::string_view name, bool chinese) {
-  size_t pos = 0;
-  size_t count = 0;
-  while (pos < name.size()) {
+  // Decoded whole first: the errors below quote the name, so it must be text.
+  std::vector<char32_t> chars;
+  for (size_t pos = 0; pos < name.size();) {
     const std::optional<char32_t> c = NextCodePoint(name, &pos);
     if (!c) return InvalidArgument("{} is not UTF-8", what);
-    const bool letter = IsAsciiLetter(*c) || (chinese && IsChinese(*c));
-    if (count == 0 && !letter) {
-      return InvalidArgument("{} '{}' must start with a letter{}", what, name,
-                             chinese ? " or a Chinese character" : "");
-    }
-    if (!letter && !IsDigit(*c) && *c != ':' && *c != '_' && *c != '.' && *c != '-') {
+    chars.push_back(*c);
+  }
+  if (chars.size() < 2 || chars.size() > 128)
+    return InvalidArgument("{} must be 2-128 characters", what);
+  const auto letter = [&](char32_t c) { return IsAsciiLetter(c) || (chinese && IsChinese(c)); };
+  if (!letter(chars[0])) {
+    return InvalidArgument("{} '{}' must start with a letter{}", what, name,
+                           chinese ? " or a Chinese character" : "");
+  }
+  for (char32_t c : chars) {
+    if (!letter(c) && !IsDigit(c) && c != ':' && c != '_' && c != '.' && c != '-') {
       return InvalidArgument("{} '{}': only letters, digits, ':', '_', '.' and '-'{}", what, name,
                              chinese ? " and Chinese characters" : "");
     }
-    ++count;
   }
-  if (count < 2 || count > 128) return InvalidArgument("{} must be 2-128 characters", what);
   return Status::Ok();
 }
 
