@@ -37,6 +37,15 @@ std::string LastLine(const std::string& text) {
   return std::string(nl == std::string_view::npos ? t : t.substr(nl + 1));
 }
 
+std::vector<std::string> TrialArgv(const std::string& binary, Accelerator accelerator,
+                                   const std::string& qmp) {
+  std::vector<std::string> argv = {binary, "-accel", std::string(AcceleratorName(accelerator))};
+  if (accelerator == Accelerator::kKvm) argv.insert(argv.end(), {"-cpu", "host"});
+  argv.insert(argv.end(), {"-machine", "pc", "-nodefaults", "-display", "none", "-S", "-qmp",
+                           "unix:" + qmp + ",server=on,wait=off"});
+  return argv;
+}
+
 // A directory for the trial's QMP socket and log, removed when done.
 struct TrialDir {
   std::string path;
@@ -50,49 +59,47 @@ struct TrialDir {
   }
 };
 
-// OK if a KVM QEMU starts and answers query-status; else why not.
-Task<Status> TryKvm(Executor ex, std::string binary) {
+}  // namespace
+
+std::string_view AcceleratorName(Accelerator a) {
+  return a == Accelerator::kKvm ? "kvm" : "tcg";
+}
+
+Task<Status> TrialQemu(Executor ex, std::string binary, Accelerator accelerator) {
   TrialDir dir;
-  if (dir.path.empty()) co_return ErrnoStatus(errno, "mkdtemp for the KVM trial");
+  if (dir.path.empty()) co_return ErrnoStatus(errno, "mkdtemp for the accelerator trial");
   const std::string qmp = dir.path + "/qmp.sock", out = dir.path + "/qemu.log";
   TG_CO_ASSIGN_OR_RETURN(
       ChildProcess trial,
-      ChildProcess::Spawn(
-          {.argv = {binary, "-accel", "kvm", "-cpu", "host", "-machine", "pc", "-nodefaults",
-                    "-display", "none", "-S", "-qmp", "unix:" + qmp + ",server=on,wait=off"},
-           .output_path = out}));
+      ChildProcess::Spawn({.argv = TrialArgv(binary, accelerator, qmp), .output_path = out}));
   const TimePoint deadline = Clock::now() + kTrialBudget;
   std::unique_ptr<QmpClient> client;
   Status last = Unavailable("no QMP socket yet");
   // The socket appears once QEMU has parsed its options; until then
-  // connecting fails, and QEMU may yet exit (it refused KVM).
+  // connecting fails, and QEMU may yet exit (it refused the accelerator).
   while (!client && Clock::now() < deadline) {
-    if (!trial.running()) co_return Unavailable("trial QEMU exited: {}", LastLine(ReadFile(out)));
+    if (!trial.running())
+      co_return Unavailable("trial QEMU ({}) exited: {}", AcceleratorName(accelerator),
+                            LastLine(ReadFile(out)));
     auto c = co_await QmpClient::Connect(ex, qmp, std::chrono::seconds(5));
     if (c.ok()) {
       client = std::move(*c);
     } else {
       last = c.status();
-      if (!co_await SleepFor(50ms)) co_return Cancelled("KVM trial cancelled");
+      if (!co_await SleepFor(50ms)) co_return Cancelled("accelerator trial cancelled");
     }
   }
   if (!client) co_return last.Annotate("trial QEMU never answered QMP");
   auto status = co_await client->Execute("query-status");
   if (!status.ok()) co_return status.status().Annotate("trial QEMU");
-  // -S stops the guest before its first instruction, so "prelaunch" is the
-  // answer of a QEMU that set up KVM's vCPUs.
+  // -S stops the guest before its first instruction; a QEMU that answers
+  // has set up its vCPUs with the accelerator.
   auto quit = co_await client->Execute("quit");
   if (!quit.ok()) Log()->debug("trial QEMU quit: {}", quit.status());
   client.reset();
   auto exited = co_await WithTimeout(5s, "trial QEMU exit", trial.AsyncWaitExit(ex));
   if (!exited.ok()) Log()->debug("trial QEMU did not quit in time; killed: {}", exited);
   co_return Status::Ok();  // ~ChildProcess kills one still running
-}
-
-}  // namespace
-
-std::string_view AcceleratorName(Accelerator a) {
-  return a == Accelerator::kKvm ? "kvm" : "tcg";
 }
 
 bool CpuInfoHasVirtualization(std::string_view cpuinfo) {
@@ -123,7 +130,8 @@ Task<Accelerator> DetectAccelerator(Executor ex, std::string qemu_binary) {
     co_return tcg(
         "the CPU flags have neither vmx nor svm (a /dev/kvm without them runs only "
         "special guests)");
-  if (Status st = co_await TryKvm(ex, qemu_binary); !st.ok()) co_return tcg(st.ToString());
+  if (Status st = co_await TrialQemu(ex, qemu_binary, Accelerator::kKvm); !st.ok())
+    co_return tcg(st.ToString());
   Log()->info("accelerator kvm: a trial QEMU ran with -accel kvm -cpu host");
   co_return Accelerator::kKvm;
 }

@@ -18,6 +18,12 @@ std::string_view AcceleratorName(Accelerator a);  // "kvm", "tcg"
 // virtualisation the stock KVM module needs).
 bool CpuInfoHasVirtualization(std::string_view cpuinfo);
 
+// Starts a QEMU with `accelerator` (KVM: with -cpu host) stopped before its
+// first instruction (-S), asks query-status over QMP and quits it (killed if
+// it does not exit): OK if it answered; else why not (it exited, with its
+// last line of output, or never answered).
+Task<Status> TrialQemu(Executor ex, std::string qemu_binary, Accelerator accelerator);
+
 // KVM if /dev/kvm opens, the CPU has vmx or svm, and a trial QEMU
 // (`-accel kvm -cpu host`, stopped with -S) starts and answers query-status
 // over QMP; else TCG, with the reason logged. The trial is quit (or killed)
