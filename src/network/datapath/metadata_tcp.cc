@@ -95,6 +95,8 @@ bool IsMetadataTcp(std::span<const uint8_t> frame) {
 
 std::optional<std::vector<uint8_t>> AnswerMetadataArp(std::span<const uint8_t> frame,
                                                       const MetadataPort& port) {
+  if (frame.size() < kEthernetHeader || Get16(frame.data() + 12) != kEtherTypeArp)
+    return std::nullopt;  // cheaply: most frames are not ARP
   FrameView f;
   if (ParseFrame(frame, f) != ParseError::kNone || !f.arp) return std::nullopt;
   const ArpView& a = *f.arp;

@@ -28,6 +28,9 @@ constexpr size_t kMaxFrame = kEthernetHeader + 65535;
 // How long a port or the tunnel is looked at again after a burst before
 // the loop sleeps (trials in bench/RESULTS.md).
 constexpr auto kPollAfterBurst = std::chrono::microseconds(20);
+// How often the metadata service's retransmissions are looked at (its
+// first timeout is 200 ms).
+constexpr auto kMetadataTick = std::chrono::milliseconds(50);
 }  // namespace
 
 // A TAP device, or a vhost-user-net socket a QEMU guest connects to.
@@ -68,7 +71,9 @@ struct VSwitchDaemon::Port {
 };
 
 VSwitchDaemon::VSwitchDaemon(etcd::Client& client, VSwitchOptions options)
-    : client_(client), options_(std::move(options)), ex_(client.executor()), tasks_(ex_) {}
+    : client_(client), options_(std::move(options)), ex_(client.executor()), tasks_(ex_) {
+  if (options_.metadata) metadata_ = std::make_unique<MetadataTcp>(*options_.metadata);
+}
 
 VSwitchDaemon::~VSwitchDaemon() = default;
 
@@ -121,6 +126,7 @@ Status VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t re
       continue;
     }
     Log()->info("interface {} gone: port {} removed", it->first, it->second->name());
+    if (metadata_) metadata_->ForgetPort(it->first);
     if (it->second->tap) {
       it->second->tap->Destroy();
     } else {
@@ -327,7 +333,14 @@ void VSwitchDaemon::FromLocalPort(Port& port, std::span<uint8_t> frame, const Of
       ++counters_.drops[DropReason::kMalformed];
       return;
     }
+    if (metadata_ && ToMetadata(port, frame)) return;
     Act(FromPort(view_, flows_, Clock::now(), port.eni_id, frame), frame, &port);
+    return;
+  }
+  if (metadata_ && IsMetadataTcp(frame)) {  // a large request: taken in pieces
+    if (!SegmentTcp4(frame, offload.gso_size,
+                     [&](std::span<const uint8_t> piece) { ToMetadata(port, piece); }))
+      ++counters_.drops[DropReason::kMalformed];
     return;
   }
   // The guest's description must match the frame: TCP/IPv4, the checksum
@@ -357,6 +370,44 @@ void VSwitchDaemon::FromLocalPort(Port& port, std::span<uint8_t> frame, const Of
   if (!SegmentTcp4(frame, offload.gso_size,
                    [&](std::span<const uint8_t> piece) { Act(a, piece, &port); }))
     ++counters_.drops[DropReason::kMalformed];
+}
+
+// A frame for the metadata service (TCP to its address, ARP for it),
+// answered here before security groups and routing, as the guest of this
+// port only; false if it is not one.
+bool VSwitchDaemon::ToMetadata(Port& port, std::span<const uint8_t> frame) {
+  auto self = view_.local.find(port.eni_id);
+  if (self == view_.local.end()) return false;
+  const MetadataPort me{.eni_id = port.eni_id,
+                        .mac = self->second.mac,
+                        .ip = self->second.ip,
+                        .gateway_mac = kGatewayMac,
+                        .mtu = view_.mtu};
+  std::vector<std::vector<uint8_t>> replies;
+  if (IsMetadataTcp(frame)) {
+    replies = metadata_->FromPort(me, frame, Clock::now());
+  } else if (auto arp = AnswerMetadataArp(frame, me)) {
+    replies.push_back(std::move(*arp));
+  } else {
+    return false;
+  }
+  counters_.replies += replies.size();
+  for (const auto& r : replies) port.Write(r);
+  return true;
+}
+
+// The metadata service's retransmissions and expiry, until `stop`.
+Task<void> VSwitchDaemon::TickMetadata(Event& stop) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  while (!stop.is_set() && !co_await IsCancelled()) {
+    co_await (stop.Wait() || SleepFor(kMetadataTick));
+    for (const auto& out : metadata_->Tick(Clock::now())) {
+      auto port = ports_.find(out.eni_id);
+      if (port == ports_.end()) continue;
+      ++counters_.replies;
+      port->second->Write(out.frame);
+    }
+  }
 }
 
 Task<void> VSwitchDaemon::ReceiveTunnel() {
@@ -645,6 +696,7 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   TaskGroup background(ex_);
   background.Spawn("vswitch tunnel", ReceiveTunnel());
   if (gateway_) background.Spawn("gateway uplink", gateway_->Run());
+  if (metadata_) background.Spawn("metadata service", TickMetadata(stop));
   LoadState();
   background.Spawn("vswitch registration", Register(stop));
   background.Spawn("vswitch mirror", mirror_->Run());

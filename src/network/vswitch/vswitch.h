@@ -18,6 +18,7 @@
 #include "etcd/mirror.h"
 #include "network/datapath/coalesce.h"
 #include "network/datapath/forwarding.h"
+#include "network/datapath/metadata_tcp.h"
 #include "network/gateway/gateway.h"
 #include "network/vswitch/tap.h"
 #include "vhost_net/net_device.h"
@@ -36,6 +37,10 @@ struct VSwitchOptions {
   std::string gateway_uplink;
   // Where vhost-user-net ports listen (<dir>/<interface id>.sock).
   std::string vhost_net_dir = "/run/tiangong/vhost-net";
+  // What the metadata service (100.100.100.200:80) answers each port's
+  // guest, asked by interface id; null: no metadata service. Outlives the
+  // daemon.
+  MetadataSource* metadata = nullptr;
 };
 
 struct VSwitchCounters {
@@ -70,6 +75,8 @@ class VSwitchDaemon {
   void FromGuest(Port& port, std::span<uint8_t> frame,
                  std::span<const uint8_t, kVnetHeader> header);
   void FromLocalPort(Port& port, std::span<uint8_t> frame, const Offload& offload);
+  bool ToMetadata(Port& port, std::span<const uint8_t> frame);
+  Task<void> TickMetadata(Event& stop);
   void SendJoined(const std::shared_ptr<Port>& port, TcpCoalescer& coalescer);
   bool SendSegmented(const Action& a, std::span<const uint8_t> frame, uint16_t gso_size);
   Task<void> ReceiveTunnel();
@@ -104,6 +111,7 @@ class VSwitchDaemon {
   TimePoint last_save_{};
   std::unique_ptr<asio::ip::udp::socket> tunnel_;
   std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<MetadataTcp> metadata_;  // when options_.metadata is set
   TaskGroup tasks_;
   VSwitchCounters counters_;
 };
