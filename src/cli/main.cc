@@ -89,6 +89,14 @@ int Main(int argc, char** argv) {
                     "Seconds a dead server keeps its registration and leadership")
         ->capture_default_str()
         ->check(CLI::Range(2, 600));
+    cmd->add_option("--cpu-overcommit", server.placement.cpu_overcommit,
+                    "vCPUs the scheduler may bind per node vCPU")
+        ->capture_default_str()
+        ->check(CLI::Range(0.1, 64.0));
+    cmd->add_option("--memory-overcommit", server.placement.memory_overcommit,
+                    "Instance memory the scheduler may bind per MiB of a node's")
+        ->capture_default_str()
+        ->check(CLI::Range(0.1, 64.0));
   }
   server_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
       ->capture_default_str();

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "compute/model/records.h"
+#include "compute/scheduler/scheduler.h"
 #include "etcd/election.h"
 #include "etcd/lease.h"
 #include "etcd/mirror.h"
@@ -33,6 +35,7 @@ std::string DefaultName() {
 Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptions& options) {
   const std::string name = options.name.empty() ? DefaultName() : options.name;
   const std::chrono::seconds ttl(options.lease_ttl_seconds);
+  TG_CO_RETURN_IF_ERROR(compute::ValidatePlacementPolicy(options.placement));
   TG_CO_RETURN_IF_ERROR(co_await client.CheckReachable());
 
   // Registration: a key that lives exactly as long as this server does.
@@ -49,9 +52,11 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
   // Kept current on standbys too: a new leader acts on it at once.
   etcd::Mirror storage_state(client, std::string(storage::kStoragePrefix));
   etcd::Mirror network_state(client, std::string(network::kNetworkPrefix));
+  etcd::Mirror compute_state(client, std::string(compute::kComputePrefix));
   TaskGroup mirrors(runtime.executor());
   mirrors.Spawn("storage state mirror", storage_state.Run());
   mirrors.Spawn("network state mirror", network_state.Run());
+  mirrors.Spawn("compute state mirror", compute_state.Run());
   Status result;
   while (!runtime.shutdown().is_set()) {
     auto campaign = co_await (election.Campaign() || runtime.shutdown().Wait());
@@ -70,6 +75,9 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
     controllers.Spawn("storage master", master.Lead(stop_controllers));
     network::GatewayKeeper gateways(client, network_state, election.OwnerCompare());
     controllers.Spawn("gateway keeper", gateways.Lead(stop_controllers));
+    compute::Scheduler scheduler(client, compute_state, election.OwnerCompare(),
+                                 {.policy = options.placement});
+    controllers.Spawn("compute scheduler", scheduler.Lead(stop_controllers));
     auto ended = co_await (election.lost().Wait() || runtime.shutdown().Wait());
     if (ended.index() == 0) Log()->warn("lost controller leadership name={}", name);
     stop_controllers.Set();

@@ -1,13 +1,14 @@
 // The control-plane role (`tiangong server`, and the server inside `tiangong
 // up`): registers this server in etcd and keeps one leader among the servers
-// for the controllers (today: the storage master and the gateway keeper; the
-// scheduler runs under it as it lands).
+// for the controllers (the storage master, the gateway keeper and the compute
+// scheduler).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "base/runtime.h"
+#include "compute/scheduler/placement.h"
 #include "etcd/client.h"
 
 namespace tg::server {
@@ -16,6 +17,8 @@ struct ServerOptions {
   std::vector<std::string> etcd_endpoints = {"http://127.0.0.1:2379"};
   std::string name;  // default: hostname-pid
   int lease_ttl_seconds = 5;
+  // The scheduler's CPU and memory overcommit ratios (placement.h).
+  compute::PlacementPolicy placement;
 };
 
 // The election all controllers run under.
@@ -23,7 +26,7 @@ inline constexpr const char* kControllerElection = "controllers";
 inline constexpr const char* kServersPrefix = "/tiangong/servers/";
 
 // Runs until shutdown is requested. Fails fast (before registering) if etcd
-// cannot be reached.
+// cannot be reached or the options are out of range.
 Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptions& options);
 
 }  // namespace tg::server
