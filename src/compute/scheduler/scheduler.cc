@@ -111,8 +111,14 @@ Task<Status> Scheduler::Pass() {
   };
   for (const auto* e : pending) {
     auto node = view.Choose(e->value);
-    const Status s = node.ok() ? co_await BindInstance(st, view, *e, *node)
-                               : co_await WriteReason(*e, node.status().message());
+    // Named, not temporaries inside the co_await (GCC 12 frees those twice).
+    Status s;
+    if (node.ok()) {
+      s = co_await BindInstance(st, view, *e, *node);
+    } else {
+      const std::string reason = node.status().message();
+      s = co_await WriteReason(*e, reason);
+    }
     if (term_over_) co_return s;
     note(s);
   }
