@@ -81,6 +81,15 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 16));
 
+  bool up_no_node = false;
+  up_cmd->add_flag("--no-node", up_no_node,
+                   "Run no vSwitch and compute node here (bring your own nodes)");
+  up_cmd->add_option("--gateway-uplink", up.gateway_uplink,
+                     "The node also serves NAT gateways, EIPs and VPN gateways on this device");
+  up_cmd->add_option("--default-image", up.default_image,
+                     "A disk image (qcow2 or raw) to import at start unless already there");
+  up_cmd->add_option("--default-image-name", up.default_image_name, "Its name")
+      ->capture_default_str();
   auto* server_cmd =
       app.add_subcommand("server", "Run the control plane against an existing etcd cluster");
   for (auto* cmd : {up_cmd, server_cmd}) {
@@ -134,6 +143,38 @@ int Main(int argc, char** argv) {
       ->add_option("--vhost-net-dir", node.vhost_net_dir,
                    "Where vhost-user-net ports listen: DIR/<interface id>.sock (with --vswitch)")
       ->capture_default_str();
+  std::string node_accel = "auto";
+  uint64_t node_memory_mib = 0;
+  int node_stop_grace = 30;
+  node_cmd->add_flag("--compute", node.compute,
+                     "Run the compute agent: the instances the scheduler binds to this node "
+                     "(with --vswitch)");
+  node_cmd->add_option("--zone", node.compute_options.zone, "This node's zone (with --compute)")
+      ->capture_default_str();
+  node_cmd->add_option("--pod", node.compute_options.pod, "This node's POD label");
+  node_cmd->add_option("--rack", node.compute_options.rack, "This node's rack label");
+  node_cmd->add_option("--physical-host", node.compute_options.physical_host,
+                       "The machine this node runs on, for anti-affinity (default: --name)");
+  node_cmd->add_option("--compute-vcpus", node.compute_options.capacity.vcpus,
+                       "vCPUs instances may have here (default: this machine's)");
+  node_cmd->add_option("--compute-memory-mib", node_memory_mib,
+                       "MiB of memory instances may have here (default: this machine's)");
+  node_cmd
+      ->add_option("--instance-dir", node.compute_options.run_dir,
+                   "Where each instance's QMP and console sockets and console log live")
+      ->capture_default_str();
+  node_cmd->add_option("--qemu", node.compute_options.qemu_binary, "The QEMU program to run")
+      ->capture_default_str();
+  node_cmd
+      ->add_option("--accel", node_accel,
+                   "auto (KVM if it runs a guest here, else TCG), kvm or tcg")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+  node_cmd
+      ->add_option("--stop-timeout", node_stop_grace,
+                   "Seconds a guest has to power off after the ACPI button before a hard stop")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
 
   storage::ChunkserverOptions chunkserver;
   double recovery_mib_per_second = 256;
@@ -213,6 +254,7 @@ int Main(int argc, char** argv) {
   Runtime rt;
   Status result;
   if (*up_cmd) {
+    up.node = !up_no_node;
     result = rt.Run([&] { return up::RunUp(rt, up, server); });
   } else if (*server_cmd) {
     server.etcd_endpoints = SplitList(etcd_list);
@@ -233,6 +275,12 @@ int Main(int argc, char** argv) {
     }
     node.etcd_endpoints = SplitList(etcd_list);
     if (node.name.empty()) node.name = DefaultHostName();
+    node.compute_options.capacity.memory_mib = node_memory_mib;
+    node.compute_options.stop_grace = std::chrono::seconds(node_stop_grace);
+    if (node_accel != "auto") {
+      node.compute_options.accelerator =
+          node_accel == "kvm" ? compute::Accelerator::kKvm : compute::Accelerator::kTcg;
+    }
     result = rt.Run([&] { return host::RunNode(rt, node); });
   } else if (*chunkserver_cmd) {
     chunkserver.recovery_bytes_per_second =

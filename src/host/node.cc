@@ -4,8 +4,12 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "compute/store/compute_store.h"
 #include "etcd/client.h"
+#include "host/block_plane.h"
+#include "host/nic_plane.h"
 #include "nbd/server.h"
+#include "network/controller/vpc_store.h"
 #include "network/vswitch/vswitch.h"
 #include "storage/client/distributed_volume.h"
 #include "vhost_blk/blk_device.h"
@@ -37,10 +41,12 @@ std::string_view VolumeKindName(VolumeSpec::Kind kind) {
 Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   const bool block =
       !options.nbd_unix.empty() || !options.nbd_tcp.empty() || !options.vhost_blk.empty();
-  if (!block && !options.vswitch) {
+  if (!block && !options.vswitch && !options.compute) {
     co_return InvalidArgument(
-        "nothing to serve: give --vhost-blk, --nbd-unix, --nbd-tcp and/or --vswitch");
+        "nothing to serve: give --vhost-blk, --nbd-unix, --nbd-tcp, --vswitch and/or --compute");
   }
+  if (options.compute && !options.vswitch)
+    co_return InvalidArgument("--compute needs --vswitch (instances' interfaces are its ports)");
   if (!options.gateway_uplink.empty() && !options.vswitch)
     co_return InvalidArgument("--gateway-uplink needs --vswitch (the gateway is part of it)");
   if (options.vswitch && options.tunnel_ip.empty()) {
@@ -52,7 +58,9 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   const std::vector<VolumeSpec>& specs = options.volumes;
   std::unique_ptr<etcd::Client> etcd;  // for distributed (ebs) volumes
   for (const auto& spec : specs) {
-    if ((spec.kind != VolumeSpec::Kind::kDistributed && !options.vswitch) || etcd) continue;
+    if ((spec.kind != VolumeSpec::Kind::kDistributed && !options.vswitch && !options.compute) ||
+        etcd)
+      continue;
     TG_CO_ASSIGN_OR_RETURN(
         etcd, etcd::Client::Create(rt.executor(), {.endpoints = options.etcd_endpoints}));
     TG_CO_RETURN_IF_ERROR(co_await etcd->CheckReachable());
@@ -106,6 +114,13 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
         std::make_unique<vhost::Server>(rt.executor(), *devices.back(), blk.socket));
     status = vhost_servers.back()->Listen();
   }
+  if (status.ok() && options.compute && !etcd) {
+    // The agent must read the records before it acts: etcd must answer.
+    auto made = etcd::Client::Create(rt.executor(), {.endpoints = options.etcd_endpoints});
+    status = made.status();
+    if (made.ok()) etcd = std::move(*made);
+    if (status.ok()) status = co_await etcd->CheckReachable();
+  }
   if (status.ok() && options.vswitch && !etcd) {  // no ebs volume made the client
     // Not required to be reachable: the vSwitch serves from its saved state
     // until etcd answers.
@@ -114,7 +129,24 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     if (made.ok()) etcd = std::move(*made);
   }
   std::unique_ptr<network::VSwitchDaemon> vswitch;
-  Status vswitch_status;
+  Status vswitch_status, compute_status;
+  std::unique_ptr<BlockPlane> block_plane;
+  std::unique_ptr<network::VpcStore> vpcs;
+  std::unique_ptr<NicPlane> nic_plane;
+  std::unique_ptr<storage::VolumeStore> volume_store;
+  std::unique_ptr<compute::ComputeStore> compute_store;
+  std::unique_ptr<compute::ComputeAgent> agent;
+  if (status.ok() && options.compute) {
+    block_plane = std::make_unique<BlockPlane>(rt.executor(), *etcd, options.name);
+    vpcs = std::make_unique<network::VpcStore>(*etcd);
+    nic_plane = std::make_unique<NicPlane>(*vpcs, options.name, options.vhost_net_dir);
+    volume_store = std::make_unique<storage::VolumeStore>(*etcd);
+    compute_store = std::make_unique<compute::ComputeStore>(*etcd, *volume_store, *vpcs);
+    compute::AgentOptions agent_options = options.compute_options;
+    agent_options.node = options.name;
+    agent = std::make_unique<compute::ComputeAgent>(*etcd, *compute_store, *vpcs, *block_plane,
+                                                    *nic_plane, agent_options);
+  }
   if (status.ok()) {
     TaskGroup serving(rt.executor());
     TaskGroup switching(rt.executor());  // stops on shutdown by itself: never cancelled
@@ -135,6 +167,14 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
                         if (!out.ok()) Log()->error("vSwitch: {}", out);
                       }(*vswitch, rt.shutdown(), vswitch_status));
     }
+    TaskGroup computing(rt.executor());  // stops on shutdown by itself
+    if (agent) {
+      computing.Spawn("compute agent",
+                      [](compute::ComputeAgent& a, Event& stop, Status& out) -> Task<void> {
+                        out = co_await a.Run(stop);
+                        if (!out.ok()) Log()->error("compute agent: {}", out);
+                      }(*agent, rt.shutdown(), compute_status));
+    }
     for (auto& v : vhost_servers) serving.Spawn("vhost-user-blk", v->Run());
     if (!options.nbd_unix.empty() || !options.nbd_tcp.empty()) serving.Spawn("nbd", server.Run());
     Log()->info("serving vhost_blk={} nbd_unix={} nbd_tcp_port={} volumes={}", vhost_servers.size(),
@@ -144,8 +184,11 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     co_await server.Stop();
     serving.CancelAll();
     co_await serving.Close();
+    co_await computing.Close();
+    if (block_plane) co_await block_plane->DetachAll();
     co_await switching.Close();
     if (status.ok()) status = vswitch_status;
+    if (status.ok()) status = compute_status;
   }
   for (auto& [name, v] : volumes) {
     Status flushed = co_await v->Flush();

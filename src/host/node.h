@@ -1,13 +1,14 @@
 // The per-host role (`tiangong node`): the block data plane, serving
-// volumes to guests (vhost-user-blk) and to tools (NBD), and the VPC vSwitch.
-// The compute agent joins it as it lands. Options are typed; the flags that
-// spell them are the CLI's.
+// volumes to guests (vhost-user-blk) and to tools (NBD), the VPC vSwitch,
+// and the compute agent that runs the instances bound to this host. Options
+// are typed; the flags that spell them are the CLI's.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "base/runtime.h"
+#include "compute/agent/agent.h"
 
 namespace tg::host {
 
@@ -49,6 +50,11 @@ struct NodeOptions {
   std::string gateway_uplink;
   // Where vhost-user-net ports listen.
   std::string vhost_net_dir = "/run/tiangong/vhost-net";
+  // The compute agent: run the instances the scheduler binds to this node
+  // (`name`), their disks attached to this node's block data plane and
+  // their interfaces served by its vSwitch. `compute.node` is `name`.
+  bool compute = false;
+  compute::AgentOptions compute_options;
 };
 
 std::string_view VolumeKindName(VolumeSpec::Kind kind);

@@ -3,7 +3,9 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "compute/store/compute_store.h"
 #include "etcd/local_etcd.h"
+#include "host/node.h"
 #include "storage/chunkserver/agent.h"
 
 namespace tg::up {
@@ -14,6 +16,47 @@ Task<void> RunLocalChunkserver(etcd::Client& client, storage::ChunkserverOptions
                                Event& stop) {
   Status s = co_await storage::RunChunkserver(client, options, stop);
   if (!s.ok()) log::Get("up")->error("chunkserver {} ended: {}", options.data_dir, s);
+}
+
+Task<void> RunLocalNode(Runtime& rt, host::NodeOptions options) {
+  Status s = co_await host::RunNode(rt, options);
+  if (!s.ok()) log::Get("up")->error("node {} ended: {}", options.name, s);
+}
+
+// Imports the default image once the storage can take it (the master
+// leads and the chunkservers have registered: the import's volume create
+// waits for placement), unless an image of that name is there already.
+Task<void> ImportDefaultImage(etcd::Client& client, std::string file, std::string name) {
+  auto log = log::Get("up");
+  storage::VolumeStore volumes(client);
+  network::VpcStore vpcs(client);
+  compute::ComputeStore store(client, volumes, vpcs);
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    auto st = co_await store.Read();
+    if (st.ok()) {
+      for (const auto& [id, image] : st->images) {
+        if (image.value.name == name) {
+          log->info("default image {} is there: {}", name, id);
+          co_return;
+        }
+      }
+    }
+    auto imported = co_await store.ImportImage({.name = name,
+                                                .file = file,
+                                                .platform = "Busybox",
+                                                .os_name = "Tiangong busybox test image"});
+    if (imported.ok()) {
+      log->info("default image imported: {} {} (tiangong instance create --image {} ...)",
+                imported->id, name, name);
+      co_return;
+    }
+    if (imported.status().code() != ErrorCode::kUnavailable &&
+        imported.status().code() != ErrorCode::kDeadlineExceeded) {
+      log->error("default image {} not imported: {}", file, imported.status());
+      co_return;
+    }
+    if (!co_await SleepFor(std::chrono::seconds(1))) co_return;
+  }
 }
 
 }  // namespace
@@ -49,8 +92,25 @@ Task<Status> RunUp(Runtime& rt, UpOptions up, server::ServerOptions server) {
                                      .host = fmt::format("local-{}", i)};
       chunkservers.Spawn("chunkserver", RunLocalChunkserver(*client, cs, stop_chunkservers));
     }
-    log->info("tiangong is up etcd={} state={} chunkservers={}", store->client_url(), up.state_dir,
-              up.chunkservers);
+    // The host: its vSwitch (VXLAN on loopback) and the compute agent.
+    TaskGroup hosts(rt.executor());  // each stops on shutdown by itself
+    if (up.node) {
+      host::NodeOptions node{.etcd_endpoints = server.etcd_endpoints,
+                             .name = "local",
+                             .vswitch = true,
+                             .tunnel_ip = "127.0.0.1",
+                             .vswitch_state = up.state_dir + "/vswitch-local.json",
+                             .gateway_uplink = up.gateway_uplink,
+                             .vhost_net_dir = up.state_dir + "/vhost-net",
+                             .compute = true};
+      node.compute_options.run_dir = up.state_dir + "/instances";
+      hosts.Spawn("node", RunLocalNode(rt, node));
+      if (!up.default_image.empty())
+        hosts.Spawn("default image",
+                    ImportDefaultImage(*client, up.default_image, up.default_image_name));
+    }
+    log->info("tiangong is up etcd={} state={} chunkservers={} node={}", store->client_url(),
+              up.state_dir, up.chunkservers, up.node ? "local" : "none");
     // The store dying under us is fatal: stop everything and say so.
     auto outcome = co_await (server::RunServer(rt, *client, server) ||
                              store->process().AsyncWaitExit(rt.executor()));
@@ -59,6 +119,8 @@ Task<Status> RunUp(Runtime& rt, UpOptions up, server::ServerOptions server) {
     } else {
       result = Unavailable("the local etcd exited unexpectedly; see {}", store->options().log_path);
     }
+    rt.RequestShutdown();  // the node and the import stop with the server
+    co_await hosts.Close();
     stop_chunkservers.Set();
     co_await chunkservers.Close();
   }

@@ -1,0 +1,432 @@
+#include "compute/agent/agent.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "base/log.h"
+#include "compute/agent/console_log.h"
+#include "compute/qemu/accelerator.h"
+#include "etcd/lease.h"
+
+namespace tg::compute {
+
+namespace {
+
+auto Log() {
+  static auto log = log::Get("compute-agent");
+  return log;
+}
+
+using namespace std::chrono_literals;
+
+int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Resources MachineResources() {
+  Resources r;
+  r.vcpus = std::max(1u, std::thread::hardware_concurrency());
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  while (in >> key >> kib) {
+    if (key == "MemTotal:") break;
+    in.ignore(1 << 10, '\n');
+  }
+  r.memory_mib = kib / 1024;
+  return r;
+}
+
+}  // namespace
+
+// What the agent holds of one instance it runs.
+struct ComputeAgent::Runtime {
+  std::unique_ptr<QemuProcess> qemu;
+  std::map<std::string, std::string> disks;  // plugged disk id -> its volume (attached)
+  std::set<std::string> nics;                // interfaces bound here (and plugged)
+  bool adopt_tried = false;
+  bool done = false;  // the worker has finished with it
+  std::string last_error;
+};
+
+ComputeAgent::ComputeAgent(etcd::Client& client, ComputeStore& store, network::VpcStore& vpcs,
+                           DiskPlane& disks, NicPlane& nics, AgentOptions options,
+                           InstanceObserver* observer)
+    : client_(client),
+      store_(store),
+      vpcs_(vpcs),
+      disks_(disks),
+      nics_(nics),
+      options_(std::move(options)),
+      observer_(observer),
+      mirror_(client, std::string(kComputePrefix)),
+      wake_(client.executor()) {}
+
+ComputeAgent::~ComputeAgent() = default;
+
+std::string ComputeAgent::RunDir(const std::string& id) const {
+  return options_.run_dir + "/" + id;
+}
+
+std::string ComputeAgent::DiskSocket(const std::string& id, const std::string& disk) const {
+  return RunDir(id) + "/" + disk + ".sock";
+}
+
+uint16_t ComputeAgent::DiskQueues(const Instance& inst) const {
+  return static_cast<uint16_t>(std::clamp<uint32_t>(inst.resources.vcpus, 1, 4));
+}
+
+Task<Status> ComputeAgent::Run(Event& stop) {
+  const Executor ex = client_.executor();
+  accelerator_ = options_.accelerator ? *options_.accelerator
+                                      : co_await DetectAccelerator(ex, options_.qemu_binary);
+  Resources capacity = options_.capacity;
+  const Resources machine = MachineResources();
+  if (capacity.vcpus == 0) capacity.vcpus = machine.vcpus;
+  if (capacity.memory_mib == 0) capacity.memory_mib = machine.memory_mib;
+  ComputeNode node{.name = options_.node,
+                   .capacity = capacity,
+                   .zone = options_.zone,
+                   .pod = options_.pod,
+                   .rack = options_.rack,
+                   .host = options_.physical_host.empty() ? options_.node : options_.physical_host};
+  std::error_code ec;
+  std::filesystem::create_directories(options_.run_dir, ec);
+  if (ec) co_return Internal("run directory {}: {}", options_.run_dir, ec.message());
+
+  // The node's record lives on its lease: a dead node stops being a place
+  // the scheduler binds to.
+  const std::chrono::seconds ttl(options_.lease_ttl_seconds);
+  TG_CO_ASSIGN_OR_RETURN(auto lease, co_await etcd::LeaseKeeper::Start(client_, ttl));
+  auto put =
+      co_await client_.Put(NodeKey(node.name), EncodeComputeNode(node), {.lease = lease->id()});
+  if (!put.ok()) {
+    (co_await lease->Revoke()).IgnoreError();
+    co_return put.status();
+  }
+  Log()->info("compute node registered name={} vcpus={} memory_mib={} zone={} accelerator={}",
+              node.name, capacity.vcpus, capacity.memory_mib, node.zone,
+              accelerator_ == Accelerator::kKvm ? "kvm" : "tcg");
+
+  TaskGroup following(ex);
+  following.Spawn("compute mirror", mirror_.Run());
+  TaskGroup workers(ex);
+  int64_t seen = 0;
+  while (!stop.is_set()) {
+    if (mirror_.loaded() && mirror_.revision() != seen) {
+      seen = mirror_.revision();
+      auto parsed = ParseComputeState(mirror_.kvs(), mirror_.revision());
+      if (!parsed.ok()) {
+        // Acting on the rest could stop an instance whose record is the
+        // unreadable one: everything stays as it is until the records change.
+        Log()->error("compute records at revision {} not applied, nothing changed: {}", seen,
+                     parsed.status());
+      } else {
+        state_ = std::move(*parsed);
+        if (observer_) observer_->Observe(*state_, options_.node);
+        for (const auto& [id, e] : state_->instances) {
+          if (e.value.host != options_.node || runtimes_.contains(id)) continue;
+          runtimes_[id] = std::make_unique<Runtime>();
+          workers.Spawn("instance " + id, Worker(id));
+        }
+        wake_.Notify();
+      }
+    }
+    if (lease->lost().is_set()) {
+      // Registered again under a new lease (etcd was away longer than it).
+      auto again = co_await etcd::LeaseKeeper::Start(client_, ttl);
+      if (again.ok()) {
+        auto p = co_await client_.Put(NodeKey(node.name), EncodeComputeNode(node),
+                                      {.lease = (*again)->id()});
+        if (p.ok()) {
+          co_await lease->Stop();
+          lease = std::move(*again);
+          Log()->warn("compute node registered again name={}", node.name);
+        }
+      }
+    }
+    for (const auto& [id, rt] : runtimes_) TrimConsoleLog(RunDir(id));
+    co_await (stop.Wait() || mirror_.changed().Wait() || SleepFor(1s));
+    mirror_.changed().Reset();
+  }
+  // Guests run on: each worker lets go of its QEMU between steps.
+  stopping_ = true;
+  wake_.Notify();
+  co_await workers.Close();
+  following.CancelAll();
+  co_await following.Close();
+  Status revoked = co_await lease->Revoke();
+  if (!revoked.ok()) Log()->warn("compute node deregistration: {}", revoked);
+  co_return Status::Ok();
+}
+
+Task<void> ComputeAgent::Worker(std::string id) {
+  Runtime& rt = *runtimes_.at(id);
+  while (!stopping_) {
+    Status s = co_await Reconcile(id, rt);
+    if (rt.done) break;
+    if (!s.ok() && s.message() != rt.last_error) Log()->warn("instance {}: {}", id, s);
+    rt.last_error = s.ok() ? "" : s.message();
+    if (stopping_) break;
+    if (rt.qemu) {
+      co_await (wake_.Wait() || SleepFor(1s) || rt.qemu->exited().Wait());
+    } else {
+      co_await (wake_.Wait() || SleepFor(1s));
+    }
+  }
+  if (rt.qemu) co_await rt.qemu->Release();
+  rt.qemu.reset();
+  runtimes_.erase(id);
+}
+
+Task<Status> ComputeAgent::SetStatus(const std::string& id, InstanceStatus status,
+                                     std::string reason, std::function<void(Instance&)> also) {
+  auto r = co_await store_.UpdateInstance(id, [&](Instance& i) -> Status {
+    if (i.host != options_.node) return FailedPrecondition("{} is bound to {} now", id, i.host);
+    i.status = status;
+    i.status_reason = reason;
+    i.status_changed_at = NowMillis();
+    if (also) also(i);
+    return Status::Ok();
+  });
+  if (r.ok()) {
+    Log()->info("instance {} {}{}{}", id, InstanceStatusName(status), reason.empty() ? "" : ": ",
+                reason);
+  }
+  co_return r.status();
+}
+
+Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
+  const Instance* rec = nullptr;
+  if (state_) {
+    auto it = state_->instances.find(id);
+    if (it != state_->instances.end()) rec = &it->second.value;
+  }
+  const bool mine = rec && rec->host == options_.node;
+  // A copy: the record may be replaced by a newer parse at any suspension.
+  const std::optional<Instance> inst = mine ? std::optional<Instance>(*rec) : std::nullopt;
+
+  // QEMU went (the guest powered off, QEMU crashed, or a stop finished).
+  if (rt.qemu && !rt.qemu->running()) {
+    const std::string reason = rt.qemu->exit_reason();
+    const bool asked = reason == "stopped";
+    co_await rt.qemu->Release();
+    rt.qemu.reset();
+    co_await ReleaseResources(inst ? &*inst : nullptr, rt, true);
+    if (!asked && inst && !inst->deleting) {
+      // Not restarted: the user decides (HA restart is a later feature).
+      TG_CO_RETURN_IF_ERROR(
+          co_await SetStatus(id, InstanceStatus::kStopped, reason,
+                             [](Instance& i) { i.desired = PowerState::kStopped; }));
+    }
+  }
+  if (!inst) {
+    // Deleted, or bound elsewhere now: nothing of it may run here.
+    if (rt.qemu) TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Quit());
+    if (rt.qemu) co_await rt.qemu->Release();
+    rt.qemu.reset();
+    co_await ReleaseResources(rec, rt, rec != nullptr);
+    rt.done = true;
+    co_return Status::Ok();
+  }
+  if (!rt.adopt_tried) {
+    rt.adopt_tried = true;
+    Status adopted = co_await Adopt(*inst, rt);
+    if (!adopted.ok()) Log()->warn("instance {}: its QEMU could not be adopted: {}", id, adopted);
+  }
+  if (inst->deleting) {
+    if (rt.qemu) TG_CO_RETURN_IF_ERROR(co_await StopInstance(*inst, rt, inst->force_stop));
+    co_await ReleaseResources(&*inst, rt, true);
+    TG_CO_RETURN_IF_ERROR(co_await store_.FinishDelete(id));
+    Log()->info("instance {} deleted", id);
+    rt.done = true;
+    co_return Status::Ok();
+  }
+  if (inst->desired == PowerState::kRunning) {
+    if (!rt.qemu) {
+      Status started = co_await StartInstance(*inst, rt);
+      if (!started.ok()) {
+        if (rt.qemu) (void)co_await rt.qemu->Quit();
+        if (rt.qemu) co_await rt.qemu->Release();
+        rt.qemu.reset();
+        co_await ReleaseResources(&*inst, rt, true);
+        // Stopped with the reason; the user starts it again when it is fixed
+        // (no retry storm against a QEMU that cannot start).
+        (void)co_await SetStatus(id, InstanceStatus::kStopped, "start failed: " + started.message(),
+                                 [](Instance& i) { i.desired = PowerState::kStopped; });
+        co_return started;
+      }
+      co_return Status::Ok();
+    }
+    if (inst->reboot_requests > inst->reboots_done) {
+      TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Reset());
+      const uint64_t done = inst->reboot_requests;
+      TG_CO_RETURN_IF_ERROR(co_await SetStatus(id, InstanceStatus::kRunning, "",
+                                               [done](Instance& i) { i.reboots_done = done; }));
+    }
+    TG_CO_RETURN_IF_ERROR(co_await HotPlug(*inst, rt));
+    if (inst->status != InstanceStatus::kRunning)
+      TG_CO_RETURN_IF_ERROR(co_await SetStatus(id, InstanceStatus::kRunning, ""));
+    co_return Status::Ok();
+  }
+  // Desired: stopped.
+  if (rt.qemu) {
+    TG_CO_RETURN_IF_ERROR(co_await SetStatus(id, InstanceStatus::kStopping, ""));
+    TG_CO_RETURN_IF_ERROR(co_await StopInstance(*inst, rt, inst->force_stop));
+    co_await rt.qemu->Release();
+    rt.qemu.reset();
+    co_await ReleaseResources(&*inst, rt, true);
+    co_return co_await SetStatus(id, InstanceStatus::kStopped, "");
+  }
+  if (inst->status != InstanceStatus::kStopped)
+    co_return co_await SetStatus(id, InstanceStatus::kStopped, inst->status_reason);
+  co_return Status::Ok();
+}
+
+Task<Status> ComputeAgent::StartInstance(const Instance& inst, Runtime& rt) {
+  TG_CO_RETURN_IF_ERROR(co_await SetStatus(inst.id, InstanceStatus::kStarting, ""));
+  if (inst.disks.empty()) co_return InvalidArgument("{} has no system disk", inst.id);
+  QemuSpec spec{.name = inst.id,
+                .binary = options_.qemu_binary,
+                .accelerator = accelerator_,
+                .vcpus = inst.resources.vcpus,
+                .memory_mib = inst.resources.memory_mib,
+                .run_dir = RunDir(inst.id),
+                .serial = inst.id};
+  std::error_code ec;
+  std::filesystem::create_directories(spec.run_dir, ec);
+  if (ec) co_return Internal("run directory {}: {}", spec.run_dir, ec.message());
+  for (size_t i = 0; i < inst.disks.size(); ++i) {
+    const InstanceDisk& d = inst.disks[i];
+    const std::string socket = DiskSocket(inst.id, d.id);
+    TG_CO_RETURN_IF_ERROR(
+        (co_await disks_.Attach(d.volume, socket, DiskQueues(inst))).Annotate("disk " + d.id));
+    rt.disks[d.id] = d.volume;
+    spec.disks.push_back(
+        {.id = d.id, .socket = socket, .queues = DiskQueues(inst), .bootindex = i == 0 ? 1 : -1});
+  }
+  if (!inst.nics.empty()) {
+    TG_CO_ASSIGN_OR_RETURN(network::NetworkState net, co_await vpcs_.Read());
+    for (const InstanceNic& n : inst.nics) {
+      auto eni = net.interfaces.find(n.eni);
+      if (eni == net.interfaces.end()) co_return NotFound("interface {} is gone", n.eni);
+      TG_CO_ASSIGN_OR_RETURN(std::string socket, co_await nics_.Plug(n.eni, 30s));
+      rt.nics.insert(n.eni);
+      spec.nics.push_back({.id = n.eni, .socket = socket, .mac = eni->second.value.mac.ToString()});
+    }
+  }
+  TG_CO_ASSIGN_OR_RETURN(
+      rt.qemu, co_await QemuProcess::Launch(client_.executor(), spec, options_.start_timeout));
+  const uint64_t reboots = inst.reboot_requests;
+  co_return co_await SetStatus(inst.id, InstanceStatus::kRunning, "",
+                               [reboots](Instance& i) { i.reboots_done = reboots; });
+}
+
+Task<Status> ComputeAgent::StopInstance(const Instance& inst, Runtime& rt, bool force) {
+  if (!rt.qemu) co_return Status::Ok();
+  Log()->info("instance {}: stopping ({})", inst.id, force ? "forced" : "ACPI power-down");
+  co_return force ? co_await rt.qemu->Quit() : co_await rt.qemu->PowerDown(options_.stop_grace);
+}
+
+Task<void> ComputeAgent::ReleaseResources(const Instance* inst, Runtime& rt, bool unplug_nics) {
+  for (const auto& [disk, volume] : rt.disks) {
+    Status s = co_await disks_.Detach(volume);
+    if (!s.ok()) Log()->warn("detach of {} ({}): {}", disk, volume, s);
+  }
+  rt.disks.clear();
+  if (unplug_nics) {
+    for (const auto& eni : rt.nics) {
+      Status s = co_await nics_.Unplug(eni);
+      if (!s.ok()) Log()->warn("unplug of {}: {}", eni, s);
+    }
+  }
+  rt.nics.clear();
+  (void)inst;
+}
+
+Task<Status> ComputeAgent::HotPlug(const Instance& inst, Runtime& rt) {
+  std::set<std::string> want_disks, want_nics;
+  for (const auto& d : inst.disks) want_disks.insert(d.id);
+  for (const auto& n : inst.nics) want_nics.insert(n.eni);
+  for (const auto& d : inst.disks) {
+    if (rt.disks.contains(d.id)) continue;
+    const std::string socket = DiskSocket(inst.id, d.id);
+    TG_CO_RETURN_IF_ERROR(co_await disks_.Attach(d.volume, socket, DiskQueues(inst)));
+    rt.disks[d.id] = d.volume;
+    Status plugged = co_await rt.qemu->PlugDisk(
+        {.id = d.id, .socket = socket, .queues = DiskQueues(inst), .bootindex = -1});
+    if (!plugged.ok()) {
+      rt.disks.erase(d.id);
+      (void)co_await disks_.Detach(d.volume);
+      co_return plugged.Annotate("hot-plug of disk " + d.id);
+    }
+    Log()->info("instance {}: disk {} plugged", inst.id, d.id);
+  }
+  for (auto it = rt.disks.begin(); it != rt.disks.end();) {
+    if (want_disks.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    TG_CO_RETURN_IF_ERROR(co_await rt.qemu->UnplugDisk(it->first, options_.unplug_timeout));
+    TG_CO_RETURN_IF_ERROR(co_await disks_.Detach(it->second));
+    Log()->info("instance {}: disk {} unplugged", inst.id, it->first);
+    it = rt.disks.erase(it);
+  }
+  bool new_nics = false;
+  for (const auto& n : want_nics) new_nics = new_nics || !rt.nics.contains(n);
+  if (new_nics) {
+    TG_CO_ASSIGN_OR_RETURN(network::NetworkState net, co_await vpcs_.Read());
+    for (const auto& eni : want_nics) {
+      if (rt.nics.contains(eni)) continue;
+      auto rec = net.interfaces.find(eni);
+      if (rec == net.interfaces.end()) co_return NotFound("interface {} is gone", eni);
+      TG_CO_ASSIGN_OR_RETURN(std::string socket, co_await nics_.Plug(eni, 30s));
+      rt.nics.insert(eni);
+      TG_CO_RETURN_IF_ERROR(co_await rt.qemu->PlugNic(
+          {.id = eni, .socket = socket, .mac = rec->second.value.mac.ToString()}, accelerator_));
+      Log()->info("instance {}: interface {} plugged", inst.id, eni);
+    }
+  }
+  for (auto it = rt.nics.begin(); it != rt.nics.end();) {
+    if (want_nics.contains(*it)) {
+      ++it;
+      continue;
+    }
+    TG_CO_RETURN_IF_ERROR(co_await rt.qemu->UnplugNic(*it, options_.unplug_timeout));
+    TG_CO_RETURN_IF_ERROR(co_await nics_.Unplug(*it));
+    Log()->info("instance {}: interface {} unplugged", inst.id, *it);
+    it = rt.nics.erase(it);
+  }
+  co_return Status::Ok();
+}
+
+Task<Status> ComputeAgent::Adopt(const Instance& inst, Runtime& rt) {
+  auto q = co_await QemuProcess::Adopt(client_.executor(), inst.id, RunDir(inst.id), 10s);
+  if (!q.ok()) co_return q.status().code() == ErrorCode::kNotFound ? Status::Ok() : q.status();
+  rt.qemu = std::move(*q);
+  // Serve again what QEMU has plugged (its vhost-user connections come back).
+  TG_CO_ASSIGN_OR_RETURN(std::set<std::string> devices, co_await rt.qemu->Devices());
+  for (const auto& d : inst.disks) {
+    if (!devices.contains(d.id)) continue;
+    TG_CO_RETURN_IF_ERROR(
+        co_await disks_.Attach(d.volume, DiskSocket(inst.id, d.id), DiskQueues(inst)));
+    rt.disks[d.id] = d.volume;
+  }
+  for (const auto& n : inst.nics) {
+    if (!devices.contains(n.eni)) continue;
+    auto plugged = co_await nics_.Plug(n.eni, 30s);
+    if (!plugged.ok()) co_return plugged.status();
+    rt.nics.insert(n.eni);
+  }
+  Log()->info("instance {}: QEMU pid {} taken back ({} disks, {} interfaces)", inst.id,
+              rt.qemu->pid(), rt.disks.size(), rt.nics.size());
+  co_return Status::Ok();
+}
+
+}  // namespace tg::compute

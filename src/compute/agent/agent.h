@@ -1,0 +1,95 @@
+// The compute agent of a node (`tiangong node --compute`): it registers the
+// node's capacity and labels (on a lease), follows the instance records, and
+// reconciles each instance bound to this node: disks attached to the host's
+// block data plane and plugged into QEMU, interfaces bound to the host's
+// vSwitch, QEMU started, stopped, reset and hot-plugged through QMP, and the
+// status written back. docs/compute.md draws the loop.
+//
+// QEMU runs outside the agent's lifetime: a stopping or killed agent leaves
+// its guests running, and a restarted one adopts them from their run
+// directories (pid file, QMP socket) and attaches their disks again (the
+// guests' vhost-user connections reconnect).
+//
+// Thread-safety: belongs to the client's executor.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "compute/agent/planes.h"
+#include "compute/agent/qemu_process.h"
+#include "compute/model/compute_state.h"
+#include "compute/qemu/qemu_command.h"
+#include "compute/store/compute_store.h"
+#include "etcd/client.h"
+#include "etcd/mirror.h"
+
+namespace tg::compute {
+
+struct AgentOptions {
+  std::string node;         // this node's name (its instances' host)
+  Resources capacity;       // 0: what this machine has
+  std::string zone = "z1";  // labels for the scheduler
+  std::string pod;
+  std::string rack;
+  std::string physical_host;                        // default: the node's name
+  std::string run_dir = "/run/tiangong/instances";  // one directory per instance
+  std::string qemu_binary = "qemu-system-x86_64";
+  std::optional<Accelerator> accelerator;          // unset: KVM if it runs a guest here, else TCG
+  Duration stop_grace = std::chrono::seconds(30);  // ACPI power-down, then a hard stop
+  Duration start_timeout = std::chrono::seconds(60);
+  Duration unplug_timeout = std::chrono::seconds(30);
+  int lease_ttl_seconds = 5;
+};
+
+// What the metadata service needs of each running instance (filled in by the
+// agent from the records each pass).
+class InstanceObserver {
+ public:
+  virtual ~InstanceObserver() = default;
+  virtual void Observe(const ComputeState& state, const std::string& node) = 0;
+};
+
+class ComputeAgent {
+ public:
+  ComputeAgent(etcd::Client& client, ComputeStore& store, network::VpcStore& vpcs, DiskPlane& disks,
+               NicPlane& nics, AgentOptions options, InstanceObserver* observer = nullptr);
+  ~ComputeAgent();
+
+  // Runs until `stop` is set; then lets go of the guests (they run on).
+  Task<Status> Run(Event& stop);
+
+ private:
+  struct Runtime;
+  Task<void> Worker(std::string id);
+  Task<Status> Reconcile(const std::string& id, Runtime& rt);
+  Task<Status> StartInstance(const Instance& inst, Runtime& rt);
+  Task<Status> StopInstance(const Instance& inst, Runtime& rt, bool force);
+  Task<void> ReleaseResources(const Instance* inst, Runtime& rt, bool unplug_nics);
+  Task<Status> HotPlug(const Instance& inst, Runtime& rt);
+  Task<Status> Adopt(const Instance& inst, Runtime& rt);
+  Task<Status> SetStatus(const std::string& id, InstanceStatus status, std::string reason,
+                         std::function<void(Instance&)> also = nullptr);
+  std::string RunDir(const std::string& id) const;
+  std::string DiskSocket(const std::string& id, const std::string& disk) const;
+  uint16_t DiskQueues(const Instance& inst) const;
+
+  etcd::Client& client_;
+  ComputeStore& store_;
+  network::VpcStore& vpcs_;
+  DiskPlane& disks_;
+  NicPlane& nics_;
+  AgentOptions options_;
+  InstanceObserver* observer_;
+  Accelerator accelerator_ = Accelerator::kTcg;
+  etcd::Mirror mirror_;
+  // The latest parse of the records: what each worker reconciles against.
+  std::optional<ComputeState> state_;
+  std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
+  Broadcast wake_;
+  bool stopping_ = false;
+};
+
+}  // namespace tg::compute
