@@ -129,6 +129,8 @@ class ComputeStore {
   // qemu-img's work on an import: `file` (of `format`) into the volume.
   Task<Status> CopyIntoVolume(const std::string& file, const std::string& format,
                               const std::string& volume);
+  // The instance's record and its revision (refused if it is another's).
+  Task<Result<ComputeState::Entry<Instance>>> ReadInstance(const std::string& id);
   // UpdateInstance whose change may add conditions and writes of its own.
   Task<Result<Instance>> ChangeInstance(const std::string& id,
                                         std::function<Status(Instance&, etcd::Txn&)> change);

@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "base/log.h"
 #include "base/process.h"
 #include "compute/model/names.h"
 #include "compute/store/compute_store.h"
@@ -26,11 +25,6 @@ namespace tg::compute {
 using namespace store_util;
 
 namespace {
-
-auto Log() {
-  static auto log = log::Get("compute-store");
-  return log;
-}
 
 // What qemu-img may spend on one untrusted file (as OpenStack's image
 // service bounds it): a crafted header must not take the host's memory.
@@ -96,8 +90,9 @@ Task<Result<std::string>> RunTool(std::vector<std::string> argv, std::string out
 // qemu-img's view of the file, refusing what an import must not follow: a
 // backing file or an external data file (another file of the host's would be
 // read into the image), encryption, a corrupt qcow2, or a raw file that is
-// not a whole number of sectors (then it is no disk at all).
-Result<Probe> ParseProbe(const std::string& output) {
+// not a whole number of sectors (then it is no disk at all; qemu-img rounds
+// its size up, so the file's own size, `file_size`, is what is checked).
+Result<Probe> ParseProbe(const std::string& output, uint64_t file_size) {
   const size_t open = output.find('{');
   const size_t close = output.rfind('}');
   if (open == std::string::npos || close == std::string::npos || close < open)
@@ -127,9 +122,9 @@ Result<Probe> ParseProbe(const std::string& output) {
     }
   }
   if (p.virtual_size == 0) return InvalidArgument("the image is empty");
-  if (p.format == "raw" && p.virtual_size % 512 != 0)
+  if (p.format == "raw" && (p.virtual_size % 512 != 0 || file_size % 512 != 0))
     return InvalidArgument("a raw image of {} bytes is not whole 512-byte sectors: not a disk",
-                           p.virtual_size);
+                           file_size ? file_size : p.virtual_size);
   return p;
 }
 
@@ -137,7 +132,8 @@ uint64_t RoundUpToBlock(uint64_t size) {
   return (size + 4095) / 4096 * 4096;
 }
 
-Status ValidateRequest(const ImportImageRequest& r) {
+// The file's size (0 for a block device: qemu-img knows its size).
+Result<uint64_t> ValidateRequest(const ImportImageRequest& r) {
   TG_RETURN_IF_ERROR(ValidateImageName(r.name));
   TG_RETURN_IF_ERROR(ValidateText("description", r.description));
   TG_RETURN_IF_ERROR(ValidateText("platform", r.platform));
@@ -152,7 +148,7 @@ Status ValidateRequest(const ImportImageRequest& r) {
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
     return InvalidArgument("{} is not a file", r.file);
   if (access(r.file.c_str(), R_OK) != 0) return ErrnoStatus(errno, "image file " + r.file);
-  return Status::Ok();
+  return S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
 }  // namespace
@@ -201,7 +197,7 @@ Task<Status> ComputeStore::CopyIntoVolume(const std::string& file, const std::st
 }
 
 Task<Result<Image>> ComputeStore::ImportImage(ImportImageRequest request) {
-  TG_CO_RETURN_IF_ERROR(ValidateRequest(request));
+  TG_CO_ASSIGN_OR_RETURN(uint64_t file_size, ValidateRequest(request));
   // An absolute path: qemu-img takes "proto:..." and "-x" as other things.
   std::error_code ec;
   const std::string file = std::filesystem::absolute(request.file, ec).string();
@@ -218,7 +214,7 @@ Task<Result<Image>> ComputeStore::ImportImage(ImportImageRequest request) {
                                 "--output=json",
                                 file};
   TG_CO_ASSIGN_OR_RETURN(std::string probed, co_await RunTool(info, dir / "info.out"));
-  TG_CO_ASSIGN_OR_RETURN(Probe probe, ParseProbe(probed));
+  TG_CO_ASSIGN_OR_RETURN(Probe probe, ParseProbe(probed, file_size));
 
   // The record first: the name is taken before any volume is made.
   Image image{.id = network::NewId(kImageIdPrefix),

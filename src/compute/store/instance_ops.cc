@@ -15,7 +15,6 @@
 //   one when Stopped, or with force (stopped at once, then torn down).
 #include <algorithm>
 
-#include "base/log.h"
 #include "compute/model/names.h"
 #include "compute/store/compute_store.h"
 #include "compute/store/store_util.h"
@@ -26,11 +25,6 @@ namespace tg::compute {
 using namespace store_util;
 
 namespace {
-
-auto Log() {
-  static auto log = log::Get("compute-store");
-  return log;
-}
 
 constexpr size_t kMaxUserData = 32 << 10;  // decoded bytes, as ECS
 constexpr size_t kMaxDataDisks = 16;
@@ -328,16 +322,21 @@ Task<Status> ComputeStore::RebootInstance(std::string id, bool force) {
   co_return (co_await UpdateInstance(id, reboot)).status();
 }
 
-Task<Status> ComputeStore::DeleteInstance(std::string id, bool force) {
+Task<Result<ComputeState::Entry<Instance>>> ComputeStore::ReadInstance(const std::string& id) {
   const std::string key = InstanceKey(id);
+  TG_CO_ASSIGN_OR_RETURN(auto got, co_await client_.Get(key));
+  if (got.kvs.empty()) co_return NotFound("no instance {}", id);
+  TG_CO_ASSIGN_OR_RETURN(Instance v, DecodeInstance(got.kvs[0].value));
+  if (v.id != id) co_return InvalidArgument("the record under {} is of instance {}", key, v.id);
+  co_return ComputeState::Entry<Instance>{std::move(v), got.kvs[0].mod_revision};
+}
+
+Task<Status> ComputeStore::DeleteInstance(std::string id, bool force) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    TG_CO_ASSIGN_OR_RETURN(auto got, co_await client_.Get(key));
-    if (got.kvs.empty()) co_return NotFound("no instance {}", id);
-    TG_CO_ASSIGN_OR_RETURN(Instance v, DecodeInstance(got.kvs[0].value));
-    if (v.id != id) co_return InvalidArgument("the record under {} is of instance {}", key, v.id);
-    const int64_t revision = got.kvs[0].mod_revision;
+    TG_CO_ASSIGN_OR_RETURN(auto read, co_await ReadInstance(id));
+    Instance& v = read.value;
     if (v.host.empty()) {  // never placed: nothing runs it
-      TG_CO_ASSIGN_OR_RETURN(bool done, co_await DropInstance(v, revision));
+      TG_CO_ASSIGN_OR_RETURN(bool done, co_await DropInstance(v, read.revision));
       if (done) co_return Status::Ok();
       continue;  // bound (or changed) meanwhile
     }
@@ -349,8 +348,8 @@ Task<Status> ComputeStore::DeleteInstance(std::string id, bool force) {
     v.desired = PowerState::kStopped;
     v.force_stop = v.force_stop || force;
     etcd::Txn txn;
-    txn.compares.push_back(Unchanged(key, revision));
-    txn.then.push_back(etcd::TxnOp::Put(key, EncodeInstance(v)));
+    txn.compares.push_back(Unchanged(InstanceKey(id), read.revision));
+    txn.then.push_back(etcd::TxnOp::Put(InstanceKey(id), EncodeInstance(v)));
     TG_CO_ASSIGN_OR_RETURN(auto r, co_await client_.Commit(std::move(txn)));
     if (r.succeeded) co_return Status::Ok();
   }
@@ -358,14 +357,10 @@ Task<Status> ComputeStore::DeleteInstance(std::string id, bool force) {
 }
 
 Task<Status> ComputeStore::FinishDelete(const std::string& id) {
-  const std::string key = InstanceKey(id);
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    TG_CO_ASSIGN_OR_RETURN(auto got, co_await client_.Get(key));
-    if (got.kvs.empty()) co_return NotFound("no instance {}", id);
-    TG_CO_ASSIGN_OR_RETURN(Instance v, DecodeInstance(got.kvs[0].value));
-    if (v.id != id) co_return InvalidArgument("the record under {} is of instance {}", key, v.id);
-    if (!v.deleting) co_return FailedPrecondition("instance {} is not being deleted", id);
-    TG_CO_ASSIGN_OR_RETURN(bool done, co_await DropInstance(v, got.kvs[0].mod_revision));
+    TG_CO_ASSIGN_OR_RETURN(auto read, co_await ReadInstance(id));
+    if (!read.value.deleting) co_return FailedPrecondition("instance {} is not being deleted", id);
+    TG_CO_ASSIGN_OR_RETURN(bool done, co_await DropInstance(read.value, read.revision));
     if (done) co_return Status::Ok();
   }
   co_return Raced("finish deleting instance");
@@ -426,9 +421,8 @@ Task<Status> ComputeStore::DetachDisk(std::string instance_id, std::string disk_
 
 Task<Result<network::NetworkInterface>> ComputeStore::AttachNewInterface(
     std::string instance_id, std::string vswitch, std::vector<std::string> security_groups) {
-  TG_CO_ASSIGN_OR_RETURN(auto got, co_await client_.Get(InstanceKey(instance_id)));
-  if (got.kvs.empty()) co_return NotFound("no instance {}", instance_id);
-  TG_CO_ASSIGN_OR_RETURN(Instance inst, DecodeInstance(got.kvs[0].value));
+  TG_CO_ASSIGN_OR_RETURN(auto read, co_await ReadInstance(instance_id));
+  const Instance& inst = read.value;
   if (inst.nics.empty()) co_return InvalidArgument("instance {} has no interface", instance_id);
   network::NetworkReads reads;
   reads.keys = {network::VSwitchKey(vswitch), network::InterfaceKey(inst.nics[0].eni)};

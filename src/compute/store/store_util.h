@@ -7,11 +7,17 @@
 #include <string_view>
 #include <vector>
 
+#include "base/log.h"
 #include "etcd/client.h"
 
 namespace tg::compute::store_util {
 
 inline constexpr int kAttempts = 50;
+
+inline auto Log() {
+  static auto log = log::Get("compute-store");
+  return log;
+}
 
 inline etcd::Compare Unchanged(std::string key, int64_t revision) {
   return etcd::Compare::ModRevision(std::move(key), etcd::Compare::Op::kEqual, revision);
