@@ -111,7 +111,7 @@ Task<Status> Scheduler::Pass() {
   };
   for (const auto* e : pending) {
     auto node = view.Choose(e->value);
-    // Named, not temporaries inside the co_await (GCC 12 frees those twice).
+    // Not one conditional of two co_awaits: GCC 12 frees its Status twice.
     Status s;
     if (node.ok()) {
       s = co_await BindInstance(st, view, *e, *node);
