@@ -13,10 +13,8 @@
 #include <thread>
 
 #include "base/unique_fd.h"
-#include "network/controller/vpc_store.h"
 #include "network/vswitch/vswitch.h"
-#include "support/etcd_cluster.h"
-#include "support/test_util.h"
+#include "store_fixture.h"
 #include "underlay.h"
 
 namespace tg::network {
@@ -36,16 +34,17 @@ class FakeSource : public MetadataSource {
   }
 };
 
-class MetadataEndToEnd : public ::testing::Test {
+class MetadataEndToEnd : public VpcStoreFixture {
  protected:
+  MetadataEndToEnd() { extra_client_host_ = net_.local_ip(); }
   void SetUp() override {
     ASSERT_TRUE(net_.ok()) << "could not build the underlay (needs root)";
-    etcd_ = std::make_unique<testing::EtcdCluster>(io_, 1, net_.local_ip());
-    auto c = etcd::Client::Create(io_.get_executor(), {.endpoints = etcd_->urls()});
-    ASSERT_TRUE(c.ok()) << c.status();
-    client_ = std::move(*c);
-    store_ = std::make_unique<VpcStore>(*client_);
-    vswitch_ = std::thread([this, urls = etcd_->urls()] { RunVSwitch(urls); });
+    VpcStoreFixture::SetUp();
+    // From the host's namespace etcd is on the underlay, not on loopback.
+    const std::string local = cluster_->urls()[0];
+    const std::string url =
+        fmt::format("http://{}:{}", net_.local_ip(), local.substr(local.rfind(':') + 1));
+    vswitch_ = std::thread([this, url] { RunVSwitch(url); });
   }
   void TearDown() override {
     if (vswitch_.joinable()) {
@@ -53,19 +52,18 @@ class MetadataEndToEnd : public ::testing::Test {
       vswitch_.join();
     }
     EXPECT_OK(vswitch_status_);
-    store_.reset();
-    client_.reset();
-    etcd_.reset();
+    VpcStoreFixture::TearDown();
   }
   // The vSwitch of host 1, on this thread: its TAP devices and sockets are
   // made in the namespace the thread entered.
-  void RunVSwitch(std::vector<std::string> urls) {
+  void RunVSwitch(const std::string& etcd_url) {
     UniqueFd ns(::open(("/run/netns/" + net_.host_ns(1)).c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns.valid() || ::setns(ns.get(), CLONE_NEWNET) != 0) {
       vswitch_status_ = ErrnoStatus(errno, "entering the host's namespace");
       return;
     }
-    auto client = etcd::Client::Create(vio_.get_executor(), {.endpoints = urls});
+    const std::vector<std::string> endpoints(1, etcd_url);
+    auto client = etcd::Client::Create(vio_.get_executor(), {.endpoints = endpoints});
     if (!client.ok()) {
       vswitch_status_ = client.status();
       return;
@@ -89,10 +87,6 @@ class MetadataEndToEnd : public ::testing::Test {
 
   testing::TempDir dir_;
   tg::testing::Underlay net_{1};
-  asio::io_context io_;
-  std::unique_ptr<testing::EtcdCluster> etcd_;
-  std::unique_ptr<etcd::Client> client_;
-  std::unique_ptr<VpcStore> store_;
   FakeSource source_;
   asio::io_context vio_;  // the vSwitch thread's
   Event stop_{vio_.get_executor()};

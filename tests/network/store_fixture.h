@@ -15,7 +15,7 @@ namespace tg::network {
 class VpcStoreFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    cluster_ = std::make_unique<testing::EtcdCluster>(io_, 1);
+    cluster_ = std::make_unique<testing::EtcdCluster>(io_, 1, extra_client_host_);
     auto c = etcd::Client::Create(io_.get_executor(), {.endpoints = cluster_->urls()});
     ASSERT_TRUE(c.ok()) << c.status();
     client_ = std::move(*c);
@@ -26,6 +26,7 @@ class VpcStoreFixture : public ::testing::Test {
     client_.reset();
     cluster_.reset();
   }
+  std::string extra_client_host_;  // etcd serves clients there too (set before SetUp)
   asio::io_context io_;
   std::unique_ptr<testing::EtcdCluster> cluster_;
   std::unique_ptr<etcd::Client> client_;
