@@ -95,8 +95,8 @@ Task<Status> Scheduler::Pass() {
   ComputeState& st = *parsed;
   PlacementView view(st, options_.policy);
 
-  std::vector<const ComputeState::Entry<Instance>*> pending;
-  for (const auto& [id, e] : st.instances) {
+  std::vector<ComputeState::Entry<Instance>*> pending;
+  for (auto& [id, e] : st.instances) {
     const Instance& i = e.value;
     if (i.host.empty() && !i.deleting && i.status == InstanceStatus::kPending)
       pending.push_back(&e);
@@ -109,7 +109,7 @@ Task<Status> Scheduler::Pass() {
   auto note = [&](const Status& s) {
     if (!s.ok() && result.ok()) result = s;
   };
-  for (const auto* e : pending) {
+  for (auto* e : pending) {
     auto node = view.Choose(e->value);
     // Not one conditional of two co_awaits: GCC 12 frees its Status twice.
     Status s;
@@ -129,7 +129,7 @@ Task<Status> Scheduler::Pass() {
 }
 
 Task<Status> Scheduler::BindInstance(ComputeState& st, PlacementView& view,
-                                     const ComputeState::Entry<Instance>& entry,
+                                     ComputeState::Entry<Instance>& entry,
                                      const std::string& node) {
   const Instance& inst = entry.value;
   Instance bound = inst;
@@ -156,6 +156,7 @@ Task<Status> Scheduler::BindInstance(ComputeState& st, PlacementView& view,
   const Resources used = view.used(node);
   Log()->info("bound {} to {} ({} vCPUs, {} MiB; node now {} vCPUs, {} MiB)", inst.id, node,
               inst.resources.vcpus, inst.resources.memory_mib, used.vcpus, used.memory_mib);
+  entry = {std::move(bound), revision};  // as the collection below must see it
   co_return Status::Ok();
 }
 
@@ -181,10 +182,13 @@ Task<Status> Scheduler::CollectAllocations(const ComputeState& st) {
     txn.compares.push_back(Unchanged(AllocationKey(node), e.revision));
     std::vector<std::string> gone;
     for (const auto& [id, r] : e.value.instances) {
-      if (st.instances.count(id)) continue;
-      // Conditioned on the record still being absent: a create of the same
-      // id in between must not lose its share.
-      txn.compares.push_back(etcd::Compare::Missing(InstanceKey(id)));
+      const auto inst = st.instances.find(id);
+      const bool exists = inst != st.instances.end();
+      if (exists && inst->second.value.host == node) continue;
+      // Conditioned on the instance being as read (absent, or not bound
+      // here): a create of the same id, or a bind here, in between keeps its
+      // share.
+      txn.compares.push_back(Unchanged(InstanceKey(id), exists ? inst->second.revision : 0));
       next.instances.erase(id);
       gone.push_back(id);
     }
@@ -200,7 +204,7 @@ Task<Status> Scheduler::CollectAllocations(const ComputeState& st) {
             revision.ok() ? Aborted("allocation of {} changed meanwhile", node) : revision.status();
       continue;
     }
-    Log()->info("freed {} on {}: {} (their records are gone)", gone.size(), node,
+    Log()->info("freed {} on {}: {} (gone, or not bound there)", gone.size(), node,
                 fmt::join(gone, ", "));
   }
   co_return result;

@@ -12,8 +12,8 @@
 //     allocation never outgrows its limit, whatever races with it;
 //   - an instance that fits nowhere keeps Pending with the reason in
 //     `status_reason`, written only when it changes;
-//   - allocation entries whose instance record is gone are dropped (the
-//     capacity is free again).
+//   - allocation entries whose instance record is gone, or that is not
+//     bound to that node, are dropped (the capacity is free again).
 // A pass acts only on a whole read: if any compute record does not decode it
 // changes nothing and logs the key (binding on a view without an
 // allocation would over-commit its node). Every write carries the election's
@@ -60,8 +60,9 @@ class Scheduler {
   // one of the transaction's own compares failed; FailedPrecondition if the
   // fence did.
   Task<Result<int64_t>> Commit(etcd::Txn txn);
+  // Updates `entry` (and the allocation in `st`) to what it wrote.
   Task<Status> BindInstance(ComputeState& st, PlacementView& view,
-                            const ComputeState::Entry<Instance>& entry, const std::string& node);
+                            ComputeState::Entry<Instance>& entry, const std::string& node);
   Task<Status> WriteReason(const ComputeState::Entry<Instance>& entry, const std::string& reason);
   Task<Status> CollectAllocations(const ComputeState& st);
   void ReportFailedPass(const Status& s);

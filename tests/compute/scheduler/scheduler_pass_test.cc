@@ -120,12 +120,15 @@ TEST_F(SchedulerPassTest, ReasonIsWrittenOnlyWhenItChanges) {
   EXPECT_EQ(bound.status_reason, "");
 }
 
-TEST_F(SchedulerPassTest, FreesEntriesWhoseInstanceIsGone) {
+TEST_F(SchedulerPassTest, FreesEntriesOfInstancesGoneOrBoundElsewhere) {
   PutNode("node-a", 4, 8192);
   PutInstance("i-live", 1, "node-a");
-  Put(AllocationKey("node-a"),
-      EncodeNodeAllocation(
-          {.node = "node-a", .instances = {{"i-live", {1, 1024}}, {"i-gone", {2, 2048}}}}));
+  PutInstance("i-elsewhere", 1, "node-b");
+  NodeAllocation before{.node = "node-a", .instances = {}};
+  before.instances["i-live"] = {1, 1024};
+  before.instances["i-gone"] = {2, 2048};
+  before.instances["i-elsewhere"] = {1, 1024};
+  Put(AllocationKey("node-a"), EncodeNodeAllocation(before));
   ASSERT_OK(Pass());
   auto alloc = Read(AllocationKey("node-a"));
   ASSERT_TRUE(alloc.ok()) << alloc.status();
