@@ -7,6 +7,7 @@
 //   tiangong volume ...   create, list, show and delete distributed volumes
 //   tiangong storage status   chunkservers, chunk health, recovery progress
 //   tiangong status       what the control plane looks like now
+//   tiangong image|type|keypair|instance|deployment-set|host ...   compute
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/runtime.h"
+#include "cli/compute_commands.h"
 #include "cli/network_commands.h"
 #include "cli/node_flags.h"
 #include "cli/storage_commands.h"
@@ -243,6 +245,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
 
   NetworkCommands network(app, etcd_list);
+  ComputeCommands compute(app, etcd_list);
 
   auto* status_cmd = app.add_subcommand("status", "Print the control plane's state as JSON");
   status_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
@@ -317,11 +320,12 @@ int Main(int argc, char** argv) {
       }
       co_return co_await StorageStatus(store);
     });
-  } else if (network.chosen()) {
+  } else if (network.chosen() || compute.chosen()) {
     result = rt.Run([&]() -> Task<Status> {
       TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, SplitList(etcd_list)));
       TG_CO_RETURN_IF_ERROR(co_await client->CheckReachable());
-      co_return co_await network.Run(*client);
+      if (network.chosen()) co_return co_await network.Run(*client);
+      co_return co_await compute.Run(*client);
     });
   } else if (*status_cmd) {
     result = rt.Run([&] { return RunStatus(rt, SplitList(etcd_list)); });
