@@ -49,10 +49,10 @@ Resources NodeLimit(const ComputeNode& node, const PlacementPolicy& policy);
 class PlacementView {
  public:
   // Live nodes are those with a record. A node's use is its allocation plus
-  // any instance bound to it that the allocation does not list (counted
-  // twice rather than not at all). Deployment-set members bound to a node
+  // any instance bound to it that the allocation does not list (records out
+  // of step over-count a node, never under-count it). Deployment-set members bound to a node
   // whose record is gone keep its failure domain taken: its host label is
-  // then taken to be the node's name, its rack unknown.
+  // then taken to be the node's name, its rack "" (the unlabelled one).
   PlacementView(const ComputeState& state, PlacementPolicy policy);
 
   // The node `instance` should be bound to, or ResourceExhausted whose
