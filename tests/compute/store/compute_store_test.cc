@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "base/process.h"
@@ -167,6 +168,33 @@ TEST_F(ClusterTest, ImagesAreImportedFromRawAndQcow2AndCloneToTheSameBytes) {
     CO_ASSERT_OK(st.status());
     EXPECT_EQ(st->images.size(), 2u);
     EXPECT_EQ(co_await LiveVolumes(volumes_), after);
+
+    // A copy that fails once the record is written: the image is
+    // CreateFailed with the reason, and its volumes are gone again.
+    {
+      const std::string tool = dir_.path() + "/broken-qemu-img";
+      std::ofstream(tool) << "#!/bin/sh\n"
+                             "if [ \"$1\" = convert ]; then echo 'convert broke' >&2; exit 1; fi\n"
+                             "exec qemu-img \"$@\"\n";
+      std::filesystem::permissions(tool, std::filesystem::perms::owner_all);
+      ComputeStore broken(cluster_.client(), volumes_, vpcs_, {.qemu_img = tool});
+      ImportImageRequest r{.name = "broken", .file = raw};
+      auto failed = co_await broken.ImportImage(r);
+      EXPECT_FALSE(failed.ok());
+      EXPECT_NE(failed.status().message().find("convert broke"), std::string::npos)
+          << failed.status();
+      st = co_await store_->Read();
+      CO_ASSERT_OK(st.status());
+      CO_ASSERT_EQ(st->images.size(), 3u);
+      const Image* record = nullptr;
+      for (const auto& [id, e] : st->images)
+        if (e.value.name == "broken") record = &e.value;
+      CO_ASSERT_TRUE(record != nullptr);
+      EXPECT_EQ(record->status, ImageStatus::kCreateFailed);
+      EXPECT_NE(record->status_reason.find("convert broke"), std::string::npos);
+      EXPECT_EQ(co_await LiveVolumes(volumes_), after);
+      CO_ASSERT_OK(co_await store_->DeleteImage("broken"));
+    }
 
     // Deleting an unused image deletes its snapshot and frees its name.
     CO_ASSERT_OK(co_await store_->DeleteImage("debian-qcow2"));
