@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "etcd/lease.h"
 #include "etcd/mirror.h"
+#include "network/datapath/bytes.h"
 #include "network/vswitch/state_file.h"
 
 namespace tg::network {
@@ -376,6 +377,10 @@ void VSwitchDaemon::FromLocalPort(Port& port, std::span<uint8_t> frame, const Of
 // answered here before security groups and routing, as the guest of this
 // port only; false if it is not one.
 bool VSwitchDaemon::ToMetadata(Port& port, std::span<const uint8_t> frame) {
+  // Most frames are neither: looked at no further.
+  const bool tcp = IsMetadataTcp(frame);
+  if (!tcp && (frame.size() < kEthernetHeader || Get16(frame.data() + 12) != kEtherTypeArp))
+    return false;
   auto self = view_.local.find(port.eni_id);
   if (self == view_.local.end()) return false;
   const MetadataPort me{.eni_id = port.eni_id,
@@ -384,7 +389,7 @@ bool VSwitchDaemon::ToMetadata(Port& port, std::span<const uint8_t> frame) {
                         .gateway_mac = kGatewayMac,
                         .mtu = view_.mtu};
   std::vector<std::vector<uint8_t>> replies;
-  if (IsMetadataTcp(frame)) {
+  if (tcp) {
     replies = metadata_->FromPort(me, frame, Clock::now());
   } else if (auto arp = AnswerMetadataArp(frame, me)) {
     replies.push_back(std::move(*arp));
