@@ -23,4 +23,24 @@ std::optional<network::HttpResponse> MetadataResponder::Lookup(std::string_view 
                                .body = std::move(answer->body)};
 }
 
+MetadataResponder::Snapshot BuildMetadataSnapshot(const ComputeState& compute,
+                                                  const network::NetworkState& network,
+                                                  std::string_view host,
+                                                  std::string_view region_id) {
+  MetadataResponder::Snapshot out;
+  for (const auto& [id, entry] : compute.instances) {
+    const Instance& i = entry.value;
+    if (i.host != host || i.nics.empty()) continue;
+    auto primary = network.interfaces.find(i.nics[0].eni);
+    if (primary == network.interfaces.end()) continue;
+    InstanceMetadata md{
+        .instance = i, .eni = primary->second.value, .region_id = std::string(region_id)};
+    if (auto key = compute.key_pairs.find(i.key_pair);
+        !i.key_pair.empty() && key != compute.key_pairs.end())
+      md.key_pair = key->second.value;
+    for (const InstanceNic& nic : i.nics) out[nic.eni] = md;
+  }
+  return out;
+}
+
 }  // namespace tg::compute

@@ -13,8 +13,10 @@
 #include <string>
 #include <string_view>
 
+#include "compute/model/compute_state.h"
 #include "compute/model/metadata.h"
 #include "network/datapath/metadata_source.h"
+#include "network/model/network_state.h"
 
 namespace tg::compute {
 
@@ -31,5 +33,15 @@ class MetadataResponder : public network::MetadataSource {
   std::mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_ = std::make_shared<const Snapshot>();
 };
+
+// The snapshot of the instances bound to `host`, from one read of the
+// records: each under the id of every interface it has (all answer as its
+// primary one, as on ECS). An instance whose primary interface record is
+// missing is left out (its guest gets 404s); one whose key pair is gone is
+// served without keys.
+MetadataResponder::Snapshot BuildMetadataSnapshot(const ComputeState& compute,
+                                                  const network::NetworkState& network,
+                                                  std::string_view host,
+                                                  std::string_view region_id);
 
 }  // namespace tg::compute

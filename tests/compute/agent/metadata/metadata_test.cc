@@ -140,6 +140,35 @@ TEST(Metadata, EachInterfaceGetsItsOwnInstanceOnly) {
   EXPECT_EQ(id_of("eni-a"), "(none)");
 }
 
+// From one read of the records: this host's instances, each under every
+// interface it has, answering as its primary one.
+TEST(Metadata, TheSnapshotOfAHostsInstancesFromTheRecords) {
+  ComputeState compute;
+  network::NetworkState network;
+  InstanceMetadata a = Sample("i-a", "eni-a"), b = Sample("i-b", "eni-b"),
+                   c = Sample("i-c", "eni-c");
+  a.instance.host = c.instance.host = "h1";
+  b.instance.host = "h2";
+  a.instance.nics = {{"eni-a"}, {"eni-a2"}};
+  a.instance.key_pair = "mykey";
+  b.instance.nics = {{"eni-b"}};
+  c.instance.nics = {{"eni-c"}};  // its interface's record is missing
+  for (const auto* md : {&a, &b, &c}) compute.instances[md->instance.id].value = md->instance;
+  compute.key_pairs["mykey"].value = *a.key_pair;
+  network.interfaces["eni-a"].value = a.eni;
+  network.interfaces["eni-b"].value = b.eni;
+  auto snapshot = BuildMetadataSnapshot(compute, network, "h1", "tiangong-1");
+  ASSERT_EQ(snapshot.size(), 2u);
+  ASSERT_TRUE(snapshot.count("eni-a") && snapshot.count("eni-a2"));
+  EXPECT_EQ(snapshot["eni-a2"].instance.id, "i-a");
+  EXPECT_EQ(snapshot["eni-a2"].eni.id, "eni-a");
+  EXPECT_EQ(snapshot["eni-a"].region_id, "tiangong-1");
+  ASSERT_TRUE(snapshot["eni-a"].key_pair);
+  EXPECT_EQ(snapshot["eni-a"].key_pair->public_key, kKey);
+  compute.key_pairs.clear();  // a key pair deleted: served without keys
+  EXPECT_FALSE(BuildMetadataSnapshot(compute, network, "h1", "tiangong-1")["eni-a"].key_pair);
+}
+
 // Through the vSwitch's responder: port A's guest claiming B's address
 // (same VPC) is not answered at all; as itself it is.
 TEST(Metadata, ASpoofedSourceGetsNothing) {
