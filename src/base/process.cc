@@ -53,6 +53,10 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
     }
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    // Nothing else of ours goes with it: a child that outlives us (a
+    // daemonized QEMU) would otherwise keep our sockets (a vSwitch's UDP
+    // port, a backend's listening socket) open and bound after we are gone.
+    syscall(SYS_close_range, 3u, ~0u, 0u);
     execvpe(argv[0], argv.data(), envp.data());
     const char msg[] = "exec failed\n";
     [[maybe_unused]] auto n = write(STDERR_FILENO, msg, sizeof msg - 1);

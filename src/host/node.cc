@@ -4,6 +4,7 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "compute/agent/metadata/metadata_responder.h"
 #include "compute/store/compute_store.h"
 #include "etcd/client.h"
 #include "host/block_plane.h"
@@ -23,6 +24,22 @@ auto Log() {
   static auto log = log::Get("node");
   return log;
 }
+
+// Keeps the metadata service's answers current with the records.
+class MetadataFeed final : public compute::InstanceObserver {
+ public:
+  MetadataFeed(compute::MetadataResponder& responder, std::string host, std::string region)
+      : responder_(responder), host_(std::move(host)), region_(std::move(region)) {}
+  void Observe(const compute::ComputeState& compute,
+               const network::NetworkState& network) override {
+    responder_.Update(compute::BuildMetadataSnapshot(compute, network, host_, region_));
+  }
+
+ private:
+  compute::MetadataResponder& responder_;
+  std::string host_;
+  std::string region_;
+};
 
 }  // namespace
 
@@ -128,6 +145,7 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     status = made.status();
     if (made.ok()) etcd = std::move(*made);
   }
+  compute::MetadataResponder metadata;  // outlives the vSwitch that asks it
   std::unique_ptr<network::VSwitchDaemon> vswitch;
   Status vswitch_status, compute_status;
   std::unique_ptr<BlockPlane> block_plane;
@@ -136,6 +154,7 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
   std::unique_ptr<storage::VolumeStore> volume_store;
   std::unique_ptr<compute::ComputeStore> compute_store;
   std::unique_ptr<compute::ComputeAgent> agent;
+  std::unique_ptr<MetadataFeed> metadata_feed;
   if (status.ok() && options.compute) {
     block_plane = std::make_unique<BlockPlane>(rt.executor(), *etcd, options.name);
     vpcs = std::make_unique<network::VpcStore>(*etcd);
@@ -144,8 +163,9 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     compute_store = std::make_unique<compute::ComputeStore>(*etcd, *volume_store, *vpcs);
     compute::AgentOptions agent_options = options.compute_options;
     agent_options.node = options.name;
+    metadata_feed = std::make_unique<MetadataFeed>(metadata, options.name, agent_options.region);
     agent = std::make_unique<compute::ComputeAgent>(*etcd, *compute_store, *vpcs, *block_plane,
-                                                    *nic_plane, agent_options);
+                                                    *nic_plane, agent_options, metadata_feed.get());
   }
   if (status.ok()) {
     TaskGroup serving(rt.executor());
@@ -160,7 +180,8 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
                                 ? fmt::format("/var/lib/tiangong/vswitch-{}.json", options.name)
                                 : options.vswitch_state,
               .gateway_uplink = options.gateway_uplink,
-              .vhost_net_dir = options.vhost_net_dir});
+              .vhost_net_dir = options.vhost_net_dir,
+              .metadata = options.compute ? &metadata : nullptr});
       switching.Spawn("vswitch",
                       [](network::VSwitchDaemon& v, Event& stop, Status& out) -> Task<void> {
                         out = co_await v.Run(stop);

@@ -13,14 +13,24 @@ BlkDevice::BlkDevice(volume::Volume& volume, uint16_t num_queues, std::string se
     : volume_(volume), num_queues_(num_queues), serial_(std::move(serial)) {}
 
 uint64_t BlkDevice::Features() const {
-  return kBlkFSegMax | kBlkFBlkSize | kBlkFFlush | kBlkFMq | kBlkFDiscard | kBlkFWriteZeroes;
+  return kBlkFSegMax | kBlkFBlkSize | kBlkFTopology | kBlkFFlush | kBlkFMq | kBlkFDiscard |
+         kBlkFWriteZeroes;
 }
 
 std::vector<uint8_t> BlkDevice::Config() const {
+  // Guests see 512-byte logical blocks whatever the volume's block is:
+  // firmware (SeaBIOS) reads nothing else, and the volume takes any
+  // 512-byte-aligned I/O. The volume's own block is the physical one, so
+  // guests that care (Linux) align to it.
   const uint32_t align = volume_.block_size() / kSectorSize;
+  uint8_t exp = 0;
+  while ((1u << exp) < align) ++exp;
   return EncodeBlkConfig({.capacity_sectors = volume_.size() / kSectorSize,
                           .seg_max = kSegMax,
-                          .blk_size = volume_.block_size(),
+                          .blk_size = kSectorSize,
+                          .physical_block_exp = exp,
+                          .min_io_size = static_cast<uint16_t>(align),
+                          .opt_io_size = align,
                           .num_queues = num_queues_,
                           .max_discard_sectors = kMaxDiscardSectors,
                           .max_discard_seg = 1,

@@ -100,7 +100,10 @@ std::vector<uint8_t> EncodeBlkConfig(const BlkConfig& c) {
   put(12, c.seg_max);
   // 16: geometry (unused)
   put(20, c.blk_size);
-  // 24: topology, 32: writeback, 33: unused
+  out[24] = c.physical_block_exp;  // 25: alignment offset (0)
+  put(26, c.min_io_size);
+  put(28, c.opt_io_size);
+  // 32: writeback, 33: unused
   put(34, c.num_queues);
   put(36, c.max_discard_sectors);
   put(40, c.max_discard_seg);

@@ -17,6 +17,7 @@ inline constexpr uint64_t kBlkFSizeMax = 1ull << 1;
 inline constexpr uint64_t kBlkFSegMax = 1ull << 2;
 inline constexpr uint64_t kBlkFBlkSize = 1ull << 6;
 inline constexpr uint64_t kBlkFFlush = 1ull << 9;
+inline constexpr uint64_t kBlkFTopology = 1ull << 10;
 inline constexpr uint64_t kBlkFMq = 1ull << 12;
 inline constexpr uint64_t kBlkFDiscard = 1ull << 13;
 inline constexpr uint64_t kBlkFWriteZeroes = 1ull << 14;
@@ -66,6 +67,11 @@ struct BlkConfig {
   uint32_t size_max = 0;
   uint32_t seg_max = 0;
   uint32_t blk_size = 512;
+  // Topology: 2^physical_block_exp logical blocks per physical one, and the
+  // I/O sizes (in logical blocks) the device does best with.
+  uint8_t physical_block_exp = 0;
+  uint16_t min_io_size = 0;
+  uint32_t opt_io_size = 0;
   uint16_t num_queues = 1;
   uint32_t max_discard_sectors = 0;
   uint32_t max_discard_seg = 1;

@@ -51,6 +51,10 @@ struct ComputeAgent::Runtime {
   std::map<std::string, std::string> disks;  // plugged disk id -> its volume (attached)
   std::set<std::string> nics;                // interfaces bound here (and plugged)
   bool adopt_tried = false;
+  // The store's revision after this agent's last write: the records it acts
+  // on must be at least that new, or it would undo its own change (restart
+  // what it just marked stopped).
+  int64_t written_at = 0;
   bool done = false;  // the worker has finished with it
   std::string last_error;
 };
@@ -84,8 +88,11 @@ uint16_t ComputeAgent::DiskQueues(const Instance& inst) const {
 
 Task<Status> ComputeAgent::Run(Event& stop) {
   const Executor ex = client_.executor();
-  accelerator_ = options_.accelerator ? *options_.accelerator
-                                      : co_await DetectAccelerator(ex, options_.qemu_binary);
+  if (options_.accelerator) {
+    accelerator_ = *options_.accelerator;
+  } else {
+    accelerator_ = co_await DetectAccelerator(ex, options_.qemu_binary);
+  }
   Resources capacity = options_.capacity;
   const Resources machine = MachineResources();
   if (capacity.vcpus == 0) capacity.vcpus = machine.vcpus;
@@ -129,7 +136,15 @@ Task<Status> ComputeAgent::Run(Event& stop) {
                      parsed.status());
       } else {
         state_ = std::move(*parsed);
-        if (observer_) observer_->Observe(*state_, options_.node);
+        if (observer_) {
+          auto net = co_await vpcs_.Read();
+          if (net.ok()) {
+            observer_->Observe(*state_, *net);
+          } else {
+            Log()->warn("metadata not updated: the VPC records could not be read: {}",
+                        net.status());
+          }
+        }
         for (const auto& [id, e] : state_->instances) {
           if (e.value.host != options_.node || runtimes_.contains(id)) continue;
           runtimes_[id] = std::make_unique<Runtime>();
@@ -195,14 +210,19 @@ Task<Status> ComputeAgent::SetStatus(const std::string& id, InstanceStatus statu
     if (also) also(i);
     return Status::Ok();
   });
-  if (r.ok()) {
-    Log()->info("instance {} {}{}{}", id, InstanceStatusName(status), reason.empty() ? "" : ": ",
-                reason);
+  if (!r.ok()) co_return r.status();
+  Log()->info("instance {} {}{}{}", id, InstanceStatusName(status), reason.empty() ? "" : ": ",
+              reason);
+  auto now = co_await client_.Get(InstanceKey(id));
+  if (now.ok() && !now->kvs.empty()) {
+    auto rt = runtimes_.find(id);
+    if (rt != runtimes_.end()) rt->second->written_at = now->kvs[0].mod_revision;
   }
-  co_return r.status();
+  co_return Status::Ok();
 }
 
 Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
+  if (!state_ || state_->revision < rt.written_at) co_return Status::Ok();  // not seen yet
   const Instance* rec = nullptr;
   if (state_) {
     auto it = state_->instances.find(id);
@@ -331,7 +351,9 @@ Task<Status> ComputeAgent::StartInstance(const Instance& inst, Runtime& rt) {
 Task<Status> ComputeAgent::StopInstance(const Instance& inst, Runtime& rt, bool force) {
   if (!rt.qemu) co_return Status::Ok();
   Log()->info("instance {}: stopping ({})", inst.id, force ? "forced" : "ACPI power-down");
-  co_return force ? co_await rt.qemu->Quit() : co_await rt.qemu->PowerDown(options_.stop_grace);
+  // Not one conditional of two co_awaits: GCC 12 destroys its Status twice.
+  if (force) co_return co_await rt.qemu->Quit();
+  co_return co_await rt.qemu->PowerDown(options_.stop_grace);
 }
 
 Task<void> ComputeAgent::ReleaseResources(const Instance* inst, Runtime& rt, bool unplug_nics) {

@@ -25,6 +25,7 @@
 #include "compute/store/compute_store.h"
 #include "etcd/client.h"
 #include "etcd/mirror.h"
+#include "network/model/network_state.h"
 
 namespace tg::compute {
 
@@ -42,14 +43,15 @@ struct AgentOptions {
   Duration start_timeout = std::chrono::seconds(60);
   Duration unplug_timeout = std::chrono::seconds(30);
   int lease_ttl_seconds = 5;
+  std::string region = "cn-tiangong";  // what the metadata service says
 };
 
-// What the metadata service needs of each running instance (filled in by the
-// agent from the records each pass).
+// Told the records each time they change (the metadata service answers
+// from them): the compute records and the VPC records read after them.
 class InstanceObserver {
  public:
   virtual ~InstanceObserver() = default;
-  virtual void Observe(const ComputeState& state, const std::string& node) = 0;
+  virtual void Observe(const ComputeState& compute, const network::NetworkState& network) = 0;
 };
 
 class ComputeAgent {
