@@ -41,10 +41,12 @@ Task<void> ImportDefaultImage(etcd::Client& client, std::string file, std::strin
         }
       }
     }
-    auto imported = co_await store.ImportImage({.name = name,
-                                                .file = file,
-                                                .platform = "Busybox",
-                                                .os_name = "Tiangong busybox test image"});
+    // Named, not a braced temporary inside co_await: see etcd/client.h.
+    compute::ImportImageRequest request{.name = name,
+                                        .file = file,
+                                        .platform = "Busybox",
+                                        .os_name = "Tiangong busybox test image"};
+    auto imported = co_await store.ImportImage(request);
     if (imported.ok()) {
       log->info("default image imported: {} {} (tiangong instance create --image {} ...)",
                 imported->id, name, name);
