@@ -241,9 +241,9 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
     co_await ReleaseResources(inst ? &*inst : nullptr, rt, true);
     if (!asked && inst && !inst->deleting) {
       // Not restarted: the user decides (HA restart is a later feature).
-      TG_CO_RETURN_IF_ERROR(
-          co_await SetStatus(id, InstanceStatus::kStopped, reason,
-                             [](Instance& i) { i.desired = PowerState::kStopped; }));
+      // The record read before this write is stale now: the next pass acts.
+      co_return co_await SetStatus(id, InstanceStatus::kStopped, reason,
+                                   [](Instance& i) { i.desired = PowerState::kStopped; });
     }
   }
   if (!inst) {
