@@ -1,11 +1,17 @@
 #include "cli/compute_commands.h"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "base/config.h"
+#include "compute/agent/agent.h"
+#include "compute/agent/console_client.h"
+#include "compute/agent/console_log.h"
 #include "compute/store/compute_store.h"
 
 namespace tg::cli {
@@ -19,7 +25,8 @@ struct ComputeCommands::Flags {
   CLI::App *type_list, *type_add, *type_delete;
   CLI::App *key_import, *key_list, *key_delete;
   CLI::App *inst_create, *inst_list, *inst_show, *inst_start, *inst_stop, *inst_reboot,
-      *inst_delete, *attach_disk, *detach_disk, *attach_nic, *detach_nic;
+      *inst_delete, *attach_disk, *detach_disk, *attach_nic, *detach_nic, *console_log, *console;
+  std::string instance_dir = compute::AgentOptions{}.run_dir;
   CLI::App *ds_create, *ds_list, *ds_delete;
   CLI::App* host_list;
   // What the commands name.
@@ -278,8 +285,17 @@ ComputeCommands::ComputeCommands(CLI::App& app, std::string& etcd_list)
       f.instance->add_subcommand("detach-nic", "Detach a secondary interface (it is deleted)");
   f.detach_nic->add_option("id", f.id, "an instance id (i-...)")->required();
   f.detach_nic->add_option("eni", f.target, "an interface id (eni-...)")->required();
-  // `instance console-log` and `instance console` (the serial console,
-  // served by the instance's host) are the node agent's: added here.
+  // The serial console, kept by the instance's host: run these there.
+  f.console_log = f.instance->add_subcommand(
+      "console-log", "What the instance printed on its serial console (the last 1 MiB)");
+  f.console = f.instance->add_subcommand(
+      "console", "Join the instance's serial console (one client at a time; Ctrl-] leaves)");
+  for (auto* c : {f.console_log, f.console}) {
+    c->add_option("id", f.id, "an instance id (i-...)")->required();
+    c->add_option("--instance-dir", f.instance_dir,
+                  "The host's instance directory (its node's --instance-dir)")
+        ->capture_default_str();
+  }
 
   f.dset = app.add_subcommand("deployment-set", "Deployment sets: instances on distinct hosts");
   f.dset->require_subcommand(1);
@@ -295,11 +311,12 @@ ComputeCommands::ComputeCommands(CLI::App& app, std::string& etcd_list)
   f.host->require_subcommand(1);
   f.host_list = f.host->add_subcommand("list", "Compute nodes: capacity, used, free, instances");
 
-  for (auto* s : {f.image_import, f.image_list,  f.image_show,  f.image_delete, f.type_list,
-                  f.type_add,     f.type_delete, f.key_import,  f.key_list,     f.key_delete,
-                  f.inst_create,  f.inst_list,   f.inst_show,   f.inst_start,   f.inst_stop,
-                  f.inst_reboot,  f.inst_delete, f.attach_disk, f.detach_disk,  f.attach_nic,
-                  f.detach_nic,   f.ds_create,   f.ds_list,     f.ds_delete,    f.host_list})
+  for (auto* s :
+       {f.image_import, f.image_list,  f.image_show, f.image_delete, f.type_list,   f.type_add,
+        f.type_delete,  f.key_import,  f.key_list,   f.key_delete,   f.inst_create, f.inst_list,
+        f.inst_show,    f.inst_start,  f.inst_stop,  f.inst_reboot,  f.inst_delete, f.attach_disk,
+        f.detach_disk,  f.attach_nic,  f.detach_nic, f.ds_create,    f.ds_list,     f.ds_delete,
+        f.host_list,    f.console_log, f.console})
     AddEtcd(s, etcd_list);
 }
 
@@ -415,6 +432,21 @@ Task<Status> ComputeCommands::Run(etcd::Client& client) {
   if (*f.host_list) co_return PrintHosts(st);
   TG_CO_ASSIGN_OR_RETURN(network::NetworkState net, co_await vpcs.Read());
   if (*f.inst_show) co_return ShowInstance(st, net, f.id);
+  if (*f.console_log || *f.console) {
+    auto it = st.instances.find(f.id);
+    if (it == st.instances.end()) co_return NotFound("instance {} not found", f.id);
+    const std::string run_dir = f.instance_dir + "/" + f.id;
+    if (!std::filesystem::exists(run_dir)) {
+      co_return NotFound("no console of {} here: it is kept by its host, {}", f.id,
+                         it->second.value.host.empty() ? "(none yet)" : it->second.value.host);
+    }
+    if (*f.console_log) {
+      std::cout << compute::ReadConsoleTail(run_dir) << std::flush;
+      co_return Status::Ok();
+    }
+    std::cerr << "connected to " << f.id << "'s console; Ctrl-] leaves" << std::endl;
+    co_return compute::JoinConsole(run_dir, STDIN_FILENO, STDOUT_FILENO);
+  }
   co_return PrintInstances(st, net);
 }
 

@@ -256,9 +256,24 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
     co_return Status::Ok();
   }
   if (!rt.adopt_tried) {
-    rt.adopt_tried = true;
     Status adopted = co_await Adopt(*inst, rt);
-    if (!adopted.ok()) Log()->warn("instance {}: its QEMU could not be adopted: {}", id, adopted);
+    if (!adopted.ok()) {
+      // A QEMU may still run that we cannot drive: starting another on the
+      // same disks would be two guests on one volume. Tried again next pass.
+      if (rt.qemu) co_await rt.qemu->Release();
+      rt.qemu.reset();
+      co_await ReleaseResources(&*inst, rt, false);
+      co_return adopted.Annotate("its QEMU could not be taken back");
+    }
+    rt.adopt_tried = true;
+    if (!rt.qemu && !inst->deleting &&
+        (inst->status == InstanceStatus::kRunning || inst->status == InstanceStatus::kStopping)) {
+      // It ran, and its QEMU went while no agent watched: reported, not
+      // restarted behind the user (as when it goes under a running agent).
+      co_return co_await SetStatus(id, InstanceStatus::kStopped,
+                                   "QEMU exited while the node agent was down",
+                                   [](Instance& i) { i.desired = PowerState::kStopped; });
+    }
   }
   if (inst->deleting) {
     if (rt.qemu) TG_CO_RETURN_IF_ERROR(co_await StopInstance(*inst, rt, inst->force_stop));

@@ -35,8 +35,8 @@ struct AgentOptions {
   std::string zone = "z1";  // labels for the scheduler
   std::string pod;
   std::string rack;
-  std::string physical_host;                        // default: the node's name
-  std::string run_dir = "/run/tiangong/instances";  // one directory per instance
+  std::string physical_host;                            // default: the node's name
+  std::string run_dir = "/var/lib/tiangong/instances";  // one directory per instance
   std::string qemu_binary = "qemu-system-x86_64";
   std::optional<Accelerator> accelerator;          // unset: KVM if it runs a guest here, else TCG
   Duration stop_grace = std::chrono::seconds(30);  // ACPI power-down, then a hard stop

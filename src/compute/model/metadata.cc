@@ -44,7 +44,7 @@ std::map<std::string, MetadataAnswer, std::less<>> Files(const InstanceMetadata&
     std::string key = md.key_pair->public_key;
     key.erase(std::remove_if(key.begin(), key.end(), [](char c) { return c == '\n' || c == '\r'; }),
               key.end());
-    put(std::string(kPublicKeys) + "0/openssh-key", std::move(key));
+    put(fmt::format("{}0/openssh-key", kPublicKeys), std::move(key));
   }
   // A record's user data that does not decode is served as none.
   if (auto data = DecodeBase64(i.user_data); data && !data->empty())

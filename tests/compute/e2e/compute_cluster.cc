@@ -292,7 +292,43 @@ GuestConsole::~GuestConsole() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+// Reads what the console says for up to `wait`, answering the line
+// editor's cursor-position questions (ESC [ 6 n) as a terminal would.
+bool GuestConsole::Read(std::string& seen, Duration wait) {
+  pollfd p{.fd = fd_, .events = POLLIN};
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();
+  if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(ms, 0))) <= 0) return true;
+  char buf[4096];
+  ssize_t got = ::read(fd_, buf, sizeof buf);
+  if (got <= 0) return false;
+  const std::string chunk(buf, static_cast<size_t>(got));
+  for (size_t at = chunk.find("\x1b[6n"); at != std::string::npos;
+       at = chunk.find("\x1b[6n", at + 1)) {
+    const char answer[] = "\x1b[1;1R";
+    [[maybe_unused]] auto w = ::write(fd_, answer, sizeof answer - 1);
+  }
+  seen += chunk;
+  return true;
+}
+
+Status GuestConsole::WaitForPrompt(Duration timeout) {
+  // Keystrokes typed before the shell has its terminal are flushed away:
+  // press Enter until a prompt answers.
+  const TimePoint deadline = Clock::now() + timeout;
+  std::string seen;
+  while (Clock::now() < deadline) {
+    if (::write(fd_, "\n", 1) != 1) return Unavailable("console write failed");
+    const TimePoint next = Clock::now() + std::chrono::seconds(1);
+    while (Clock::now() < next) {
+      if (!Read(seen, next - Clock::now())) return Unavailable("console closed: {}", seen);
+      if (seen.find("# ") != std::string::npos) return Status::Ok();
+    }
+  }
+  return DeadlineExceeded("no shell prompt on the console; it said: {}", seen);
+}
+
 Result<std::string> GuestConsole::Run(const std::string& command, Duration timeout) {
+  if (serial_ == 0) TG_RETURN_IF_ERROR(WaitForPrompt(std::chrono::seconds(60)));
   const int n = ++serial_;
   // The echo of the typed line shows "$?", the answer a number: only the
   // answer matches.
@@ -310,16 +346,10 @@ Result<std::string> GuestConsole::Run(const std::string& command, Duration timeo
       if (auto eol = out.find('\n'); eol != std::string::npos) out = out.substr(eol + 1);
       return out + "TG-EXIT " + m[1].str();
     }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0)
+    if (Clock::now() >= deadline)
       return DeadlineExceeded("`{}` did not finish; the console said: {}", command, seen);
-    pollfd p{.fd = fd_, .events = POLLIN};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    ssize_t got = ::read(fd_, buf, sizeof buf);
-    if (got <= 0) return Unavailable("console closed; it said: {}", seen);
-    seen.append(buf, static_cast<size_t>(got));
+    if (!Read(seen, deadline - Clock::now()))
+      return Unavailable("console closed; it said: {}", seen);
   }
 }
 

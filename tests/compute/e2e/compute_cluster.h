@@ -87,6 +87,8 @@ class GuestConsole {
 
  private:
   explicit GuestConsole(int fd) : fd_(fd) {}
+  bool Read(std::string& seen, Duration wait);
+  Status WaitForPrompt(Duration timeout);
   int fd_ = -1;
   int serial_ = 0;
 };

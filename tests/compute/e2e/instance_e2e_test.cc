@@ -47,11 +47,11 @@ TEST_F(InstanceEndToEnd, TwoHostsBootFromTheirOwnDisksPingAndKeepWhatTheyWrote) 
   }
 
   // Stop (ACPI: the guest's acpid powers it off) and start: the file is there.
-  ASSERT_OK(RunTask(io_, cluster_.Cli({"instance", "stop", a})).status());
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.Cli({"instance", "stop", a}))));
   auto stopped = RunTask(io_, cluster_.WaitForStatus(a, InstanceStatus::kStopped, 60s));
   ASSERT_OK(stopped.status());
   EXPECT_NE(ConsoleLog(run_a).find("reboot: Power down"), std::string::npos) << Diagnose(*ia);
-  ASSERT_OK(RunTask(io_, cluster_.Cli({"instance", "start", a})).status());
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.Cli({"instance", "start", a}))));
   auto again = RunTask(io_, cluster_.WaitForStatus(a, InstanceStatus::kRunning, 60s));
   ASSERT_OK(again.status());
   const std::string run_again = cluster_.RunDir(HostOf(*again), a);
@@ -68,7 +68,7 @@ TEST_F(InstanceEndToEnd, TwoHostsBootFromTheirOwnDisksPingAndKeepWhatTheyWrote) 
   ASSERT_OK(st.status());
   const compute::Image& image = st->images.at(image_).value;
   ASSERT_OK(
-      RunTask(io_, cluster_.Cli({"volume", "clone", image.snapshot, "image-check"})).status());
+      StatusOf(RunTask(io_, cluster_.Cli({"volume", "clone", image.snapshot, "image-check"}))));
   const std::string raw = cluster_.dir() + "/image.raw";
   ASSERT_TRUE(Sh(fmt::format("qemu-img convert -O raw {} {}", cluster_.ImportedImageFile(), raw)));
   auto check =

@@ -14,6 +14,13 @@ namespace tg::testing {
 using namespace std::chrono_literals;
 using compute::InstanceStatus;
 
+// The status of a result held by value: ASSERT_OK binds a reference, and
+// the status of a temporary result dies with it.
+template <typename T>
+Status StatusOf(Result<T> r) {
+  return r.status();
+}
+
 class InstanceEndToEnd : public ::testing::Test {
  protected:
   explicit InstanceEndToEnd(int hosts = 2) : cluster_(io_, hosts), hosts_(hosts) {}

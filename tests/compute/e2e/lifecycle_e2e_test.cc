@@ -20,7 +20,7 @@ TEST_F(LifecycleEndToEnd, RebootForcedStopStartAndDeleteFreeEverything) {
   ASSERT_FALSE(inst.id.empty());
   const std::string run = RunDirOf(inst);
 
-  ASSERT_OK(RunTask(io_, cluster_.Cli({"instance", "reboot", id})).status());
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.Cli({"instance", "reboot", id}))));
   ASSERT_TRUE(WaitForConsole(run, "TG-GUEST: ready", 240s, 2)) << Diagnose(inst);
   auto rebooted = RunTask(io_, cluster_.WaitForStatus(id, InstanceStatus::kRunning, 10s));
   ASSERT_OK(rebooted.status());
@@ -29,13 +29,13 @@ TEST_F(LifecycleEndToEnd, RebootForcedStopStartAndDeleteFreeEverything) {
 
   // A forced stop does not wait for the guest.
   const TimePoint stop_at = Clock::now();
-  ASSERT_OK(RunTask(io_, cluster_.Cli({"instance", "stop", id, "--force"})).status());
-  ASSERT_OK(RunTask(io_, cluster_.WaitForStatus(id, InstanceStatus::kStopped, 30s)).status());
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.Cli({"instance", "stop", id, "--force"}))));
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.WaitForStatus(id, InstanceStatus::kStopped, 30s))));
   EXPECT_LT(Clock::now() - stop_at, 15s);
   EXPECT_EQ(ConsoleLog(run).find("reboot: Power down"), std::string::npos) << "it powered off";
 
-  ASSERT_OK(RunTask(io_, cluster_.Cli({"instance", "start", id})).status());
-  ASSERT_OK(RunTask(io_, cluster_.WaitForStatus(id, InstanceStatus::kRunning, 60s)).status());
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.Cli({"instance", "start", id}))));
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.WaitForStatus(id, InstanceStatus::kRunning, 60s))));
   ASSERT_TRUE(WaitForConsole(run, "TG-GUEST: ready", 240s, 3)) << Diagnose(inst);
 
   // Delete: the record, its volumes, its interface and its allocation go.
@@ -43,7 +43,7 @@ TEST_F(LifecycleEndToEnd, RebootForcedStopStartAndDeleteFreeEverything) {
   ASSERT_OK(before.status());
   ASSERT_TRUE(before->allocations.at("h1").value.instances.contains(id));
   const int pid = std::stoi(ReadFile(compute::PidFilePath(run)));
-  ASSERT_OK(RunTask(io_, cluster_.Cli({"instance", "delete", id, "--force"})).status());
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.Cli({"instance", "delete", id, "--force"}))));
   ASSERT_OK(RunTask(io_, cluster_.WaitGone(id, 60s)));
   auto volumes = RunTask(io_, cluster_.Cli({"volume", "list"}));
   ASSERT_OK(volumes.status());
@@ -74,8 +74,8 @@ TEST_F(LifecycleEndToEnd, QemuKilledUnderTheAgentIsReportedStoppedWithTheReason)
   ASSERT_TRUE(stopped.ok()) << stopped.status() << "\n" << Diagnose(inst);
   EXPECT_EQ(stopped->desired, compute::PowerState::kStopped);  // not restarted behind the user
   // It starts again on request.
-  ASSERT_OK(RunTask(io_, cluster_.Cli({"instance", "start", id})).status());
-  ASSERT_OK(RunTask(io_, cluster_.WaitForStatus(id, InstanceStatus::kRunning, 60s)).status());
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.Cli({"instance", "start", id}))));
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.WaitForStatus(id, InstanceStatus::kRunning, 60s))));
 }
 
 // A host whose QEMU cannot start (here: a QEMU binary that only fails).
@@ -94,11 +94,10 @@ TEST_F(BrokenQemuEndToEnd, AQemuThatCannotStartLeavesTheInstanceStoppedWithTheEr
       << stopped->status_reason;
   // The agent goes on: a second instance gets the same clear status.
   const std::string other = Create();
-  ASSERT_OK(
-      RunTask(io_, cluster_.WaitForStatus(other, InstanceStatus::kStopped, 60s, "start failed"))
-          .status());
+  ASSERT_OK(StatusOf(
+      RunTask(io_, cluster_.WaitForStatus(other, InstanceStatus::kStopped, 60s, "start failed"))));
   // Nothing of the failed start is left attached: the disk can be deleted.
-  ASSERT_OK(RunTask(io_, cluster_.Cli({"instance", "delete", id})).status());
+  ASSERT_OK(StatusOf(RunTask(io_, cluster_.Cli({"instance", "delete", id}))));
   ASSERT_OK(RunTask(io_, cluster_.WaitGone(id, 60s)));
 }
 
