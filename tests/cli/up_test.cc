@@ -31,6 +31,8 @@ TEST(Up, RunsTheControlPlaneAndStopsCleanly) {
   ASSERT_TRUE(up.ok()) << up.status();
   ASSERT_TRUE(WaitForText(up_log, "leading the controllers name=local", 60s)) << ReadFile(up_log);
   EXPECT_TRUE(std::filesystem::exists(dir.path() + "/state/etcd/member"));
+  // The host role too: the vSwitch and the compute node, registered.
+  EXPECT_TRUE(WaitForText(up_log, "compute node registered name=local", 60s)) << ReadFile(up_log);
 
   // A second server joins as a hot standby.
   const std::string standby_log = dir.path() + "/standby.out";
