@@ -396,8 +396,10 @@ Task<Status> ComputeAgent::HotPlug(const Instance& inst, Runtime& rt) {
     const std::string socket = DiskSocket(inst.id, d.id);
     TG_CO_RETURN_IF_ERROR(co_await disks_.Attach(d.volume, socket, DiskQueues(inst)));
     rt.disks[d.id] = d.volume;
-    Status plugged = co_await rt.qemu->PlugDisk(
-        {.id = d.id, .socket = socket, .queues = DiskQueues(inst), .bootindex = -1});
+    // A named disk, not a braced temporary in the co_await: GCC 12 destroys
+    // such a temporary twice (a double free of its strings).
+    const QemuDisk disk{.id = d.id, .socket = socket, .queues = DiskQueues(inst), .bootindex = -1};
+    Status plugged = co_await rt.qemu->PlugDisk(disk);
     if (!plugged.ok()) {
       rt.disks.erase(d.id);
       (void)co_await disks_.Detach(d.volume);
@@ -425,8 +427,8 @@ Task<Status> ComputeAgent::HotPlug(const Instance& inst, Runtime& rt) {
       if (rec == net.interfaces.end()) co_return NotFound("interface {} is gone", eni);
       TG_CO_ASSIGN_OR_RETURN(std::string socket, co_await nics_.Plug(eni, 30s));
       rt.nics.insert(eni);
-      TG_CO_RETURN_IF_ERROR(co_await rt.qemu->PlugNic(
-          {.id = eni, .socket = socket, .mac = rec->second.value.mac.ToString()}, accelerator_));
+      const QemuNic nic{.id = eni, .socket = socket, .mac = rec->second.value.mac.ToString()};
+      TG_CO_RETURN_IF_ERROR(co_await rt.qemu->PlugNic(nic, accelerator_));
       Log()->info("instance {}: interface {} plugged", inst.id, eni);
     }
   }
