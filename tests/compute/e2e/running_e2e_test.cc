@@ -50,7 +50,7 @@ TEST_F(InstanceEndToEnd, AgentKilledUnderRunningGuestsTheyRunOnAndItTakesThemBac
   auto console = GuestConsole::Connect(RunDirOf(ia), 10s);
   ASSERT_OK(console.status());
   ASSERT_OK(StatusOf(console->Run(
-      fmt::format("ping -i 0.2 -c {} -W 1 {} > /tmp/ping.log 2>&1 &", kPings, ip_b), 10s)));
+      fmt::format("ping -i 0.2 -c {} -W 1 {} > /tmp/ping.log 2>&1 & true", kPings, ip_b), 10s)));
   std::this_thread::sleep_for(5s);  // pings before the kill (part of what is measured)
   const int host = HostOf(ia);
   cluster_.KillNode(host);
@@ -91,7 +91,7 @@ TEST_F(InstanceEndToEnd, DiskAndNicHotPlugOnARunningGuest) {
   auto wrote = console->Run(
       "for i in $(seq 60); do [ -b /dev/vdb ] && break; sleep 0.5; done; "
       "echo hotplugged-" +
-          a + " | dd of=/dev/vdb bs=512 count=1 conv=sync,fsync 2>/dev/null",
+          a + " | dd of=/dev/vdb bs=512 count=1 conv=sync && sync",
       60s);
   ASSERT_OK(wrote.status());
   ASSERT_NE(wrote->find("TG-EXIT 0"), std::string::npos) << *wrote << Diagnose(ia);
