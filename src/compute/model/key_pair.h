@@ -9,9 +9,9 @@
 namespace tg::compute {
 
 struct KeyPair {
-  std::string name;        // 2-128 characters, starts with a letter; unique
-  std::string public_key;  // one OpenSSH line: "ssh-ed25519 AAAA... comment"
-  std::string fingerprint; // MD5 of the key blob, colon-separated hex (Alibaba's form)
+  std::string name;         // 2-128 characters, starts with a letter; unique
+  std::string public_key;   // one OpenSSH line: "ssh-ed25519 AAAA... comment"
+  std::string fingerprint;  // MD5 of the key blob, colon-separated hex (Alibaba's form)
   int64_t created_at = 0;
 };
 

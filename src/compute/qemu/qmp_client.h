@@ -6,10 +6,10 @@
 // Thread-safety: belongs to one executor.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <deque>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/async.h"
@@ -36,8 +36,7 @@ class QmpClient {
   // reply's "return" value, or the error QEMU gave (FailedPrecondition with
   // its class and description), Unavailable if the connection ended first,
   // DeadlineExceeded after `timeout`. Commands may be in flight at once.
-  Task<Result<nlohmann::json>> Execute(std::string command,
-                                       nlohmann::json arguments = nullptr,
+  Task<Result<nlohmann::json>> Execute(std::string command, nlohmann::json arguments = nullptr,
                                        Duration timeout = std::chrono::seconds(10));
 
   // The next event (in arrival order); nullopt once the connection has ended
