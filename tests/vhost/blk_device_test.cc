@@ -88,5 +88,26 @@ TEST(BlkDevice, ConfigSpaceDescribesTheVolume) {
   EXPECT_TRUE(r.device.Features() & kBlkFWriteZeroes);
 }
 
+// Firmware (SeaBIOS) reads only 512-byte logical blocks: a volume with
+// 4 KiB blocks is shown as 512-byte logical blocks with a 4 KiB physical
+// block (the topology), which guests align to.
+TEST(BlkDevice, FourKiBVolumesShow512ByteLogicalBlocksAnd4KiBPhysical) {
+  auto volume = volume::MakeMemoryVolume(1 << 20, 4096);
+  ASSERT_TRUE(volume.ok()) << volume.status();
+  BlkDevice device(**volume, 1, "v");
+  EXPECT_TRUE(device.Features() & kBlkFTopology);
+  auto c = device.Config();
+  uint32_t blk_size;
+  std::memcpy(&blk_size, c.data() + 20, 4);
+  EXPECT_EQ(blk_size, 512u);
+  EXPECT_EQ(c[24], 3);  // physical block: 2^3 logical ones
+  uint16_t min_io;
+  std::memcpy(&min_io, c.data() + 26, 2);
+  EXPECT_EQ(min_io, 8);
+  uint32_t opt_io;
+  std::memcpy(&opt_io, c.data() + 28, 4);
+  EXPECT_EQ(opt_io, 8u);
+}
+
 }  // namespace
 }  // namespace tg::vhost_blk

@@ -238,7 +238,7 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
     const bool asked = reason == "stopped";
     co_await rt.qemu->Release();
     rt.qemu.reset();
-    co_await ReleaseResources(inst ? &*inst : nullptr, rt, true);
+    co_await ReleaseResources(rt, true);
     if (!asked && inst && !inst->deleting) {
       // Not restarted: the user decides (HA restart is a later feature).
       // The record read before this write is stale now: the next pass acts.
@@ -251,7 +251,7 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
     if (rt.qemu) TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Quit());
     if (rt.qemu) co_await rt.qemu->Release();
     rt.qemu.reset();
-    co_await ReleaseResources(rec, rt, rec != nullptr);
+    co_await ReleaseResources(rt, rec != nullptr);
     rt.done = true;
     co_return Status::Ok();
   }
@@ -262,7 +262,7 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
       // same disks would be two guests on one volume. Tried again next pass.
       if (rt.qemu) co_await rt.qemu->Release();
       rt.qemu.reset();
-      co_await ReleaseResources(&*inst, rt, false);
+      co_await ReleaseResources(rt, false);
       co_return adopted.Annotate("its QEMU could not be taken back");
     }
     rt.adopt_tried = true;
@@ -277,7 +277,7 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
   }
   if (inst->deleting) {
     if (rt.qemu) TG_CO_RETURN_IF_ERROR(co_await StopInstance(*inst, rt, inst->force_stop));
-    co_await ReleaseResources(&*inst, rt, true);
+    co_await ReleaseResources(rt, true);
     TG_CO_RETURN_IF_ERROR(co_await store_.FinishDelete(id));
     Log()->info("instance {} deleted", id);
     rt.done = true;
@@ -290,7 +290,7 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
         if (rt.qemu) (void)co_await rt.qemu->Quit();
         if (rt.qemu) co_await rt.qemu->Release();
         rt.qemu.reset();
-        co_await ReleaseResources(&*inst, rt, true);
+        co_await ReleaseResources(rt, true);
         // Stopped with the reason; the user starts it again when it is fixed
         // (no retry storm against a QEMU that cannot start).
         (void)co_await SetStatus(id, InstanceStatus::kStopped, "start failed: " + started.message(),
@@ -316,7 +316,7 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
     TG_CO_RETURN_IF_ERROR(co_await StopInstance(*inst, rt, inst->force_stop));
     co_await rt.qemu->Release();
     rt.qemu.reset();
-    co_await ReleaseResources(&*inst, rt, true);
+    co_await ReleaseResources(rt, true);
     co_return co_await SetStatus(id, InstanceStatus::kStopped, "");
   }
   if (inst->status != InstanceStatus::kStopped)
@@ -371,7 +371,7 @@ Task<Status> ComputeAgent::StopInstance(const Instance& inst, Runtime& rt, bool 
   co_return co_await rt.qemu->PowerDown(options_.stop_grace);
 }
 
-Task<void> ComputeAgent::ReleaseResources(const Instance* inst, Runtime& rt, bool unplug_nics) {
+Task<void> ComputeAgent::ReleaseResources(Runtime& rt, bool unplug_nics) {
   for (const auto& [disk, volume] : rt.disks) {
     Status s = co_await disks_.Detach(volume);
     if (!s.ok()) Log()->warn("detach of {} ({}): {}", disk, volume, s);
@@ -384,7 +384,6 @@ Task<void> ComputeAgent::ReleaseResources(const Instance* inst, Runtime& rt, boo
     }
   }
   rt.nics.clear();
-  (void)inst;
 }
 
 Task<Status> ComputeAgent::HotPlug(const Instance& inst, Runtime& rt) {

@@ -69,7 +69,7 @@ class ComputeAgent {
   Task<Status> Reconcile(const std::string& id, Runtime& rt);
   Task<Status> StartInstance(const Instance& inst, Runtime& rt);
   Task<Status> StopInstance(const Instance& inst, Runtime& rt, bool force);
-  Task<void> ReleaseResources(const Instance* inst, Runtime& rt, bool unplug_nics);
+  Task<void> ReleaseResources(Runtime& rt, bool unplug_nics);
   Task<Status> HotPlug(const Instance& inst, Runtime& rt);
   Task<Status> Adopt(const Instance& inst, Runtime& rt);
   Task<Status> SetStatus(const std::string& id, InstanceStatus status, std::string reason,
