@@ -56,6 +56,14 @@ struct CreateInstanceRequest {
   std::optional<network::Ipv4> private_ip;
   uint64_t system_disk_size = 0;     // bytes; 0: the image's size
   std::vector<uint64_t> data_disks;  // sizes in bytes, each a new empty volume
+  // Per data disk, parallel to data_disks when not empty: a storage
+  // snapshot to clone it from ("": a new empty volume) and whether it goes
+  // with the instance. A clone's size 0 is the snapshot's size.
+  struct DataDiskSource {
+    std::string snapshot;
+    bool delete_with_instance = true;
+  };
+  std::vector<DataDiskSource> data_disk_sources;
   std::string key_pair;
   std::string user_data;  // base64
   std::string deployment_set;

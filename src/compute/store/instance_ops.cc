@@ -88,7 +88,14 @@ Status ValidateRequest(const CreateInstanceRequest& r) {
   if (r.system_disk_size != 0) TG_RETURN_IF_ERROR(CheckDiskSize("system disk", r.system_disk_size));
   if (r.data_disks.size() > kMaxDataDisks)
     return InvalidArgument("at most {} data disks", kMaxDataDisks);
-  for (uint64_t size : r.data_disks) TG_RETURN_IF_ERROR(CheckDiskSize("data disk", size));
+  if (!r.data_disk_sources.empty() && r.data_disk_sources.size() != r.data_disks.size())
+    return InvalidArgument("{} data disk sources for {} data disks", r.data_disk_sources.size(),
+                           r.data_disks.size());
+  for (size_t i = 0; i < r.data_disks.size(); ++i) {
+    const bool cloned = !r.data_disk_sources.empty() && !r.data_disk_sources[i].snapshot.empty();
+    if (cloned && r.data_disks[i] == 0) continue;  // the snapshot's size
+    TG_RETURN_IF_ERROR(CheckDiskSize("data disk", r.data_disks[i]));
+  }
   return Status::Ok();
 }
 
@@ -123,12 +130,29 @@ Task<Status> MakeDisksAndInterface(network::VpcStore& vpcs, storage::VolumeStore
   }
   inst.disks.push_back(
       InstanceDisk{.id = system.name, .volume = system.name, .size = system.size, .system = true});
-  for (uint64_t size : request.data_disks) {
-    storage::CreateVolumeRequest create{
-        .name = network::NewId(kDiskIdPrefix), .size = size, .wait = true};
-    made.volumes.push_back(create.name);
-    TG_CO_ASSIGN_OR_RETURN(storage::VolumeInfo v, co_await volumes.Create(create));
-    inst.disks.push_back(InstanceDisk{.id = v.name, .volume = v.name, .size = v.size});
+  for (size_t i = 0; i < request.data_disks.size(); ++i) {
+    const uint64_t size = request.data_disks[i];
+    CreateInstanceRequest::DataDiskSource source;
+    if (!request.data_disk_sources.empty()) source = request.data_disk_sources[i];
+    storage::VolumeInfo v;
+    if (source.snapshot.empty()) {
+      storage::CreateVolumeRequest create{
+          .name = network::NewId(kDiskIdPrefix), .size = size, .wait = true};
+      made.volumes.push_back(create.name);
+      TG_CO_ASSIGN_OR_RETURN(v, co_await volumes.Create(create));
+    } else {
+      storage::CloneVolumeRequest from{
+          .snapshot = source.snapshot, .name = network::NewId(kDiskIdPrefix), .wait = true};
+      made.volumes.push_back(from.name);
+      TG_CO_ASSIGN_OR_RETURN(v, co_await volumes.Clone(from));
+      if (size > v.size) {
+        TG_CO_ASSIGN_OR_RETURN(v, co_await volumes.Resize(v.name, size));
+      }
+    }
+    inst.disks.push_back(InstanceDisk{.id = v.name,
+                                      .volume = v.name,
+                                      .size = v.size,
+                                      .delete_with_instance = source.delete_with_instance});
   }
   co_return Status::Ok();
 }
