@@ -43,6 +43,26 @@ struct ImportImageRequest {
   std::string platform;  // free text ("Debian")
   std::string os_name;
   std::string architecture = "x86_64";
+  std::string os_type = "linux";  // linux | windows
+  // The new image's id ("": a new m-... id); the API chooses it up front so
+  // that it can answer before the import ends.
+  std::string id;
+};
+
+// An image over what a disk holds: an existing storage snapshot (cloned and
+// snapshotted again, so the image owns its snapshot and deleting either
+// leaves the other), or a volume (snapshotted, also while a node writes it).
+// Exactly one of `snapshot` and `volume`.
+struct DiskImageRequest {
+  std::string id;  // "": a new m-... id
+  std::string name;
+  std::string description;
+  std::string platform;
+  std::string os_name;
+  std::string architecture = "x86_64";
+  std::string os_type = "linux";
+  std::string snapshot;
+  std::string volume;
 };
 
 struct CreateInstanceRequest {
@@ -87,6 +107,7 @@ class ComputeStore {
 
   // Images.
   Task<Result<Image>> ImportImage(ImportImageRequest request);
+  Task<Result<Image>> CreateImageFromDisk(DiskImageRequest request);
   Task<Status> DeleteImage(std::string id_or_name);  // refused while a disk depends on it
   // Key pairs.
   Task<Result<KeyPair>> ImportKeyPair(std::string name, std::string public_key);
@@ -110,9 +131,15 @@ class ComputeStore {
   // set and the host's agent tears it down, then calls FinishDelete.
   Task<Status> DeleteInstance(std::string id, bool force);
   // Hot-plug: a volume (by name) or a new ENI on a vSwitch; the agent plugs it.
+  // `disk_id` names the disk in the record ("": a new d-... id).
   Task<Result<InstanceDisk>> AttachDisk(std::string instance_id, std::string volume,
-                                        bool delete_with_instance = false);
+                                        bool delete_with_instance = false,
+                                        std::string disk_id = "");
   Task<Status> DetachDisk(std::string instance_id, std::string disk_id);
+  // The disk's content replaced: it names `volume` (available, nobody's
+  // disk) from now on and its old volume is deleted. Only while the
+  // instance is Stopped (FailedPrecondition otherwise).
+  Task<Status> ReplaceDiskVolume(std::string instance_id, std::string disk_id, std::string volume);
   Task<Result<network::NetworkInterface>> AttachNewInterface(
       std::string instance_id, std::string vswitch, std::vector<std::string> security_groups);
   Task<Status> DetachInterface(std::string instance_id, std::string eni);

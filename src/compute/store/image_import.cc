@@ -132,6 +132,20 @@ uint64_t RoundUpToBlock(uint64_t size) {
   return (size + 4095) / 4096 * 4096;
 }
 
+Status ValidateImageFields(const std::string& architecture, const std::string& os_type,
+                           const std::string& id) {
+  if (architecture != "x86_64" && architecture != "arm64")
+    return InvalidArgument("architecture is x86_64 or arm64, not '{}'", architecture);
+  if (os_type != "linux" && os_type != "windows")
+    return InvalidArgument("OS type is linux or windows, not '{}'", os_type);
+  if (!id.empty()) {
+    if (!id.starts_with(fmt::format("{}-", kImageIdPrefix)))
+      return InvalidArgument("image id '{}' does not start with {}-", id, kImageIdPrefix);
+    TG_RETURN_IF_ERROR(storage::CheckVolumeName(ImportVolumeName(id)));
+  }
+  return Status::Ok();
+}
+
 // The file's size (0 for a block device: qemu-img knows its size).
 Result<uint64_t> ValidateRequest(const ImportImageRequest& r) {
   TG_RETURN_IF_ERROR(ValidateImageName(r.name));
@@ -141,8 +155,7 @@ Result<uint64_t> ValidateRequest(const ImportImageRequest& r) {
   if (r.description.size() > 256) return InvalidArgument("description: at most 256 bytes");
   if (r.platform.size() > 64 || r.os_name.size() > 128)
     return InvalidArgument("platform: at most 64 bytes, OS name: at most 128");
-  if (r.architecture != "x86_64" && r.architecture != "arm64")
-    return InvalidArgument("architecture is x86_64 or arm64, not '{}'", r.architecture);
+  TG_RETURN_IF_ERROR(ValidateImageFields(r.architecture, r.os_type, r.id));
   struct stat st {};
   if (stat(r.file.c_str(), &st) != 0) return ErrnoStatus(errno, "image file " + r.file);
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
@@ -217,9 +230,10 @@ Task<Result<Image>> ComputeStore::ImportImage(ImportImageRequest request) {
   TG_CO_ASSIGN_OR_RETURN(Probe probe, ParseProbe(probed, file_size));
 
   // The record first: the name is taken before any volume is made.
-  Image image{.id = network::NewId(kImageIdPrefix),
+  Image image{.id = request.id.empty() ? network::NewId(kImageIdPrefix) : request.id,
               .name = request.name,
               .description = request.description,
+              .os_type = request.os_type,
               .platform = request.platform,
               .os_name = request.os_name,
               .architecture = request.architecture,
@@ -234,7 +248,8 @@ Task<Result<Image>> ComputeStore::ImportImage(ImportImageRequest request) {
   txn.then.push_back(etcd::TxnOp::Put(ImageKey(image.id), EncodeImage(image)));
   txn.then.push_back(etcd::TxnOp::Put(ImageNameKey(image.name), image.id));
   TG_CO_ASSIGN_OR_RETURN(auto made, co_await client_.Commit(std::move(txn)));
-  if (!made.succeeded) co_return AlreadyExists("image {} already exists", request.name);
+  if (!made.succeeded)
+    co_return AlreadyExists("image {} (or id {}) already exists", request.name, image.id);
   Log()->info("importing image id={} name={} format={} size={}", image.id, image.name, probe.format,
               probe.virtual_size);
 
@@ -271,6 +286,80 @@ Task<Result<Image>> ComputeStore::ImportImage(ImportImageRequest request) {
   if (!done.ok()) {  // deleted while importing: its snapshot goes too
     (co_await DeleteVolumeQuietly(image.snapshot)).IgnoreError();
     co_return done.status().Annotate("import " + image.id);
+  }
+  co_return *done;
+}
+
+// Like an import's end: the record (Creating) takes the name first, then the
+// image's own snapshot is made, then it is Available. A snapshot source is
+// cloned into the import volume (instant, copy on write) and that is
+// snapshotted, so the image's snapshot is its own.
+Task<Result<Image>> ComputeStore::CreateImageFromDisk(DiskImageRequest request) {
+  TG_CO_RETURN_IF_ERROR(ValidateImageName(request.name));
+  TG_CO_RETURN_IF_ERROR(ValidateText("description", request.description));
+  TG_CO_RETURN_IF_ERROR(ValidateText("platform", request.platform));
+  TG_CO_RETURN_IF_ERROR(ValidateText("OS name", request.os_name));
+  if (request.description.size() > 256) co_return InvalidArgument("description: at most 256 bytes");
+  if (request.platform.size() > 64 || request.os_name.size() > 128)
+    co_return InvalidArgument("platform: at most 64 bytes, OS name: at most 128");
+  TG_CO_RETURN_IF_ERROR(ValidateImageFields(request.architecture, request.os_type, request.id));
+  if (request.snapshot.empty() == request.volume.empty())
+    co_return InvalidArgument("an image is made from a snapshot or from a volume (one of them)");
+  const std::string source = request.snapshot.empty() ? request.volume : request.snapshot;
+  TG_CO_RETURN_IF_ERROR(storage::CheckVolumeName(source));
+  TG_CO_ASSIGN_OR_RETURN(auto got, co_await client_.Get(storage::VolumeKey(source)));
+  if (got.kvs.empty()) co_return NotFound("no volume {}", source);
+  TG_CO_ASSIGN_OR_RETURN(storage::VolumeInfo info, storage::DecodeVolume(got.kvs[0].value));
+  if (info.snapshot != !request.snapshot.empty())
+    co_return InvalidArgument("{} is {}a snapshot", source, info.snapshot ? "" : "not ");
+  if (info.state != storage::VolumeState::kAvailable)
+    co_return FailedPrecondition("volume {} is {}", source, storage::VolumeStateName(info.state));
+
+  Image image{.id = request.id.empty() ? network::NewId(kImageIdPrefix) : request.id,
+              .name = request.name,
+              .description = request.description,
+              .os_type = request.os_type,
+              .platform = request.platform,
+              .os_name = request.os_name,
+              .architecture = request.architecture,
+              .size = info.size};
+  image.snapshot = image.id;
+  image.created_at = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  etcd::Txn txn;
+  for (const std::string& key : {ImageKey(image.id), ImageNameKey(image.name)})
+    txn.compares.push_back(etcd::Compare::Missing(key));
+  txn.then.push_back(etcd::TxnOp::Put(ImageKey(image.id), EncodeImage(image)));
+  txn.then.push_back(etcd::TxnOp::Put(ImageNameKey(image.name), image.id));
+  TG_CO_ASSIGN_OR_RETURN(auto made, co_await client_.Commit(std::move(txn)));
+  if (!made.succeeded)
+    co_return AlreadyExists("image {} (or id {}) already exists", request.name, image.id);
+  Log()->info("image id={} name={} from {}", image.id, image.name, source);
+
+  Status s;
+  if (!request.volume.empty()) {
+    s = (co_await volumes_.Snapshot(request.volume, image.snapshot)).status();
+  } else {
+    storage::CloneVolumeRequest clone{
+        .snapshot = request.snapshot, .name = ImportVolumeName(image.id), .wait = true};
+    s = (co_await volumes_.Clone(clone)).status();
+    if (s.ok()) s = (co_await volumes_.Snapshot(clone.name, image.snapshot)).status();
+    (co_await DeleteVolumeQuietly(clone.name)).IgnoreError();
+  }
+  const std::string key = ImageKey(image.id);
+  const std::string what = fmt::format("image {}", image.id);
+  std::function<Status(Image&, etcd::Txn&)> finish = [&](Image& m, etcd::Txn&) {
+    if (m.status != ImageStatus::kCreating)
+      return FailedPrecondition("image {} is {} meanwhile", m.id, ImageStatusName(m.status));
+    m.status = s.ok() ? ImageStatus::kAvailable : ImageStatus::kCreateFailed;
+    if (!s.ok()) m.status_reason = s.ToString();
+    return Status::Ok();
+  };
+  auto done = co_await ChangeRecord<Image>(client_, key, what, DecodeImage, EncodeImage, finish);
+  if (!s.ok() || !done.ok()) {
+    (co_await DeleteVolumeQuietly(image.snapshot)).IgnoreError();
+    co_return s.ok() ? done.status().Annotate("image " + image.id) : s;
   }
   co_return *done;
 }

@@ -391,8 +391,10 @@ Task<Status> ComputeStore::FinishDelete(const std::string& id) {
 }
 
 Task<Result<InstanceDisk>> ComputeStore::AttachDisk(std::string instance_id, std::string volume,
-                                                    bool delete_with_instance) {
+                                                    bool delete_with_instance,
+                                                    std::string disk_id) {
   TG_CO_RETURN_IF_ERROR(storage::CheckVolumeName(volume));
+  if (!disk_id.empty()) TG_CO_RETURN_IF_ERROR(storage::CheckVolumeName(disk_id));
   TG_CO_ASSIGN_OR_RETURN(auto got, co_await client_.Get(storage::VolumeKey(volume)));
   if (got.kvs.empty()) co_return NotFound("no volume {}", volume);
   TG_CO_ASSIGN_OR_RETURN(storage::VolumeInfo info, storage::DecodeVolume(got.kvs[0].value));
@@ -400,7 +402,7 @@ Task<Result<InstanceDisk>> ComputeStore::AttachDisk(std::string instance_id, std
   if (info.state != storage::VolumeState::kAvailable)
     co_return FailedPrecondition("volume {} is {}", volume, storage::VolumeStateName(info.state));
   const int64_t volume_revision = got.kvs[0].mod_revision;
-  InstanceDisk disk{.id = network::NewId(kDiskIdPrefix),
+  InstanceDisk disk{.id = disk_id.empty() ? network::NewId(kDiskIdPrefix) : disk_id,
                     .volume = volume,
                     .size = info.size,
                     .system = false,
@@ -410,6 +412,8 @@ Task<Result<InstanceDisk>> ComputeStore::AttachDisk(std::string instance_id, std
     if (v.disks.size() > kMaxDataDisks)
       return FailedPrecondition("instance {} has {} data disks already", instance_id,
                                 kMaxDataDisks);
+    for (const InstanceDisk& d : v.disks)
+      if (d.id == disk.id) return AlreadyExists("instance {} has a disk {}", instance_id, d.id);
     txn.compares.push_back(Unchanged(storage::VolumeKey(volume), volume_revision));
     txn.compares.push_back(etcd::Compare::Missing(DiskVolumeKey(volume)));
     txn.then.push_back(etcd::TxnOp::Put(DiskVolumeKey(volume), instance_id));
@@ -441,6 +445,46 @@ Task<Status> ComputeStore::DetachDisk(std::string instance_id, std::string disk_
     return Status::Ok();
   };
   co_return (co_await ChangeInstance(instance_id, detach)).status();
+}
+
+Task<Status> ComputeStore::ReplaceDiskVolume(std::string instance_id, std::string disk_id,
+                                             std::string volume) {
+  TG_CO_RETURN_IF_ERROR(storage::CheckVolumeName(volume));
+  TG_CO_ASSIGN_OR_RETURN(auto got, co_await client_.Get(storage::VolumeKey(volume)));
+  if (got.kvs.empty()) co_return NotFound("no volume {}", volume);
+  TG_CO_ASSIGN_OR_RETURN(storage::VolumeInfo info, storage::DecodeVolume(got.kvs[0].value));
+  if (info.snapshot) co_return InvalidArgument("{} is a snapshot: clone it first", volume);
+  if (info.state != storage::VolumeState::kAvailable)
+    co_return FailedPrecondition("volume {} is {}", volume, storage::VolumeStateName(info.state));
+  const int64_t volume_revision = got.kvs[0].mod_revision;
+  std::string old_volume;
+  std::function<Status(Instance&, etcd::Txn&)> swap = [&](Instance& v, etcd::Txn& txn) {
+    if (v.deleting) return FailedPrecondition("instance {} is being deleted", instance_id);
+    // Stopped and asked to stay so: no QEMU has the old volume open.
+    if (v.status != InstanceStatus::kStopped || v.desired != PowerState::kStopped)
+      return FailedPrecondition("IncorrectInstanceStatus: instance {} is {}", instance_id,
+                                InstanceStatusName(v.status));
+    auto it = std::find_if(v.disks.begin(), v.disks.end(),
+                           [&](const InstanceDisk& d) { return d.id == disk_id; });
+    if (it == v.disks.end()) return NotFound("instance {} has no disk {}", instance_id, disk_id);
+    if (it->volume == volume)
+      return InvalidArgument("disk {} is volume {} already", disk_id, volume);
+    old_volume = it->volume;
+    txn.compares.push_back(Unchanged(storage::VolumeKey(volume), volume_revision));
+    txn.compares.push_back(etcd::Compare::Missing(DiskVolumeKey(volume)));
+    txn.then.push_back(etcd::TxnOp::Delete(DiskVolumeKey(it->volume)));
+    txn.then.push_back(etcd::TxnOp::Put(DiskVolumeKey(volume), instance_id));
+    it->volume = volume;
+    it->size = info.size;
+    return Status::Ok();
+  };
+  auto done = co_await ChangeInstance(instance_id, swap);
+  if (done.status().code() == ErrorCode::kCancelled)
+    co_return FailedPrecondition("volume {} changed or became a disk meanwhile", volume);
+  TG_CO_RETURN_IF_ERROR(done.status());
+  Log()->info("instance {} disk {} now volume {} (was {})", instance_id, disk_id, volume,
+              old_volume);
+  co_return co_await DeleteVolumeQuietly(old_volume);
 }
 
 Task<Result<network::NetworkInterface>> ComputeStore::AttachNewInterface(
