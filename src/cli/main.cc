@@ -8,6 +8,7 @@
 //   tiangong storage status   chunkservers, chunk health, recovery progress
 //   tiangong status       what the control plane looks like now
 //   tiangong image|type|keypair|instance|deployment-set|host ...   compute
+//   tiangong api ecs|vpc Action --Param v ...   the HTTP API, aliyun CLI style
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,8 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/runtime.h"
+#include "cli/api_commands.h"
+#include "cli/api_flags.h"
 #include "cli/compute_commands.h"
 #include "cli/network_commands.h"
 #include "cli/node_flags.h"
@@ -108,6 +111,7 @@ int Main(int argc, char** argv) {
                     "Instance memory the scheduler may bind per MiB of a node's")
         ->capture_default_str()
         ->check(CLI::Range(0.1, 64.0));
+    AddApiServeFlags(cmd, server.api);
   }
   server_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
       ->capture_default_str();
@@ -246,6 +250,7 @@ int Main(int argc, char** argv) {
 
   NetworkCommands network(app, etcd_list);
   ComputeCommands compute(app, etcd_list);
+  ApiCommands api_client(app);
 
   auto* status_cmd = app.add_subcommand("status", "Print the control plane's state as JSON");
   status_cmd->add_option("--etcd", etcd_list, "etcd client URLs, comma-separated")
@@ -320,6 +325,8 @@ int Main(int argc, char** argv) {
       }
       co_return co_await StorageStatus(store);
     });
+  } else if (api_client.chosen()) {
+    result = api_client.Run();
   } else if (network.chosen() || compute.chosen()) {
     result = rt.Run([&]() -> Task<Status> {
       TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, SplitList(etcd_list)));

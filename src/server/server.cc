@@ -57,6 +57,19 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
   mirrors.Spawn("storage state mirror", storage_state.Run());
   mirrors.Spawn("network state mirror", network_state.Run());
   mirrors.Spawn("compute state mirror", compute_state.Run());
+  Status api_failed;
+  if (api::ServesApi(options.api)) {
+    mirrors.Spawn("API", [&]() -> Task<void> {
+      Status s = co_await api::ServeApi(client, options.api, runtime.shutdown());
+      if (!s.ok()) {
+        // A server asked to serve the API that cannot is of no use to its
+        // callers: it stops rather than run without it.
+        Log()->error("API failed: {}", s);
+        api_failed = s;
+        runtime.RequestShutdown();
+      }
+    }());
+  }
   Status result;
   while (!runtime.shutdown().is_set()) {
     auto campaign = co_await (election.Campaign() || runtime.shutdown().Wait());
@@ -90,7 +103,7 @@ Task<Status> RunServer(Runtime& runtime, etcd::Client& client, const ServerOptio
   Status revoked = co_await registration->Revoke();
   if (!revoked.ok()) Log()->warn("deregistration failed: {}", revoked);
   Log()->info("server stopped name={}", name);
-  co_return Status::Ok();
+  co_return api_failed;
 }
 
 }  // namespace tg::server

@@ -1,12 +1,14 @@
 // The control-plane role (`tiangong server`, and the server inside `tiangong
 // up`): registers this server in etcd and keeps one leader among the servers
 // for the controllers (the storage master, the gateway keeper and the compute
-// scheduler).
+// scheduler). Every server, leader or not, serves the HTTP API when asked
+// (--api-listen): its state is all in etcd.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "api/serve.h"
 #include "base/runtime.h"
 #include "compute/scheduler/placement.h"
 #include "etcd/client.h"
@@ -19,6 +21,8 @@ struct ServerOptions {
   int lease_ttl_seconds = 5;
   // The scheduler's CPU and memory overcommit ratios (placement.h).
   compute::PlacementPolicy placement;
+  // The HTTP API (api/serve.h); an empty listen address serves none.
+  api::ApiServeOptions api;
 };
 
 // The election all controllers run under.

@@ -1,5 +1,7 @@
 #include "up/up.h"
 
+#include "up/api_bootstrap.h"
+
 #include <filesystem>
 
 #include "base/log.h"
@@ -79,6 +81,7 @@ Task<Status> RunUp(Runtime& rt, UpOptions up, server::ServerOptions server) {
   std::unique_ptr<etcd::LocalEtcd> store = std::move(*started);
   server.etcd_endpoints = {store->client_url()};
   if (server.name.empty()) server.name = "local";
+  TG_CO_RETURN_IF_ERROR(PrepareApi(up.state_dir, server.api));
 
   Status result;
   {
@@ -113,6 +116,8 @@ Task<Status> RunUp(Runtime& rt, UpOptions up, server::ServerOptions server) {
     }
     log->info("tiangong is up etcd={} state={} chunkservers={} node={}", store->client_url(),
               up.state_dir, up.chunkservers, up.node ? "local" : "none");
+    if (Status s = co_await BootstrapApiAdmin(*client, up.state_dir, server.api); !s.ok())
+      log->error("API admin account: {}", s);
     // The store dying under us is fatal: stop everything and say so.
     auto outcome = co_await (server::RunServer(rt, *client, server) ||
                              store->process().AsyncWaitExit(rt.executor()));

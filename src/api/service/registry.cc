@@ -1,0 +1,150 @@
+#include "api/service/registry.h"
+
+#include <fmt/format.h>
+
+#include "base/json_record.h"
+
+namespace tg::api {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Ids and account ids are printable ASCII without '/', so a key names one
+// resource of one account.
+bool SafeKeyPart(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s)
+    if (c <= ' ' || c > '~' || c == '/') return false;
+  return true;
+}
+
+std::string AccountPrefix(std::string_view account) {
+  return fmt::format("{}{}/", kResourcesPrefix, account);
+}
+
+}  // namespace
+
+std::string ResourceKey(std::string_view account, std::string_view id) {
+  return AccountPrefix(account) + std::string(id);
+}
+
+std::string Encode(const ResourceRecord& r) {
+  json j = {{"id", r.id},           {"kind", r.kind},
+            {"account", r.account}, {"created_at", r.created_at},
+            {"name", r.name},       {"description", r.description},
+            {"tags", r.tags},       {"extra", json::parse(r.extra.dump())}};
+  StampRecordFormat(j);
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<ResourceRecord> DecodeResource(std::string_view text) {
+  return DecodeJsonRecord<ResourceRecord>(
+      text, "API resource", [](const json& j, ResourceRecord& r) {
+        r.id = j.at("id").get<std::string>();
+        r.kind = j.at("kind").get<std::string>();
+        r.account = j.at("account").get<std::string>();
+        r.created_at = j.at("created_at").get<int64_t>();
+        r.name = j.at("name").get<std::string>();
+        r.description = j.at("description").get<std::string>();
+        r.tags = j.at("tags").get<std::map<std::string, std::string>>();
+        const json& extra = j.at("extra");
+        if (!extra.is_object()) throw std::invalid_argument("extra is not an object");
+        r.extra = Json::parse(extra.dump());
+        if (!SafeKeyPart(r.id) || !SafeKeyPart(r.account) || r.kind.empty())
+          throw std::invalid_argument("id, account or kind is not valid");
+      });
+}
+
+Task<Result<std::optional<ResourceRecord>>> Registry::Get(std::string account, std::string id) {
+  if (!SafeKeyPart(account) || !SafeKeyPart(id)) co_return std::optional<ResourceRecord>();
+  auto got = co_await client_.Get(ResourceKey(account, id));
+  if (!got.ok()) co_return got.status();
+  if (got->kvs.empty()) co_return std::optional<ResourceRecord>();
+  auto r = DecodeResource(got->kvs[0].value);
+  if (!r.ok()) co_return r.status().Annotate(got->kvs[0].key);
+  if (r->account != account || r->id != id)
+    co_return InvalidArgument("API resource {} names another account or id", got->kvs[0].key);
+  r->revision = got->kvs[0].mod_revision;
+  co_return std::optional<ResourceRecord>(*std::move(r));
+}
+
+Task<ApiResult<ResourceRecord>> Registry::Owned(std::string account, std::string id,
+                                                std::string_view kind,
+                                                std::string_view not_found_kind) {
+  auto got = co_await Get(account, id);
+  if (!got.ok()) co_return FromStatus(got.status());
+  if (!got->has_value() || (*got)->kind != kind) co_return NotFound(not_found_kind, id);
+  co_return **std::move(got);
+}
+
+Task<Result<std::vector<ResourceRecord>>> Registry::List(std::string account, std::string kind) {
+  std::vector<ResourceRecord> out;
+  if (!SafeKeyPart(account)) co_return out;
+  auto got = co_await client_.Get(AccountPrefix(account), {.prefix = true});
+  if (!got.ok()) co_return got.status();
+  for (const auto& kv : got->kvs) {
+    auto r = DecodeResource(kv.value);
+    // A record that does not decode fails the listing: showing the rest as
+    // if it were absent would let a caller act on a partial view.
+    if (!r.ok()) co_return r.status().Annotate(kv.key);
+    if (!kind.empty() && r->kind != kind) continue;
+    r->revision = kv.mod_revision;
+    out.push_back(*std::move(r));
+  }
+  co_return out;
+}
+
+Task<Result<size_t>> Registry::Count(std::string account, std::string kind) {
+  auto list = co_await List(std::move(account), std::move(kind));
+  if (!list.ok()) co_return list.status();
+  co_return list->size();
+}
+
+Task<Status> Registry::Create(ResourceRecord record) {
+  if (!SafeKeyPart(record.account) || !SafeKeyPart(record.id))
+    co_return InvalidArgument("resource id or account is not valid");
+  const std::string key = ResourceKey(record.account, record.id);
+  etcd::Txn txn;
+  txn.compares.push_back(etcd::Compare::Missing(key));
+  txn.then.push_back(etcd::TxnOp::Put(key, Encode(record)));
+  auto r = co_await client_.Commit(std::move(txn));
+  if (!r.ok()) co_return r.status();
+  if (!r->succeeded) co_return AlreadyExists("resource {} is already recorded", record.id);
+  co_return Status::Ok();
+}
+
+Task<Status> Registry::Update(ResourceRecord record) {
+  const std::string key = ResourceKey(record.account, record.id);
+  etcd::Txn txn;
+  txn.compares.push_back(
+      etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, record.revision));
+  txn.then.push_back(etcd::TxnOp::Put(key, Encode(record)));
+  auto r = co_await client_.Commit(std::move(txn));
+  if (!r.ok()) co_return r.status();
+  if (!r->succeeded) co_return Aborted("resource {} changed meanwhile", record.id);
+  co_return Status::Ok();
+}
+
+Task<Result<ResourceRecord>> Registry::Change(std::string account, std::string id,
+                                              std::function<Status(ResourceRecord&)> change) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    auto got = co_await Get(account, id);
+    if (!got.ok()) co_return got.status();
+    if (!got->has_value()) co_return tg::NotFound("resource {} not found", id);
+    ResourceRecord r = **got;
+    TG_CO_RETURN_IF_ERROR(change(r));
+    Status s = co_await Update(r);
+    if (s.ok()) co_return r;
+    if (s.code() != ErrorCode::kAborted) co_return s;
+  }
+  co_return Aborted("resource {} kept changing", id);
+}
+
+Task<Status> Registry::Delete(std::string account, std::string id) {
+  if (!SafeKeyPart(account) || !SafeKeyPart(id)) co_return Status::Ok();
+  auto r = co_await client_.Delete(ResourceKey(account, id));
+  co_return r.status();
+}
+
+}  // namespace tg::api
