@@ -61,6 +61,7 @@ ApiError WithMessage(const std::optional<ApiError>& chosen, ApiError fallback,
   if (error.message.empty()) {
     error.message = status_message;
   } else if (!status_message.empty()) {
+    if (error.message.back() == '.') error.message.pop_back();
     error.message += ": " + status_message;
   }
   return error;
