@@ -656,6 +656,10 @@ Task<Status> VpcStore::DissociateEip(std::string eip_id) {
             if (s.eip_id == eip_id)
               return FailedPrecondition("the SNAT entry for {} of {} still uses EIP {}",
                                         s.source.ToString(), e.nat_id, eip_id);
+          for (const auto& f : nat->second.value.forward)
+            if (f.eip_id == eip_id)
+              return FailedPrecondition("the forward entry {} of {} still uses EIP {}", f.id,
+                                        e.nat_id, eip_id);
           Pin(txn, NatGatewayKey(e.nat_id), nat->second);
         }
         e.eni_id.clear();
@@ -686,6 +690,8 @@ Task<Status> VpcStore::DeleteNatGateway(std::string id) {
     const NatGateway nat = it->second.value;
     if (!nat.snat.empty())
       co_return FailedPrecondition("NAT gateway {} still has SNAT entries", id);
+    if (!nat.forward.empty())
+      co_return FailedPrecondition("NAT gateway {} still has forward entries", id);
     for (const auto& [eid, e] : st.eips)
       if (e.value.nat_id == id)
         co_return FailedPrecondition("NAT gateway {} still has EIP {}", id, eid);
@@ -742,6 +748,71 @@ Task<Status> VpcStore::RemoveSnatEntry(std::string nat_id, Cidr source) {
         nat.snat.erase(it);
         return Status::Ok();
       });
+}
+
+Task<Result<ForwardEntry>> VpcStore::AddForwardEntry(std::string nat_id, ForwardEntry entry) {
+  TG_CO_RETURN_IF_ERROR(ValidateForwardEntry(entry));
+  NetworkReads reads;
+  reads.prefixes.emplace_back(kEipsPrefix);  // the EIP, by id or by address
+  reads.prefixes.emplace_back(kVpcsPrefix);  // the NAT gateway's, for its block
+  ForwardEntry added;
+  Status changed = co_await ChangeNat(
+      *this, nat_id, std::move(reads),
+      [&](const NetworkState& st, NatGateway& nat, etcd::Txn& txn) -> Status {
+        ForwardEntry e = entry;
+        auto vpc = st.vpcs.find(nat.vpc_id);
+        if (vpc == st.vpcs.end()) return NotFound("no VPC {}", nat.vpc_id);
+        if (!vpc->second.value.cidr.Contains(e.internal_ip))
+          return InvalidArgument("internal address {} is not inside {} ({})",
+                                 e.internal_ip.ToString(), nat.vpc_id,
+                                 vpc->second.value.cidr.ToString());
+        auto eip = st.eips.end();
+        if (!e.eip_id.empty()) {
+          eip = st.eips.find(e.eip_id);
+        } else {
+          eip = std::find_if(st.eips.begin(), st.eips.end(), [&](const auto& kv) {
+            return kv.second.value.address == e.external_ip;
+          });
+        }
+        const std::string named = e.eip_id.empty() ? e.external_ip.ToString() : e.eip_id;
+        if (eip == st.eips.end() || eip->second.value.nat_id != nat_id)
+          return FailedPrecondition("EIP {} is not associated with {}", named, nat_id);
+        if (e.external_ip != Ipv4{} && e.external_ip != eip->second.value.address)
+          return InvalidArgument("{} is not the address of EIP {} ({})", e.external_ip.ToString(),
+                                 eip->first, eip->second.value.address.ToString());
+        e.eip_id = eip->first;
+        e.external_ip = eip->second.value.address;
+        for (const auto& other : nat.forward)
+          if (ForwardEntriesClash(other, e))
+            return AlreadyExists("{} already forwards {}:{} {} (entry {})", nat_id,
+                                 e.external_ip.ToString(), e.external_port,
+                                 ForwardProtocolName(other.protocol), other.id);
+        // Unique in the record; the record's revision condition does the rest.
+        do {
+          e.id = NewId(kForwardEntryIdPrefix);
+        } while (std::any_of(nat.forward.begin(), nat.forward.end(),
+                             [&](const ForwardEntry& f) { return f.id == e.id; }));
+        Pin(txn, EipKey(e.eip_id), eip->second);
+        nat.forward.push_back(e);
+        added = e;
+        return Status::Ok();
+      });
+  if (!changed.ok()) co_return changed;
+  co_return added;
+}
+
+Task<Status> VpcStore::RemoveForwardEntry(std::string nat_id, std::string entry_id) {
+  NetworkReads only_the_nat;
+  co_return co_await ChangeNat(*this, nat_id, std::move(only_the_nat),
+                               [&](const NetworkState&, NatGateway& nat, etcd::Txn&) {
+                                 auto it = std::find_if(
+                                     nat.forward.begin(), nat.forward.end(),
+                                     [&](const ForwardEntry& f) { return f.id == entry_id; });
+                                 if (it == nat.forward.end())
+                                   return NotFound("{} has no forward entry {}", nat_id, entry_id);
+                                 nat.forward.erase(it);
+                                 return Status::Ok();
+                               });
 }
 
 Task<Result<VpnGateway>> VpcStore::CreateVpnGateway(std::string vpc_id, Ipv4 peer,

@@ -89,7 +89,8 @@ class VpcStore {
                               std::string name = "");
   Task<Status> DeleteEip(std::string id);
   // With an interface (eni-...) for 1:1 NAT, or with a NAT gateway (ngw-...)
-  // for its SNAT entries (the EIP moves to the NAT gateway's node).
+  // for its SNAT and DNAT entries (the EIP moves to the NAT gateway's
+  // node). Dissociating is refused while an entry uses the EIP.
   Task<Status> AssociateEip(std::string eip_id, std::string target);
   Task<Status> DissociateEip(std::string eip_id);
   Task<Result<NatGateway>> CreateNatGateway(std::string vpc_id, std::string host = "",
@@ -99,6 +100,14 @@ class VpcStore {
   // NAT gateway), ports translated.
   Task<Status> AddSnatEntry(std::string nat_id, SnatEntry entry);
   Task<Status> RemoveSnatEntry(std::string nat_id, Cidr source);
+  // A DNAT entry: `entry.external_ip`:`external_port` (an EIP associated
+  // with this NAT gateway, named by `eip_id` or by its address, or both;
+  // they must agree) forwarded to `internal_ip`:`internal_port` inside the
+  // VPC. No two entries forward the same address, port and protocol. The
+  // entry as stored (its id, fwd-..., given here; eip_id and external_ip
+  // both filled in).
+  Task<Result<ForwardEntry>> AddForwardEntry(std::string nat_id, ForwardEntry entry);
+  Task<Status> RemoveForwardEntry(std::string nat_id, std::string entry_id);
   // A GRE link from a public address (`address`, or the lowest free one) to
   // the customer gateway `peer`.
   Task<Result<VpnGateway>> CreateVpnGateway(std::string vpc_id, Ipv4 peer,

@@ -36,6 +36,7 @@ void Gateway::Update(GatewayView view) {
   };
   for (const auto& [a, e] : view.eip_by_address) check(a);
   for (const auto a : view.snat_addresses) check(a);
+  for (const auto a : view.forward_addresses) check(a);
   for (const auto& [a, v] : view.vpn_by_address) check(a);
   gateways_ = std::move(view);
   for (Ipv4 a : announce) {

@@ -5,19 +5,22 @@
 namespace tg::network {
 
 std::optional<uint16_t> NatTable::Outbound(uint8_t protocol, const NatInside& inside, Ipv4 outside,
-                                           Ipv4 remote, uint16_t remote_port, TimePoint now) {
+                                           Ipv4 remote, uint16_t remote_port, TimePoint now,
+                                           const std::set<uint16_t>* reserved) {
   const InsideKey key{protocol,    inside.vni,   inside.address.value,
                       inside.port, remote.value, remote_port};
   const TimePoint expiry = now + ConnTrack::IdleTimeout(protocol);
-  if (auto it = outbound_.find(key);
-      it != outbound_.end() && it->second.outside.address == outside.value) {
+  if (auto it = outbound_.find(key); it != outbound_.end() &&
+                                     it->second.outside.address == outside.value &&
+                                     !it->second.forwarded) {
     it->second.expiry = expiry;
     return it->second.outside.port;
   }
   // The inside port if it is free towards that remote end (as a kernel
   // does), else the next free one from a rotating cursor.
   auto taken = [&](uint16_t port) {
-    return inbound_.count({protocol, outside.value, port, remote.value, remote_port}) > 0;
+    return (reserved && reserved->count(port)) ||
+           inbound_.count({protocol, outside.value, port, remote.value, remote_port}) > 0;
   };
   std::optional<uint16_t> port;
   if (inside.port >= kFirstPort && !taken(inside.port)) port = inside.port;
@@ -27,14 +30,49 @@ std::optional<uint16_t> NatTable::Outbound(uint8_t protocol, const NatInside& in
     if (!taken(p)) port = p;
   }
   if (!port) return std::nullopt;
-  if (auto old = outbound_.find(key); old != outbound_.end()) {  // the SNAT address changed
-    inbound_.erase(old->second.outside);
-    outbound_.erase(old);
-  }
+  Erase(key);  // the SNAT address changed, or a DNAT connection's inside end leaves anew
   const OutsideKey out{protocol, outside.value, *port, remote.value, remote_port};
   outbound_[key] = {out, expiry};
   inbound_[out] = key;
   return port;
+}
+
+void NatTable::Forward(uint8_t protocol, const NatInside& inside, Ipv4 outside,
+                       uint16_t outside_port, Ipv4 remote, uint16_t remote_port, TimePoint now) {
+  const InsideKey key{protocol,    inside.vni,   inside.address.value,
+                      inside.port, remote.value, remote_port};
+  const OutsideKey out{protocol, outside.value, outside_port, remote.value, remote_port};
+  const TimePoint expiry = now + ConnTrack::IdleTimeout(protocol);
+  if (auto it = outbound_.find(key); it != outbound_.end() && it->second.outside == out) {
+    it->second.expiry = expiry;
+    it->second.forwarded = true;
+    return;
+  }
+  Erase(key);
+  if (auto other = inbound_.find(out); other != inbound_.end()) {
+    const InsideKey previous = other->second;  // (Erase frees the node it is in)
+    Erase(previous);
+  }
+  outbound_[key] = {out, expiry, /*forwarded=*/true};
+  inbound_[out] = key;
+}
+
+std::optional<NatTable::Outside> NatTable::ForwardedReply(uint8_t protocol, const NatInside& inside,
+                                                          Ipv4 remote, uint16_t remote_port,
+                                                          TimePoint now, bool refresh) {
+  auto it = outbound_.find(
+      {protocol, inside.vni, inside.address.value, inside.port, remote.value, remote_port});
+  if (it == outbound_.end() || !it->second.forwarded || it->second.expiry <= now)
+    return std::nullopt;
+  if (refresh) it->second.expiry = now + ConnTrack::IdleTimeout(protocol);
+  return Outside{Ipv4{it->second.outside.address}, it->second.outside.port};
+}
+
+void NatTable::Erase(const InsideKey& inside) {
+  auto it = outbound_.find(inside);
+  if (it == outbound_.end()) return;
+  inbound_.erase(it->second.outside);
+  outbound_.erase(it);
 }
 
 std::optional<NatInside> NatTable::Inbound(uint8_t protocol, Ipv4 outside, uint16_t outside_port,

@@ -10,7 +10,7 @@ namespace tg::network {
 
 bool GatewayView::Owns(Ipv4 a) const {
   return eip_by_address.count(a.value) || snat_addresses.count(a.value) ||
-         vpn_by_address.count(a.value);
+         forward_addresses.count(a.value) || vpn_by_address.count(a.value);
 }
 
 Ipv4 GatewayView::NextHop(Ipv4 to) const {
@@ -42,6 +42,18 @@ GatewayView BuildGatewayView(const NetworkState& state, const HostView& view) {
       if (eip == state.eips.end() || eip->second.value.nat_id != id) continue;
       g.snat[vni].push_back({entry.source, eip->second.value.address});
       g.snat_addresses.insert(eip->second.value.address.value);
+    }
+    for (const auto& entry : n.value.forward) {
+      auto eip = state.eips.find(entry.eip_id);
+      if (eip == state.eips.end() || eip->second.value.nat_id != id) continue;
+      const uint32_t address = eip->second.value.address.value;
+      for (const uint8_t protocol : {kIpProtoTcp, kIpProtoUdp}) {
+        if (!Forwards(entry.protocol, protocol)) continue;
+        g.forward[{address, protocol, entry.external_port}] = {vni, entry.internal_ip,
+                                                               entry.internal_port};
+        g.forwarded_ports[{address, protocol}].insert(entry.external_port);
+      }
+      g.forward_addresses.insert(address);
     }
   }
   for (const auto& [id, v] : state.vpn_gateways) {
@@ -134,6 +146,30 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
   // An ICMP error about a packet that came in through here goes out
   // translated as that packet was, quote included (RFC 5508).
   const std::optional<QuotedPacket>& quoted = ip.quoted;
+  // A reply of a connection a DNAT entry forwarded here (before the
+  // sender's own EIP or SNAT: the remote end knows it by the forwarded
+  // address and port).
+  if (quoted && quoted->has_ports && quoted->dst == ip.src && quoted->src == ip.dst &&
+      quoted->protocol != kIpProtoIcmp) {
+    if (auto fwd = nat.ForwardedReply(quoted->protocol, {vni, quoted->dst, quoted->dst_port},
+                                      quoted->src, quoted->src_port, now, /*refresh=*/false)) {
+      if (!RewriteIcmpError(out, ip, Side::kDestination, fwd->address, fwd->port))
+        return Drop(DropReason::kMalformed);
+      return Leave(hv, gv, nat, now, std::move(out), ip.dst);
+    }
+  }
+  if (!quoted && (ip.protocol == kIpProtoTcp || ip.protocol == kIpProtoUdp)) {
+    uint16_t inside_port = 0, remote_port = 0;
+    if (TranslatablePort(ip, Side::kSource, &inside_port) &&
+        TranslatablePort(ip, Side::kDestination, &remote_port)) {
+      if (auto fwd = nat.ForwardedReply(ip.protocol, {vni, ip.src, inside_port}, ip.dst,
+                                        remote_port, now)) {
+        if (!Rewrite(out, ip, Side::kSource, fwd->address, fwd->port))
+          return Drop(DropReason::kMalformed);
+        return Leave(hv, gv, nat, now, std::move(out), ip.dst);
+      }
+    }
+  }
   if (auto eip = gv.eip_by_inside.find({vni, ip.src.value}); eip != gv.eip_by_inside.end()) {
     if (quoted) {  // any protocol (1:1), about a packet to this interface
       if (quoted->dst != ip.src) return Drop(DropReason::kNoTranslation);
@@ -163,8 +199,12 @@ GatewayAction FromVpc(const HostView& hv, const GatewayView& gv, NatTable& nat, 
   if (!TranslatablePort(ip, Side::kSource, &inside_port)) return Drop(DropReason::kUnsupported);
   TranslatablePort(ip, Side::kDestination, &remote_port);
   if (ip.protocol == kIpProtoIcmp) remote_port = 0;  // echo: the identifier is both
+  const std::set<uint16_t>* reserved = nullptr;      // the ports DNAT entries forward
+  if (auto f = gv.forwarded_ports.find({snat->address.value, ip.protocol});
+      f != gv.forwarded_ports.end())
+    reserved = &f->second;
   auto port = nat.Outbound(ip.protocol, {vni, ip.src, inside_port}, snat->address, ip.dst,
-                           remote_port, now);
+                           remote_port, now, reserved);
   if (!port) return Drop(DropReason::kNoTranslation);
   if (!Rewrite(out, ip, Side::kSource, snat->address, *port)) return Drop(DropReason::kMalformed);
   return Leave(hv, gv, nat, now, std::move(out), ip.dst);
@@ -228,11 +268,26 @@ GatewayAction FromUplink(const HostView& hv, const GatewayView& gv, NatTable& na
       return Drop(DropReason::kMalformed);
     return ToVpc(hv, inside->vni, out);
   }
-  // A reply to a connection an SNAT entry opened.
   uint16_t outside_port = 0, remote_port = 0;
   if (!TranslatablePort(ip, Side::kDestination, &outside_port))
     return Drop(DropReason::kUnsupported);
   TranslatablePort(ip, Side::kSource, &remote_port);
+  // A port a DNAT entry forwards (before SNAT: such a port is never one an
+  // SNAT connection holds): the connection is tracked so that its replies
+  // leave as from here.
+  if (ip.protocol == kIpProtoTcp || ip.protocol == kIpProtoUdp) {
+    if (auto fwd = gv.forward.find({ip.dst.value, ip.protocol, outside_port});
+        fwd != gv.forward.end()) {
+      const GatewayView::Forward& to = fwd->second;
+      nat.Forward(ip.protocol, {to.vni, to.inside, to.inside_port}, ip.dst, outside_port, ip.src,
+                  remote_port, now);
+      if (!Rewrite(out, ip, Side::kDestination, to.inside, to.inside_port))
+        return Drop(DropReason::kMalformed);
+      return ToVpc(hv, to.vni, out);
+    }
+  }
+  // A reply to a connection an SNAT entry opened (or one a DNAT entry
+  // forwarded, until it is quiet, even if the entry has gone since).
   if (ip.protocol == kIpProtoIcmp) remote_port = 0;
   auto inside = nat.Inbound(ip.protocol, ip.dst, outside_port, ip.src, remote_port, now);
   if (!inside) return Drop(DropReason::kNoTranslation);

@@ -3,15 +3,16 @@
 // customer's network through the GRE link of a VPN gateway, or to the
 // public network with the source translated (the sender's EIP, 1:1, or a
 // NAT gateway's SNAT entry, ports translated). In from the public network:
-// ARP for the public addresses served here, packets to an EIP or to a
-// connection an SNAT entry opened, and GRE from a VPN gateway's peer,
-// routed to the interface they are for.
+// ARP for the public addresses served here, packets to an EIP, to a port a
+// DNAT entry forwards or to a connection an SNAT entry opened, and GRE from
+// a VPN gateway's peer, routed to the interface they are for.
 #pragma once
 
 #include <map>
 #include <optional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "network/datapath/forwarding.h"
@@ -34,11 +35,24 @@ struct GatewayView {
     uint32_t vni = 0;
     Ipv4 address, peer;
   };
+  struct Forward {  // a DNAT entry's inside end
+    uint32_t vni = 0;
+    Ipv4 inside;
+    uint16_t inside_port = 0;
+  };
+  // (public address, IP protocol, public port): "any" entries are under
+  // both TCP and UDP.
+  using ForwardKey = std::tuple<uint32_t, uint8_t, uint16_t>;
   std::optional<PublicPool> pool;
   std::map<uint32_t, EipOnInterface> eip_by_address;
   std::map<std::pair<uint32_t, uint32_t>, Ipv4> eip_by_inside;  // (vni, private) -> public
   std::map<uint32_t, std::vector<Snat>> snat;                   // by vni
   std::set<uint32_t> snat_addresses;
+  std::map<ForwardKey, Forward> forward;
+  std::set<uint32_t> forward_addresses;
+  // (public address, IP protocol) -> its forwarded ports, which SNAT never
+  // hands out.
+  std::map<std::pair<uint32_t, uint8_t>, std::set<uint16_t>> forwarded_ports;
   std::map<std::string, Vpn> vpns;  // by id
   std::map<uint32_t, std::string> vpn_by_address;
 

@@ -1,5 +1,7 @@
 #include "network/model/gateway.h"
 
+#include <cctype>
+
 #include "base/json_record.h"
 
 namespace tg::network {
@@ -12,6 +14,52 @@ const SnatEntry* LookupSnat(const NatGateway& nat, Ipv4 source) {
     if (e.source.Contains(source) && (!best || e.source.prefix > best->source.prefix)) best = &e;
   }
   return best;
+}
+
+std::string_view ForwardProtocolName(ForwardProtocol p) {
+  switch (p) {
+    case ForwardProtocol::kTcp:
+      return "tcp";
+    case ForwardProtocol::kUdp:
+      return "udp";
+    case ForwardProtocol::kAny:
+      return "any";
+  }
+  return "?";
+}
+
+Result<ForwardProtocol> ParseForwardProtocol(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "tcp") return ForwardProtocol::kTcp;
+  if (lower == "udp") return ForwardProtocol::kUdp;
+  if (lower == "any") return ForwardProtocol::kAny;
+  return InvalidArgument("forward protocol '{}' is not tcp, udp or any", text);
+}
+
+bool Forwards(ForwardProtocol p, uint8_t ip_protocol) {
+  constexpr uint8_t kTcp = 6, kUdp = 17;
+  switch (p) {
+    case ForwardProtocol::kTcp:
+      return ip_protocol == kTcp;
+    case ForwardProtocol::kUdp:
+      return ip_protocol == kUdp;
+    case ForwardProtocol::kAny:
+      return ip_protocol == kTcp || ip_protocol == kUdp;
+  }
+  return false;
+}
+
+Status ValidateForwardEntry(const ForwardEntry& e) {
+  if (e.external_port == 0 || e.internal_port == 0)
+    return InvalidArgument("a forward entry's ports must be 1 to 65535");
+  return Status::Ok();
+}
+
+bool ForwardEntriesClash(const ForwardEntry& a, const ForwardEntry& b) {
+  const bool common = a.protocol == b.protocol || a.protocol == ForwardProtocol::kAny ||
+                      b.protocol == ForwardProtocol::kAny;
+  return a.external_ip == b.external_ip && a.external_port == b.external_port && common;
 }
 
 Result<Ipv4> PickPublicAddress(const PublicPool& pool, const std::set<Ipv4>& used,
@@ -60,7 +108,18 @@ std::string Encode(const NatGateway& v) {
   json snat = json::array();
   for (const auto& e : v.snat)
     snat.push_back({{"source", e.source.ToString()}, {"eip_id", e.eip_id}});
-  json j{{"id", v.id}, {"name", v.name}, {"vpc_id", v.vpc_id}, {"host", v.host}, {"snat", snat}};
+  json forward = json::array();
+  for (const auto& e : v.forward) {
+    forward.push_back({{"id", e.id},
+                       {"eip_id", e.eip_id},
+                       {"external_ip", e.external_ip.ToString()},
+                       {"external_port", e.external_port},
+                       {"internal_ip", e.internal_ip.ToString()},
+                       {"internal_port", e.internal_port},
+                       {"protocol", ForwardProtocolName(e.protocol)}});
+  }
+  json j{{"id", v.id},     {"name", v.name}, {"vpc_id", v.vpc_id},
+         {"host", v.host}, {"snat", snat},   {"forward", forward}};
   StampRecordFormat(j);
   return j.dump();
 }
@@ -98,6 +157,16 @@ Result<Eip> DecodeEip(std::string_view text) {
   });
 }
 
+namespace {
+// A port field, 1 to 65535 (a wider number is refused, never cut).
+uint16_t PortOf(const json& e, const char* key) {
+  const auto& v = e.at(key);
+  if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 65535)
+    throw std::invalid_argument(fmt::format("{} is not a port (1 to 65535)", key));
+  return static_cast<uint16_t>(v.get<int64_t>());
+}
+}  // namespace
+
 Result<NatGateway> DecodeNatGateway(std::string_view text) {
   return DecodeJsonRecord<NatGateway>(text, "NAT gateway", [](const json& j, NatGateway& v) {
     v.id = j.at("id").get<std::string>();
@@ -107,6 +176,25 @@ Result<NatGateway> DecodeNatGateway(std::string_view text) {
     for (const auto& e : j.value("snat", json::array())) {
       v.snat.push_back({ValueOrThrow(ParseCidr(e.at("source").get<std::string>())),
                         e.at("eip_id").get<std::string>()});
+    }
+    // Absent in records written before DNAT: none.
+    for (const auto& e : j.value("forward", json::array())) {
+      ForwardEntry f;
+      f.id = e.at("id").get<std::string>();
+      f.eip_id = e.at("eip_id").get<std::string>();
+      if (f.id.empty() || f.eip_id.empty())
+        throw std::invalid_argument("a forward entry without an id or EIP");
+      f.external_ip = ValueOrThrow(ParseIpv4(e.at("external_ip").get<std::string>()));
+      f.external_port = PortOf(e, "external_port");
+      f.internal_ip = ValueOrThrow(ParseIpv4(e.at("internal_ip").get<std::string>()));
+      f.internal_port = PortOf(e, "internal_port");
+      f.protocol = ValueOrThrow(ParseForwardProtocol(e.at("protocol").get<std::string>()));
+      if (Status s = ValidateForwardEntry(f); !s.ok()) throw std::invalid_argument(s.ToString());
+      for (const auto& other : v.forward) {
+        if (other.id == f.id || ForwardEntriesClash(other, f))
+          throw std::invalid_argument("forward entry " + f.id + " repeats " + other.id);
+      }
+      v.forward.push_back(std::move(f));
     }
   });
 }

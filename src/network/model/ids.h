@@ -23,6 +23,7 @@ inline constexpr std::string_view kInterfaceIdPrefix = "eni";
 inline constexpr std::string_view kEipIdPrefix = "eip";
 inline constexpr std::string_view kNatGatewayIdPrefix = "ngw";
 inline constexpr std::string_view kVpnGatewayIdPrefix = "vpn";
+inline constexpr std::string_view kForwardEntryIdPrefix = "fwd";  // a NAT gateway's DNAT entry
 
 inline constexpr size_t kIdSuffixLength = 20;
 // New VNIs: the upper half of the 24-bit space.
