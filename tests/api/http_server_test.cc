@@ -47,6 +47,8 @@ Task<HttpResponse> Echo(HttpRequest request) {
   response.body = echo.dump();
   response.headers["x-echo"] = "yes";
   if (request.target.starts_with("/close")) response.headers["connection"] = "close";
+  if (request.target.starts_with("/inject")) response.headers["x-bad"] = "a\r\nSet-Cookie: x=1";
+  if (request.target.starts_with("/status")) response.status = 1000;
   co_return response;
 }
 
@@ -75,6 +77,13 @@ class HttpServerTest : public ::testing::Test {
   template <typename T>
   T Client(Task<T> task) {
     return RunTask(client_io_, std::move(task));
+  }
+
+  // Runs `f` on the server's thread (its objects belong to that loop).
+  size_t OnServer(std::function<size_t()> f) {
+    std::promise<size_t> out;
+    asio::post(server_io_, [&] { out.set_value(f()); });
+    return out.get_future().get();
   }
 
   Task<tcp::socket> Connect() {
@@ -507,6 +516,12 @@ TEST_F(HttpServerTest, TwoHundredConcurrentConnectionsAreAllAnswered) {
     // All connected first, so that all are open at the server at once.
     std::vector<tcp::socket> sockets;
     for (int i = 0; i < kClients; ++i) sockets.push_back(co_await Connect());
+    const auto deadline = Clock::now() + kClientTimeout;
+    while (OnServer([&] { return server_->connections_open(); }) < size_t{kClients} &&
+           Clock::now() < deadline) {
+      co_await SleepFor(5ms);
+    }
+    EXPECT_EQ(OnServer([&] { return server_->connections_open(); }), size_t{kClients});
     int answered = 0;
     TaskGroup clients(co_await asio::this_coro::executor);
     for (int i = 0; i < kClients; ++i) {
@@ -547,6 +562,27 @@ TEST_F(HttpServerTest, MoreConnectionsThanAllowedAreClosedAtOnce) {
       if (!served) co_await SleepFor(20ms);  // until the server has seen the close
     }
     EXPECT_TRUE(served);
+  }());
+}
+
+TEST_F(HttpServerTest, BadResponsesOfTheHandlerAreContained) {
+  StartServer();
+  Client([&]() -> Task<void> {
+    tcp::socket s = co_await Connect();
+    beast::flat_buffer buffer;
+    // A header value with CR LF in it is dropped, not split into two.
+    CO_ASSERT_TRUE(co_await Send(s, Get("/inject")));
+    auto injected = co_await Receive(s, buffer);
+    CO_ASSERT_TRUE(injected);
+    EXPECT_EQ(injected->result_int(), 200);
+    EXPECT_EQ(injected->count(http::field::set_cookie), 0u);
+    EXPECT_EQ(injected->count("x-bad"), 0u);
+    EXPECT_EQ((*injected)["x-echo"], "yes");
+    // A status that is no HTTP status becomes 500.
+    CO_ASSERT_TRUE(co_await Send(s, Get("/status")));
+    auto status = co_await Receive(s, buffer);
+    CO_ASSERT_TRUE(status);
+    EXPECT_EQ(status->result_int(), 500);
   }());
 }
 

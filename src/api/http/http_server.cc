@@ -93,6 +93,27 @@ std::string_view PathOf(std::string_view target) {
   return target.substr(0, std::min(target.find('?'), target.size()));
 }
 
+// RFC 9110 tokens and field values (no control characters but tab).
+bool IsFieldName(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 32 || u >= 127 ||
+        std::string_view("\"(),/:;<=>?@[\\]{}").find(c) != std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsFieldValue(std::string_view value) {
+  for (char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 32 && c != '\t') || u == 127) return false;
+  }
+  return true;
+}
+
 bool IsParseError(const ErrorCode& ec) {
   return ec.category() == http::make_error_code(http::error::bad_target).category();
 }
@@ -262,6 +283,11 @@ class Connection {
   }
 
   Task<bool> Send(HttpResponse in, unsigned version, bool keep_alive) {
+    if (in.status < 100 || in.status > 599) {  // Beast throws on such codes
+      Log()->error("handler answered an invalid status={}", in.status);
+      in = ErrorResponse(500, "InternalError",
+                         "The request processing has failed due to some unknown error.", host_);
+    }
     BeastResponse out;
     out.version(version == 10 ? 10 : 11);
     out.result(static_cast<unsigned>(in.status));
@@ -270,6 +296,10 @@ class Connection {
       if (beast::iequals(name, "connection") || beast::iequals(name, "content-length") ||
           beast::iequals(name, "transfer-encoding")) {
         continue;  // the framing is the server's own
+      }
+      if (!IsFieldName(name) || !IsFieldValue(value)) {
+        Log()->warn("dropped a response header that is not valid HTTP name={}", name.substr(0, 64));
+        continue;  // a CR or LF would let a value write headers of its own
       }
       out.set(name, value);
     }
