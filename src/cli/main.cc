@@ -18,6 +18,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/runtime.h"
+#include "cli/account_commands.h"
 #include "cli/api_commands.h"
 #include "cli/api_flags.h"
 #include "cli/compute_commands.h"
@@ -250,6 +251,7 @@ int Main(int argc, char** argv) {
 
   NetworkCommands network(app, etcd_list);
   ComputeCommands compute(app, etcd_list);
+  AccountCommands accounts(app, etcd_list);
   ApiCommands api_client(app);
 
   auto* status_cmd = app.add_subcommand("status", "Print the control plane's state as JSON");
@@ -327,11 +329,12 @@ int Main(int argc, char** argv) {
     });
   } else if (api_client.chosen()) {
     result = api_client.Run();
-  } else if (network.chosen() || compute.chosen()) {
+  } else if (network.chosen() || compute.chosen() || accounts.chosen()) {
     result = rt.Run([&]() -> Task<Status> {
       TG_CO_ASSIGN_OR_RETURN(auto client, Connect(rt, SplitList(etcd_list)));
       TG_CO_RETURN_IF_ERROR(co_await client->CheckReachable());
       if (network.chosen()) co_return co_await network.Run(*client);
+      if (accounts.chosen()) co_return co_await accounts.Run(*client);
       co_return co_await compute.Run(*client);
     });
   } else if (*status_cmd) {
