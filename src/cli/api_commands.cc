@@ -47,7 +47,7 @@ ApiCommands::ApiCommands(CLI::App& app) : flags_(std::make_unique<Flags>()) {
 ApiCommands::~ApiCommands() = default;
 
 bool ApiCommands::chosen() const {
-  return *flags_->api;
+  return flags_->api->parsed();
 }
 
 namespace {
@@ -86,7 +86,7 @@ Status Print(const api::ApiReply& reply) {
 Status ApiCommands::Run() {
   Flags& f = *flags_;
   TG_ASSIGN_OR_RETURN(api::ProfileFile file, api::ReadProfiles(f.config_path));
-  if (*f.configure) {
+  if (f.configure->parsed()) {
     api::Profile p = f.given;
     p.name = f.profile.empty() ? "default" : f.profile;
     if (p.endpoint.empty() || p.access_key_id.empty() || p.access_key_secret.empty())
