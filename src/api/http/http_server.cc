@@ -241,7 +241,7 @@ class Connection {
     co_return keep_alive;
   }
 
-  Task<HttpResponse> Handle(const BeastRequest& in) {
+  Task<HttpResponse> Handle(BeastRequest& in) {
     const std::string_view method = in.method_string();
     if (method != "GET" && method != "POST") {
       co_return ErrorResponse(405, "UnsupportedHTTPMethod",
@@ -260,7 +260,7 @@ class Connection {
         it->second += field.value();
       }
     }
-    request.body = in.body();
+    request.body = std::move(in.body());
     request.peer = c_.peer;
     request.tls = c_.tls;
     std::optional<HttpResponse> response;
@@ -273,6 +273,9 @@ class Connection {
       failure = "unknown exception";
     }
     if (!response) {
+      // Stop() cancels handlers in flight: that is no failure worth an error.
+      if (c_.stopping)
+        co_return ErrorResponse(503, "ServiceUnavailable", "The server is stopping.", host_);
       Log()->error("handler failed peer={} path={} error={}", c_.peer, PathOf(in.target()),
                    failure);
       co_return ErrorResponse(500, "InternalError",
