@@ -343,7 +343,8 @@ TEST_F(AuthTest, ADisabledOrDeletedKeyStopsWorkingWithinTheCacheTime) {
         break;
       }
     }
-    EXPECT_LE(std::chrono::steady_clock::now() - changed, 2500ms);
+    // The cache holds a key 2 s; one more request may be slow under ASan.
+    EXPECT_LE(std::chrono::steady_clock::now() - changed, 3s);
     EXPECT_EQ(code, remove ? "InvalidAccessKeyId.NotFound" : "Forbidden.AccessKeyDisabled");
   }
 }

@@ -13,7 +13,9 @@
 //
 // Keys are cached in memory for at most `key_cache_ttl` (2 s), so a key
 // disabled or deleted stops working within that time without an etcd read
-// per request. Nothing here logs a secret or a signature.
+// per request. An unknown key is cached as unknown for as long (a key
+// created just after a request named it works up to 2 s later). Nothing
+// here logs a secret or a signature.
 //
 // Errors (Alibaba's codes): MissingParameter (a V1 signature field or a V3
 // header absent), IncompleteSignature (a malformed Authorization header, a
