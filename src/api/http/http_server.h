@@ -51,8 +51,8 @@ using HttpHandler = std::function<Task<HttpResponse>(HttpRequest)>;
 class HttpServer {
  public:
   // Binds `options.listen` and, for HTTPS, loads the certificate and key.
-  // InvalidArgument for bad options, Unavailable if the address cannot be
-  // bound, IoError-like statuses for unreadable certificate files.
+  // InvalidArgument for bad options and for a certificate or key that
+  // cannot be read or do not match; Unavailable if the address cannot be bound.
   static Result<std::unique_ptr<HttpServer>> Create(Executor ex, HttpServerOptions options,
                                                     HttpHandler handler);
   ~HttpServer();
