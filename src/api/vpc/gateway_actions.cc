@@ -136,6 +136,10 @@ Task<ApiResult<Json>> RunCreateNatGateway(CallContext& ctx, CreateNatGatewayComm
   // (unless the VPC already has one).
   network::RouteEntry default_route{.destination = Cidr{}, .next_hop = nat_id};
   Status routed = co_await ctx.services.vpcs.AddRoute(c.vpc_id, default_route);
+  if (!routed.ok() && routed.code() != ErrorCode::kAlreadyExists) {
+    (co_await ctx.services.vpcs.DeleteNatGateway(nat_id)).IgnoreError();
+    co_return FromStatus(routed);
+  }
   const bool added_route = routed.ok();
   ResourceRecord record =
       NewResource(ctx, nat_id, kind::kNatGateway, name, c.description.value_or(""));
