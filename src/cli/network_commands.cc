@@ -20,9 +20,13 @@ struct NetworkCommands::Flags {
   CLI::App *route = nullptr, *route_add, *route_delete, *route_list;
   CLI::App *eip = nullptr, *eip_create, *eip_list, *eip_delete, *eip_associate, *eip_dissociate,
            *pool_set;
-  CLI::App *nat = nullptr, *nat_create, *nat_list, *nat_delete, *snat_add, *snat_remove;
+  CLI::App *nat = nullptr, *nat_create, *nat_list, *nat_delete, *snat_add, *snat_remove,
+           *forward_add, *forward_remove;
   CLI::App *vpn = nullptr, *vpn_create, *vpn_list, *vpn_delete;
   std::string router, target, eip_id, peer;
+  // A forward (DNAT) entry.
+  std::string external_ip, internal_ip, forward_protocol = "any", entry_id;
+  uint16_t external_port = 0, internal_port = 0;
   std::string destination, next_hop;
   bool no_source_check = false;
   std::string port = "tap";
@@ -177,7 +181,9 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.pool_set->add_option("--cidr", f.cidr, "The gateways' public block")->required();
   f.pool_set->add_option("--router", f.router, "Its router (the uplinks' next hop)")->required();
 
-  f.nat = app.add_subcommand("nat", "NAT gateways: a VPC's egress to the public network (SNAT)");
+  f.nat = app.add_subcommand(
+      "nat",
+      "NAT gateways: a VPC's egress to the public network (SNAT) and forwarded ports (DNAT)");
   f.nat->require_subcommand(1);
   f.nat_create = f.nat->add_subcommand("create", "Create a NAT gateway");
   f.nat_create->add_option("--vpc", f.vpc_id, "a VPC id (vpc-...)")->required();
@@ -195,6 +201,25 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
     c->add_option("--source", f.cidr, "Private sources, a.b.c.d/n")->required();
   }
   f.snat_add->add_option("--eip", f.eip_id, "An EIP associated with the NAT gateway")->required();
+  auto* forward =
+      f.nat->add_subcommand("forward", "Forward (DNAT) entries: a public port to a VPC");
+  forward->require_subcommand(1);
+  f.forward_add = forward->add_subcommand(
+      "add", "Forward a port of an EIP of the NAT gateway to an address in the VPC");
+  f.forward_add->add_option("id", f.id, "a NAT gateway id (ngw-...)")->required();
+  f.forward_add
+      ->add_option("--external-ip", f.external_ip,
+                   "An EIP's address associated with the NAT gateway")
+      ->required();
+  f.forward_add->add_option("--external-port", f.external_port, "The public port (1-65535)")
+      ->required();
+  f.forward_add->add_option("--internal-ip", f.internal_ip, "An address in the VPC")->required();
+  f.forward_add->add_option("--internal-port", f.internal_port, "Its port (1-65535)")->required();
+  f.forward_add->add_option("--protocol", f.forward_protocol, "tcp, udp or any")
+      ->capture_default_str();
+  f.forward_remove = forward->add_subcommand("remove", "Remove a forward entry");
+  f.forward_remove->add_option("id", f.id, "a NAT gateway id (ngw-...)")->required();
+  f.forward_remove->add_option("entry", f.entry_id, "a forward entry id (fwd-...)")->required();
 
   f.vpn =
       app.add_subcommand("vpn", "VPN gateways: a GRE link from a VPC to an on-premises network");
@@ -219,12 +244,12 @@ NetworkCommands::NetworkCommands(CLI::App& app, std::string& etcd_list)
   f.trace->add_option("--port", f.trace_port, "Destination port (tcp, udp)");
   AddEtcd(f.trace, etcd_list);
 
-  for (auto* c :
-       {f.vpc_create, f.vpc_list,  f.vpc_delete, f.vsw_create,    f.vsw_list,       f.vsw_delete,
-        f.sg_create,  f.sg_list,   f.sg_delete,  f.eni_create,    f.eni_list,       f.eni_delete,
-        f.eip_create, f.eip_list,  f.eip_delete, f.eip_associate, f.eip_dissociate, f.pool_set,
-        f.nat_create, f.nat_list,  f.nat_delete, f.snat_add,      f.snat_remove,    f.vpn_create,
-        f.vpn_list,   f.vpn_delete}) {
+  for (auto* c : {f.vpc_create,    f.vpc_list,       f.vpc_delete,  f.vsw_create,  f.vsw_list,
+                  f.vsw_delete,    f.sg_create,      f.sg_list,     f.sg_delete,   f.eni_create,
+                  f.eni_list,      f.eni_delete,     f.eip_create,  f.eip_list,    f.eip_delete,
+                  f.eip_associate, f.eip_dissociate, f.pool_set,    f.nat_create,  f.nat_list,
+                  f.nat_delete,    f.snat_add,       f.snat_remove, f.forward_add, f.forward_remove,
+                  f.vpn_create,    f.vpn_list,       f.vpn_delete}) {
     AddEtcd(c, etcd_list);
   }
 }
@@ -311,6 +336,18 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
     if (*f.snat_remove) co_return co_await store.RemoveSnatEntry(f.id, source);
     co_return co_await store.AddSnatEntry(f.id, SnatEntry{source, f.eip_id});
   }
+  if (*f.forward_add) {
+    ForwardEntry entry{.external_port = f.external_port, .internal_port = f.internal_port};
+    TG_CO_ASSIGN_OR_RETURN(entry.external_ip, ParseIpv4(f.external_ip));
+    TG_CO_ASSIGN_OR_RETURN(entry.internal_ip, ParseIpv4(f.internal_ip));
+    TG_CO_ASSIGN_OR_RETURN(entry.protocol, ParseForwardProtocol(f.forward_protocol));
+    TG_CO_ASSIGN_OR_RETURN(ForwardEntry added, co_await store.AddForwardEntry(f.id, entry));
+    fmt::print("{} {}:{} -> {}:{} {}\n", added.id, added.external_ip.ToString(),
+               added.external_port, added.internal_ip.ToString(), added.internal_port,
+               ForwardProtocolName(added.protocol));
+    co_return Status::Ok();
+  }
+  if (*f.forward_remove) co_return co_await store.RemoveForwardEntry(f.id, f.entry_id);
   if (*f.vpn_create) {
     TG_CO_ASSIGN_OR_RETURN(Ipv4 peer, ParseIpv4(f.peer));
     TG_CO_ASSIGN_OR_RETURN(VpnGateway v,
@@ -386,6 +423,11 @@ Task<Status> NetworkCommands::Run(etcd::Client& client) {
       for (const auto& e : n.value.snat)
         entries.push_back(fmt::format("{}->{}", e.source.ToString(), e.eip_id));
       fmt::print("{:<10} {:<12} {:<12} {}\n", id, n.value.vpc_id, n.value.host, Join(entries));
+      for (const auto& e : n.value.forward) {
+        fmt::print("  forward {} {}:{} -> {}:{} {}\n", e.id, e.external_ip.ToString(),
+                   e.external_port, e.internal_ip.ToString(), e.internal_port,
+                   ForwardProtocolName(e.protocol));
+      }
     }
   } else if (*f.vpn_list) {
     fmt::print("{:<10} {:<12} {:<16} {:<16} {}\n", "ID", "VPC", "ADDRESS", "PEER", "HOST");
