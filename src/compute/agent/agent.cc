@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "compute/agent/console_log.h"
+#include "compute/model/console_exchange.h"
 #include "compute/qemu/accelerator.h"
 #include "etcd/lease.h"
 
@@ -70,6 +71,8 @@ ComputeAgent::ComputeAgent(etcd::Client& client, ComputeStore& store, network::V
       options_(std::move(options)),
       observer_(observer),
       mirror_(client, std::string(kComputePrefix)),
+      console_requests_(client, std::string(kConsoleRequestsPrefix)),
+      console_(client, options_.node, [this](const std::string& id) { return RunDir(id); }),
       wake_(client.executor()) {}
 
 ComputeAgent::~ComputeAgent() = default;
@@ -123,6 +126,7 @@ Task<Status> ComputeAgent::Run(Event& stop) {
 
   TaskGroup following(ex);
   following.Spawn("compute mirror", mirror_.Run());
+  following.Spawn("console request mirror", console_requests_.Run());
   TaskGroup workers(ex);
   int64_t seen = 0;
   while (!stop.is_set()) {
@@ -167,8 +171,19 @@ Task<Status> ComputeAgent::Run(Event& stop) {
       }
     }
     for (const auto& [id, rt] : runtimes_) TrimConsoleLog(RunDir(id));
-    co_await (stop.Wait() || mirror_.changed().Wait() || SleepFor(1s));
+    if (state_ && console_requests_.loaded() && !console_requests_.kvs().empty()) {
+      // A copy: the mirror changes its map while this waits on etcd.
+      const std::map<std::string, etcd::KeyValue> requests = console_requests_.kvs();
+      const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      Status answered = co_await console_.Answer(requests, *state_, now);
+      if (!answered.ok()) Log()->warn("console requests not all answered: {}", answered);
+    }
+    co_await (stop.Wait() || mirror_.changed().Wait() || console_requests_.changed().Wait() ||
+              SleepFor(1s));
     mirror_.changed().Reset();
+    console_requests_.changed().Reset();
   }
   // Guests run on: each worker lets go of its QEMU between steps.
   stopping_ = true;

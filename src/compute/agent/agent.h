@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "compute/agent/console_answer.h"
 #include "compute/agent/planes.h"
 #include "compute/agent/qemu_process.h"
 #include "compute/model/compute_state.h"
@@ -87,6 +88,9 @@ class ComputeAgent {
   InstanceObserver* observer_;
   Accelerator accelerator_ = Accelerator::kTcg;
   etcd::Mirror mirror_;
+  // GetInstanceConsoleOutput's requests, answered for this node's instances.
+  etcd::Mirror console_requests_;
+  ConsoleAnswerer console_;
   // The latest parse of the records: what each worker reconciles against.
   std::optional<ComputeState> state_;
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
