@@ -7,6 +7,7 @@
 
 #include "api/service/handler_util.h"
 #include "api_fixture.h"
+#include "compute/model/records.h"
 #include "network/model/address.h"
 #include "network/model/gateway.h"
 
@@ -184,6 +185,55 @@ TEST_F(GatewayActionsTest, EipsAndNatGateways) {
               "IncorrectEipStatus");
     EXPECT_EQ(CodeOf(co_await VPC("ReleaseEipAddress", {{"AllocationId", allocation}}, &b_)),
               "InvalidAllocationId.NotFound");
+
+    // An instance (its record as the compute store writes it, no disks
+    // needed here): EcsInstance means its primary interface, and the EIP
+    // and the route show the instance.
+    const std::string eni2 = co_await OwnedInterface(vswitch, a_);
+    CO_ASSERT_TRUE(!eni2.empty());
+    compute::Instance instance;
+    instance.id = "i-gatewaytestinstance1";
+    instance.name = "web";
+    instance.type = "ecs.t6-c1m1.small";
+    instance.zone = "z1";
+    instance.nics = {compute::InstanceNic{.eni = eni2}};
+    instance.created_at = time(nullptr);
+    auto put =
+        co_await client().Put(compute::InstanceKey(instance.id), compute::EncodeInstance(instance));
+    CO_ASSERT_OK(put.status());
+    ResourceRecord owned_instance;
+    owned_instance.id = instance.id;
+    owned_instance.kind = std::string(kind::kInstance);
+    owned_instance.account = a_.id;
+    CO_ASSERT_OK(co_await registry_.Create(owned_instance));
+    EXPECT_EQ(
+        CodeOf(co_await VPC("AssociateEipAddress",
+                            {{"AllocationId", b_allocation}, {"InstanceId", instance.id}}, &b_)),
+        "InvalidInstanceId.NotFound");
+    CO_ASSERT_API_OK(co_await VPC(
+        "AssociateEipAddress", {{"AllocationId", second_allocation}, {"InstanceId", instance.id}}));
+    e = co_await ONE("DescribeEipAddresses", {{"AllocationId", second_allocation}}, "EipAddresses",
+                     "EipAddress");
+    EXPECT_EQ(e["Status"], "InUse");
+    EXPECT_EQ(e["InstanceId"], instance.id);
+    EXPECT_EQ(e["InstanceType"], "EcsInstance");
+    EXPECT_EQ(e["PrivateIpAddress"], "10.0.1.2");
+    const std::string vpc_table = "vtb-" + vpc.substr(4);
+    auto via_instance = co_await VPC("CreateRouteEntry", {{"RouteTableId", vpc_table},
+                                                          {"DestinationCidrBlock", "172.20.0.0/16"},
+                                                          {"NextHopId", instance.id}});
+    CO_ASSERT_API_OK(via_instance);
+    Json hop =
+        co_await ONE("DescribeRouteEntryList",
+                     {{"RouteTableId", vpc_table}, {"DestinationCidrBlock", "172.20.0.0/16"}},
+                     "RouteEntrys", "RouteEntry");
+    EXPECT_EQ(hop["NextHops"]["NextHop"][0]["NextHopType"], "Instance");
+    EXPECT_EQ(hop["NextHops"]["NextHop"][0]["NextHopId"], instance.id);
+    const std::string via_instance_id = (*via_instance)["RouteEntryId"];
+    CO_ASSERT_API_OK(co_await VPC("DeleteRouteEntry", {{"RouteEntryId", via_instance_id}}));
+    CO_ASSERT_API_OK(co_await VPC("UnassociateEipAddress", {{"AllocationId", second_allocation},
+                                                            {"InstanceId", instance.id}}));
+    CO_ASSERT_OK(co_await vpcs_.DeleteInterface(eni2));
 
     // CreateNatGateway: ids of its tables, and the VPC's default route.
     EXPECT_EQ(CodeOf(co_await Vpc0("CreateNatGateway")), "MissingParameter");
