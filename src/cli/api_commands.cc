@@ -42,6 +42,7 @@ ApiCommands::ApiCommands(CLI::App& app) : flags_(std::make_unique<Flags>()) {
       ->capture_default_str();
   f.api->add_flag("--pager", f.pager, "Describe*: read every page and merge the lists");
   f.configure = f.api->add_subcommand("configure", "Save a profile and make it current");
+  f.configure->fallthrough();  // the profile flags are the parent's
 }
 
 ApiCommands::~ApiCommands() = default;
