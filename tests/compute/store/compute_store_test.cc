@@ -389,6 +389,116 @@ class RecordsTest : public testing::EtcdFixture {
   std::unique_ptr<ComputeStore> store_;
 };
 
+// The API's additions: an import with a chosen id, images over a snapshot
+// (their own snapshot: the source may go) and over a volume, a disk attached
+// under a given id, and a Stopped instance's disk swapped to another volume.
+TEST_F(ClusterTest, ImagesFromDisksAndDiskVolumeSwaps) {
+  const std::string raw = RawImage("disk.raw", 2 << 20, 9);
+  RunTask(io_, [&]() -> Task<void> {
+    CO_ASSERT_TRUE(co_await Ready());
+    ImportImageRequest import{
+        .name = "chosen", .file = raw, .os_type = "linux", .id = "m-chosenidchosenid0001"};
+    auto image = co_await store_->ImportImage(import);
+    CO_ASSERT_OK(image.status());
+    EXPECT_EQ(image->id, "m-chosenidchosenid0001");
+    ImportImageRequest again{.name = "other", .file = raw, .id = "m-chosenidchosenid0001"};
+    EXPECT_EQ(StatusOf(co_await store_->ImportImage(again)).code(), ErrorCode::kAlreadyExists);
+    ImportImageRequest bad_id{.name = "other", .file = raw, .id = "x-1"};
+    EXPECT_EQ(StatusOf(co_await store_->ImportImage(bad_id)).code(), ErrorCode::kInvalidArgument);
+
+    // A snapshot of a written volume; an image over it keeps the bytes after
+    // the snapshot is deleted.
+    storage::CreateVolumeRequest create{.name = "data", .size = 2 << 20};
+    CO_ASSERT_OK(StatusOf(co_await volumes_.Create(create)));
+    const std::vector<uint8_t> bytes = testing::PatternBytes(2 << 20, 3);
+    {
+      storage::DistributedVolumeOptions o{
+          .volume = "data", .holder = "test", .lease_ttl_seconds = 2};
+      auto v = co_await storage::OpenDistributedVolume(cluster_.client(), o);
+      CO_ASSERT_OK(v.status());
+      CO_ASSERT_OK(co_await (*v)->Write(0, bytes));
+      CO_ASSERT_OK(co_await (*v)->Flush());
+      co_await (*v)->Close();
+    }
+    CO_ASSERT_OK(StatusOf(co_await volumes_.Snapshot("data", "s-snap")));
+    DiskImageRequest from_snapshot{.name = "from-snap", .snapshot = "s-snap"};
+    auto img = co_await store_->CreateImageFromDisk(from_snapshot);
+    CO_ASSERT_OK(img.status());
+    EXPECT_EQ(img->status, ImageStatus::kAvailable);
+    EXPECT_EQ(img->size, 2u << 20);
+    storage::DeleteVolumeRequest drop{.name = "s-snap", .force = true};
+    CO_ASSERT_OK(co_await volumes_.Delete(drop));
+    storage::CloneVolumeRequest clone{.snapshot = img->snapshot, .name = "check"};
+    CO_ASSERT_OK(StatusOf(co_await volumes_.Clone(clone)));
+    auto got = co_await ReadVolume(cluster_.client(), "check");
+    CO_ASSERT_OK(got.status());
+    EXPECT_TRUE(*got == bytes);
+    DiskImageRequest from_volume{.name = "from-volume", .volume = "data"};
+    auto img2 = co_await store_->CreateImageFromDisk(from_volume);
+    CO_ASSERT_OK(img2.status());
+    EXPECT_EQ(img2->status, ImageStatus::kAvailable);
+    DiskImageRequest both{.name = "both", .snapshot = img->snapshot, .volume = "data"};
+    EXPECT_EQ(StatusOf(co_await store_->CreateImageFromDisk(both)).code(),
+              ErrorCode::kInvalidArgument);
+    DiskImageRequest taken{.name = "from-snap", .volume = "data"};
+    EXPECT_EQ(StatusOf(co_await store_->CreateImageFromDisk(taken)).code(),
+              ErrorCode::kAlreadyExists);
+    DiskImageRequest not_snapshot{.name = "nope", .snapshot = "data"};
+    EXPECT_EQ(StatusOf(co_await store_->CreateImageFromDisk(not_snapshot)).code(),
+              ErrorCode::kInvalidArgument);
+
+    // An instance (Pending, unbound); "data" attached under a chosen id.
+    auto vpc = co_await vpcs_.CreateVpc("v", *network::ParseCidr("10.0.0.0/16"));
+    CO_ASSERT_OK(vpc.status());
+    auto vsw = co_await vpcs_.CreateVSwitch(vpc->id, *network::ParseCidr("10.0.1.0/24"), "zone-a");
+    CO_ASSERT_OK(vsw.status());
+    auto sg = co_await vpcs_.CreateSecurityGroup(vpc->id, "sg");
+    CO_ASSERT_OK(sg.status());
+    CreateInstanceRequest r{.type = "ecs.t6-c1m1.small",
+                            .image = "chosen",
+                            .vswitch = vsw->id,
+                            .security_groups = {sg->id},
+                            .start = false};
+    auto inst = co_await store_->CreateInstance(r);
+    CO_ASSERT_OK(inst.status());
+    auto disk = co_await store_->AttachDisk(inst->id, "data", false, "d-chosen");
+    CO_ASSERT_OK(disk.status());
+    EXPECT_EQ(disk->id, "d-chosen");
+    EXPECT_EQ(disk->volume, "data");
+    CO_ASSERT_OK(StatusOf(co_await volumes_.Snapshot("check", "s-two")));
+    storage::CloneVolumeRequest fresh{.snapshot = "s-two", .name = "data-2"};
+    CO_ASSERT_OK(StatusOf(co_await volumes_.Clone(fresh)));
+    // Not while it may run.
+    EXPECT_EQ((co_await store_->ReplaceDiskVolume(inst->id, "d-chosen", "data-2")).code(),
+              ErrorCode::kFailedPrecondition);
+    std::function<Status(Instance&)> stopped = [](Instance& i) {
+      i.status = InstanceStatus::kStopped;
+      return Status::Ok();
+    };
+    CO_ASSERT_OK(StatusOf(co_await store_->UpdateInstance(inst->id, stopped)));
+    EXPECT_EQ((co_await store_->ReplaceDiskVolume(inst->id, "d-nosuch", "data-2")).code(),
+              ErrorCode::kNotFound);
+    CO_ASSERT_OK(co_await store_->ReplaceDiskVolume(inst->id, "d-chosen", "data-2"));
+    auto st = co_await store_->Read();
+    CO_ASSERT_OK(st.status());
+    const Instance& now = st->instances.at(inst->id).value;
+    CO_ASSERT_EQ(now.disks.size(), 2u);
+    EXPECT_EQ(now.disks[1].id, "d-chosen");
+    EXPECT_EQ(now.disks[1].volume, "data-2");
+    const auto live = co_await LiveVolumes(volumes_);
+    EXPECT_FALSE(live.count("data"));  // the old volume goes
+    EXPECT_TRUE(live.count("data-2"));
+    auto owner = co_await cluster_.client().Get(DiskVolumeKey("data-2"));
+    CO_ASSERT_OK(owner.status());
+    CO_ASSERT_EQ(owner->kvs.size(), 1u);
+    EXPECT_EQ(owner->kvs[0].value, inst->id);
+    // A volume that is another disk already is refused.
+    EXPECT_EQ(
+        (co_await store_->ReplaceDiskVolume(inst->id, "d-chosen", now.disks[0].volume)).code(),
+        ErrorCode::kFailedPrecondition);
+  }());
+}
+
 TEST_F(RecordsTest, KeyPairsTypesAndDeploymentSetsAreChecked) {
   RunTask(io_, [&]() -> Task<void> {
     auto k = co_await store_->ImportKeyPair("laptop", std::string(kPublicKey) + "\n");
