@@ -301,7 +301,7 @@ TEST_F(DiskActionsTest, DisksSnapshotsAttachmentsAndTenancy) {
     disk = co_await Disk(d1);
     EXPECT_EQ(disk["Status"], "In_use");
     EXPECT_EQ(disk["InstanceId"], inst->id);
-    EXPECT_EQ(disk["Device"], "/dev/xvdb");
+    EXPECT_EQ(disk["Device"], "/dev/vdb");
     EXPECT_EQ(disk["DeleteWithInstance"], true);
     EXPECT_EQ(disk["Attachments"]["Attachment"][0]["InstanceId"], inst->id);
     Params p30 = {{"InstanceId", inst->id}, {"DiskType", "system"}};
@@ -309,7 +309,7 @@ TEST_F(DiskActionsTest, DisksSnapshotsAttachmentsAndTenancy) {
     CO_ASSERT_API_OK(r);
     CO_ASSERT_EQ((*r)["Disks"]["Disk"].size(), 1u);
     EXPECT_EQ((*r)["Disks"]["Disk"][0]["DiskId"], system_disk);
-    EXPECT_EQ((*r)["Disks"]["Disk"][0]["Device"], "/dev/xvda");
+    EXPECT_EQ((*r)["Disks"]["Disk"][0]["Device"], "/dev/vda");
     Params p31 = {{"DiskId", d1}, {"InstanceId", inst->id}};
     r = co_await Ecs("AttachDisk", p31);
     EXPECT_EQ(CodeOf(r), "IncorrectDiskStatus");

@@ -137,7 +137,7 @@ std::optional<DiskView> ViewOf(const DiskWorld& w, const ResourceRecord& r) {
       v.volume = disks[i].volume;
       v.zone = e.value.zone;
       v.delete_with_instance = disks[i].delete_with_instance;
-      v.device = fmt::format("/dev/xvd{}", static_cast<char>('a' + std::min<size_t>(i, 25)));
+      v.device = fmt::format("/dev/vd{}", static_cast<char>('a' + std::min<size_t>(i, 25)));
       v.system = disks[i].system;
     }
   }
