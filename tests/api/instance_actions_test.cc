@@ -11,6 +11,7 @@
 #include "compute/model/base64.h"
 #include "compute/model/console_exchange.h"
 #include "network/model/address.h"
+#include "storage/control/volume_store.h"
 
 namespace tg::api::testing {
 namespace {
@@ -511,6 +512,44 @@ TEST_F(InstanceActionsTest, ConsoleOutputComesFromTheHostsAnswer) {
     EXPECT_TRUE(answered);
     EXPECT_EQ((*got)["ConsoleOutput"], compute::EncodeBase64(log));
     EXPECT_EQ((*got)["LastUpdateTime"], "2025-12-02T03:04:00Z");
+  }());
+}
+
+// A data disk from the caller's snapshot is a clone of the storage
+// snapshot of that name, grown to Size; another account's snapshot is not
+// found.
+TEST_F(InstanceActionsTest, DataDisksFromSnapshots) {
+  tg::testing::RunTask(io_, [&]() -> Task<void> {
+    CO_ASSERT_TRUE(co_await Prepare());
+    storage::CreateVolumeRequest source{.name = "d-source", .size = 1 << 20, .wait = true};
+    auto made = co_await volumes_.Create(source);
+    CO_ASSERT_TRUE(made.ok());
+    auto snap = co_await volumes_.Snapshot("d-source", "s-snap1");
+    CO_ASSERT_TRUE(snap.ok());
+    ResourceRecord r;
+    r.id = "s-snap1";
+    r.kind = std::string(kind::kSnapshot);
+    r.account = a_.id;
+    CO_ASSERT_TRUE((co_await registry_.Create(r)).ok());
+
+    Params unknown = Launch({{"DataDisk.1.SnapshotId", "s-nope"}});
+    EXPECT_EQ(CodeOf(co_await Ecs("RunInstances", unknown)), "InvalidSnapshotId.NotFound");
+    Params p = Launch({{"DataDisk.1.SnapshotId", "s-snap1"},
+                       {"DataDisk.2.SnapshotId", "s-snap1"},
+                       {"DataDisk.2.Size", "1"}});
+    auto run = co_await Ecs("RunInstances", p);
+    CO_ASSERT_API_OK(run);
+    const std::string id = (*run)["InstanceIdSets"]["InstanceIdSet"][0];
+    auto got = co_await client().Get(compute::InstanceKey(id));
+    CO_ASSERT_TRUE(got.ok() && !got->kvs.empty());
+    auto inst = compute::DecodeInstance(got->kvs[0].value);
+    CO_ASSERT_TRUE(inst.ok());
+    CO_ASSERT_EQ(inst->disks.size(), 3u);
+    EXPECT_EQ(inst->disks[1].size, uint64_t{1} << 20);  // the snapshot's size
+    EXPECT_EQ(inst->disks[2].size, uint64_t{1} << 30);  // grown to Size
+    auto rec = co_await Record(inst->disks[1].id);
+    CO_ASSERT_TRUE(rec.has_value());
+    EXPECT_EQ(rec->extra["source_snapshot"], "s-snap1");
   }());
 }
 
