@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <sstream>
 
 #include "api/http/self_signed.h"
 #include "cli/cli_test_util.h"
@@ -102,6 +103,12 @@ class SdkScenario : public ::testing::Test {
   }
 
   void TearDown() override {
+    // What the API server logged above info (warnings, errors), for the record.
+    std::istringstream log(ReadFile(api_log_));
+    for (std::string line; std::getline(log, line);) {
+      if (line.size() > 24 && (line[24] == 'W' || line[24] == 'E'))
+        std::cout << "[api log] " << line << "\n";
+    }
     if (echo_server_) (void)echo_server_->Stop(5s);
     if (api_) (void)api_->Stop(20s);
     if (gateway_) (void)gateway_->Stop(20s);
@@ -212,6 +219,16 @@ class SdkScenario : public ::testing::Test {
       return {{"error", {{"message", "call.js failed: " + printed + ReadFile(err)}}}};
     auto parsed = json::parse(printed, nullptr, false);
     if (parsed.is_discarded()) return {{"error", {{"message", "not JSON: " + printed}}}};
+    // Every error answer is shown, also the ones a wait retries past.
+    const json& all = parsed.is_array() ? parsed : json::array({parsed});
+    const json& asked = specs.is_array() ? specs : json::array({specs});
+    for (size_t i = 0; i < all.size() && i < asked.size(); ++i) {
+      if (!all[i].contains("error")) continue;
+      const json& e = all[i]["error"];
+      std::cout << fmt::format("[api error] {} {}: {} {}\n", asked[i].value("sdk", ""),
+                               asked[i].value("action", ""), e.value("code", json()).dump(),
+                               e.value("message", ""));
+    }
     return parsed;
   }
   json Ecs(const std::string& action, json params) {
@@ -611,6 +628,10 @@ TEST_F(SdkScenario, ATenantBuildsUsesAndTearsDownACloudThroughTheSdks) {
     EXPECT_NE(got.find("answer-from-web01"), std::string::npos)
         << "the EIP from the external network: " << got << ReadFile(cluster_.NodeLog(3));
   }
+  // The security group lets ICMP in from the vSwitch's block only: an echo
+  // request from outside reaches the EIP's guest and is dropped there.
+  EXPECT_FALSE(cluster_.net().PingOnce("ext", eip1_ip))
+      << "ICMP from outside the vSwitch's block passed the security group";
   timing("EIP on instance 1, reached from outside");
 
   // --- A NAT gateway: SNAT out for instance 2, a forwarded port in -----------
@@ -720,6 +741,9 @@ TEST_F(SdkScenario, ATenantBuildsUsesAndTearsDownACloudThroughTheSdks) {
   for (const std::string& d : {disk1, disk2}) {
     json a = DescribeDisk(d);
     ASSERT_TRUE(a.contains("ok")) << a.dump();
+    std::cout << fmt::format(
+        "[info] disk {} after the instances: {}\n", d,
+        a["ok"]["Disks"]["Disk"].empty() ? "gone with its instance" : "still there");
     if (a["ok"]["Disks"]["Disk"].empty()) continue;
     json avail = WaitDisk(d, "Available", 60s);
     ASSERT_TRUE(avail.contains("ok")) << avail.dump();
