@@ -89,7 +89,8 @@ Task<ApiResult<Json>> ApiEndpoint::Serve(const HttpRequest& request, RpcCall& ca
   TG_API_CO_ASSIGN_OR_RETURN(std::optional<bool> dry_run, params.Bool("DryRun"));
   TG_API_CO_ASSIGN_OR_RETURN(std::optional<std::string> token, params.Ascii("ClientToken", 64));
   // Fingerprinted before parsing marks anything: the parameters as sent.
-  const std::string fingerprint = CallFingerprint(call.action, params);
+  const std::string fingerprint =
+      CallFingerprint(fmt::format("{}.{}", ProductName(call.product), call.action), params);
   TG_API_CO_ASSIGN_OR_RETURN(PreparedAction run, spec->prepare(params));
   if (dry_run.value_or(false)) {
     co_return Error(400, "DryRunOperation",

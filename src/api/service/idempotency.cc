@@ -15,8 +15,11 @@ using json = nlohmann::json;
 // Fields that differ between two sends of one call.
 bool VariesPerSend(std::string_view name) {
   static const std::set<std::string_view> kFields = {
-      "Signature",     "SignatureNonce",   "Timestamp",   "AccessKeyId", "SignatureMethod",
-      "SignatureType", "SignatureVersion", "ClientToken", "Format",      "SecurityToken"};
+      "Signature", "SignatureNonce", "Timestamp", "AccessKeyId", "SignatureMethod", "SignatureType",
+      "SignatureVersion", "ClientToken", "Format", "SecurityToken",
+      // Where the call goes (V1 sends them as parameters, V3 as x-acs-*
+      // headers): the caller names the product and action instead.
+      "Action", "Version"};
   return kFields.count(name) > 0;
 }
 

@@ -25,8 +25,10 @@ namespace tg::api {
 
 inline constexpr std::string_view kClientTokensPrefix = "/tiangong/api/client-tokens/";
 
-// What identifies a call's parameters: the action and every parameter but
-// the signature, timing and token fields, hashed.
+// What identifies a call's parameters: the action (product-qualified, e.g.
+// "Vpc.CreateVpc") and every parameter but the signature, timing, token and
+// routing (Action, Version) fields, hashed: the same call signed V1 or V3
+// has the same fingerprint.
 std::string CallFingerprint(std::string_view action, const Params& params);
 
 struct TokenClaim {
