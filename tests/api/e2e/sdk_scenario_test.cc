@@ -588,6 +588,18 @@ TEST_F(SdkScenario, ATenantBuildsUsesAndTearsDownACloudThroughTheSdks) {
     EXPECT_NE(read->find(kPattern), std::string::npos)
         << "the copy of the snapshot holds the pattern: " << *read << Diagnose(i2);
   }
+  // The grown disk back on instance 1: the guest sees 2 GiB, the data kept.
+  ASSERT_API(reattach, Ecs("AttachDisk", {{"instanceId", i1}, {"diskId", disk1}}));
+  {
+    json inuse = WaitDisk(disk1, "In_use");
+    ASSERT_TRUE(inuse.contains("ok")) << inuse.dump();
+    auto read = OnConsole(
+        i1, wait_vdb + "dd if=/dev/vdb bs=4096 skip=16 count=1 2>/dev/null | head -n 1", 90s);
+    ASSERT_OK(read.status());
+    EXPECT_NE(read->find(std::to_string((2ull << 30) / 512)), std::string::npos)
+        << "the resized disk is 2 GiB in the guest: " << *read;
+    EXPECT_NE(read->find(kPattern), std::string::npos) << *read;
+  }
   timing("snapshot, detach, resize, a disk from the snapshot read on the other guest");
 
   // --- An EIP on instance 1: reached from outside -----------------------------
