@@ -22,6 +22,7 @@
 namespace tg::api::testing {
 
 using Params = std::map<std::string, std::string>;
+using tg::testing::RunTask;
 
 class ApiTest : public ::testing::Test {
  protected:
@@ -63,12 +64,20 @@ inline std::string CodeOf(const ApiResult<Json>& r) {
 
 }  // namespace tg::api::testing
 
-// Fails the test (inside a coroutine) unless the call succeeded.
-#define CO_ASSERT_API_OK(r)                                                \
-  do {                                                                     \
-    if (!(r).ok()) {                                                       \
-      ADD_FAILURE() << (r).error().code << " (" << (r).error().http_status \
-                    << "): " << (r).error().message;                       \
-      co_return;                                                           \
-    }                                                                      \
+// Fails the test (inside a coroutine) unless the call succeeded; `r` is
+// evaluated once.
+#define CO_ASSERT_API_OK(r)                                                                \
+  do {                                                                                     \
+    const auto& api_result_ = (r);                                                         \
+    if (!api_result_.ok()) {                                                               \
+      ADD_FAILURE() << api_result_.error().code << " (" << api_result_.error().http_status \
+                    << "): " << api_result_.error().message;                               \
+      co_return;                                                                           \
+    }                                                                                      \
   } while (0)
+
+// co_await ECS("Action", {{"Param", "v"}}): GCC 12 refuses a braced list as
+// an argument inside a co_await expression ("array used as initializer"),
+// so the call is made in a plain lambda and only its task is awaited.
+#define ECS(...) ([&] { return Ecs(__VA_ARGS__); }())
+#define VPC(...) ([&] { return Vpc(__VA_ARGS__); }())

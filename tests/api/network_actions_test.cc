@@ -97,25 +97,25 @@ TEST_F(NetworkActionsTest, SecurityGroupsRulesAndTenancy) {
     CO_ASSERT_TRUE(!vpc.empty());
 
     // CreateSecurityGroup: parameters first.
-    EXPECT_EQ(CodeOf(co_await Ecs("CreateSecurityGroup", {})), "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("CreateSecurityGroup",
+    EXPECT_EQ(CodeOf(co_await ECS("CreateSecurityGroup", {})), "MissingParameter");
+    EXPECT_EQ(CodeOf(co_await ECS("CreateSecurityGroup",
                                   {{"VpcId", vpc}, {"SecurityGroupType", "enterprise"}})),
               "InvalidParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("CreateSecurityGroup", {{"VpcId", vpc}, {"Bogus", "1"}})),
+    EXPECT_EQ(CodeOf(co_await ECS("CreateSecurityGroup", {{"VpcId", vpc}, {"Bogus", "1"}})),
               "InvalidParameter");
     EXPECT_EQ(
-        CodeOf(co_await Ecs("CreateSecurityGroup", {{"VpcId", vpc}, {"SecurityGroupName", "x"}})),
+        CodeOf(co_await ECS("CreateSecurityGroup", {{"VpcId", vpc}, {"SecurityGroupName", "x"}})),
         "InvalidParameter");
-    auto missing_vpc = co_await Ecs("CreateSecurityGroup", {{"VpcId", "vpc-nothere"}});
+    auto missing_vpc = co_await ECS("CreateSecurityGroup", {{"VpcId", "vpc-nothere"}});
     EXPECT_EQ(CodeOf(missing_vpc), "InvalidVpcId.NotFound");
     if (!missing_vpc.ok()) {
       EXPECT_EQ(missing_vpc.error().http_status, 404);
     }
     // b cannot make a group in a's VPC.
-    EXPECT_EQ(CodeOf(co_await Ecs("CreateSecurityGroup", {{"VpcId", vpc}}, &b_)),
+    EXPECT_EQ(CodeOf(co_await ECS("CreateSecurityGroup", {{"VpcId", vpc}}, &b_)),
               "InvalidVpcId.NotFound");
 
-    auto made = co_await Ecs("CreateSecurityGroup", {{"VpcId", vpc},
+    auto made = co_await ECS("CreateSecurityGroup", {{"VpcId", vpc},
                                                      {"SecurityGroupName", "web"},
                                                      {"Description", "web servers"},
                                                      {"SecurityGroupType", "normal"},
@@ -125,12 +125,12 @@ TEST_F(NetworkActionsTest, SecurityGroupsRulesAndTenancy) {
     const std::string sg = (*made)["SecurityGroupId"];
     EXPECT_EQ(sg.substr(0, 3), "sg-");
     EXPECT_EQ(made->size(), 1u);
-    auto other = co_await Ecs("CreateSecurityGroup", {{"VpcId", vpc}, {"SecurityGroupName", "db"}});
+    auto other = co_await ECS("CreateSecurityGroup", {{"VpcId", vpc}, {"SecurityGroupName", "db"}});
     CO_ASSERT_API_OK(other);
     const std::string sg2 = (*other)["SecurityGroupId"];
 
     // DescribeSecurityGroups: shape and filters.
-    auto listed = co_await Ecs("DescribeSecurityGroups", {{"SecurityGroupId", sg}});
+    auto listed = co_await ECS("DescribeSecurityGroups", {{"SecurityGroupId", sg}});
     CO_ASSERT_API_OK(listed);
     EXPECT_EQ((*listed)["RegionId"], "cn-tiangong");
     EXPECT_EQ((*listed)["TotalCount"], 1);
@@ -146,33 +146,33 @@ TEST_F(NetworkActionsTest, SecurityGroupsRulesAndTenancy) {
     EXPECT_EQ(g[0]["CreationTime"].get<std::string>().size(), 17u);  // 2026-12-02T03:04Z
     EXPECT_EQ(g[0]["Tags"]["Tag"][0]["TagKey"], "env");
     EXPECT_EQ(g[0]["Tags"]["Tag"][0]["TagValue"], "prod");
-    auto by_ids = co_await Ecs("DescribeSecurityGroups",
+    auto by_ids = co_await ECS("DescribeSecurityGroups",
                                {{"SecurityGroupIds", "[\"" + sg + "\",\"" + sg2 + "\"]"}});
     CO_ASSERT_API_OK(by_ids);
     EXPECT_EQ((*by_ids)["SecurityGroups"]["SecurityGroup"].size(), 2u);
-    auto by_tag = co_await Ecs("DescribeSecurityGroups",
+    auto by_tag = co_await ECS("DescribeSecurityGroups",
                                {{"VpcId", vpc}, {"Tag.1.Key", "env"}, {"Tag.1.Value", "prod"}});
     CO_ASSERT_API_OK(by_tag);
     EXPECT_EQ((*by_tag)["SecurityGroups"]["SecurityGroup"].size(), 1u);
-    auto by_name = co_await Ecs("DescribeSecurityGroups", {{"SecurityGroupName", "db"}});
+    auto by_name = co_await ECS("DescribeSecurityGroups", {{"SecurityGroupName", "db"}});
     CO_ASSERT_API_OK(by_name);
     EXPECT_EQ((*by_name)["SecurityGroups"]["SecurityGroup"][0]["SecurityGroupId"], sg2);
-    auto token = co_await Ecs("DescribeSecurityGroups", {{"MaxResults", "10"}});
+    auto token = co_await ECS("DescribeSecurityGroups", {{"MaxResults", "10"}});
     CO_ASSERT_API_OK(token);
     EXPECT_EQ((*token)["NextToken"], "");
     EXPECT_EQ((*token)["SecurityGroups"]["SecurityGroup"].size(), 2u);
-    auto unknown = co_await Ecs("DescribeSecurityGroups", {{"SecurityGroupId", "sg-nothere"}});
+    auto unknown = co_await ECS("DescribeSecurityGroups", {{"SecurityGroupId", "sg-nothere"}});
     CO_ASSERT_API_OK(unknown);
     EXPECT_EQ((*unknown)["SecurityGroups"]["SecurityGroup"].size(), 0u);
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeSecurityGroups", {{"SecurityGroupIds", "sg-1"}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeSecurityGroups", {{"SecurityGroupIds", "sg-1"}})),
               "InvalidParameter");
     // b lists none of a's.
-    auto bs = co_await Ecs("DescribeSecurityGroups", {}, &b_);
+    auto bs = co_await ECS("DescribeSecurityGroups", {}, &b_);
     CO_ASSERT_API_OK(bs);
     EXPECT_EQ((*bs)["SecurityGroups"]["SecurityGroup"].size(), 0u);
 
     // Authorize: as Terraform sends a rule (Permissions.1.*).
-    auto ok = co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
+    auto ok = co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
                                                       {"Permissions.1.IpProtocol", "tcp"},
                                                       {"Permissions.1.PortRange", "22/22"},
                                                       {"Permissions.1.SourceCidrIp", "0.0.0.0/0"},
@@ -184,13 +184,13 @@ TEST_F(NetworkActionsTest, SecurityGroupsRulesAndTenancy) {
     EXPECT_EQ(ok->size(), 0u);
     // Again: a duplicate is a success that adds nothing.
     auto again =
-        co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
+        co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
                                                 {"Permissions.1.IpProtocol", "TCP"},
                                                 {"Permissions.1.PortRange", "22/22"},
                                                 {"Permissions.1.SourceCidrIp", "0.0.0.0/0"}});
     CO_ASSERT_API_OK(again);
     // The flat, deprecated form; a peer group; ICMP; egress.
-    auto flat = co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
+    auto flat = co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
                                                         {"IpProtocol", "ICMP"},
                                                         {"PortRange", "-1/-1"},
                                                         {"SourceGroupId", sg2},
@@ -198,7 +198,7 @@ TEST_F(NetworkActionsTest, SecurityGroupsRulesAndTenancy) {
                                                         {"Priority", "5"}});
     CO_ASSERT_API_OK(flat);
     auto egress =
-        co_await Ecs("AuthorizeSecurityGroupEgress", {{"SecurityGroupId", sg},
+        co_await ECS("AuthorizeSecurityGroupEgress", {{"SecurityGroupId", sg},
                                                       {"Permissions.1.IpProtocol", "ALL"},
                                                       {"Permissions.1.PortRange", "-1/-1"},
                                                       {"Permissions.1.DestCidrIp", "10.0.0.0/8"},
@@ -207,7 +207,7 @@ TEST_F(NetworkActionsTest, SecurityGroupsRulesAndTenancy) {
                                                       {"Permissions.2.DestCidrIp", "8.8.8.8"}});
     CO_ASSERT_API_OK(egress);
 
-    auto attr = co_await Ecs("DescribeSecurityGroupAttribute", {{"SecurityGroupId", sg}});
+    auto attr = co_await ECS("DescribeSecurityGroupAttribute", {{"SecurityGroupId", sg}});
     CO_ASSERT_API_OK(attr);
     EXPECT_EQ((*attr)["SecurityGroupId"], sg);
     EXPECT_EQ((*attr)["VpcId"], vpc);
@@ -254,70 +254,70 @@ TEST_F(NetworkActionsTest, SecurityGroupsRulesAndTenancy) {
     }
     EXPECT_EQ(found, 1);
     // Rule ids are stable across reads.
-    auto reread = co_await Ecs("DescribeSecurityGroupAttribute",
+    auto reread = co_await ECS("DescribeSecurityGroupAttribute",
                                {{"SecurityGroupId", sg}, {"Direction", "ingress"}});
     CO_ASSERT_API_OK(reread);
     CO_ASSERT_EQ(PermissionsOf(reread).size(), 2u);
     EXPECT_EQ(PermissionsOf(reread)[0]["SecurityGroupRuleId"], ssh_id);
-    auto egress_only = co_await Ecs("DescribeSecurityGroupAttribute",
+    auto egress_only = co_await ECS("DescribeSecurityGroupAttribute",
                                     {{"SecurityGroupId", sg}, {"Direction", "egress"}});
     EXPECT_EQ(PermissionsOf(egress_only).size(), 2u);
-    auto paged = co_await Ecs("DescribeSecurityGroupAttribute",
+    auto paged = co_await ECS("DescribeSecurityGroupAttribute",
                               {{"SecurityGroupId", sg}, {"MaxResults", "10"}});
     CO_ASSERT_API_OK(paged);
     EXPECT_EQ((*paged)["NextToken"], "");
-    auto internet = co_await Ecs("DescribeSecurityGroupAttribute",
+    auto internet = co_await ECS("DescribeSecurityGroupAttribute",
                                  {{"SecurityGroupId", sg}, {"NicType", "internet"}});
     EXPECT_EQ(PermissionsOf(internet).size(), 0u);
 
     // Authorize's errors.
-    EXPECT_EQ(CodeOf(co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", sg}})),
+    EXPECT_EQ(CodeOf(co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", sg}})),
               "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("AuthorizeSecurityGroup",
+    EXPECT_EQ(CodeOf(co_await ECS("AuthorizeSecurityGroup",
                                   {{"SecurityGroupId", sg},
                                    {"Permissions.1.IpProtocol", "sctp"},
                                    {"Permissions.1.SourceCidrIp", "0.0.0.0/0"}})),
               "InvalidParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("AuthorizeSecurityGroup",
+    EXPECT_EQ(CodeOf(co_await ECS("AuthorizeSecurityGroup",
                                   {{"SecurityGroupId", sg},
                                    {"Permissions.1.IpProtocol", "tcp"},
                                    {"Permissions.1.PortRange", "80/22"},
                                    {"Permissions.1.SourceCidrIp", "0.0.0.0/0"}})),
               "InvalidPortRange.Malformed");
     EXPECT_EQ(
-        CodeOf(co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
+        CodeOf(co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
                                                        {"Permissions.1.IpProtocol", "tcp"},
                                                        {"Permissions.1.PortRange", "80/80"}})),
         "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("AuthorizeSecurityGroup",
+    EXPECT_EQ(CodeOf(co_await ECS("AuthorizeSecurityGroup",
                                   {{"SecurityGroupId", sg},
                                    {"Permissions.1.IpProtocol", "tcp"},
                                    {"Permissions.1.PortRange", "80/80"},
                                    {"Permissions.1.SourceCidrIp", "10.0.0.1/8"}})),
               "InvalidSourceCidrIp.Malformed");
     EXPECT_EQ(
-        CodeOf(co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
+        CodeOf(co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
                                                        {"Permissions.1.IpProtocol", "tcp"},
                                                        {"Permissions.1.PortRange", "80/80"},
                                                        {"Permissions.1.SourceCidrIp", "0.0.0.0/0"},
                                                        {"Permissions.1.Priority", "101"}})),
         "InvalidParameter");
     EXPECT_EQ(
-        CodeOf(co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
+        CodeOf(co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
                                                        {"Permissions.1.IpProtocol", "tcp"},
                                                        {"Permissions.1.PortRange", "80/80"},
                                                        {"Permissions.1.SourceCidrIp", "0.0.0.0/0"},
                                                        {"Permissions.1.Policy", "maybe"}})),
         "InvalidParameter");
     EXPECT_EQ(
-        CodeOf(co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
+        CodeOf(co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
                                                        {"Permissions.1.IpProtocol", "tcp"},
                                                        {"Permissions.1.PortRange", "80/80"},
                                                        {"Permissions.1.SourceCidrIp", "0.0.0.0/0"},
                                                        {"Permissions.1.Bogus", "1"}})),
         "InvalidParameter");
     auto no_group =
-        co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", "sg-nothere"},
+        co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", "sg-nothere"},
                                                 {"Permissions.1.IpProtocol", "all"},
                                                 {"Permissions.1.SourceCidrIp", "0.0.0.0/0"}});
     EXPECT_EQ(CodeOf(no_group), "InvalidSecurityGroupId.NotFound");
@@ -327,66 +327,66 @@ TEST_F(NetworkActionsTest, SecurityGroupsRulesAndTenancy) {
 
     // Tenancy: b cannot authorize a's group nor name it as a peer.
     auto [b_vpc, b_vsw] = co_await VpcAndVSwitch(b_);
-    auto b_made = co_await Ecs("CreateSecurityGroup", {{"VpcId", b_vpc}}, &b_);
+    auto b_made = co_await ECS("CreateSecurityGroup", {{"VpcId", b_vpc}}, &b_);
     CO_ASSERT_API_OK(b_made);
     const std::string b_sg = (*b_made)["SecurityGroupId"];
-    EXPECT_EQ(CodeOf(co_await Ecs("AuthorizeSecurityGroup",
+    EXPECT_EQ(CodeOf(co_await ECS("AuthorizeSecurityGroup",
                                   {{"SecurityGroupId", sg},
                                    {"Permissions.1.IpProtocol", "all"},
                                    {"Permissions.1.SourceCidrIp", "0.0.0.0/0"}},
                                   &b_)),
               "InvalidSecurityGroupId.NotFound");
-    EXPECT_EQ(CodeOf(co_await Ecs("AuthorizeSecurityGroup",
+    EXPECT_EQ(CodeOf(co_await ECS("AuthorizeSecurityGroup",
                                   {{"SecurityGroupId", b_sg},
                                    {"Permissions.1.IpProtocol", "all"},
                                    {"Permissions.1.SourceGroupId", sg}},
                                   &b_)),
               "InvalidSecurityGroupId.NotFound");
     EXPECT_EQ(
-        CodeOf(co_await Ecs("DescribeSecurityGroupAttribute", {{"SecurityGroupId", sg}}, &b_)),
+        CodeOf(co_await ECS("DescribeSecurityGroupAttribute", {{"SecurityGroupId", sg}}, &b_)),
         "InvalidSecurityGroupId.NotFound");
     EXPECT_EQ(
-        CodeOf(co_await Ecs("RevokeSecurityGroup",
+        CodeOf(co_await ECS("RevokeSecurityGroup",
                             {{"SecurityGroupId", sg}, {"SecurityGroupRuleId.1", ssh_id}}, &b_)),
         "InvalidSecurityGroupId.NotFound");
-    EXPECT_EQ(CodeOf(co_await Ecs("DeleteSecurityGroup", {{"SecurityGroupId", sg}}, &b_)),
+    EXPECT_EQ(CodeOf(co_await ECS("DeleteSecurityGroup", {{"SecurityGroupId", sg}}, &b_)),
               "InvalidSecurityGroupId.NotFound");
     // A peer in another VPC (a's own) is refused.
     auto cidr = network::ParseCidr("172.16.0.0/16");
     auto vpc2 = co_await vpcs_.CreateVpc("other", *cidr);
     CO_ASSERT_TRUE(vpc2.ok());
     co_await Own(vpc2->id, kind::kVpc, a_);
-    auto far = co_await Ecs("CreateSecurityGroup", {{"VpcId", vpc2->id}});
+    auto far = co_await ECS("CreateSecurityGroup", {{"VpcId", vpc2->id}});
     CO_ASSERT_API_OK(far);
     const std::string far_sg = (*far)["SecurityGroupId"];
     EXPECT_EQ(
-        CodeOf(co_await Ecs("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
+        CodeOf(co_await ECS("AuthorizeSecurityGroup", {{"SecurityGroupId", sg},
                                                        {"Permissions.1.IpProtocol", "all"},
                                                        {"Permissions.1.SourceGroupId", far_sg}})),
         "InvalidParameter");
 
     // Revoke: by id, and by content (description does not matter); a rule
     // not there is a success.
-    auto by_id = co_await Ecs("RevokeSecurityGroup",
+    auto by_id = co_await ECS("RevokeSecurityGroup",
                               {{"SecurityGroupId", sg}, {"SecurityGroupRuleId.1", ssh_id}});
     CO_ASSERT_API_OK(by_id);
-    EXPECT_EQ(CodeOf(co_await Ecs("RevokeSecurityGroup",
+    EXPECT_EQ(CodeOf(co_await ECS("RevokeSecurityGroup",
                                   {{"SecurityGroupId", sg},
                                    {"SecurityGroupRuleId.1", "sgr-aaaaaaaaaaaaaaaaaaaa"}})),
               "InvalidSecurityGroupRuleId.NotFound");
     auto by_content =
-        co_await Ecs("RevokeSecurityGroupEgress", {{"SecurityGroupId", sg},
+        co_await ECS("RevokeSecurityGroupEgress", {{"SecurityGroupId", sg},
                                                    {"Permissions.1.IpProtocol", "udp"},
                                                    {"Permissions.1.PortRange", "53/53"},
                                                    {"Permissions.1.DestCidrIp", "8.8.8.8/32"}});
     CO_ASSERT_API_OK(by_content);
     auto absent =
-        co_await Ecs("RevokeSecurityGroupEgress", {{"SecurityGroupId", sg},
+        co_await ECS("RevokeSecurityGroupEgress", {{"SecurityGroupId", sg},
                                                    {"Permissions.1.IpProtocol", "udp"},
                                                    {"Permissions.1.PortRange", "53/53"},
                                                    {"Permissions.1.DestCidrIp", "8.8.8.8/32"}});
     CO_ASSERT_API_OK(absent);
-    auto after = co_await Ecs("DescribeSecurityGroupAttribute", {{"SecurityGroupId", sg}});
+    auto after = co_await ECS("DescribeSecurityGroupAttribute", {{"SecurityGroupId", sg}});
     perms = PermissionsOf(after);
     CO_ASSERT_EQ(perms.size(), 2u);
     EXPECT_EQ(perms[0]["IpProtocol"], "ICMP");
@@ -394,34 +394,34 @@ TEST_F(NetworkActionsTest, SecurityGroupsRulesAndTenancy) {
 
     // DeleteSecurityGroup: a group another's rule names is in use; so is
     // one with a member interface.
-    auto named = co_await Ecs("DeleteSecurityGroup", {{"SecurityGroupId", sg2}});
+    auto named = co_await ECS("DeleteSecurityGroup", {{"SecurityGroupId", sg2}});
     EXPECT_EQ(CodeOf(named), "DependencyViolation");
     if (!named.ok()) {
       EXPECT_EQ(named.error().http_status, 400);
     }
     auto eni =
-        co_await Ecs("CreateNetworkInterface", {{"VSwitchId", vsw}, {"SecurityGroupId", sg}});
+        co_await ECS("CreateNetworkInterface", {{"VSwitchId", vsw}, {"SecurityGroupId", sg}});
     CO_ASSERT_API_OK(eni);
-    EXPECT_EQ(CodeOf(co_await Ecs("DeleteSecurityGroup", {{"SecurityGroupId", sg}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DeleteSecurityGroup", {{"SecurityGroupId", sg}})),
               "DependencyViolation");
     {
       auto step_1 =
-          co_await Ecs("DeleteNetworkInterface",
+          co_await ECS("DeleteNetworkInterface",
                        {{"NetworkInterfaceId", (*eni)["NetworkInterfaceId"].get<std::string>()}});
       CO_ASSERT_API_OK(step_1);
     };
     {
-      auto step_2 = co_await Ecs("DeleteSecurityGroup", {{"SecurityGroupId", sg}});
+      auto step_2 = co_await ECS("DeleteSecurityGroup", {{"SecurityGroupId", sg}});
       CO_ASSERT_API_OK(step_2);
     };
     {
-      auto step_3 = co_await Ecs("DeleteSecurityGroup", {{"SecurityGroupId", sg2}});
+      auto step_3 = co_await ECS("DeleteSecurityGroup", {{"SecurityGroupId", sg2}});
       CO_ASSERT_API_OK(step_3);
     };
-    EXPECT_EQ(CodeOf(co_await Ecs("DeleteSecurityGroup", {{"SecurityGroupId", sg}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DeleteSecurityGroup", {{"SecurityGroupId", sg}})),
               "InvalidSecurityGroupId.NotFound");
-    EXPECT_EQ(CodeOf(co_await Ecs("DeleteSecurityGroup", {})), "MissingParameter");
-    auto none = co_await Ecs("DescribeSecurityGroups", {{"VpcId", vpc}});
+    EXPECT_EQ(CodeOf(co_await ECS("DeleteSecurityGroup", {})), "MissingParameter");
+    auto none = co_await ECS("DescribeSecurityGroups", {{"VpcId", vpc}});
     CO_ASSERT_API_OK(none);
     EXPECT_EQ((*none)["TotalCount"], 0);
   }());
@@ -432,29 +432,29 @@ TEST_F(NetworkActionsTest, NetworkInterfaces) {
     CO_ASSERT_TRUE(co_await Ready());
     auto [vpc, vsw] = co_await VpcAndVSwitch(a_);
     CO_ASSERT_TRUE(!vpc.empty());
-    auto made_sg = co_await Ecs("CreateSecurityGroup", {{"VpcId", vpc}});
+    auto made_sg = co_await ECS("CreateSecurityGroup", {{"VpcId", vpc}});
     CO_ASSERT_API_OK(made_sg);
     const std::string sg = (*made_sg)["SecurityGroupId"];
 
     // CreateNetworkInterface: errors, then one with every attribute.
-    EXPECT_EQ(CodeOf(co_await Ecs("CreateNetworkInterface", {{"SecurityGroupId", sg}})),
+    EXPECT_EQ(CodeOf(co_await ECS("CreateNetworkInterface", {{"SecurityGroupId", sg}})),
               "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("CreateNetworkInterface", {{"VSwitchId", vsw}})),
+    EXPECT_EQ(CodeOf(co_await ECS("CreateNetworkInterface", {{"VSwitchId", vsw}})),
               "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs(
+    EXPECT_EQ(CodeOf(co_await ECS(
                   "CreateNetworkInterface",
                   {{"VSwitchId", vsw}, {"SecurityGroupId", sg}, {"PrimaryIpAddress", "10.0.1"}})),
               "InvalidPrimaryIpAddress.Malformed");
-    EXPECT_EQ(CodeOf(co_await Ecs("CreateNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("CreateNetworkInterface",
                                   {{"VSwitchId", "vsw-nothere"}, {"SecurityGroupId", sg}})),
               "InvalidVSwitchId.NotFound");
-    EXPECT_EQ(CodeOf(co_await Ecs("CreateNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("CreateNetworkInterface",
                                   {{"VSwitchId", vsw}, {"SecurityGroupId", "sg-nothere"}})),
               "InvalidSecurityGroupId.NotFound");
-    EXPECT_EQ(CodeOf(co_await Ecs("CreateNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("CreateNetworkInterface",
                                   {{"VSwitchId", vsw}, {"SecurityGroupId", sg}}, &b_)),
               "InvalidVSwitchId.NotFound");
-    auto made = co_await Ecs("CreateNetworkInterface", {{"VSwitchId", vsw},
+    auto made = co_await ECS("CreateNetworkInterface", {{"VSwitchId", vsw},
                                                         {"SecurityGroupIds.1", sg},
                                                         {"PrimaryIpAddress", "10.0.1.50"},
                                                         {"NetworkInterfaceName", "extra"},
@@ -469,7 +469,7 @@ TEST_F(NetworkActionsTest, NetworkInterfaces) {
     EXPECT_EQ((*made)["MacAddress"].get<std::string>().size(), 17u);
     EXPECT_EQ((*made)["VpcId"], vpc);
     EXPECT_EQ((*made)["ZoneId"], "z1");
-    auto dup = co_await Ecs(
+    auto dup = co_await ECS(
         "CreateNetworkInterface",
         {{"VSwitchId", vsw}, {"SecurityGroupId", sg}, {"PrimaryIpAddress", "10.0.1.50"}});
     EXPECT_FALSE(dup.ok());
@@ -486,7 +486,7 @@ TEST_F(NetworkActionsTest, NetworkInterfaces) {
     auto [inst, primary] = co_await Instance(vsw, sg, compute::InstanceStatus::kRunning, a_);
     CO_ASSERT_TRUE(!inst.empty());
 
-    auto described = co_await Ecs("DescribeNetworkInterfaces", {{"NetworkInterfaceId.1", eni}});
+    auto described = co_await ECS("DescribeNetworkInterfaces", {{"NetworkInterfaceId.1", eni}});
     CO_ASSERT_API_OK(described);
     EXPECT_EQ((*described)["TotalCount"], 1);
     const Json& set = (*described)["NetworkInterfaceSets"]["NetworkInterfaceSet"];
@@ -506,7 +506,7 @@ TEST_F(NetworkActionsTest, NetworkInterfaces) {
     EXPECT_EQ(set[0]["PrivateIpSets"]["PrivateIpSet"][0]["Primary"], true);
     EXPECT_EQ(set[0]["Tags"]["Tag"][0]["TagKey"], "role");
     EXPECT_FALSE(set[0].contains("Attachment"));
-    auto of_instance = co_await Ecs("DescribeNetworkInterfaces", {{"InstanceId", inst}});
+    auto of_instance = co_await ECS("DescribeNetworkInterfaces", {{"InstanceId", inst}});
     CO_ASSERT_API_OK(of_instance);
     const Json& p = (*of_instance)["NetworkInterfaceSets"]["NetworkInterfaceSet"];
     CO_ASSERT_EQ(p.size(), 1u);
@@ -515,39 +515,39 @@ TEST_F(NetworkActionsTest, NetworkInterfaces) {
     EXPECT_EQ(p[0]["Status"], "InUse");
     EXPECT_EQ(p[0]["Attachment"]["InstanceId"], inst);
     EXPECT_EQ(p[0]["Attachment"]["DeviceIndex"], 0);
-    auto token = co_await Ecs("DescribeNetworkInterfaces", {{"VpcId", vpc}, {"MaxResults", "10"}});
+    auto token = co_await ECS("DescribeNetworkInterfaces", {{"VpcId", vpc}, {"MaxResults", "10"}});
     CO_ASSERT_API_OK(token);
     EXPECT_EQ((*token)["NextToken"], "");
     EXPECT_EQ((*token)["NetworkInterfaceSets"]["NetworkInterfaceSet"].size(), 2u);
-    auto available = co_await Ecs("DescribeNetworkInterfaces", {{"Status", "Available"}});
+    auto available = co_await ECS("DescribeNetworkInterfaces", {{"Status", "Available"}});
     CO_ASSERT_API_OK(available);
     EXPECT_EQ((*available)["NetworkInterfaceSets"]["NetworkInterfaceSet"].size(), 1u);
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeNetworkInterfaces", {{"Status", "Broken"}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeNetworkInterfaces", {{"Status", "Broken"}})),
               "InvalidParameter");
-    auto b_list = co_await Ecs("DescribeNetworkInterfaces", {}, &b_);
+    auto b_list = co_await ECS("DescribeNetworkInterfaces", {}, &b_);
     CO_ASSERT_API_OK(b_list);
     EXPECT_EQ((*b_list)["NetworkInterfaceSets"]["NetworkInterfaceSet"].size(), 0u);
 
     // Attach: errors first.
-    EXPECT_EQ(CodeOf(co_await Ecs("AttachNetworkInterface", {{"NetworkInterfaceId", eni}})),
+    EXPECT_EQ(CodeOf(co_await ECS("AttachNetworkInterface", {{"NetworkInterfaceId", eni}})),
               "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("AttachNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("AttachNetworkInterface",
                                   {{"NetworkInterfaceId", "eni-nothere"}, {"InstanceId", inst}})),
               "InvalidEniId.NotFound");
-    EXPECT_EQ(CodeOf(co_await Ecs("AttachNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("AttachNetworkInterface",
                                   {{"NetworkInterfaceId", eni}, {"InstanceId", "i-nothere"}})),
               "InvalidEcsId.NotFound");
-    EXPECT_EQ(CodeOf(co_await Ecs("AttachNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("AttachNetworkInterface",
                                   {{"NetworkInterfaceId", eni}, {"InstanceId", inst}}, &b_)),
               "InvalidEniId.NotFound");
-    auto busy = co_await Ecs("AttachNetworkInterface",
+    auto busy = co_await ECS("AttachNetworkInterface",
                              {{"NetworkInterfaceId", primary}, {"InstanceId", inst}});
     EXPECT_EQ(CodeOf(busy), "InvalidOperation.InvalidEniState");
     if (!busy.ok()) {
       EXPECT_EQ(busy.error().http_status, 400);
     }
     auto [pending, pending_eni] = co_await Instance(vsw, sg, compute::InstanceStatus::kPending, a_);
-    auto not_yet = co_await Ecs("AttachNetworkInterface",
+    auto not_yet = co_await ECS("AttachNetworkInterface",
                                 {{"NetworkInterfaceId", eni}, {"InstanceId", pending}});
     EXPECT_EQ(CodeOf(not_yet), "IncorrectInstanceStatus");
     if (!not_yet.ok()) {
@@ -555,14 +555,14 @@ TEST_F(NetworkActionsTest, NetworkInterfaces) {
     }
 
     {
-      auto step_4 = co_await Ecs("AttachNetworkInterface",
+      auto step_4 = co_await ECS("AttachNetworkInterface",
                                  {{"NetworkInterfaceId", eni}, {"InstanceId", inst}});
       CO_ASSERT_API_OK(step_4);
     };
     compute::Instance record = co_await ReadInstance(inst);
     CO_ASSERT_EQ(record.nics.size(), 2u);
     EXPECT_EQ(record.nics[1].eni, eni);
-    auto in_use = co_await Ecs("DescribeNetworkInterfaces", {{"NetworkInterfaceId.1", eni}});
+    auto in_use = co_await ECS("DescribeNetworkInterfaces", {{"NetworkInterfaceId.1", eni}});
     CO_ASSERT_API_OK(in_use);
     const Json& u = (*in_use)["NetworkInterfaceSets"]["NetworkInterfaceSet"][0];
     EXPECT_EQ(u["Status"], "InUse");
@@ -570,43 +570,43 @@ TEST_F(NetworkActionsTest, NetworkInterfaces) {
     EXPECT_EQ(u["InstanceId"], inst);
     EXPECT_EQ(u["Attachment"]["DeviceIndex"], 1);
     // Attached: a second attach and a delete are refused.
-    EXPECT_EQ(CodeOf(co_await Ecs("AttachNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("AttachNetworkInterface",
                                   {{"NetworkInterfaceId", eni}, {"InstanceId", pending}})),
               "InvalidOperation.InvalidEniState");
-    EXPECT_EQ(CodeOf(co_await Ecs("DeleteNetworkInterface", {{"NetworkInterfaceId", eni}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DeleteNetworkInterface", {{"NetworkInterfaceId", eni}})),
               "InvalidOperation.InvalidEniState");
 
     // Detach: the primary one is refused; the other leaves and stays.
-    EXPECT_EQ(CodeOf(co_await Ecs("DetachNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("DetachNetworkInterface",
                                   {{"NetworkInterfaceId", primary}, {"InstanceId", inst}})),
               "InvalidOperation.DetachPrimaryEniNotAllowed");
-    EXPECT_EQ(CodeOf(co_await Ecs("DetachNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("DetachNetworkInterface",
                                   {{"NetworkInterfaceId", eni}, {"InstanceId", pending}})),
               "InvalidOperation.InvalidEniState");
-    EXPECT_EQ(CodeOf(co_await Ecs("DetachNetworkInterface",
+    EXPECT_EQ(CodeOf(co_await ECS("DetachNetworkInterface",
                                   {{"NetworkInterfaceId", eni}, {"InstanceId", inst}}, &b_)),
               "InvalidEniId.NotFound");
     {
-      auto step_5 = co_await Ecs("DetachNetworkInterface",
+      auto step_5 = co_await ECS("DetachNetworkInterface",
                                  {{"NetworkInterfaceId", eni}, {"InstanceId", inst}});
       CO_ASSERT_API_OK(step_5);
     };
     record = co_await ReadInstance(inst);
     EXPECT_EQ(record.nics.size(), 1u);
-    auto freed = co_await Ecs("DescribeNetworkInterfaces", {{"NetworkInterfaceId.1", eni}});
+    auto freed = co_await ECS("DescribeNetworkInterfaces", {{"NetworkInterfaceId.1", eni}});
     CO_ASSERT_API_OK(freed);
     EXPECT_EQ((*freed)["NetworkInterfaceSets"]["NetworkInterfaceSet"][0]["Status"], "Available");
 
     // Delete: b cannot; a can, once; the address is free again.
-    EXPECT_EQ(CodeOf(co_await Ecs("DeleteNetworkInterface", {{"NetworkInterfaceId", eni}}, &b_)),
+    EXPECT_EQ(CodeOf(co_await ECS("DeleteNetworkInterface", {{"NetworkInterfaceId", eni}}, &b_)),
               "InvalidEniId.NotFound");
     {
-      auto step_6 = co_await Ecs("DeleteNetworkInterface", {{"NetworkInterfaceId", eni}});
+      auto step_6 = co_await ECS("DeleteNetworkInterface", {{"NetworkInterfaceId", eni}});
       CO_ASSERT_API_OK(step_6);
     };
-    EXPECT_EQ(CodeOf(co_await Ecs("DeleteNetworkInterface", {{"NetworkInterfaceId", eni}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DeleteNetworkInterface", {{"NetworkInterfaceId", eni}})),
               "InvalidEniId.NotFound");
-    auto reused = co_await Ecs(
+    auto reused = co_await ECS(
         "CreateNetworkInterface",
         {{"VSwitchId", vsw}, {"SecurityGroupId", sg}, {"PrimaryIpAddress", "10.0.1.50"}});
     CO_ASSERT_API_OK(reused);

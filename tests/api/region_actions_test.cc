@@ -21,7 +21,7 @@ bool Contains(const Json& list, std::string_view value) {
 TEST_F(RegionActionsTest, RegionsAndZones) {
   RunTask(io_, [&]() -> Task<void> {
     CO_ASSERT_TRUE(co_await Ready());
-    auto regions = co_await Ecs("DescribeRegions", {{"AcceptLanguage", "en-US"}});
+    auto regions = co_await ECS("DescribeRegions", {{"AcceptLanguage", "en-US"}});
     CO_ASSERT_API_OK(regions);
     const Json& region = (*regions)["Regions"]["Region"];
     CO_ASSERT_EQ(region.size(), 1u);
@@ -29,11 +29,11 @@ TEST_F(RegionActionsTest, RegionsAndZones) {
     EXPECT_EQ(region[0]["LocalName"], "Tiangong");
     EXPECT_EQ(region[0]["RegionEndpoint"], "127.0.0.1");
     EXPECT_EQ(region[0]["Status"], "available");
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeRegions", {{"AcceptLanguage", "fr"}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeRegions", {{"AcceptLanguage", "fr"}})),
               "InvalidParameter");
 
     // No compute node: the default zone.
-    auto zones = co_await Ecs("DescribeZones", {});
+    auto zones = co_await ECS("DescribeZones", {});
     CO_ASSERT_API_OK(zones);
     const Json& zone = (*zones)["Zones"]["Zone"];
     CO_ASSERT_EQ(zone.size(), 1u);
@@ -54,10 +54,10 @@ TEST_F(RegionActionsTest, RegionsAndZones) {
         Contains(info[0]["DataDiskCategories"]["supportedDataDiskCategory"], "cloud_efficiency"));
     EXPECT_TRUE(Contains(info[0]["NetworkTypes"]["supportedNetworkType"], "vpc"));
     EXPECT_EQ(info[0]["IoOptimized"], true);
-    auto brief = co_await Ecs("DescribeZones", {{"Verbose", "false"}});
+    auto brief = co_await ECS("DescribeZones", {{"Verbose", "false"}});
     CO_ASSERT_API_OK(brief);
     EXPECT_EQ((*brief)["Zones"]["Zone"][0].size(), 2u);  // ZoneId, LocalName
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeZones", {{"Verbose", "maybe"}})), "InvalidParameter");
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeZones", {{"Verbose", "maybe"}})), "InvalidParameter");
 
     // Registered compute nodes decide the zones.
     std::vector<std::pair<std::string, std::string>> nodes;
@@ -73,7 +73,7 @@ TEST_F(RegionActionsTest, RegionsAndZones) {
       auto put = co_await client().Put(compute::NodeKey(name), compute::EncodeComputeNode(node));
       CO_ASSERT_TRUE(put.ok());
     }
-    auto two = co_await Ecs("DescribeZones", {});
+    auto two = co_await ECS("DescribeZones", {});
     CO_ASSERT_API_OK(two);
     const Json& z = (*two)["Zones"]["Zone"];
     CO_ASSERT_EQ(z.size(), 2u);
@@ -81,10 +81,10 @@ TEST_F(RegionActionsTest, RegionsAndZones) {
     EXPECT_EQ(z[1]["ZoneId"], "z3");
 
     // DescribeAvailableResource.
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeAvailableResource", {})), "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeAvailableResource", {{"DestinationResource", "Gpu"}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeAvailableResource", {})), "MissingParameter");
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeAvailableResource", {{"DestinationResource", "Gpu"}})),
               "InvalidParameter");
-    auto by_zone = co_await Ecs("DescribeAvailableResource", {{"DestinationResource", "Zone"}});
+    auto by_zone = co_await ECS("DescribeAvailableResource", {{"DestinationResource", "Zone"}});
     CO_ASSERT_API_OK(by_zone);
     const Json& az = (*by_zone)["AvailableZones"]["AvailableZone"];
     CO_ASSERT_EQ(az.size(), 2u);
@@ -97,7 +97,7 @@ TEST_F(RegionActionsTest, RegionsAndZones) {
     EXPECT_EQ(res[0]["SupportedResources"]["SupportedResource"][0]["Value"], "z2");
     EXPECT_EQ(res[0]["SupportedResources"]["SupportedResource"][0]["Status"], "Available");
     auto types_in =
-        co_await Ecs("DescribeAvailableResource", {{"DestinationResource", "InstanceType"},
+        co_await ECS("DescribeAvailableResource", {{"DestinationResource", "InstanceType"},
                                                    {"ZoneId", "z3"},
                                                    {"Cores", "2"},
                                                    {"Memory", "4"},
@@ -111,7 +111,7 @@ TEST_F(RegionActionsTest, RegionsAndZones) {
                              ["SupportedResource"];
     CO_ASSERT_EQ(supported.size(), 2u);  // ecs.c7.large, ecs.t6-c1m2.large
     EXPECT_EQ(supported[0]["Value"], "ecs.c7.large");
-    auto disks = co_await Ecs("DescribeAvailableResource", {{"DestinationResource", "SystemDisk"},
+    auto disks = co_await ECS("DescribeAvailableResource", {{"DestinationResource", "SystemDisk"},
                                                             {"InstanceType", "ecs.g7.large"},
                                                             {"ZoneId", "z2"}});
     CO_ASSERT_API_OK(disks);
@@ -123,7 +123,7 @@ TEST_F(RegionActionsTest, RegionsAndZones) {
     EXPECT_EQ(essd["Min"], 20);
     EXPECT_EQ(essd["Max"], 2048);
     EXPECT_EQ(essd["Unit"], "GiB");
-    auto data = co_await Ecs("DescribeAvailableResource", {{"DestinationResource", "DataDisk"},
+    auto data = co_await ECS("DescribeAvailableResource", {{"DestinationResource", "DataDisk"},
                                                            {"DataDiskCategory", "cloud_ssd"}});
     CO_ASSERT_API_OK(data);
     const Json& dd = (*data)["AvailableZones"]["AvailableZone"][0]["AvailableResources"]
@@ -132,15 +132,15 @@ TEST_F(RegionActionsTest, RegionsAndZones) {
     EXPECT_EQ(dd[0]["Value"], "cloud_ssd");
     EXPECT_EQ(dd[0]["Max"], 32768);
     auto nothing =
-        co_await Ecs("DescribeAvailableResource",
+        co_await ECS("DescribeAvailableResource",
                      {{"DestinationResource", "InstanceType"}, {"InstanceType", "ecs.x.y"}});
     CO_ASSERT_API_OK(nothing);
     EXPECT_EQ((*nothing)["AvailableZones"]["AvailableZone"].size(), 0u);
-    auto no_zone = co_await Ecs("DescribeAvailableResource",
+    auto no_zone = co_await ECS("DescribeAvailableResource",
                                 {{"DestinationResource", "Zone"}, {"ZoneId", "z9"}});
     CO_ASSERT_API_OK(no_zone);
     EXPECT_EQ((*no_zone)["AvailableZones"]["AvailableZone"].size(), 0u);
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeAvailableResource",
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeAvailableResource",
                                   {{"DestinationResource", "Zone"}, {"Memory", "lots"}})),
               "InvalidParameter");
   }());
@@ -154,7 +154,7 @@ TEST_F(RegionActionsTest, InstanceTypes) {
     Status added = co_await compute_->AddInstanceType(mine);
     CO_ASSERT_TRUE(added.ok());
 
-    auto all = co_await Ecs("DescribeInstanceTypes", {});
+    auto all = co_await ECS("DescribeInstanceTypes", {});
     CO_ASSERT_API_OK(all);
     const Json& types = (*all)["InstanceTypes"]["InstanceType"];
     EXPECT_EQ(types.size(), compute::BuiltinInstanceTypes().size() + 1);
@@ -177,7 +177,7 @@ TEST_F(RegionActionsTest, InstanceTypes) {
     EXPECT_TRUE(saw_tiny);
     EXPECT_TRUE(saw_small);
 
-    auto named = co_await Ecs("DescribeInstanceTypes", {{"InstanceTypes.1", "ecs.g7.large"},
+    auto named = co_await ECS("DescribeInstanceTypes", {{"InstanceTypes.1", "ecs.g7.large"},
                                                         {"InstanceTypes.2", "ecs.c7.large"}});
     CO_ASSERT_API_OK(named);
     const Json& n = (*named)["InstanceTypes"]["InstanceType"];
@@ -185,10 +185,10 @@ TEST_F(RegionActionsTest, InstanceTypes) {
     EXPECT_EQ(n[0]["InstanceTypeId"], "ecs.c7.large");
     EXPECT_EQ(n[0]["CpuCoreCount"], 2);
     EXPECT_DOUBLE_EQ(n[0]["MemorySize"].get<double>(), 4.0);
-    auto family = co_await Ecs("DescribeInstanceTypes", {{"InstanceTypeFamily", "ecs.g7"}});
+    auto family = co_await ECS("DescribeInstanceTypes", {{"InstanceTypeFamily", "ecs.g7"}});
     CO_ASSERT_API_OK(family);
     EXPECT_EQ((*family)["InstanceTypes"]["InstanceType"].size(), 4u);
-    auto cores = co_await Ecs("DescribeInstanceTypes",
+    auto cores = co_await ECS("DescribeInstanceTypes",
                               {{"MinimumCpuCoreCount", "4"}, {"MaximumCpuCoreCount", "8"}});
     CO_ASSERT_API_OK(cores);
     EXPECT_EQ((*cores)["InstanceTypes"]["InstanceType"].size(),
@@ -201,20 +201,20 @@ TEST_F(RegionActionsTest, InstanceTypes) {
       Params p;
       p["MaxResults"] = "5";
       if (!next.empty()) p["NextToken"] = next;
-      auto r = co_await Ecs("DescribeInstanceTypes", p);
+      auto r = co_await ECS("DescribeInstanceTypes", p);
       CO_ASSERT_API_OK(r);
       seen += (*r)["InstanceTypes"]["InstanceType"].size();
       next = (*r)["NextToken"];
       if (next.empty()) break;
     }
     EXPECT_EQ(seen, types.size());
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeInstanceTypes", {{"NextToken", "abc"}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeInstanceTypes", {{"NextToken", "abc"}})),
               "InvalidParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeInstanceTypes", {{"MaxResults", "x"}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeInstanceTypes", {{"MaxResults", "x"}})),
               "InvalidParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeInstanceTypes", {{"Bogus", "1"}})), "InvalidParameter");
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeInstanceTypes", {{"Bogus", "1"}})), "InvalidParameter");
 
-    auto families = co_await Ecs("DescribeInstanceTypeFamilies", {});
+    auto families = co_await ECS("DescribeInstanceTypeFamilies", {});
     CO_ASSERT_API_OK(families);
     const Json& f = (*families)["InstanceTypeFamilies"]["InstanceTypeFamily"];
     bool saw_g7 = false;

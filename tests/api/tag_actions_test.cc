@@ -35,32 +35,32 @@ TEST_F(TagActionsTest, TagsOnEcsAndVpcResources) {
     auto vpc = co_await vpcs_.CreateVpc("net", *cidr);
     CO_ASSERT_TRUE(vpc.ok());
     co_await Own(Record(vpc->id, kind::kVpc, a_));
-    auto made = co_await Ecs("CreateSecurityGroup", {{"VpcId", vpc->id}});
+    auto made = co_await ECS("CreateSecurityGroup", {{"VpcId", vpc->id}});
     CO_ASSERT_API_OK(made);
     const std::string sg = (*made)["SecurityGroupId"];
 
     // Errors first.
-    EXPECT_EQ(CodeOf(co_await Ecs("TagResources", {{"ResourceId.1", sg}, {"Tag.1.Key", "env"}})),
+    EXPECT_EQ(CodeOf(co_await ECS("TagResources", {{"ResourceId.1", sg}, {"Tag.1.Key", "env"}})),
               "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs(
+    EXPECT_EQ(CodeOf(co_await ECS(
                   "TagResources",
                   {{"ResourceType", "bucket"}, {"ResourceId.1", sg}, {"Tag.1.Key", "env"}})),
               "InvalidResourceType.NotFound");
-    EXPECT_EQ(CodeOf(co_await Ecs(
+    EXPECT_EQ(CodeOf(co_await ECS(
                   "TagResources",
                   {{"ResourceType", "VPC"}, {"ResourceId.1", vpc->id}, {"Tag.1.Key", "env"}})),
               "InvalidResourceType.NotFound");  // VPC's type, not ECS's
-    EXPECT_EQ(CodeOf(co_await Ecs("TagResources",
+    EXPECT_EQ(CodeOf(co_await ECS("TagResources",
                                   {{"ResourceType", "securitygroup"}, {"Tag.1.Key", "env"}})),
               "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("TagResources",
+    EXPECT_EQ(CodeOf(co_await ECS("TagResources",
                                   {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}})),
               "MissingParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("TagResources", {{"ResourceType", "securitygroup"},
+    EXPECT_EQ(CodeOf(co_await ECS("TagResources", {{"ResourceType", "securitygroup"},
                                                    {"ResourceId.1", sg},
                                                    {"Tag.1.Key", "aliyun:x"}})),
               "InvalidParameter");
-    auto missing = co_await Ecs(
+    auto missing = co_await ECS(
         "TagResources",
         {{"ResourceType", "securitygroup"}, {"ResourceId.1", "sg-nothere"}, {"Tag.1.Key", "env"}});
     EXPECT_EQ(CodeOf(missing), "InvalidResourceId.NotFound");
@@ -68,19 +68,19 @@ TEST_F(TagActionsTest, TagsOnEcsAndVpcResources) {
       EXPECT_EQ(missing.error().http_status, 404);
     }
     // The right id with the wrong type is not found either.
-    EXPECT_EQ(CodeOf(co_await Ecs(
+    EXPECT_EQ(CodeOf(co_await ECS(
                   "TagResources",
                   {{"ResourceType", "instance"}, {"ResourceId.1", sg}, {"Tag.1.Key", "env"}})),
               "InvalidResourceId.NotFound");
     // b cannot tag a's group.
     EXPECT_EQ(
-        CodeOf(co_await Ecs(
+        CodeOf(co_await ECS(
             "TagResources",
             {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}, {"Tag.1.Key", "env"}}, &b_)),
         "InvalidResourceId.NotFound");
 
     {
-      auto step_1 = co_await Ecs("TagResources", {{"ResourceType", "securitygroup"},
+      auto step_1 = co_await ECS("TagResources", {{"ResourceType", "securitygroup"},
                                                   {"ResourceId.1", sg},
                                                   {"Tag.1.Key", "env"},
                                                   {"Tag.1.Value", "prod"},
@@ -91,7 +91,7 @@ TEST_F(TagActionsTest, TagsOnEcsAndVpcResources) {
     };
     // A second call overwrites values and adds keys.
     {
-      auto step_2 = co_await Ecs("TagResources", {{"ResourceType", "SecurityGroup"},
+      auto step_2 = co_await ECS("TagResources", {{"ResourceType", "SecurityGroup"},
                                                   {"ResourceId.1", sg},
                                                   {"Tag.1.Key", "env"},
                                                   {"Tag.1.Value", "staging"}});
@@ -102,12 +102,12 @@ TEST_F(TagActionsTest, TagsOnEcsAndVpcResources) {
     const std::map<std::string, std::string> want{
         {"empty", ""}, {"env", "staging"}, {"team", "web"}};
     EXPECT_EQ((*record)->tags, want);
-    auto described = co_await Ecs("DescribeSecurityGroups", {{"SecurityGroupId", sg}});
+    auto described = co_await ECS("DescribeSecurityGroups", {{"SecurityGroupId", sg}});
     CO_ASSERT_API_OK(described);
     EXPECT_EQ((*described)["SecurityGroups"]["SecurityGroup"][0]["Tags"]["Tag"].size(), 3u);
 
     auto listed =
-        co_await Ecs("ListTagResources", {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}});
+        co_await ECS("ListTagResources", {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}});
     CO_ASSERT_API_OK(listed);
     const Json& items = (*listed)["TagResources"]["TagResource"];
     CO_ASSERT_EQ(items.size(), 3u);
@@ -117,35 +117,35 @@ TEST_F(TagActionsTest, TagsOnEcsAndVpcResources) {
     EXPECT_EQ(items[1]["TagValue"], "staging");
     EXPECT_EQ((*listed)["NextToken"], "");
     // By tag, across the type; paging by token.
-    auto by_tag = co_await Ecs(
+    auto by_tag = co_await ECS(
         "ListTagResources",
         {{"ResourceType", "securitygroup"}, {"Tag.1.Key", "team"}, {"Tag.1.Value", "web"}});
     CO_ASSERT_API_OK(by_tag);
     EXPECT_EQ((*by_tag)["TagResources"]["TagResource"].size(), 3u);
-    auto other_tag = co_await Ecs(
+    auto other_tag = co_await ECS(
         "ListTagResources",
         {{"ResourceType", "securitygroup"}, {"Tag.1.Key", "team"}, {"Tag.1.Value", "db"}});
     CO_ASSERT_API_OK(other_tag);
     EXPECT_EQ((*other_tag)["TagResources"]["TagResource"].size(), 0u);
     auto first =
-        co_await Ecs("ListTagResources", {{"ResourceType", "securitygroup"}, {"MaxResults", "2"}});
+        co_await ECS("ListTagResources", {{"ResourceType", "securitygroup"}, {"MaxResults", "2"}});
     CO_ASSERT_API_OK(first);
     EXPECT_EQ((*first)["TagResources"]["TagResource"].size(), 2u);
     EXPECT_EQ((*first)["NextToken"], "2");
     auto second =
-        co_await Ecs("ListTagResources", {{"ResourceType", "securitygroup"}, {"NextToken", "2"}});
+        co_await ECS("ListTagResources", {{"ResourceType", "securitygroup"}, {"NextToken", "2"}});
     CO_ASSERT_API_OK(second);
     EXPECT_EQ((*second)["TagResources"]["TagResource"].size(), 1u);
     EXPECT_EQ((*second)["NextToken"], "");
-    EXPECT_EQ(CodeOf(co_await Ecs("ListTagResources",
+    EXPECT_EQ(CodeOf(co_await ECS("ListTagResources",
                                   {{"ResourceType", "securitygroup"}, {"NextToken", "x"}})),
               "InvalidParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("ListTagResources", {})), "MissingParameter");
+    EXPECT_EQ(CodeOf(co_await ECS("ListTagResources", {})), "MissingParameter");
     // b lists none of a's.
-    auto b_list = co_await Ecs("ListTagResources", {{"ResourceType", "securitygroup"}}, &b_);
+    auto b_list = co_await ECS("ListTagResources", {{"ResourceType", "securitygroup"}}, &b_);
     CO_ASSERT_API_OK(b_list);
     EXPECT_EQ((*b_list)["TagResources"]["TagResource"].size(), 0u);
-    auto unknown = co_await Ecs("ListTagResources",
+    auto unknown = co_await ECS("ListTagResources",
                                 {{"ResourceType", "securitygroup"}, {"ResourceId.1", "sg-no"}});
     CO_ASSERT_API_OK(unknown);
     EXPECT_EQ((*unknown)["TagResources"]["TagResource"].size(), 0u);
@@ -156,20 +156,20 @@ TEST_F(TagActionsTest, TagsOnEcsAndVpcResources) {
     many["ResourceId.1"] = sg;
     for (int i = 1; i <= 18; ++i)
       many["Tag." + std::to_string(i) + ".Key"] = "k" + std::to_string(i);
-    EXPECT_EQ(CodeOf(co_await Ecs("TagResources", many)), "InvalidParameter");
+    EXPECT_EQ(CodeOf(co_await ECS("TagResources", many)), "InvalidParameter");
 
     // UntagResources: by key; neither key nor All changes nothing; All.
     EXPECT_EQ(
-        CodeOf(co_await Ecs(
+        CodeOf(co_await ECS(
             "UntagResources",
             {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}, {"TagKey.1", "env"}}, &b_)),
         "InvalidResourceId.NotFound");
-    EXPECT_EQ(CodeOf(co_await Ecs(
+    EXPECT_EQ(CodeOf(co_await ECS(
                   "UntagResources",
                   {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}, {"All", "perhaps"}})),
               "InvalidParameter");
     {
-      auto step_3 = co_await Ecs("UntagResources", {{"ResourceType", "securitygroup"},
+      auto step_3 = co_await ECS("UntagResources", {{"ResourceType", "securitygroup"},
                                                     {"ResourceId.1", sg},
                                                     {"TagKey.1", "env"},
                                                     {"TagKey.2", "absent"}});
@@ -177,7 +177,7 @@ TEST_F(TagActionsTest, TagsOnEcsAndVpcResources) {
     };
     {
       auto step_4 =
-          co_await Ecs("UntagResources", {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}});
+          co_await ECS("UntagResources", {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}});
       CO_ASSERT_API_OK(step_4);
     };
     record = co_await registry_.Get(a_.id, sg);
@@ -185,7 +185,7 @@ TEST_F(TagActionsTest, TagsOnEcsAndVpcResources) {
     EXPECT_EQ((*record)->tags.size(), 2u);
     {
       auto step_5 =
-          co_await Ecs("UntagResources",
+          co_await ECS("UntagResources",
                        {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}, {"All", "true"}});
       CO_ASSERT_API_OK(step_5);
     };
@@ -194,36 +194,36 @@ TEST_F(TagActionsTest, TagsOnEcsAndVpcResources) {
     EXPECT_TRUE((*record)->tags.empty());
 
     // VPC's TagResources: its own types.
-    EXPECT_EQ(CodeOf(co_await Vpc(
+    EXPECT_EQ(CodeOf(co_await VPC(
                   "TagResources",
                   {{"ResourceType", "securitygroup"}, {"ResourceId.1", sg}, {"Tag.1.Key", "env"}})),
               "InvalidResourceType.NotFound");
     {
-      auto step_6 = co_await Vpc("TagResources", {{"ResourceType", "VPC"},
+      auto step_6 = co_await VPC("TagResources", {{"ResourceType", "VPC"},
                                                   {"ResourceId.1", vpc->id},
                                                   {"Tag.1.Key", "env"},
                                                   {"Tag.1.Value", "prod"}});
       CO_ASSERT_API_OK(step_6);
     };
     auto vpc_tags =
-        co_await Vpc("ListTagResources", {{"ResourceType", "vpc"}, {"ResourceId.1", vpc->id}});
+        co_await VPC("ListTagResources", {{"ResourceType", "vpc"}, {"ResourceId.1", vpc->id}});
     CO_ASSERT_API_OK(vpc_tags);
     const Json& v = (*vpc_tags)["TagResources"]["TagResource"];
     CO_ASSERT_EQ(v.size(), 1u);
     EXPECT_EQ(v[0]["ResourceType"], "VPC");
     EXPECT_EQ(v[0]["TagKey"], "env");
     EXPECT_EQ(v[0]["TagValue"], "prod");
-    EXPECT_EQ(CodeOf(co_await Vpc(
+    EXPECT_EQ(CodeOf(co_await VPC(
                   "TagResources",
                   {{"ResourceType", "VPC"}, {"ResourceId.1", vpc->id}, {"Tag.1.Key", "env"}}, &b_)),
               "InvalidResourceId.NotFound");
     {
       auto step_7 =
-          co_await Vpc("UntagResources",
+          co_await VPC("UntagResources",
                        {{"ResourceType", "VPC"}, {"ResourceId.1", vpc->id}, {"TagKey.1", "env"}});
       CO_ASSERT_API_OK(step_7);
     };
-    auto vpc_after = co_await Vpc("ListTagResources", {{"ResourceType", "VPC"}});
+    auto vpc_after = co_await VPC("ListTagResources", {{"ResourceType", "VPC"}});
     CO_ASSERT_API_OK(vpc_after);
     EXPECT_EQ((*vpc_after)["TagResources"]["TagResource"].size(), 0u);
   }());
@@ -246,7 +246,7 @@ TEST_F(TagActionsTest, DescribeTasks) {
     running.extra["finished_at"] = 0;
     co_await Own(running);
 
-    auto all = co_await Ecs("DescribeTasks", {});
+    auto all = co_await ECS("DescribeTasks", {});
     CO_ASSERT_API_OK(all);
     EXPECT_EQ((*all)["RegionId"], "cn-tiangong");
     EXPECT_EQ((*all)["TotalCount"], 2);
@@ -265,25 +265,25 @@ TEST_F(TagActionsTest, DescribeTasks) {
     EXPECT_EQ(tasks[1]["CreationTime"], IsoMinutes(t0));
     EXPECT_EQ(tasks[1]["FinishedTime"], IsoMinutes(t0 + 120));
 
-    auto by_id = co_await Ecs("DescribeTasks", {{"TaskIds", done.id + ",t-unknown"}});
+    auto by_id = co_await ECS("DescribeTasks", {{"TaskIds", done.id + ",t-unknown"}});
     CO_ASSERT_API_OK(by_id);
     EXPECT_EQ((*by_id)["TaskSet"]["Task"].size(), 1u);
-    auto by_status = co_await Ecs("DescribeTasks",
+    auto by_status = co_await ECS("DescribeTasks",
                                   {{"TaskStatus", "Processing"}, {"TaskAction", "ImportImage"}});
     CO_ASSERT_API_OK(by_status);
     CO_ASSERT_EQ((*by_status)["TaskSet"]["Task"].size(), 1u);
     EXPECT_EQ((*by_status)["TaskSet"]["Task"][0]["TaskId"], running.id);
-    auto by_resource = co_await Ecs("DescribeTasks", {{"ResourceIds", "m-aaaa"}});
+    auto by_resource = co_await ECS("DescribeTasks", {{"ResourceIds", "m-aaaa"}});
     CO_ASSERT_API_OK(by_resource);
     EXPECT_EQ((*by_resource)["TaskSet"]["Task"].size(), 1u);
-    auto page2 = co_await Ecs("DescribeTasks", {{"PageSize", "1"}, {"PageNumber", "2"}});
+    auto page2 = co_await ECS("DescribeTasks", {{"PageSize", "1"}, {"PageNumber", "2"}});
     CO_ASSERT_API_OK(page2);
     CO_ASSERT_EQ((*page2)["TaskSet"]["Task"].size(), 1u);
     EXPECT_EQ((*page2)["TaskSet"]["Task"][0]["TaskId"], done.id);
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeTasks", {{"TaskStatus", "Sleeping"}})),
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeTasks", {{"TaskStatus", "Sleeping"}})),
               "InvalidParameter");
-    EXPECT_EQ(CodeOf(co_await Ecs("DescribeTasks", {{"PageSize", "101"}})), "InvalidParameter");
-    auto b_tasks = co_await Ecs("DescribeTasks", {}, &b_);
+    EXPECT_EQ(CodeOf(co_await ECS("DescribeTasks", {{"PageSize", "101"}})), "InvalidParameter");
+    auto b_tasks = co_await ECS("DescribeTasks", {}, &b_);
     CO_ASSERT_API_OK(b_tasks);
     EXPECT_EQ((*b_tasks)["TotalCount"], 0);
   }());
