@@ -714,31 +714,37 @@ TEST_F(SdkScenario, ATenantBuildsUsesAndTearsDownACloudThroughTheSdks) {
   timing("forward entry: the external network reaches instance 2's port 80");
 
   // --- Cleanup in dependency order, each checked gone ---------------------------
-  ASSERT_API(dfwd, Vpc("DeleteForwardEntry",
-                       {{"forwardTableId", forward_table}, {"forwardEntryId", fwd_id}}));
+  // The gateway side in one SDK run (one node process: the calls run in
+  // order), each delete followed by the read that shows it gone.
   {
-    ASSERT_API(left, Vpc("DescribeForwardTableEntries", {{"forwardTableId", forward_table}}));
-    EXPECT_TRUE(left["ForwardTableEntries"]["ForwardTableEntry"].empty()) << left.dump();
-  }
-  ASSERT_API(dsnat,
-             Vpc("DeleteSnatEntry", {{"snatTableId", snat_table}, {"snatEntryId", snat_id}}));
-  {
-    ASSERT_API(left, Vpc("DescribeSnatTableEntries", {{"snatTableId", snat_table}}));
-    EXPECT_TRUE(left["SnatTableEntries"]["SnatTableEntry"].empty()) << left.dump();
-  }
-  ASSERT_API(un2, Vpc("UnassociateEipAddress",
-                      {{"allocationId", eip2}, {"instanceId", nat_id}, {"instanceType", "Nat"}}));
-  ASSERT_API(un1, Vpc("UnassociateEipAddress", {{"allocationId", eip1}, {"instanceId", i1}}));
-  ASSERT_API(rel1, Vpc("ReleaseEipAddress", {{"allocationId", eip1}}));
-  ASSERT_API(rel2, Vpc("ReleaseEipAddress", {{"allocationId", eip2}}));
-  {
-    ASSERT_API(left, Vpc("DescribeEipAddresses", json::object()));
-    EXPECT_TRUE(left["EipAddresses"]["EipAddress"].empty()) << left.dump();
-  }
-  ASSERT_API(dnat, Vpc("DeleteNatGateway", {{"natGatewayId", nat_id}}));
-  {
-    ASSERT_API(left, Vpc("DescribeNatGateways", {{"vpcId", vpc_id}}));
-    EXPECT_TRUE(left["NatGateways"]["NatGateway"].empty()) << left.dump();
+    auto vpc_call = [&](const std::string& action, json params) {
+      return Spec("v3", "vpc", action, std::move(params));
+    };
+    const json answers = Run(json::array({
+        vpc_call("DeleteForwardEntry",
+                 {{"forwardTableId", forward_table}, {"forwardEntryId", fwd_id}}),
+        vpc_call("DescribeForwardTableEntries", {{"forwardTableId", forward_table}}),
+        vpc_call("DeleteSnatEntry", {{"snatTableId", snat_table}, {"snatEntryId", snat_id}}),
+        vpc_call("DescribeSnatTableEntries", {{"snatTableId", snat_table}}),
+        vpc_call("UnassociateEipAddress",
+                 {{"allocationId", eip2}, {"instanceId", nat_id}, {"instanceType", "Nat"}}),
+        vpc_call("UnassociateEipAddress", {{"allocationId", eip1}, {"instanceId", i1}}),
+        vpc_call("ReleaseEipAddress", {{"allocationId", eip1}}),
+        vpc_call("ReleaseEipAddress", {{"allocationId", eip2}}),
+        vpc_call("DescribeEipAddresses", json::object()),
+        vpc_call("DeleteNatGateway", {{"natGatewayId", nat_id}}),
+        vpc_call("DescribeNatGateways", {{"vpcId", vpc_id}}),
+    }));
+    ASSERT_TRUE(answers.is_array() && answers.size() == 11) << answers.dump();
+    for (size_t n = 0; n < answers.size(); ++n)
+      ASSERT_TRUE(answers[n].contains("ok"))
+          << "gateway cleanup call " << n << ": " << answers[n].dump();
+    EXPECT_TRUE(answers[1]["ok"]["ForwardTableEntries"]["ForwardTableEntry"].empty())
+        << answers[1].dump();
+    EXPECT_TRUE(answers[3]["ok"]["SnatTableEntries"]["SnatTableEntry"].empty())
+        << answers[3].dump();
+    EXPECT_TRUE(answers[8]["ok"]["EipAddresses"]["EipAddress"].empty()) << answers[8].dump();
+    EXPECT_TRUE(answers[10]["ok"]["NatGateways"]["NatGateway"].empty()) << answers[10].dump();
   }
   for (const std::string& id : ids) {
     ASSERT_API(del, Ecs("DeleteInstance", {{"instanceId", id}, {"force", true}}));
