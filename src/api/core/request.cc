@@ -113,7 +113,8 @@ ApiResult<RpcCall> ReadRpcCall(const HttpRequest& request) {
   if (size_t hash = target.find('#'); hash != std::string_view::npos)
     target = target.substr(0, hash);
   size_t question = target.find('?');
-  call.path = std::string(target.substr(0, question));
+  // assign with an explicit length: GCC 12 -O2 misjudges substr(0, npos)'s.
+  call.path.assign(target.data(), std::min(question, target.size()));
   if (call.path.empty()) call.path = "/";
   if (question != std::string_view::npos) {
     TG_API_RETURN_IF_ERROR(ParseQueryString(target.substr(question + 1), call.query));
