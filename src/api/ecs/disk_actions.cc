@@ -3,7 +3,8 @@
 // record's "volume" and, while attached, the instance record's disk say
 // which); a snapshot is a storage snapshot named by its SnapshotId. The
 // instance records are the truth for attachment: a disk is In_use exactly
-// when an instance lists it. docs/api/disks-images.md has the details.
+// when an instance lists it. docs/api.md ("Disks, snapshots, images and key pairs") has the
+// details.
 #include <algorithm>
 #include <functional>
 #include <set>

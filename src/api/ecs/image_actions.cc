@@ -4,7 +4,7 @@
 // are the system images every account sees and uses. ImportImage answers
 // at once and imports in the background, reporting through the image's
 // status and an ImportImage task record. Key pair names are scoped the same
-// way. docs/api/disks-images.md has the details.
+// way. docs/api.md ("Disks, snapshots, images and key pairs") has the details.
 #include <strings.h>
 
 #include <algorithm>

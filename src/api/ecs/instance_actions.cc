@@ -6,7 +6,7 @@
 // type, disks, interfaces), the VPC store's (addresses, groups, EIPs) and
 // the API's ownership record (tags, deletion protection). The ownership
 // records of an instance's disks and primary interface are made with it
-// (docs/api/instances.md lists their extra fields, which DescribeDisks and
+// (docs/api.md ("ECS instances") lists their extra fields, which DescribeDisks and
 // DescribeNetworkInterfaces read) and removed when it is deleted.
 #include <algorithm>
 #include <random>
@@ -1183,7 +1183,7 @@ ApiResult<ModifyAttributeCommand> ParseModifyInstanceAttribute(Params& p) {
     c.security_groups = std::move(groups);
   }
   TG_API_ASSIGN_OR_RETURN(c.deletion_protection, p.Bool("DeletionProtection"));
-  p.Ignore("Password");  // no password injection (docs/api/instances.md)
+  p.Ignore("Password");  // no password injection (docs/api.md ("ECS instances"))
   for (std::string_view harmless :
        {"CreditSpecification", "NetworkInterfaceQueueNumber", "Recyclable", "CpuOptions.Core",
         "CpuOptions.ThreadsPerCore", "CpuOptions.TopologyType"})

@@ -1,4 +1,4 @@
-// VPC product: the public side (docs/api/vpc.md): NAT gateways with their
+// VPC product: the public side (docs/api.md ("VPC API")): NAT gateways with their
 // SNAT and forward (DNAT) tables, elastic IPs, and VPN gateways, customer
 // gateways and VPN connections. A NAT gateway has one SNAT and one forward
 // table whose ids are derived from its own (stb-/ftb- and its suffix). The

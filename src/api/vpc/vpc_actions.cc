@@ -1,5 +1,5 @@
 // VPC product: regions and zones, VPCs, vSwitches and the VPC's route table
-// (docs/api/vpc.md). Names, descriptions and tags of VPCs and vSwitches
+// (docs/api.md ("VPC API")). Names, descriptions and tags of VPCs and vSwitches
 // live in the ownership record (the one place Describe reads them from);
 // the VPC store keeps the network itself. A VPC has one route table and
 // one router, whose ids are derived from the VPC's (vtb-/vrt- and its
@@ -292,7 +292,7 @@ ApiResult<CreateVpcCommand> ParseCreateVpc(Params& p) {
     auto parsed = network::ParseCidr(u);
     if (!parsed.ok()) return Malformed("UserCidr", parsed.status().message());
   }
-  // Accepted, no effect here (docs/api/vpc.md).
+  // Accepted, no effect here (docs/api.md ("VPC API")).
   for (const char* name : {"ResourceGroupId", "EnableIpv6", "Ipv6Isp", "Ipv6CidrBlock"})
     p.Ignore(name);
   return c;
