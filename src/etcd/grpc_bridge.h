@@ -71,14 +71,23 @@ Task<Result<Resp>> UnaryCall(CallTracker& tracker, std::string_view what, Durati
         }
         // std::function needs a copyable callable; the handler is move-only.
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        // Runs on a gRPC thread, and gRPC destroys this callable later, at a
+        // time of its choosing. So nothing of the event loop may stay in it:
+        // the tracked executor and the handler leave before the tracker is
+        // told (the client's destructor waits for that, and the loop is torn
+        // down only after the client), else a CLI that finishes at once
+        // frees the loop under the executor still held here.
         start(&state->ctx, &state->req, &state->resp,
-              [state, shared, ex, &tracker, id](grpc::Status s) {
+              [state, shared, ex, &tracker, id](grpc::Status s) mutable {
                 state->status = std::move(s);
-                asio::post(ex, [shared] {
-                  auto s = asio::get_associated_cancellation_slot(*shared);
-                  if (s.is_connected()) s.clear();
-                  (*shared)();
-                });
+                {
+                  Executor loop = std::move(ex);
+                  asio::post(loop, [handler = std::move(shared)] {
+                    auto s = asio::get_associated_cancellation_slot(*handler);
+                    if (s.is_connected()) s.clear();
+                    (*handler)();
+                  });
+                }
                 tracker.Remove(id);
               });
       },
