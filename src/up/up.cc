@@ -1,7 +1,5 @@
 #include "up/up.h"
 
-#include "up/api_bootstrap.h"
-
 #include <filesystem>
 
 #include "base/log.h"
@@ -9,6 +7,7 @@
 #include "etcd/local_etcd.h"
 #include "host/node.h"
 #include "storage/chunkserver/agent.h"
+#include "up/api_bootstrap.h"
 
 namespace tg::up {
 
