@@ -134,6 +134,15 @@ Task<ApiResult<TokenClaim>> Idempotency::Claim(std::string account, std::string 
   co_return Error(409, "OperationConflict", "The client token kept changing; retry.");
 }
 
+Task<Result<etcd::LeaseId>> Idempotency::KeepLease() {
+  if (lease_ != 0 && Clock::now() - lease_granted_ < std::chrono::hours(1)) co_return lease_;
+  auto lease = co_await client_.GrantLease(std::chrono::hours(25));
+  if (!lease.ok()) co_return lease.status();
+  lease_ = lease->id;
+  lease_granted_ = Clock::now();
+  co_return lease_;
+}
+
 Task<Status> Idempotency::Finish(std::string account, std::string token, const TokenClaim& claim,
                                  std::optional<Json> body) {
   const std::string key = TokenKey(account, SafeToken(token));
@@ -141,8 +150,8 @@ Task<Status> Idempotency::Finish(std::string account, std::string token, const T
   txn.compares.push_back(
       etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, claim.revision));
   if (body) {
-    // Kept a day, as Alibaba keeps tokens; the lease frees the key.
-    auto lease = co_await client_.GrantLease(std::chrono::hours(24));
+    // Kept a day or a little more, as Alibaba keeps tokens; the lease frees the key.
+    auto lease = co_await KeepLease();
     if (!lease.ok()) co_return lease.status();
     auto got = co_await client_.Get(key);
     if (!got.ok()) co_return got.status();
@@ -151,11 +160,12 @@ Task<Status> Idempotency::Finish(std::string account, std::string token, const T
     if (!t.ok()) co_return t.status();
     t->state = "done";
     t->reply = *body;
-    txn.then.push_back(etcd::TxnOp::Put(key, EncodeToken(*t), lease->id));
+    txn.then.push_back(etcd::TxnOp::Put(key, EncodeToken(*t), *lease));
   } else {
     txn.then.push_back(etcd::TxnOp::Delete(key));
   }
   auto r = co_await client_.Commit(std::move(txn));
+  if (!r.ok()) lease_ = 0;  // the lease may be gone (etcd restored): the next call grants one
   co_return r.status();
 }
 

@@ -50,8 +50,14 @@ class Idempotency {
                       std::optional<Json> body);
 
  private:
+  // The lease finished tokens go under: one per hour, not one per call (a
+  // grant is an etcd round trip, and every lease is state etcd keeps).
+  Task<Result<etcd::LeaseId>> KeepLease();
+
   etcd::Client& client_;
   Duration abandon_after_;
+  etcd::LeaseId lease_ = 0;
+  TimePoint lease_granted_{};
 };
 
 }  // namespace tg::api
