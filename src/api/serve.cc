@@ -6,6 +6,7 @@
 #include "api/service/endpoint.h"
 #include "api/service/idempotency.h"
 #include "api/service/registry.h"
+#include "api/service/state_view.h"
 #include "base/log.h"
 #include "compute/store/compute_store.h"
 #include "network/controller/vpc_store.h"
@@ -34,8 +35,11 @@ Task<Status> ServeApi(etcd::Client& client, const ApiServeOptions& options, Even
   network::VpcStore vpcs(client);
   compute::ComputeStore compute(
       client, volumes, vpcs, {.qemu_img = options.qemu_img, .work_dir = options.settings.work_dir});
-  Registry registry(client);
-  Services services{client, volumes, vpcs, compute, registry, options.settings};
+  auto executor = co_await asio::this_coro::executor;
+  TaskGroup tasks(executor);
+  StateView state(client);  // started once the frontends are listening
+  Registry registry(client, state.resources());
+  Services services{client, volumes, vpcs, compute, registry, state, options.settings};
   const ActionTable table = BuildActionTable();
   AccountStore accounts(client);
   Authenticator authenticator(client, accounts, options.auth);
@@ -51,7 +55,6 @@ Task<Status> ServeApi(etcd::Client& client, const ApiServeOptions& options, Even
       },
       idempotency, HostId());
 
-  auto executor = co_await asio::this_coro::executor;
   const HttpHandler handler = [&](HttpRequest request) {
     return endpoint.Handle(std::move(request));
   };
@@ -82,10 +85,11 @@ Task<Status> ServeApi(etcd::Client& client, const ApiServeOptions& options, Even
   }
   if (servers.empty()) co_return InvalidArgument("the API has no address to listen on");
   if (on_ready) on_ready(ports[0], ports[1]);
-  TaskGroup tasks(executor);
+  state.Start(tasks);
   for (auto& s : servers) tasks.Spawn("API frontend", s->Run());
   co_await stop.Wait();
   for (auto& s : servers) co_await s->Stop();
+  tasks.CancelAll();  // the mirrors
   co_await tasks.Close();
   co_return Status::Ok();
 }

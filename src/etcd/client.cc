@@ -193,6 +193,7 @@ Task<Result<PutResult>> Client::Put(std::string key, std::string value, PutOptio
   PutResult out;
   out.revision = r->header().revision();
   if (r->has_prev_kv()) out.prev = FromProto(r->prev_kv());
+  NoteWrite(req.key(), out.revision);
   co_return out;
 }
 
@@ -206,6 +207,8 @@ Task<Result<DeleteResult>> Client::Delete(std::string key, DeleteOptions options
         });
   });
   if (!r.ok()) co_return r.status();
+  // Deleting nothing makes no revision: there is nothing to wait for.
+  if (r->deleted() > 0) NoteWrite(req.key(), r->header().revision());
   co_return DeleteResult{.deleted = r->deleted(), .revision = r->header().revision()};
 }
 
@@ -217,7 +220,35 @@ Task<Result<TxnResult>> Client::Commit(Txn txn) {
         [&m](auto* c, auto* q, auto* p, auto d) { m.kv->async()->Txn(c, q, p, std::move(d)); });
   });
   if (!r.ok()) co_return r.status();
+  const std::vector<TxnOp>& ran = r->succeeded() ? txn.then : txn.otherwise;
+  for (size_t i = 0; i < ran.size() && i < static_cast<size_t>(r->responses_size()); ++i) {
+    const auto& response = r->responses(static_cast<int>(i));
+    if (ran[i].kind == TxnOp::Kind::kPut ||
+        (ran[i].kind == TxnOp::Kind::kDelete && response.has_response_delete_range() &&
+         response.response_delete_range().deleted() > 0))
+      NoteWrite(ran[i].key, r->header().revision());
+  }
   co_return FromTxnResponse(*r);
+}
+
+void Client::TrackWritesUnder(std::string prefix) {
+  for (const auto& m : write_marks_)
+    if (m.prefix == prefix) return;
+  write_marks_.push_back({std::move(prefix), 0});
+}
+
+int64_t Client::LastWriteUnder(std::string_view prefix) const {
+  for (const auto& m : write_marks_)
+    if (m.prefix == prefix) return m.revision;
+  return 0;
+}
+
+void Client::NoteWrite(std::string_view key, int64_t revision) {
+  // A range delete counts only where every key it can delete is under the
+  // prefix (its start key is): one wider than the prefix may have deleted
+  // nothing there, and a mark with no event under the prefix is never reached.
+  for (auto& m : write_marks_)
+    if (key.starts_with(m.prefix)) m.revision = std::max(m.revision, revision);
 }
 
 Task<Result<Lease>> Client::GrantLease(std::chrono::seconds ttl) {

@@ -196,6 +196,15 @@ class Client {
 
   Executor executor() const { return executor_; }
   const ClientOptions& options() const { return options_; }
+
+  // Read-your-writes for readers of a Mirror: once a prefix is tracked, the
+  // client remembers the revision of its latest write that changed a key
+  // under it (a put, or a delete that deleted something). A Mirror that has
+  // reached that revision shows every write this client made there.
+  void TrackWritesUnder(std::string prefix);
+  // 0 if nothing under `prefix` was written since it was tracked (or it is
+  // not tracked).
+  int64_t LastWriteUnder(std::string_view prefix) const;
   // The member calls go to now ("host:port").
   std::string current_endpoint() const;
 
@@ -221,8 +230,18 @@ class Client {
   Task<Result<GetResult>> GetWithBudget(std::string key, GetOptions options,
                                         std::optional<Duration> budget);
 
+  // A write of `key` (or of keys starting with it) that reached the store at
+  // `revision`.
+  void NoteWrite(std::string_view key, int64_t revision);
+
+  struct WriteMark {
+    std::string prefix;
+    int64_t revision = 0;
+  };
+
   Executor executor_;
   ClientOptions options_;
+  std::vector<WriteMark> write_marks_;
   std::vector<std::unique_ptr<Member>> members_;
   std::atomic<size_t> current_{0};
   std::unique_ptr<detail::CallTracker> tracker_;

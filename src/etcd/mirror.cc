@@ -6,7 +6,9 @@
 namespace tg::etcd {
 
 Mirror::Mirror(Client& client, std::string prefix)
-    : client_(client), prefix_(std::move(prefix)), changed_(client.executor()) {}
+    : client_(client), prefix_(std::move(prefix)), changed_(client.executor()) {
+  client_.TrackWritesUnder(prefix_);
+}
 
 Task<void> Mirror::Run() {
   Backoff backoff;
@@ -50,6 +52,10 @@ Task<bool> Mirror::WaitFor(int64_t revision, Duration timeout) {
     if (!co_await SleepFor(std::chrono::milliseconds(2))) co_return false;
   }
   co_return true;
+}
+
+Task<bool> Mirror::CatchUp(Duration timeout) {
+  return WaitFor(client_.LastWriteUnder(prefix_), timeout);
 }
 
 }  // namespace tg::etcd

@@ -2,7 +2,9 @@
 // watch. It reads the prefix once, at one revision, then applies every event
 // after it; when a compaction outruns the watch it reads everything again.
 // A standby keeps one so that it can act the moment it leads, and a leader
-// reads its state from it instead of from etcd on every pass.
+// reads its state from it instead of from etcd on every pass. Writes the
+// Client makes under the prefix are tracked (Client::TrackWritesUnder), so a
+// reader can wait until the copy shows them (CatchUp).
 //
 // Thread-safety: belongs to the Client's executor. REQUIRES: destroyed after
 // Run() has ended and before the Client.
@@ -24,6 +26,9 @@ class Mirror {
   // True once the copy reflects the store at `revision` or later (any
   // revision: loaded at all); false if that takes longer than `timeout`.
   Task<bool> WaitFor(int64_t revision, Duration timeout);
+  // WaitFor the client's own latest write under the prefix: read-your-writes
+  // for whoever writes through the same Client.
+  Task<bool> CatchUp(Duration timeout);
 
   bool loaded() const { return revision_ > 0; }
   int64_t revision() const { return revision_; }

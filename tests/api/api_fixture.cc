@@ -6,17 +6,23 @@ ApiTest::ApiTest(int chunkservers)
     : cluster_(io_, 1, chunkservers),
       volumes_(cluster_.client()),
       vpcs_(cluster_.client()),
-      registry_(cluster_.client()),
+      state_(cluster_.client()),
+      mirrors_(io_.get_executor()),
+      registry_(cluster_.client(), state_.resources()),
       table_(BuildActionTable()) {
+  state_.Start(mirrors_);
   compute::ComputeStoreOptions options{.work_dir = dir_.path()};
   compute_ = std::make_unique<compute::ComputeStore>(cluster_.client(), volumes_, vpcs_, options);
   settings_.work_dir = dir_.path();
   settings_.import_dirs = {dir_.path()};
   services_ = std::make_unique<Services>(
-      Services{cluster_.client(), volumes_, vpcs_, *compute_, registry_, settings_});
+      Services{cluster_.client(), volumes_, vpcs_, *compute_, registry_, state_, settings_});
 }
 
-ApiTest::~ApiTest() = default;
+ApiTest::~ApiTest() {
+  mirrors_.CancelAll();
+  RunTask(io_, mirrors_.Close());
+}
 
 Task<bool> ApiTest::Ready() {
   if (co_await cluster_.WaitForLeader(30s) < 0) co_return false;

@@ -49,6 +49,8 @@ class ApiTest : public ::testing::Test {
   storage::VolumeStore volumes_;
   network::VpcStore vpcs_;
   std::unique_ptr<compute::ComputeStore> compute_;
+  StateView state_;
+  TaskGroup mirrors_;  // state_'s, run while the test runs io_
   Registry registry_;
   ApiSettings settings_;
   std::unique_ptr<Services> services_;

@@ -154,6 +154,57 @@ TEST_F(EtcdClientTest, MirrorFollowsThePrefixAcrossARestart) {
   RunTask(io_, running.Join());
 }
 
+// Read-your-writes: the client marks its writes under a mirrored prefix, and
+// CatchUp waits exactly for those; writes elsewhere, deletes of nothing and
+// branches that wrote nothing leave the mark alone (a mark with no event
+// under the prefix would never be reached).
+TEST_F(EtcdClientTest, MirrorCatchesUpWithTheClientsOwnWritesUnderItsPrefix) {
+  Mirror mirror(*client_, "/r/");
+  TaskGroup running(io_.get_executor());
+  running.Spawn("mirror", mirror.Run());
+  RunTask(io_, [&]() -> Task<void> {
+    EXPECT_EQ(client_->LastWriteUnder("/r/"), 0);
+    CO_ASSERT_TRUE(co_await mirror.CatchUp(10s));  // loaded, nothing written yet
+    // A range wider than the prefix that deleted nothing under it.
+    CO_ASSERT_TRUE((co_await client_->Put("/rx", "1")).ok());
+    auto wide = co_await client_->Delete("/r", {.prefix = true});
+    CO_ASSERT_TRUE(wide.ok());
+    EXPECT_EQ(wide->deleted, 1);
+    EXPECT_EQ(client_->LastWriteUnder("/r/"), 0);
+
+    auto put = co_await client_->Put("/r/a", "1");
+    CO_ASSERT_TRUE(put.ok());
+    EXPECT_EQ(client_->LastWriteUnder("/r/"), put->revision);
+    CO_ASSERT_TRUE(co_await mirror.CatchUp(10s));
+    EXPECT_GE(mirror.revision(), put->revision);
+    CO_ASSERT_TRUE(mirror.kvs().count("/r/a"));  // at once, no polling by the reader
+
+    CO_ASSERT_TRUE((co_await client_->Put("/elsewhere", "x")).ok());
+    CO_ASSERT_TRUE((co_await client_->Delete("/r/missing")).ok());
+    etcd::Txn reads_only;
+    reads_only.compares.push_back(Compare::Missing("/r/a"));  // fails: only the Get runs
+    reads_only.then.push_back(TxnOp::Put("/r/never", "x"));
+    reads_only.otherwise.push_back(TxnOp::Get("/r/a"));
+    auto txn = co_await client_->Commit(reads_only);
+    CO_ASSERT_TRUE(txn.ok());
+    EXPECT_FALSE(txn->succeeded);
+    EXPECT_EQ(client_->LastWriteUnder("/r/"), put->revision);
+    CO_ASSERT_TRUE(co_await mirror.CatchUp(2s));
+
+    etcd::Txn writes;
+    writes.then.push_back(TxnOp::Put("/r/b", "2"));
+    writes.then.push_back(TxnOp::Delete("/r/a"));
+    auto wrote = co_await client_->Commit(writes);
+    CO_ASSERT_TRUE(wrote.ok());
+    EXPECT_EQ(client_->LastWriteUnder("/r/"), wrote->revision);
+    CO_ASSERT_TRUE(co_await mirror.CatchUp(10s));
+    EXPECT_TRUE(mirror.kvs().count("/r/b"));
+    EXPECT_FALSE(mirror.kvs().count("/r/a"));
+  }());
+  running.CancelAll();
+  RunTask(io_, running.Join());
+}
+
 TEST_F(EtcdClientTest, LeaseExpiryDeletesItsKeys) {
   RunTask(io_, [&]() -> Task<void> {
     auto lease = co_await client_->GrantLease(2s);

@@ -59,11 +59,16 @@ ApiResult<PageRequest> ParsePage(Params& params, const PageOptions& options) {
 
 void AddPage(Json& body, std::string_view outer, std::string_view inner, const Json& items,
              const PageRequest& page) {
-  size_t total = items.is_array() ? items.size() : 0;
+  AddPage(body, outer, inner, items.is_array() ? items.size() : 0, page,
+          [&](size_t i) { return items[i]; });
+}
+
+void AddPage(Json& body, std::string_view outer, std::string_view inner, size_t total,
+             const PageRequest& page, const std::function<Json(size_t)>& render) {
   size_t begin = std::min(page.offset, total);
   size_t end = begin + std::min(page.size, total - begin);
   Json slice = Json::array();
-  for (size_t i = begin; i < end; ++i) slice.push_back(items[i]);
+  for (size_t i = begin; i < end; ++i) slice.push_back(render(i));
   if (!body.is_object()) body = Json::object();
   body[std::string(outer)] = Wrapped(inner, std::move(slice));
   if (page.token) {

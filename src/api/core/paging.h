@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "api/core/error.h"
@@ -37,5 +38,9 @@ ApiResult<PageRequest> ParsePage(Params& params, const PageOptions& options = {}
 // TotalCount too in token mode as ECS does).
 void AddPage(Json& body, std::string_view outer, std::string_view inner, const Json& items,
              const PageRequest& page);
+// The same for `total` items of which only the page's are rendered, item i
+// by render(i): a listing need not render what it does not return.
+void AddPage(Json& body, std::string_view outer, std::string_view inner, size_t total,
+             const PageRequest& page, const std::function<Json(size_t)>& render);
 
 }  // namespace tg::api

@@ -88,17 +88,15 @@ ApiStatus CheckId(std::string_view param, const std::string& id) {
 
 // What the stores say about the caller's disks, read once per call.
 struct DiskWorld {
-  std::map<std::string, ResourceRecord> disks;         // the caller's, by DiskId
-  compute::ComputeState compute;                       // every instance
-  std::map<std::string, storage::VolumeInfo> volumes;  // by name
+  std::map<std::string, ResourceRecord> disks;           // the caller's, by DiskId
+  std::shared_ptr<const compute::ComputeState> compute;  // every instance (mirrored)
+  std::map<std::string, storage::VolumeInfo> volumes;    // by name
 };
 
 Task<ApiResult<DiskWorld>> ReadWorld(CallContext& ctx) {
   DiskWorld w;
   TG_API_CO_ASSIGN_OR_RETURN(w.disks, co_await OwnedOfKind(ctx, kind::kDisk));
-  auto st = co_await ctx.services.compute.Read();
-  if (!st.ok()) co_return FromStatus(st.status());
-  w.compute = std::move(*st);
+  TG_API_CO_ASSIGN_OR_RETURN(w.compute, co_await ctx.services.state.Compute());
   auto got = co_await ctx.services.etcd.Get(std::string(storage::kVolumesPrefix), {.prefix = true});
   if (!got.ok()) co_return FromStatus(got.status());
   for (const auto& kv : got->kvs) {
@@ -130,7 +128,7 @@ std::optional<DiskView> ViewOf(const DiskWorld& w, const ResourceRecord& r) {
   v.zone = ExtraString(r, "zone");
   v.delete_with_instance = ExtraBool(r, "delete_with_instance", false);
   v.system = ExtraString(r, "type", "data") == "system";
-  for (const auto& [iid, e] : w.compute.instances) {
+  for (const auto& [iid, e] : w.compute->instances) {
     const auto& disks = e.value.disks;
     for (size_t i = 0; i < disks.size(); ++i) {
       if (disks[i].id != r.id) continue;
@@ -213,8 +211,8 @@ ApiStatus CheckInstanceStatus(const compute::Instance& inst) {
 Task<ApiResult<compute::Instance>> OwnedInstance(CallContext& ctx, const DiskWorld& w,
                                                  const std::string& id) {
   TG_API_CO_RETURN_IF_ERROR(co_await OwnedBy(ctx, id, kind::kInstance, "Instance"));
-  auto it = w.compute.instances.find(id);
-  if (it == w.compute.instances.end()) co_return NotFound("Instance", id);
+  auto it = w.compute->instances.find(id);
+  if (it == w.compute->instances.end()) co_return NotFound("Instance", id);
   co_return it->second.value;
 }
 
@@ -565,7 +563,7 @@ Task<ApiResult<Json>> RunResetDisk(CallContext& ctx, ResetDiskCommand c) {
   if (v.status == "Creating")
     co_return IncorrectStatus("Disk", fmt::format("disk {} is Creating", c.disk));
   if (!v.instance.empty()) {
-    const compute::Instance& inst = w.compute.instances.at(v.instance).value;
+    const compute::Instance& inst = w.compute->instances.at(v.instance).value;
     if (inst.status != compute::InstanceStatus::kStopped)
       co_return IncorrectStatus("Instance", fmt::format("instance {} is {}, not Stopped", inst.id,
                                                         compute::InstanceStatusName(inst.status)));

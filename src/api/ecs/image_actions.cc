@@ -141,8 +141,7 @@ ImageView FromStore(const compute::Image& m, std::string name, std::string alias
 // Every image the caller may see: the system images and its own.
 Task<ApiResult<std::vector<ImageView>>> VisibleImages(CallContext& ctx) {
   TG_API_CO_ASSIGN_OR_RETURN(auto owned, co_await OwnedOfKind(ctx, kind::kImage));
-  auto st = co_await ctx.services.compute.Read();
-  if (!st.ok()) co_return FromStatus(st.status());
+  TG_API_CO_ASSIGN_OR_RETURN(auto st, co_await ctx.services.state.Compute());
   std::set<std::string> used;
   for (const auto& [id, e] : st->instances) used.insert(e.value.image);
   std::vector<ImageView> out;
@@ -246,8 +245,7 @@ Task<ApiResult<Json>> RunDescribeImages(CallContext& ctx, DescribeImagesCommand 
 // The caller may give its images and the system images' names the same
 // way; this says whether an image name is free for the caller.
 Task<ApiStatus> CheckNameFree(CallContext& ctx, const std::string& name) {
-  auto st = co_await ctx.services.compute.Read();
-  if (!st.ok()) co_return FromStatus(st.status());
+  TG_API_CO_ASSIGN_OR_RETURN(auto st, co_await ctx.services.state.Compute());
   const std::string scoped = ScopedName(ctx.account, name);
   for (const auto& [id, e] : st->images)
     if (e.value.name == scoped) co_return ImageNameTaken(name);
@@ -706,8 +704,7 @@ ApiResult<DescribeKeyPairsCommand> ParseDescribeKeyPairs(Params& p) {
 
 Task<ApiResult<Json>> RunDescribeKeyPairs(CallContext& ctx, DescribeKeyPairsCommand c) {
   TG_API_CO_ASSIGN_OR_RETURN(auto owned, co_await OwnedOfKind(ctx, kind::kKeyPair));
-  auto st = co_await ctx.services.compute.Read();
-  if (!st.ok()) co_return FromStatus(st.status());
+  TG_API_CO_ASSIGN_OR_RETURN(auto st, co_await ctx.services.state.Compute());
   Json items = Json::array();
   for (const auto& [scoped, e] : st->key_pairs) {
     const std::string name = UnscopedName(ctx.account, scoped);

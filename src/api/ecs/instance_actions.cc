@@ -121,17 +121,16 @@ std::string ExtraString(const ResourceRecord& r, const char* key, std::string fa
 
 // ---------------------------------------------------------------- rendering
 
+// The mirrored records (shared, read-only).
 struct World {
-  compute::ComputeState compute;
-  network::NetworkState network;
+  std::shared_ptr<const compute::ComputeState> compute;
+  std::shared_ptr<const network::NetworkState> network;
 };
 
 Task<ApiResult<World>> ReadWorld(CallContext& ctx) {
-  auto c = co_await ctx.services.compute.Read();
-  if (!c.ok()) co_return FromStatus(c.status());
-  auto n = co_await ctx.services.vpcs.Read();
-  if (!n.ok()) co_return FromStatus(n.status());
-  World w{std::move(*c), std::move(*n)};
+  World w;
+  TG_API_CO_ASSIGN_OR_RETURN(w.compute, co_await ctx.services.state.Compute());
+  TG_API_CO_ASSIGN_OR_RETURN(w.network, co_await ctx.services.state.Network());
   co_return w;
 }
 
@@ -142,12 +141,12 @@ std::string TypeFamily(std::string_view type) {
 
 const network::NetworkInterface* PrimaryEni(const World& w, const Instance& v) {
   if (v.nics.empty()) return nullptr;
-  auto it = w.network.interfaces.find(v.nics[0].eni);
-  return it == w.network.interfaces.end() ? nullptr : &it->second.value;
+  auto it = w.network->interfaces.find(v.nics[0].eni);
+  return it == w.network->interfaces.end() ? nullptr : &it->second.value;
 }
 
 const network::Eip* EipOf(const World& w, const std::string& eni) {
-  for (const auto& [id, e] : w.network.eips)
+  for (const auto& [id, e] : w.network->eips)
     if (!eni.empty() && e.value.eni_id == eni) return &e.value;
   return nullptr;
 }
@@ -163,7 +162,7 @@ Json RenderInstance(const CallContext& ctx, const World& w, const ResourceRecord
   const network::NetworkInterface* primary = PrimaryEni(w, v);
   const network::Eip* eip = primary ? EipOf(w, primary->id) : nullptr;
   std::string os_type = "linux", os_name;
-  if (auto img = w.compute.images.find(v.image); img != w.compute.images.end()) {
+  if (auto img = w.compute->images.find(v.image); img != w.compute->images.end()) {
     os_type = img->second.value.os_type;
     os_name = img->second.value.os_name;
   }
@@ -220,8 +219,8 @@ Json RenderInstance(const CallContext& ctx, const World& w, const ResourceRecord
   j["SecurityGroupIds"] = Wrapped("SecurityGroupId", groups);
   Json enis = Json::array();
   for (size_t i = 0; i < v.nics.size(); ++i) {
-    auto it = w.network.interfaces.find(v.nics[i].eni);
-    if (it == w.network.interfaces.end()) continue;
+    auto it = w.network->interfaces.find(v.nics[i].eni);
+    if (it == w.network->interfaces.end()) continue;
     const network::NetworkInterface& e = it->second.value;
     Json set = Json::object();
     set["PrivateIpAddress"] = e.ip.ToString();
@@ -504,22 +503,15 @@ ApiResult<LaunchCommand> ParseLaunch(Params& p, bool run) {
 // Whether any account owns a record of `id` (images without one are the
 // system's, which every account may use).
 Task<ApiResult<bool>> AnyOwner(CallContext& ctx, const std::string& id) {
-  etcd::GetOptions options;
-  options.prefix = true;
-  options.keys_only = true;
-  auto all = co_await ctx.services.etcd.Get(std::string(kResourcesPrefix), options);
-  if (!all.ok()) co_return FromStatus(all.status());
-  const std::string tail = "/" + id;
-  for (const auto& kv : all->kvs)
-    if (kv.key.size() > tail.size() && kv.key.ends_with(tail)) co_return true;
-  co_return false;
+  auto held = co_await ctx.services.registry.AnyAccountHolds(id);
+  if (!held.ok()) co_return FromStatus(held.status());
+  co_return *held;
 }
 
 // The resources a launch names, checked once: each the caller's (or a
 // system image), the zone the vSwitch's.
 Task<ApiStatus> CheckLaunchResources(CallContext& ctx, const LaunchCommand& c) {
-  auto images = co_await ctx.services.compute.Read();
-  if (!images.ok()) co_return FromStatus(images.status());
+  TG_API_CO_ASSIGN_OR_RETURN(auto images, co_await ctx.services.state.Compute());
   auto image = images->images.find(c.image);
   if (image == images->images.end()) co_return NotFound("Image", c.image);
   auto mine = co_await ctx.services.registry.Get(ctx.account.id, c.image);
@@ -824,8 +816,8 @@ Task<ApiResult<Json>> RunDescribeInstances(CallContext& ctx, DescribeInstancesCo
   TG_API_CO_ASSIGN_OR_RETURN(World w, co_await ReadWorld(ctx));
   std::vector<std::pair<const Instance*, const ResourceRecord*>> found;
   for (const auto& [id, rec] : owned) {
-    auto it = w.compute.instances.find(id);
-    if (it == w.compute.instances.end() || it->second.value.deleting) continue;
+    auto it = w.compute->instances.find(id);
+    if (it == w.compute->instances.end() || it->second.value.deleting) continue;
     const Instance& v = it->second.value;
     const network::NetworkInterface* primary = PrimaryEni(w, v);
     if (!Listed(c.ids, id)) continue;
@@ -850,13 +842,16 @@ Task<ApiResult<Json>> RunDescribeInstances(CallContext& ctx, DescribeInstancesCo
     if (!TagsMatch(rec.tags, c.tags)) continue;
     found.emplace_back(&v, &rec);
   }
+  // Creation order: by the second, then by the order the records were made
+  // in (instances of one RunInstances share their second).
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.first->created_at, a.first->id) < std::tie(b.first->created_at, b.first->id);
+    return std::tie(a.first->created_at, a.second->create_revision, a.first->id) <
+           std::tie(b.first->created_at, b.second->create_revision, b.first->id);
   });
-  Json items = Json::array();
-  for (const auto& [v, rec] : found) items.push_back(RenderInstance(ctx, w, *rec, *v, false));
   Json body = Json::object();
-  AddPage(body, "Instances", "Instance", items, c.page);
+  AddPage(body, "Instances", "Instance", found.size(), c.page, [&](size_t i) {
+    return RenderInstance(ctx, w, *found[i].second, *found[i].first, false);
+  });
   co_return body;
 }
 
@@ -881,8 +876,7 @@ ApiResult<DescribeInstanceStatusCommand> ParseDescribeInstanceStatus(Params& p) 
 
 Task<ApiResult<Json>> RunDescribeInstanceStatus(CallContext& ctx, DescribeInstanceStatusCommand c) {
   TG_API_CO_ASSIGN_OR_RETURN(auto owned, co_await OwnedOfKind(ctx, kind::kInstance));
-  auto st = co_await ctx.services.compute.Read();
-  if (!st.ok()) co_return FromStatus(st.status());
+  TG_API_CO_ASSIGN_OR_RETURN(auto st, co_await ctx.services.state.Compute());
   std::vector<const Instance*> found;
   for (const auto& [id, rec] : owned) {
     auto it = st->instances.find(id);
@@ -1297,8 +1291,7 @@ ApiResult<ModifySpecCommand> ParseModifyInstanceSpec(Params& p) {
 Task<ApiResult<Json>> RunModifyInstanceSpec(CallContext& ctx, ModifySpecCommand c) {
   TG_API_CO_ASSIGN_OR_RETURN(Owned o, co_await OwnedInstance(ctx, c.id));
   if (!c.type) co_return Json::object();
-  auto st = co_await ctx.services.compute.Read();
-  if (!st.ok()) co_return FromStatus(st.status());
+  TG_API_CO_ASSIGN_OR_RETURN(auto st, co_await ctx.services.state.Compute());
   auto type = compute::FindInstanceType(*c.type, st->OperatorTypes());
   if (!type.ok())
     co_return Error(404, "InvalidInstanceType.NotFound",

@@ -777,8 +777,7 @@ struct Attachment {
 };
 
 Task<ApiResult<std::map<std::string, Attachment>>> ReadAttachments(CallContext& ctx) {
-  auto state = co_await ctx.services.compute.Read();
-  if (!state.ok()) co_return FromStatus(state.status());
+  TG_API_CO_ASSIGN_OR_RETURN(auto state, co_await ctx.services.state.Compute());
   std::map<std::string, Attachment> by_eni;
   for (const auto& [id, entry] : state->instances) {
     const auto& nics = entry.value.nics;

@@ -29,8 +29,7 @@ constexpr size_t kMaxListIds = 100;
 
 // Every instance type: the catalogue and the operator's records.
 Task<ApiResult<std::vector<compute::InstanceType>>> AllTypes(CallContext& ctx) {
-  auto state = co_await ctx.services.compute.Read();
-  if (!state.ok()) co_return FromStatus(state.status());
+  TG_API_CO_ASSIGN_OR_RETURN(auto state, co_await ctx.services.state.Compute());
   co_return compute::AllInstanceTypes(state->OperatorTypes());
 }
 

@@ -1,6 +1,6 @@
 // What an action runs with: the stores it acts through (the same ones the
-// admin CLI uses), the registry of ownership, the server's settings, and the
-// caller (its account, already authenticated).
+// admin CLI uses), the registry of ownership, the mirrored records it reads,
+// the server's settings, and the caller (its account, already authenticated).
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "api/service/registry.h"
+#include "api/service/state_view.h"
 #include "compute/store/compute_store.h"
 #include "etcd/client.h"
 #include "network/controller/vpc_store.h"
@@ -50,6 +51,7 @@ struct Services {
   network::VpcStore& vpcs;
   compute::ComputeStore& compute;
   Registry& registry;
+  StateView& state;  // what calls read to show and check (mirrored)
   const ApiSettings& settings;
 };
 

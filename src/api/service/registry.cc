@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "api/service/state_view.h"
 #include "base/json_record.h"
 
 namespace tg::api {
@@ -22,6 +23,8 @@ bool SafeKeyPart(std::string_view s) {
 std::string AccountPrefix(std::string_view account) {
   return fmt::format("{}{}/", kResourcesPrefix, account);
 }
+
+constexpr Duration kCatchUpTimeout = StateView::kCatchUpTimeout;
 
 }  // namespace
 
@@ -56,16 +59,65 @@ Result<ResourceRecord> DecodeResource(std::string_view text) {
       });
 }
 
+namespace {
+
+// A record whose key names another account or id than it says is refused
+// like one that does not decode.
+Result<ResourceRecord> Checked(const etcd::KeyValue& kv, std::string_view account,
+                               std::string_view id) {
+  auto r = DecodeResource(kv.value);
+  if (!r.ok()) return r.status().Annotate(kv.key);
+  if (r->account != account || r->id != id)
+    return InvalidArgument("API resource {} names another account or id", kv.key);
+  r->revision = kv.mod_revision;
+  r->create_revision = kv.create_revision;
+  return r;
+}
+
+// The account and id a record's key names ("<prefix><account>/<id>").
+std::pair<std::string_view, std::string_view> KeyParts(std::string_view key) {
+  std::string_view rest = key.substr(kResourcesPrefix.size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return {rest, {}};
+  return {rest.substr(0, slash), rest.substr(slash + 1)};
+}
+
+}  // namespace
+
+const Result<ResourceRecord>& Registry::DecodeCached(const etcd::KeyValue& kv) {
+  // Versions of records since deleted are dropped once they are as many as
+  // the records themselves.
+  if (decoded_.size() > 2 * records_.kvs().size() + 64) {
+    std::erase_if(decoded_, [&](const auto& e) { return !records_.kvs().contains(e.first); });
+  }
+  auto it = decoded_.find(kv.key);
+  if (it == decoded_.end() || it->second.mod_revision != kv.mod_revision) {
+    auto [account, id] = KeyParts(kv.key);
+    Decoded d{kv.mod_revision, Checked(kv, account, id)};
+    it = decoded_.insert_or_assign(kv.key, std::move(d)).first;
+  }
+  return it->second.record;
+}
+
 Task<Result<std::optional<ResourceRecord>>> Registry::Get(std::string account, std::string id) {
+  if (!SafeKeyPart(account) || !SafeKeyPart(id)) co_return std::optional<ResourceRecord>();
+  if (!co_await records_.CatchUp(kCatchUpTimeout))
+    co_return Unavailable("the copy of the API's records is not current");
+  auto it = records_.kvs().find(ResourceKey(account, id));
+  if (it == records_.kvs().end()) co_return std::optional<ResourceRecord>();
+  const auto& r = DecodeCached(it->second);
+  if (!r.ok()) co_return r.status();
+  co_return std::optional<ResourceRecord>(*r);
+}
+
+Task<Result<std::optional<ResourceRecord>>> Registry::GetStored(std::string account,
+                                                                std::string id) {
   if (!SafeKeyPart(account) || !SafeKeyPart(id)) co_return std::optional<ResourceRecord>();
   auto got = co_await client_.Get(ResourceKey(account, id));
   if (!got.ok()) co_return got.status();
   if (got->kvs.empty()) co_return std::optional<ResourceRecord>();
-  auto r = DecodeResource(got->kvs[0].value);
-  if (!r.ok()) co_return r.status().Annotate(got->kvs[0].key);
-  if (r->account != account || r->id != id)
-    co_return InvalidArgument("API resource {} names another account or id", got->kvs[0].key);
-  r->revision = got->kvs[0].mod_revision;
+  auto r = Checked(got->kvs[0], account, id);
+  if (!r.ok()) co_return r.status();
   co_return std::optional<ResourceRecord>(*std::move(r));
 }
 
@@ -81,16 +133,17 @@ Task<ApiResult<ResourceRecord>> Registry::Owned(std::string account, std::string
 Task<Result<std::vector<ResourceRecord>>> Registry::List(std::string account, std::string kind) {
   std::vector<ResourceRecord> out;
   if (!SafeKeyPart(account)) co_return out;
-  auto got = co_await client_.Get(AccountPrefix(account), {.prefix = true});
-  if (!got.ok()) co_return got.status();
-  for (const auto& kv : got->kvs) {
-    auto r = DecodeResource(kv.value);
+  if (!co_await records_.CatchUp(kCatchUpTimeout))
+    co_return Unavailable("the copy of the API's records is not current");
+  const std::string prefix = AccountPrefix(account);
+  for (auto it = records_.kvs().lower_bound(prefix);
+       it != records_.kvs().end() && it->first.starts_with(prefix); ++it) {
+    const auto& r = DecodeCached(it->second);
     // A record that does not decode fails the listing: showing the rest as
     // if it were absent would let a caller act on a partial view.
-    if (!r.ok()) co_return r.status().Annotate(kv.key);
+    if (!r.ok()) co_return r.status();
     if (!kind.empty() && r->kind != kind) continue;
-    r->revision = kv.mod_revision;
-    out.push_back(*std::move(r));
+    out.push_back(*r);
   }
   co_return out;
 }
@@ -129,7 +182,7 @@ Task<Status> Registry::Update(ResourceRecord record) {
 Task<Result<ResourceRecord>> Registry::Change(std::string account, std::string id,
                                               std::function<Status(ResourceRecord&)> change) {
   for (int attempt = 0; attempt < 20; ++attempt) {
-    auto got = co_await Get(account, id);
+    auto got = co_await GetStored(account, id);
     if (!got.ok()) co_return got.status();
     if (!got->has_value()) co_return tg::NotFound("resource {} not found", id);
     ResourceRecord r = **got;
@@ -145,6 +198,14 @@ Task<Status> Registry::Delete(std::string account, std::string id) {
   if (!SafeKeyPart(account) || !SafeKeyPart(id)) co_return Status::Ok();
   auto r = co_await client_.Delete(ResourceKey(account, id));
   co_return r.status();
+}
+
+Task<Result<bool>> Registry::AnyAccountHolds(std::string id) {
+  if (!co_await records_.CatchUp(kCatchUpTimeout))
+    co_return Unavailable("the copy of the API's records is not current");
+  for (const auto& [key, kv] : records_.kvs())
+    if (KeyParts(key).second == id) co_return true;
+  co_return false;
 }
 
 }  // namespace tg::api

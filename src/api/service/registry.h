@@ -10,6 +10,9 @@
 // Order of writes: the subsystem's record first, then this one; if writing
 // this one fails the handler removes what it made. A crash between the two
 // leaves a resource no tenant sees (listed by `tiangong` admin commands).
+// Reads come from a Mirror of the records (caught up with this server's own
+// writes, see StateView), decoded once per record version; writes go to etcd
+// conditioned on the revision read.
 // Thread-safety: belongs to the client's executor.
 #pragma once
 
@@ -25,6 +28,7 @@
 #include "api/core/json.h"
 #include "base/status.h"
 #include "etcd/client.h"
+#include "etcd/mirror.h"
 
 namespace tg::api {
 
@@ -61,6 +65,7 @@ struct ResourceRecord {
   std::map<std::string, std::string> tags;
   Json extra = Json::object();  // per kind, API-only attributes
   int64_t revision = 0;         // mod revision when read (0 for a new record)
+  int64_t create_revision = 0;  // etcd's, when read: the order records were made in
 };
 
 std::string ResourceKey(std::string_view account, std::string_view id);
@@ -69,7 +74,8 @@ Result<ResourceRecord> DecodeResource(std::string_view text);
 
 class Registry {
  public:
-  explicit Registry(etcd::Client& client) : client_(client) {}
+  // `records`: a Mirror of kResourcesPrefix on `client`.
+  Registry(etcd::Client& client, etcd::Mirror& records) : client_(client), records_(records) {}
 
   // The account's record of `id`, or nullopt.
   Task<Result<std::optional<ResourceRecord>>> Get(std::string account, std::string id);
@@ -89,9 +95,23 @@ class Registry {
   Task<Result<ResourceRecord>> Change(std::string account, std::string id,
                                       std::function<Status(ResourceRecord&)> change);
   Task<Status> Delete(std::string account, std::string id);
+  // Whether any account holds a record of `id` (an image that is someone's
+  // is not a system image).
+  Task<Result<bool>> AnyAccountHolds(std::string id);
 
  private:
+  struct Decoded {
+    int64_t mod_revision = 0;
+    Result<ResourceRecord> record;
+  };
+  // The mirror's record at `kv`, decoded once per version.
+  const Result<ResourceRecord>& DecodeCached(const etcd::KeyValue& kv);
+  // The record as etcd has it now (read-modify-write).
+  Task<Result<std::optional<ResourceRecord>>> GetStored(std::string account, std::string id);
+
   etcd::Client& client_;
+  etcd::Mirror& records_;
+  std::map<std::string, Decoded> decoded_;  // by key
 };
 
 }  // namespace tg::api
