@@ -70,6 +70,8 @@ void AddPage(Json& body, std::string_view outer, std::string_view inner, size_t 
   Json slice = Json::array();
   for (size_t i = begin; i < end; ++i) slice.push_back(render(i));
   if (!body.is_object()) body = Json::object();
+  // Room for the four members first: growing would copy the page, deeply.
+  body.get_ref<Json::object_t&>().reserve(body.size() + 4);
   body[std::string(outer)] = Wrapped(inner, std::move(slice));
   if (page.token) {
     body["NextToken"] = end < total ? std::to_string(end) : std::string();

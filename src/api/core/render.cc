@@ -68,7 +68,7 @@ std::string ToXml(const Json& value, std::string_view name) {
 
 HttpResponse RenderSuccess(std::string_view action, std::string_view request_id, Json body,
                            bool xml) {
-  Json out = Json::object();
+  Json out = ObjectWithRoom(body.is_object() ? body.size() + 1 : 1);
   out["RequestId"] = std::string(request_id);
   if (body.is_object()) {
     for (auto& [key, value] : body.items()) {

@@ -166,7 +166,7 @@ Json RenderInstance(const CallContext& ctx, const World& w, const ResourceRecord
     os_type = img->second.value.os_type;
     os_name = img->second.value.os_name;
   }
-  Json j = Json::object();
+  Json j = ObjectWithRoom(48);
   j["InstanceId"] = v.id;
   j["InstanceName"] = v.name;
   j["HostName"] = v.hostname;
@@ -199,24 +199,24 @@ Json RenderInstance(const CallContext& ctx, const World& w, const ResourceRecord
     j["IoOptimized"] = "optimized";
   else
     j["IoOptimized"] = true;
-  Json vpc = Json::object();
+  Json vpc = ObjectWithRoom(4);
   vpc["VpcId"] = primary ? primary->vpc_id : "";
   vpc["VSwitchId"] = primary ? primary->vswitch_id : "";
   vpc["NatIpAddress"] = "";
   std::vector<std::string> private_ips;
   if (primary) private_ips.push_back(primary->ip.ToString());
   vpc["PrivateIpAddress"] = IpList(private_ips);
-  j["VpcAttributes"] = vpc;
+  j["VpcAttributes"] = std::move(vpc);
   j["PublicIpAddress"] = IpList({});
   j["InnerIpAddress"] = IpList({});
-  Json eip_json = Json::object();
+  Json eip_json = ObjectWithRoom(4);
   eip_json["AllocationId"] = eip ? eip->id : "";
   eip_json["IpAddress"] = eip ? eip->address.ToString() : "";
   eip_json["Bandwidth"] = 0;
   eip_json["InternetChargeType"] = eip ? "PayByTraffic" : "";
-  j["EipAddress"] = eip_json;
+  j["EipAddress"] = std::move(eip_json);
   Json groups = primary ? Json(primary->security_groups) : Json::array();
-  j["SecurityGroupIds"] = Wrapped("SecurityGroupId", groups);
+  j["SecurityGroupIds"] = Wrapped("SecurityGroupId", std::move(groups));
   Json enis = Json::array();
   for (size_t i = 0; i < v.nics.size(); ++i) {
     auto it = w.network->interfaces.find(v.nics[i].eni);
@@ -225,7 +225,7 @@ Json RenderInstance(const CallContext& ctx, const World& w, const ResourceRecord
     Json set = Json::object();
     set["PrivateIpAddress"] = e.ip.ToString();
     set["Primary"] = true;
-    Json n = Json::object();
+    Json n = ObjectWithRoom(5);
     n["NetworkInterfaceId"] = e.id;
     n["Type"] = i == 0 ? "Primary" : "Secondary";
     n["MacAddress"] = e.mac.ToString();
@@ -233,7 +233,7 @@ Json RenderInstance(const CallContext& ctx, const World& w, const ResourceRecord
     n["PrivateIpSets"] = Wrapped("PrivateIpSet", Json::array({set}));
     enis.push_back(std::move(n));
   }
-  j["NetworkInterfaces"] = Wrapped("NetworkInterface", enis);
+  j["NetworkInterfaces"] = Wrapped("NetworkInterface", std::move(enis));
   j["OperationLocks"] = Wrapped("LockReason", Json::array());
   j["Tags"] = EcsTags(rec.tags);
   return j;
