@@ -17,6 +17,7 @@
 #include "api/ecs/url_download.h"
 #include "api/service/action_table.h"
 #include "api/service/handler_util.h"
+#include "base/log.h"
 #include "compute/model/names.h"
 #include "network/model/ids.h"
 
@@ -386,20 +387,32 @@ Task<void> RunImport(Services* services, Account account, ImportJob job) {
     s = tg::NotFound("image {} was deleted while it was imported", job.image);
   }
   const std::string why = s.ToString();
-  std::function<Status(ResourceRecord&)> image_done = [&](ResourceRecord& r) {
-    r.extra["status"] = s.ok() ? "Available" : "CreateFailed";
-    if (!s.ok()) r.extra["reason"] = why;
-    return Status::Ok();
-  };
-  (co_await registry.Change(account.id, job.image, image_done)).status().IgnoreError();
   const int64_t finished = NowSeconds();
-  std::function<Status(ResourceRecord&)> task_done = [&](ResourceRecord& r) {
-    r.extra["status"] = s.ok() ? "Finished" : "Failed";
-    r.extra["finished_at"] = finished;
-    if (!s.ok()) r.extra["reason"] = why;
+  // The image and its task in one write: whoever sees the image Available
+  // sees the task Finished, and the other way round.
+  std::function<Status(std::vector<ResourceRecord>&)> done = [&](std::vector<ResourceRecord>& r) {
+    r[0].extra["status"] = s.ok() ? "Available" : "CreateFailed";
+    r[1].extra["status"] = s.ok() ? "Finished" : "Failed";
+    r[1].extra["finished_at"] = finished;
+    if (!s.ok()) r[0].extra["reason"] = r[1].extra["reason"] = why;
     return Status::Ok();
   };
-  (co_await registry.Change(account.id, job.task, task_done)).status().IgnoreError();
+  // Named, not braced inside the co_await: GCC 12 refuses a braced list there.
+  std::vector<std::string> both = {job.image, job.task}, task_only = {job.task};
+  Status recorded = co_await registry.ChangeAll(account.id, both, done);
+  if (!recorded.ok() && recorded.code() == ErrorCode::kNotFound) {
+    // The image's record was deleted meanwhile (DeleteImage): the task still ends.
+    std::function<Status(std::vector<ResourceRecord>&)> task_done =
+        [&](std::vector<ResourceRecord>& r) {
+          r[0].extra["status"] = s.ok() ? "Finished" : "Failed";
+          r[0].extra["finished_at"] = finished;
+          if (!s.ok()) r[0].extra["reason"] = why;
+          return Status::Ok();
+        };
+    recorded = co_await registry.ChangeAll(account.id, task_only, task_done);
+  }
+  if (!recorded.ok())
+    log::Get("api")->warn("import of {}: its records not updated: {}", job.image, recorded);
 }
 
 Task<ApiResult<Json>> RunImportImage(CallContext& ctx, ImportImageCommand c) {

@@ -1,6 +1,7 @@
 #include "api/service/registry.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "api/service/state_view.h"
 #include "base/json_record.h"
@@ -192,6 +193,31 @@ Task<Result<ResourceRecord>> Registry::Change(std::string account, std::string i
     if (s.code() != ErrorCode::kAborted) co_return s;
   }
   co_return Aborted("resource {} kept changing", id);
+}
+
+Task<Status> Registry::ChangeAll(std::string account, std::vector<std::string> ids,
+                                 std::function<Status(std::vector<ResourceRecord>&)> change) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    std::vector<ResourceRecord> records;
+    for (const auto& id : ids) {
+      auto got = co_await GetStored(account, id);
+      if (!got.ok()) co_return got.status();
+      if (!got->has_value()) co_return tg::NotFound("resource {} not found", id);
+      records.push_back(**std::move(got));
+    }
+    TG_CO_RETURN_IF_ERROR(change(records));
+    etcd::Txn txn;
+    for (const auto& r : records) {
+      const std::string key = ResourceKey(r.account, r.id);
+      txn.compares.push_back(
+          etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, r.revision));
+      txn.then.push_back(etcd::TxnOp::Put(key, Encode(r)));
+    }
+    auto r = co_await client_.Commit(std::move(txn));
+    if (!r.ok()) co_return r.status();
+    if (r->succeeded) co_return Status::Ok();
+  }
+  co_return Aborted("resources {} kept changing", fmt::join(ids, ", "));
 }
 
 Task<Status> Registry::Delete(std::string account, std::string id) {

@@ -94,6 +94,10 @@ class Registry {
   // Read-modify-write, retried on a concurrent change; NotFound if absent.
   Task<Result<ResourceRecord>> Change(std::string account, std::string id,
                                       std::function<Status(ResourceRecord&)> change);
+  // The same for several records of the account, written in one transaction
+  // (a reader sees all of the changes or none); NotFound if one is absent.
+  Task<Status> ChangeAll(std::string account, std::vector<std::string> ids,
+                         std::function<Status(std::vector<ResourceRecord>&)> change);
   Task<Status> Delete(std::string account, std::string id);
   // Whether any account holds a record of `id` (an image that is someone's
   // is not a system image).
