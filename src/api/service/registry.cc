@@ -25,8 +25,6 @@ std::string AccountPrefix(std::string_view account) {
   return fmt::format("{}{}/", kResourcesPrefix, account);
 }
 
-constexpr Duration kCatchUpTimeout = StateView::kCatchUpTimeout;
-
 }  // namespace
 
 std::string ResourceKey(std::string_view account, std::string_view id) {
@@ -102,8 +100,7 @@ const Result<ResourceRecord>& Registry::DecodeCached(const etcd::KeyValue& kv) {
 
 Task<Result<std::optional<ResourceRecord>>> Registry::Get(std::string account, std::string id) {
   if (!SafeKeyPart(account) || !SafeKeyPart(id)) co_return std::optional<ResourceRecord>();
-  if (!co_await records_.CatchUp(kCatchUpTimeout))
-    co_return Unavailable("the copy of the API's records is not current");
+  TG_CO_RETURN_IF_ERROR(co_await CatchUp(records_));
   auto it = records_.kvs().find(ResourceKey(account, id));
   if (it == records_.kvs().end()) co_return std::optional<ResourceRecord>();
   const auto& r = DecodeCached(it->second);
@@ -134,8 +131,7 @@ Task<ApiResult<ResourceRecord>> Registry::Owned(std::string account, std::string
 Task<Result<std::vector<ResourceRecord>>> Registry::List(std::string account, std::string kind) {
   std::vector<ResourceRecord> out;
   if (!SafeKeyPart(account)) co_return out;
-  if (!co_await records_.CatchUp(kCatchUpTimeout))
-    co_return Unavailable("the copy of the API's records is not current");
+  TG_CO_RETURN_IF_ERROR(co_await CatchUp(records_));
   const std::string prefix = AccountPrefix(account);
   for (auto it = records_.kvs().lower_bound(prefix);
        it != records_.kvs().end() && it->first.starts_with(prefix); ++it) {
@@ -168,31 +164,17 @@ Task<Status> Registry::Create(ResourceRecord record) {
   co_return Status::Ok();
 }
 
-Task<Status> Registry::Update(ResourceRecord record) {
-  const std::string key = ResourceKey(record.account, record.id);
-  etcd::Txn txn;
-  txn.compares.push_back(
-      etcd::Compare::ModRevision(key, etcd::Compare::Op::kEqual, record.revision));
-  txn.then.push_back(etcd::TxnOp::Put(key, Encode(record)));
-  auto r = co_await client_.Commit(std::move(txn));
-  if (!r.ok()) co_return r.status();
-  if (!r->succeeded) co_return Aborted("resource {} changed meanwhile", record.id);
-  co_return Status::Ok();
-}
-
 Task<Result<ResourceRecord>> Registry::Change(std::string account, std::string id,
                                               std::function<Status(ResourceRecord&)> change) {
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    auto got = co_await GetStored(account, id);
-    if (!got.ok()) co_return got.status();
-    if (!got->has_value()) co_return tg::NotFound("resource {} not found", id);
-    ResourceRecord r = **got;
-    TG_CO_RETURN_IF_ERROR(change(r));
-    Status s = co_await Update(r);
-    if (s.ok()) co_return r;
-    if (s.code() != ErrorCode::kAborted) co_return s;
-  }
-  co_return Aborted("resource {} kept changing", id);
+  ResourceRecord written;
+  std::function<Status(std::vector<ResourceRecord>&)> one = [&](std::vector<ResourceRecord>& r) {
+    TG_RETURN_IF_ERROR(change(r[0]));
+    written = r[0];
+    return Status::Ok();
+  };
+  std::vector<std::string> ids = {id};
+  TG_CO_RETURN_IF_ERROR(co_await ChangeAll(std::move(account), std::move(ids), one));
+  co_return written;
 }
 
 Task<Status> Registry::ChangeAll(std::string account, std::vector<std::string> ids,
@@ -227,8 +209,7 @@ Task<Status> Registry::Delete(std::string account, std::string id) {
 }
 
 Task<Result<bool>> Registry::AnyAccountHolds(std::string id) {
-  if (!co_await records_.CatchUp(kCatchUpTimeout))
-    co_return Unavailable("the copy of the API's records is not current");
+  TG_CO_RETURN_IF_ERROR(co_await CatchUp(records_));
   for (const auto& [key, kv] : records_.kvs())
     if (KeyParts(key).second == id) co_return true;
   co_return false;

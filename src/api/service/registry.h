@@ -89,8 +89,6 @@ class Registry {
   Task<Result<size_t>> Count(std::string account, std::string kind);
   // A new record (AlreadyExists if its key exists).
   Task<Status> Create(ResourceRecord record);
-  // Rewrites a record read at `record.revision` (Aborted if changed).
-  Task<Status> Update(ResourceRecord record);
   // Read-modify-write, retried on a concurrent change; NotFound if absent.
   Task<Result<ResourceRecord>> Change(std::string account, std::string id,
                                       std::function<Status(ResourceRecord&)> change);

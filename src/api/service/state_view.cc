@@ -34,7 +34,8 @@ void StateView::Start(TaskGroup& tasks) {
 }
 
 Task<ApiResult<std::shared_ptr<const compute::ComputeState>>> StateView::Compute() {
-  TG_API_CO_RETURN_IF_ERROR(co_await CatchUp(compute_));
+  const Status current = co_await CatchUp(compute_);
+  if (!current.ok()) co_return FromStatus(current);
   Refresh(compute_, compute_parsed_,
           [](const auto& kvs, int64_t r) { return compute::ParseComputeState(kvs, r); });
   if (!compute_parsed_.error.ok()) co_return FromStatus(compute_parsed_.error);
@@ -42,7 +43,8 @@ Task<ApiResult<std::shared_ptr<const compute::ComputeState>>> StateView::Compute
 }
 
 Task<ApiResult<std::shared_ptr<const network::NetworkState>>> StateView::Network() {
-  TG_API_CO_RETURN_IF_ERROR(co_await CatchUp(network_));
+  const Status current = co_await CatchUp(network_);
+  if (!current.ok()) co_return FromStatus(current);
   Refresh(network_, network_parsed_, [](const auto& kvs, int64_t r) {
     return network::ParseNetworkState(kvs | std::views::values, r);
   });
@@ -50,10 +52,10 @@ Task<ApiResult<std::shared_ptr<const network::NetworkState>>> StateView::Network
   co_return network_parsed_.state;
 }
 
-Task<ApiStatus> CatchUp(etcd::Mirror& mirror) {
+Task<Status> CatchUp(etcd::Mirror& mirror) {
   const bool current = co_await mirror.CatchUp(StateView::kCatchUpTimeout);
-  if (!current) co_return FromStatus(Unavailable("the API's copy of the records is not current"));
-  co_return Ok();
+  if (!current) co_return Unavailable("the API's copy of the records is not current");
+  co_return Status::Ok();
 }
 
 }  // namespace tg::api

@@ -60,8 +60,9 @@ class StateView {
   Parsed<network::NetworkState> network_parsed_;
 };
 
-// Waits until `mirror` shows this server's writes under its prefix; 503
-// ServiceUnavailable if it does not within StateView::kCatchUpTimeout.
-Task<ApiStatus> CatchUp(etcd::Mirror& mirror);
+// Waits until `mirror` shows this server's writes under its prefix;
+// Unavailable (503 ServiceUnavailable to a caller) if it does not within
+// StateView::kCatchUpTimeout.
+Task<Status> CatchUp(etcd::Mirror& mirror);
 
 }  // namespace tg::api
