@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "compute/agent/agent.h"
 #include "compute/agent/console_client.h"
 #include "compute/agent/console_log.h"
+#include "compute/model/host_view.h"
 #include "compute/store/compute_store.h"
 
 namespace tg::cli {
@@ -25,7 +27,8 @@ struct ComputeCommands::Flags {
   CLI::App *type_list, *type_add, *type_delete;
   CLI::App *key_import, *key_list, *key_delete;
   CLI::App *inst_create, *inst_list, *inst_show, *inst_start, *inst_stop, *inst_reboot,
-      *inst_delete, *attach_disk, *detach_disk, *attach_nic, *detach_nic, *console_log, *console;
+      *inst_delete, *attach_disk, *detach_disk, *attach_nic, *detach_nic, *console_log, *console,
+      *inst_events, *inst_failure;
   std::string instance_dir = compute::AgentOptions{}.run_dir;
   CLI::App *ds_create, *ds_list, *ds_delete;
   CLI::App* host_list;
@@ -42,6 +45,8 @@ struct ComputeCommands::Flags {
       user_data_file, deployment_set;
   std::vector<std::string> groups, data_disks;
   bool stopped = false, delete_with_instance = false;
+  std::string on_host_failure;
+  std::optional<uint32_t> restart_priority;
   // deployment-set create
   std::string domain = "host";
 };
@@ -133,25 +138,41 @@ Status PrintDeploymentSets(const ComputeState& st) {
 
 // Capacity from the nodes' own records, use from the scheduler's allocations.
 Status PrintHosts(const ComputeState& st) {
-  fmt::print("{:<16} {:<10} {:<8} {:>11} {:>5} {:>15} {:>7} {:>9}\n", "NAME", "ZONE", "RACK",
-             "VCPUS USED", "FREE", "MEMORY USED", "FREE", "INSTANCES");
-  for (const auto& [name, n] : st.nodes) {
-    const Resources cap = n.value.capacity;
-    Resources used;
-    size_t count = 0;
-    if (auto a = st.allocations.find(name); a != st.allocations.end()) {
-      used = a->second.value.Used();
-      count = a->second.value.instances.size();
-    }
-    const auto free_of = [](uint64_t c, uint64_t u) {
-      return c >= u ? fmt::format("{}", c - u) : fmt::format("-{}", u - c);
-    };
-    fmt::print("{:<16} {:<10} {:<8} {:>11} {:>5} {:>15} {:>7} {:>9}{}\n", name, n.value.zone,
-               Or(n.value.rack), fmt::format("{}/{}", used.vcpus, cap.vcpus),
-               free_of(cap.vcpus, used.vcpus),
-               fmt::format("{}M/{}M", used.memory_mib, cap.memory_mib),
-               free_of(cap.memory_mib, used.memory_mib) + "M", count,
-               n.value.schedulable ? "" : " (not schedulable)");
+  fmt::print("{:<16} {:<12} {:<10} {:<8} {:>11} {:>5} {:>15} {:>7} {:>9}\n", "NAME", "STATE",
+             "ZONE", "RACK", "VCPUS USED", "FREE", "MEMORY USED", "FREE", "INSTANCES");
+  const auto free_of = [](uint64_t c, uint64_t u) {
+    return c >= u ? fmt::format("{}", c - u) : fmt::format("-{}", u - c);
+  };
+  for (const HostView& h : DescribeHosts(st)) {
+    const Resources cap = h.node ? h.node->capacity : Resources{};
+    std::string state = h.state;
+    if (h.node && !h.node->schedulable) state += ",unschedulable";
+    fmt::print("{:<16} {:<12} {:<10} {:<8} {:>11} {:>5} {:>15} {:>7} {:>9}\n", h.name, state,
+               h.node ? h.node->zone : "-", Or(h.node ? h.node->rack : ""),
+               fmt::format("{}/{}", h.used.vcpus, cap.vcpus), free_of(cap.vcpus, h.used.vcpus),
+               fmt::format("{}M/{}M", h.used.memory_mib, cap.memory_mib),
+               free_of(cap.memory_mib, h.used.memory_mib) + "M", h.instances);
+  }
+  return Status::Ok();
+}
+
+std::string IsoMillis(int64_t ms) {
+  if (ms == 0) return "-";
+  const std::time_t t = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+Status PrintEvents(const ComputeState& st, const std::string& id) {
+  if (!st.instances.contains(id)) return NotFound("instance {} not found", id);
+  fmt::print("{:<24} {:<24} {:<22} {:<10} {:<24} {:<10} {:<10} {}\n", "EVENT", "TIME", "TYPE",
+             "STATUS", "FINISHED", "FROM", "TO", "REASON");
+  for (const InstanceEvent& e : EventsOf(st, id)) {
+    fmt::print("{:<24} {:<24} {:<22} {:<10} {:<24} {:<10} {:<10} {}\n", e.id,
+               IsoMillis(e.created_at), e.type, e.status, IsoMillis(e.finished_at), Or(e.from_host),
+               Or(e.to_host), e.reason);
   }
   return Status::Ok();
 }
@@ -256,6 +277,13 @@ ComputeCommands::ComputeCommands(CLI::App& app, std::string& etcd_list)
   c->add_option("--user-data-file", f.user_data_file, "User data (cloud-init), at most 32 KiB");
   c->add_option("--deployment-set", f.deployment_set, "A deployment set (ds-...)");
   c->add_flag("--stopped", f.stopped, "Create it stopped");
+  auto failure_options = [&f](CLI::App* c) {
+    c->add_option("--on-host-failure", f.on_host_failure,
+                  "AutoRecover (restart on another host, the default) or Stop");
+    c->add_option("--restart-priority", f.restart_priority,
+                  "0-100: higher ones restart first after a host failure");
+  };
+  failure_options(c);
   f.inst_list = f.instance->add_subcommand("list", "List instances");
   f.inst_show = f.instance->add_subcommand("show", "An instance as JSON");
   f.inst_start = f.instance->add_subcommand("start", "Start a stopped instance");
@@ -263,7 +291,13 @@ ComputeCommands::ComputeCommands(CLI::App& app, std::string& etcd_list)
   f.inst_reboot = f.instance->add_subcommand("reboot", "Reboot a running instance");
   f.inst_delete = f.instance->add_subcommand(
       "delete", "Delete an instance with its disks and interfaces (stopped, or with --force)");
-  for (auto* s : {f.inst_show, f.inst_start, f.inst_stop, f.inst_reboot, f.inst_delete})
+  f.inst_events = f.instance->add_subcommand(
+      "events", "What the cloud did to the instance by itself (restarts after host failures)");
+  f.inst_failure = f.instance->add_subcommand("set-failure-action",
+                                              "What becomes of the instance when its host fails");
+  failure_options(f.inst_failure);
+  for (auto* s : {f.inst_show, f.inst_start, f.inst_stop, f.inst_reboot, f.inst_delete,
+                  f.inst_events, f.inst_failure})
     s->add_option("id", f.id, "an instance id (i-...)")->required();
   f.inst_stop->add_flag("--force", f.force, "At once, without an ACPI power-down first");
   f.inst_reboot->add_flag("--force", f.force, "A hard reset");
@@ -316,7 +350,7 @@ ComputeCommands::ComputeCommands(CLI::App& app, std::string& etcd_list)
         f.type_delete,  f.key_import,  f.key_list,   f.key_delete,   f.inst_create, f.inst_list,
         f.inst_show,    f.inst_start,  f.inst_stop,  f.inst_reboot,  f.inst_delete, f.attach_disk,
         f.detach_disk,  f.attach_nic,  f.detach_nic, f.ds_create,    f.ds_list,     f.ds_delete,
-        f.host_list,    f.console_log, f.console})
+        f.host_list,    f.console_log, f.console,    f.inst_events,  f.inst_failure})
     AddEtcd(s, etcd_list);
 }
 
@@ -371,7 +405,11 @@ Task<Status> ComputeCommands::Run(etcd::Client& client) {
                             .security_groups = f.groups,
                             .key_pair = f.key_pair,
                             .deployment_set = f.deployment_set,
-                            .start = !f.stopped};
+                            .start = !f.stopped,
+                            .restart_priority = f.restart_priority.value_or(0)};
+    if (!f.on_host_failure.empty()) {
+      TG_CO_ASSIGN_OR_RETURN(r.on_host_failure, ParseFailureAction(f.on_host_failure));
+    }
     if (!f.private_ip.empty()) {
       TG_CO_ASSIGN_OR_RETURN(r.private_ip, network::ParseIpv4(f.private_ip));
     }
@@ -394,6 +432,13 @@ Task<Status> ComputeCommands::Run(etcd::Client& client) {
   if (*f.inst_stop) co_return co_await store.StopInstance(f.id, f.force);
   if (*f.inst_reboot) co_return co_await store.RebootInstance(f.id, f.force);
   if (*f.inst_delete) co_return co_await store.DeleteInstance(f.id, f.force);
+  if (*f.inst_failure) {
+    std::optional<FailureAction> action;
+    if (!f.on_host_failure.empty()) {
+      TG_CO_ASSIGN_OR_RETURN(action, ParseFailureAction(f.on_host_failure));
+    }
+    co_return co_await store.SetFailureAction(f.id, action, f.restart_priority);
+  }
   if (*f.attach_disk) {
     TG_CO_ASSIGN_OR_RETURN(InstanceDisk d,
                            co_await store.AttachDisk(f.id, f.target, f.delete_with_instance));
@@ -430,6 +475,7 @@ Task<Status> ComputeCommands::Run(etcd::Client& client) {
   if (*f.key_list) co_return PrintKeyPairs(st);
   if (*f.ds_list) co_return PrintDeploymentSets(st);
   if (*f.host_list) co_return PrintHosts(st);
+  if (*f.inst_events) co_return PrintEvents(st, f.id);
   TG_CO_ASSIGN_OR_RETURN(network::NetworkState net, co_await vpcs.Read());
   if (*f.inst_show) co_return ShowInstance(st, net, f.id);
   if (*f.console_log || *f.console) {

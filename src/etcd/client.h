@@ -122,6 +122,11 @@ struct Compare {
   }
   // "the key does not exist"
   static Compare Missing(std::string key) { return CreateRevision(std::move(key), Op::kEqual, 0); }
+  // The key is as read at `revision` (its mod revision; 0: it was absent).
+  static Compare Unchanged(std::string key, int64_t revision) {
+    return revision == 0 ? Missing(std::move(key))
+                         : ModRevision(std::move(key), Op::kEqual, revision);
+  }
 };
 
 struct TxnOp {

@@ -21,9 +21,11 @@ Task<Result<std::string>> NicPlane::Plug(const std::string& eni, Duration timeou
 }
 
 Task<Status> NicPlane::Unplug(const std::string& eni) {
-  Status s = co_await vpcs_.BindInterface(eni, "");
-  // Already gone (the instance's delete removed it): nothing to release.
-  if (s.code() == ErrorCode::kNotFound) co_return Status::Ok();
+  Status s = co_await vpcs_.UnbindInterface(eni, host_);
+  // Already gone (the instance's delete removed it), or another host has
+  // it (the instance was restarted there): nothing to release here.
+  if (s.code() == ErrorCode::kNotFound || s.code() == ErrorCode::kFailedPrecondition)
+    co_return Status::Ok();
   co_return s;
 }
 

@@ -425,6 +425,62 @@ TEST_F(InstanceActionsTest, RunDescribeModifyDeleteAndTenancy) {
     auto maint = co_await Ecs("DescribeInstanceMaintenanceAttributes", p78);
     CO_ASSERT_API_OK(maint);
     EXPECT_EQ((*maint)["MaintenanceAttributes"]["MaintenanceAttribute"].size(), 1u);
+    EXPECT_EQ((*maint)["MaintenanceAttributes"]["MaintenanceAttribute"][0]["ActionOnMaintenance"]
+                      ["Value"],
+              "AutoRecover");
+    // What happens on a host failure: set, seen, and only by the owner.
+    Params stop = {{"InstanceId.1", i1}, {"ActionOnMaintenance", "Stop"}};
+    EXPECT_EQ(CodeOf(co_await Ecs("ModifyInstanceMaintenanceAttributes", stop, &b_)),
+              "InvalidInstanceId.NotFound");
+    Params bad = {{"InstanceId.1", i1}, {"ActionOnMaintenance", "Explode"}};
+    EXPECT_FALSE((co_await Ecs("ModifyInstanceMaintenanceAttributes", bad)).ok());
+    CO_ASSERT_API_OK(co_await Ecs("ModifyInstanceMaintenanceAttributes", stop));
+    auto record = co_await services_->compute.Read();
+    CO_ASSERT_TRUE(record.ok());
+    EXPECT_EQ(record->instances.at(i1).value.on_host_failure, compute::FailureAction::kStop);
+    maint = co_await Ecs("DescribeInstanceMaintenanceAttributes", p78);
+    CO_ASSERT_API_OK(maint);
+    EXPECT_EQ((*maint)["MaintenanceAttributes"]["MaintenanceAttribute"][0]["ActionOnMaintenance"]
+                      ["Value"],
+              "Stop");
+    // System events: the scheduler's records, the owner's alone, finished
+    // ones by default.
+    compute::InstanceEvent ev{.id = "e-test1",
+                              .instance = i1,
+                              .type = std::string(compute::kEventRedeploy),
+                              .status = std::string(compute::kEventExecuted),
+                              .reason = "host h1 failed",
+                              .from_host = "h1",
+                              .to_host = "h2",
+                              .incarnation = 1,
+                              .created_at = 1700000000000,
+                              .finished_at = 1700000004000};
+    CO_ASSERT_TRUE(
+        (co_await client().Put(compute::EventKey(i1, ev.id), compute::EncodeInstanceEvent(ev)))
+            .ok());
+    ev.id = "e-test2";
+    ev.status = std::string(compute::kEventExecuting);
+    ev.finished_at = 0;
+    CO_ASSERT_TRUE(
+        (co_await client().Put(compute::EventKey(i1, ev.id), compute::EncodeInstanceEvent(ev)))
+            .ok());
+    Params history = {{"InstanceId", i1}};
+    auto events = co_await Ecs("DescribeInstanceHistoryEvents", history);
+    CO_ASSERT_API_OK(events);
+    const Json& set = (*events)["InstanceSystemEventSet"]["InstanceSystemEventType"];
+    CO_ASSERT_TRUE(set.size() == 1u);
+    EXPECT_EQ(set[0]["EventId"], "e-test1");
+    EXPECT_EQ(set[0]["EventType"]["Name"], "SystemFailure.Redeploy");
+    EXPECT_EQ(set[0]["EventCycleStatus"]["Name"], "Executed");
+    EXPECT_EQ(set[0]["EventFinishTime"], "2023-11-14T22:13:24Z");
+    Params executing = {{"InstanceId", i1}, {"InstanceEventCycleStatus.1", "Executing"}};
+    events = co_await Ecs("DescribeInstanceHistoryEvents", executing);
+    CO_ASSERT_API_OK(events);
+    EXPECT_EQ((*events)["InstanceSystemEventSet"]["InstanceSystemEventType"].size(), 1u);
+    Params all = {};
+    events = co_await Ecs("DescribeInstanceHistoryEvents", all, &b_);
+    CO_ASSERT_API_OK(events);
+    EXPECT_TRUE((*events)["InstanceSystemEventSet"]["InstanceSystemEventType"].empty());
     Params p79 = {{"InstanceIds", "[\"" + i1 + "\"]"}};
     auto none = co_await Ecs("DescribeInstanceRamRole", p79, &b_);
     CO_ASSERT_API_OK(none);

@@ -58,6 +58,11 @@ class Underlay {
   std::string local_ip() const { return fmt::format("10.98.{}.254", n_); }
   std::string host_ip(int i) const { return fmt::format("10.98.{}.{}", n_, i); }
   std::string host_ns(int i) const { return fmt::format("h{}x{}", i, tag_); }
+  // Cuts host i off from the bridge (etcd, the chunkservers, the other
+  // hosts' tunnels), or joins it again: its side of the veth down or up.
+  bool SetHostLink(int i, bool up) {
+    return Sh(fmt::format("ip link set u{}h{} {}", tag_, i, up ? "up" : "down"));
+  }
 
   // A guest namespace whose NIC is the interface's TAP port, moved there
   // from the host's namespace once the vSwitch has made it, with the

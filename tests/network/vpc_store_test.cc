@@ -310,6 +310,16 @@ TEST_F(VpcStoreTest, AnInterfaceIsBoundToAHostAndUnbound) {
     // Only the host changes: the address, MAC and port stay.
     EXPECT_EQ(st->interfaces.at(eni->id).value.ip, eni->ip);
     EXPECT_EQ(st->interfaces.at(eni->id).value.port, kPortVhostUser);
+    // A host that no longer holds it cannot unbind it.
+    EXPECT_EQ((co_await store_->UnbindInterface(eni->id, "node-b")).code(),
+              ErrorCode::kFailedPrecondition);
+    st = co_await store_->Read();
+    CO_ASSERT_OK(st.status());
+    EXPECT_EQ(host_of(*st), "node-a");
+    CO_ASSERT_OK(co_await store_->UnbindInterface(eni->id, "node-a"));
+    st = co_await store_->Read();
+    CO_ASSERT_OK(st.status());
+    EXPECT_EQ(host_of(*st), "");
     CO_ASSERT_OK(co_await store_->BindInterface(eni->id, ""));
     st = co_await store_->Read();
     CO_ASSERT_OK(st.status());

@@ -1414,11 +1414,16 @@ Task<ApiResult<std::vector<std::string>>> OwnedIds(CallContext& ctx,
   co_return out;
 }
 
-// No maintenance windows here: every instance has Alibaba's default ones.
+// No maintenance windows here; the action is the instance's own
+// (AutoRecover: restarted on another host if its host fails; Stop).
 Task<ApiResult<Json>> RunDescribeInstanceMaintenanceAttributes(CallContext& ctx, IdsCommand c) {
   TG_API_CO_ASSIGN_OR_RETURN(auto ids, co_await OwnedIds(ctx, c.ids));
+  TG_API_CO_ASSIGN_OR_RETURN(auto st, co_await ctx.services.state.Compute());
   Json items = Json::array();
   for (const auto& id : ids) {
+    const auto inst = st->instances.find(id);
+    if (inst == st->instances.end()) continue;
+    const compute::FailureAction action = inst->second.value.on_host_failure;
     Json window = Json::object();
     window["StartTime"] = "";
     window["EndTime"] = "";
@@ -1426,10 +1431,10 @@ Task<ApiResult<Json>> RunDescribeInstanceMaintenanceAttributes(CallContext& ctx,
     a["InstanceId"] = id;
     a["NotifyOnMaintenance"] = false;
     a["MaintenanceWindows"] = Wrapped("MaintenanceWindow", Json::array());
-    Json action = Json::object();
-    action["Value"] = "AutoRecover";
-    action["DefaultValue"] = true;
-    a["ActionOnMaintenance"] = action;
+    Json value = Json::object();
+    value["Value"] = std::string(compute::FailureActionName(action));
+    value["DefaultValue"] = action == compute::FailureAction::kRestart;
+    a["ActionOnMaintenance"] = value;
     items.push_back(std::move(a));
   }
   Json body = Json::object();

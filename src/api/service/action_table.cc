@@ -21,6 +21,7 @@ ActionTable BuildActionTable() {
   RegisterEcsImageActions(table);
   RegisterEcsNetworkActions(table);
   RegisterEcsTagActions(table);
+  RegisterEcsEventActions(table);
   RegisterVpcActions(table);
   RegisterVpcGatewayActions(table);
   return table;

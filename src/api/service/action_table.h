@@ -63,6 +63,7 @@ void RegisterEcsDiskActions(ActionTable& table);      // disks and snapshots
 void RegisterEcsImageActions(ActionTable& table);     // images and key pairs
 void RegisterEcsNetworkActions(ActionTable& table);   // security groups and ENIs
 void RegisterEcsTagActions(ActionTable& table);       // tags and tasks
+void RegisterEcsEventActions(ActionTable& table);     // system events, action on host failure
 void RegisterVpcActions(ActionTable& table);          // VPCs, vSwitches, routes, regions
 void RegisterVpcGatewayActions(ActionTable& table);   // NAT, SNAT, DNAT, EIP, VPN
 

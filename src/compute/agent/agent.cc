@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -44,6 +45,17 @@ Resources MachineResources() {
   return r;
 }
 
+// The instance incarnation a QEMU was started for, beside its pid file.
+std::string IncarnationPath(const std::string& run_dir) {
+  return run_dir + "/incarnation";
+}
+
+uint64_t ReadIncarnation(const std::string& run_dir) {
+  std::ifstream in(IncarnationPath(run_dir));
+  uint64_t n = 0;
+  return in >> n ? n : 0;  // none: a QEMU started before incarnations
+}
+
 }  // namespace
 
 // What the agent holds of one instance it runs.
@@ -52,6 +64,8 @@ struct ComputeAgent::Runtime {
   std::map<std::string, std::string> disks;  // plugged disk id -> its volume (attached)
   std::set<std::string> nics;                // interfaces bound here (and plugged)
   bool adopt_tried = false;
+  bool paused = false;       // its QEMU's vCPUs are stopped (started so, or fenced)
+  uint64_t incarnation = 0;  // of the instance its QEMU was started for
   // The store's revision after this agent's last write: the records it acts
   // on must be at least that new, or it would undo its own change (restart
   // what it just marked stopped).
@@ -124,8 +138,11 @@ Task<Status> ComputeAgent::Run(Event& stop) {
               node.name, capacity.vcpus, capacity.memory_mib, node.zone,
               accelerator_ == Accelerator::kKvm ? "kvm" : "tcg");
 
+  lease_ = lease.get();
+  fence_lifts_at_ = put->revision;
   TaskGroup following(ex);
   following.Spawn("compute mirror", mirror_.Run());
+  following.Spawn("lease watch", WatchLease(stop));
   following.Spawn("console request mirror", console_requests_.Run());
   TaskGroup workers(ex);
   int64_t seen = 0;
@@ -149,15 +166,25 @@ Task<Status> ComputeAgent::Run(Event& stop) {
                         net.status());
           }
         }
+        if (fenced_ && state_->revision >= fence_lifts_at_) {
+          // Registered again, and these records were read after: what they
+          // bind here is still this node's (its record is back, so the
+          // scheduler moves nothing away from it).
+          fenced_ = false;
+          Log()->warn("compute node {} registered again and caught up: fence lifted", node.name);
+        }
         for (const auto& [id, e] : state_->instances) {
           if (e.value.host != options_.node || runtimes_.contains(id)) continue;
           runtimes_[id] = std::make_unique<Runtime>();
           workers.Spawn("instance " + id, Worker(id));
         }
+        SpawnOrphanWorkers(workers);
         wake_.Notify();
       }
     }
     if (lease->lost().is_set()) {
+      // The scheduler may be restarting these guests elsewhere already.
+      FenceGuests();
       // Registered again under a new lease (etcd was away longer than it).
       auto again = co_await etcd::LeaseKeeper::Start(client_, ttl);
       if (again.ok()) {
@@ -166,7 +193,11 @@ Task<Status> ComputeAgent::Run(Event& stop) {
         if (p.ok()) {
           co_await lease->Stop();
           lease = std::move(*again);
+          lease_ = lease.get();
+          fence_lifts_at_ = p->revision;
           Log()->warn("compute node registered again name={}", node.name);
+        } else {
+          (co_await (*again)->Revoke()).IgnoreError();
         }
       }
     }
@@ -181,7 +212,7 @@ Task<Status> ComputeAgent::Run(Event& stop) {
       if (!answered.ok()) Log()->warn("console requests not all answered: {}", answered);
     }
     co_await (stop.Wait() || mirror_.changed().Wait() || console_requests_.changed().Wait() ||
-              SleepFor(1s));
+              lease->lost().Wait() || SleepFor(1s));
     mirror_.changed().Reset();
     console_requests_.changed().Reset();
   }
@@ -191,9 +222,59 @@ Task<Status> ComputeAgent::Run(Event& stop) {
   co_await workers.Close();
   following.CancelAll();
   co_await following.Close();
-  Status revoked = co_await lease->Revoke();
-  if (!revoked.ok()) Log()->warn("compute node deregistration: {}", revoked);
+  // Not revoked: the record goes with the lease, so a node restarted within
+  // the lease's TTL is not taken for a failed one (its guests run on).
+  co_await lease->Stop();
+  lease_ = nullptr;
   co_return Status::Ok();
+}
+
+Task<void> ComputeAgent::WatchLease(Event& stop) {
+  // By this node's clock alone: an agent cut off from etcd hears nothing,
+  // and its guests must be paused before the lease can lapse there.
+  // (Written plainly: GCC 12 miscompiled the compact form of this loop.)
+  for (;;) {
+    const bool lapsing = lease_ != nullptr && !lease_->alive() && !fenced_;
+    if (lapsing) {
+      FenceGuests();
+    }
+    const bool slept = co_await SleepFor(100ms);
+    if (!slept || stop.is_set()) break;
+  }
+}
+
+void ComputeAgent::FenceGuests() {
+  if (!fenced_) {
+    fenced_ = true;
+    fence_lifts_at_ = std::numeric_limits<int64_t>::max();  // until registered again
+    Log()->warn("compute node {}: its lease may lapse; pausing every guest", options_.node);
+  }
+  std::vector<std::string> ids;
+  for (const auto& [id, rt] : runtimes_) ids.push_back(id);
+  for (const auto& id : ids) {
+    auto it = runtimes_.find(id);
+    if (it == runtimes_.end()) continue;
+    Runtime& rt = *it->second;
+    if (!rt.qemu || !rt.qemu->running() || rt.qemu->frozen()) continue;
+    Status s = rt.qemu->Freeze();
+    if (s.ok()) {
+      Log()->warn("instance {} frozen (self-fence)", id);
+    } else {
+      Log()->error("instance {} could not be frozen: {}", id, s);
+    }
+  }
+}
+
+void ComputeAgent::SpawnOrphanWorkers(TaskGroup& workers) {
+  std::error_code ec;
+  for (const auto& d : std::filesystem::directory_iterator(options_.run_dir, ec)) {
+    const std::string id = d.path().filename().string();
+    if (!id.starts_with("i-") || !d.is_directory() || runtimes_.contains(id)) continue;
+    auto it = state_->instances.find(id);
+    if (it != state_->instances.end() && it->second.value.host == options_.node) continue;
+    runtimes_[id] = std::make_unique<Runtime>();
+    workers.Spawn("leftover " + id, Worker(id));
+  }
 }
 
 Task<void> ComputeAgent::Worker(std::string id) {
@@ -237,6 +318,23 @@ Task<Status> ComputeAgent::SetStatus(const std::string& id, InstanceStatus statu
 }
 
 Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
+  if (fenced_) {
+    // Nothing starts or resumes until the node holds its lease again.
+    if (rt.qemu && rt.qemu->running()) TG_CO_RETURN_IF_ERROR(rt.qemu->Freeze());
+    co_return Status::Ok();
+  }
+  if (rt.qemu && rt.qemu->frozen() && state_ && state_->revision >= rt.written_at) {
+    auto it = state_->instances.find(id);
+    const bool still_mine = it != state_->instances.end() &&
+                            it->second.value.host == options_.node &&
+                            it->second.value.incarnation == rt.incarnation;
+    // Still this node's, at the same incarnation: it goes on where it was.
+    // Otherwise the pass below ends it (Quit kills a frozen QEMU).
+    if (still_mine) {
+      TG_CO_RETURN_IF_ERROR(rt.qemu->Thaw());
+      Log()->info("instance {} thawed", id);
+    }
+  }
   if (!state_ || state_->revision < rt.written_at) co_return Status::Ok();  // not seen yet
   const Instance* rec = nullptr;
   if (state_) {
@@ -261,13 +359,16 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
                                    [](Instance& i) { i.desired = PowerState::kStopped; });
     }
   }
-  if (!inst) {
-    // Deleted, or bound elsewhere now: nothing of it may run here.
-    if (rt.qemu) TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Quit());
-    if (rt.qemu) co_await rt.qemu->Release();
+  if (!inst) co_return co_await Clear(id, rt, rec != nullptr);
+  if (rt.qemu && rt.incarnation != inst->incarnation) {
+    // Moved away and back while this node was cut off: this QEMU's disks
+    // have been written from elsewhere since. Started afresh next pass.
+    Log()->warn("instance {}: QEMU of incarnation {} quit (the instance is at {})", id,
+                rt.incarnation, inst->incarnation);
+    TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Quit());
+    co_await rt.qemu->Release();
     rt.qemu.reset();
-    co_await ReleaseResources(rt, rec != nullptr);
-    rt.done = true;
+    co_await ReleaseResources(rt, true);
     co_return Status::Ok();
   }
   if (!rt.adopt_tried) {
@@ -291,7 +392,8 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
     }
   }
   if (inst->deleting) {
-    if (rt.qemu) TG_CO_RETURN_IF_ERROR(co_await StopInstance(*inst, rt, inst->force_stop));
+    if (rt.qemu)
+      TG_CO_RETURN_IF_ERROR(co_await StopInstance(*inst, rt, inst->force_stop || rt.paused));
     co_await ReleaseResources(rt, true);
     TG_CO_RETURN_IF_ERROR(co_await store_.FinishDelete(id));
     Log()->info("instance {} deleted", id);
@@ -314,6 +416,11 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
       }
       co_return Status::Ok();
     }
+    if (rt.paused) {
+      TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Resume());
+      rt.paused = false;
+      Log()->info("instance {} resumed", id);
+    }
     if (inst->reboot_requests > inst->reboots_done) {
       TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Reset());
       const uint64_t done = inst->reboot_requests;
@@ -328,7 +435,8 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
   // Desired: stopped.
   if (rt.qemu) {
     TG_CO_RETURN_IF_ERROR(co_await SetStatus(id, InstanceStatus::kStopping, ""));
-    TG_CO_RETURN_IF_ERROR(co_await StopInstance(*inst, rt, inst->force_stop));
+    // A paused guest cannot answer the power button.
+    TG_CO_RETURN_IF_ERROR(co_await StopInstance(*inst, rt, inst->force_stop || rt.paused));
     co_await rt.qemu->Release();
     rt.qemu.reset();
     co_await ReleaseResources(rt, true);
@@ -373,6 +481,18 @@ Task<Status> ComputeAgent::StartInstance(const Instance& inst, Runtime& rt) {
   }
   TG_CO_ASSIGN_OR_RETURN(
       rt.qemu, co_await QemuProcess::Launch(client_.executor(), spec, options_.start_timeout));
+  // QEMU starts paused; it runs once it is known to be this incarnation's.
+  rt.paused = true;
+  rt.incarnation = inst.incarnation;
+  {
+    std::ofstream out(IncarnationPath(spec.run_dir), std::ios::trunc);
+    out << inst.incarnation << "\n";
+    if (!out.flush()) co_return Internal("{}: could not be written", IncarnationPath(spec.run_dir));
+  }
+  if (!fenced_) {
+    TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Resume());
+    rt.paused = false;
+  }
   const uint64_t reboots = inst.reboot_requests;
   co_return co_await SetStatus(inst.id, InstanceStatus::kRunning, "",
                                [reboots](Instance& i) { i.reboots_done = reboots; });
@@ -463,6 +583,17 @@ Task<Status> ComputeAgent::Adopt(const Instance& inst, Runtime& rt) {
   auto q = co_await QemuProcess::Adopt(client_.executor(), inst.id, RunDir(inst.id), 10s);
   if (!q.ok()) co_return q.status().code() == ErrorCode::kNotFound ? Status::Ok() : q.status();
   rt.qemu = std::move(*q);
+  rt.incarnation = ReadIncarnation(RunDir(inst.id));
+  if (rt.incarnation != inst.incarnation) {
+    Log()->warn("instance {}: the QEMU left here is of incarnation {}, the instance of {}: quit",
+                inst.id, rt.incarnation, inst.incarnation);
+    TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Quit());
+    co_await rt.qemu->Release();
+    rt.qemu.reset();
+    co_return Status::Ok();
+  }
+  TG_CO_ASSIGN_OR_RETURN(std::string state, co_await rt.qemu->RunState());
+  rt.paused = state != "running";  // resumed by the pass if it is to run
   // Serve again what QEMU has plugged (its vhost-user connections come back).
   TG_CO_ASSIGN_OR_RETURN(std::set<std::string> devices, co_await rt.qemu->Devices());
   for (const auto& d : inst.disks) {
@@ -479,6 +610,33 @@ Task<Status> ComputeAgent::Adopt(const Instance& inst, Runtime& rt) {
   }
   Log()->info("instance {}: QEMU pid {} taken back ({} disks, {} interfaces)", inst.id,
               rt.qemu->pid(), rt.disks.size(), rt.nics.size());
+  co_return Status::Ok();
+}
+
+Task<Status> ComputeAgent::Clear(const std::string& id, Runtime& rt, bool record_exists) {
+  // Deleted, or bound elsewhere now: nothing of it may run here.
+  if (!rt.qemu && !rt.adopt_tried) {
+    rt.adopt_tried = true;
+    auto q = co_await QemuProcess::Adopt(client_.executor(), id, RunDir(id), 10s);
+    if (q.ok()) {
+      rt.qemu = std::move(*q);
+    } else if (q.status().code() != ErrorCode::kNotFound) {
+      rt.adopt_tried = false;  // a QEMU that does not answer yet: tried again
+      co_return q.status().Annotate("a QEMU of " + id + " left here");
+    }
+  }
+  if (rt.qemu) {
+    Log()->warn("instance {} is not this node's: its QEMU pid {} quits", id, rt.qemu->pid());
+    TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Quit());
+    co_await rt.qemu->Release();
+    rt.qemu.reset();
+  }
+  // Interfaces are released only where this node still holds them.
+  co_await ReleaseResources(rt, record_exists);
+  std::error_code ec;
+  std::filesystem::remove_all(RunDir(id), ec);
+  if (ec) Log()->warn("run directory of {} not removed: {}", id, ec.message());
+  rt.done = true;
   co_return Status::Ok();
 }
 

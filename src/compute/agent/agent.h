@@ -10,6 +10,15 @@
 // directories (pid file, QMP socket) and attaches their disks again (the
 // guests' vhost-user connections reconnect).
 //
+// Self-fencing: the node's record lives on the agent's lease, and the
+// scheduler restarts elsewhere the instances of a node whose record is gone.
+// So before the lease can lapse (by this node's own clock: the keeper's
+// margin) every guest here is paused (QMP stop), and none runs again until
+// the node is registered again and the records read after that say the
+// instance is still this node's, at the same incarnation. A QEMU of another
+// host's instance, or of an older incarnation, is quit and its run
+// directory removed.
+//
 // Thread-safety: belongs to the client's executor.
 #pragma once
 
@@ -25,6 +34,7 @@
 #include "compute/qemu/qemu_command.h"
 #include "compute/store/compute_store.h"
 #include "etcd/client.h"
+#include "etcd/lease.h"
 #include "etcd/mirror.h"
 #include "network/model/network_state.h"
 
@@ -73,6 +83,14 @@ class ComputeAgent {
   Task<void> ReleaseResources(Runtime& rt, bool unplug_nics);
   Task<Status> HotPlug(const Instance& inst, Runtime& rt);
   Task<Status> Adopt(const Instance& inst, Runtime& rt);
+  // A QEMU left in the run directory of an instance this node no longer
+  // holds: quit, its resources released, the directory removed.
+  Task<Status> Clear(const std::string& id, Runtime& rt, bool record_exists);
+  // Pauses every guest here: the lease may lapse (see the file comment).
+  void FenceGuests();
+  Task<void> WatchLease(Event& stop);
+  // Workers for run directories of instances not bound here.
+  void SpawnOrphanWorkers(TaskGroup& workers);
   Task<Status> SetStatus(const std::string& id, InstanceStatus status, std::string reason,
                          std::function<void(Instance&)> also = nullptr);
   std::string RunDir(const std::string& id) const;
@@ -96,6 +114,12 @@ class ComputeAgent {
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
   Broadcast wake_;
   bool stopping_ = false;
+  // The node's lease (owned by Run).
+  etcd::LeaseKeeper* lease_ = nullptr;
+  // Guests are paused: the lease lapsed or may have. Lifted once the mirror
+  // holds the revision of the registration made after (fence_lifts_at_).
+  bool fenced_ = false;
+  int64_t fence_lifts_at_ = 0;
 };
 
 }  // namespace tg::compute

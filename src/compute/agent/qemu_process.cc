@@ -66,6 +66,15 @@ Result<pid_t> ReadPidFile(const std::string& path) {
   return static_cast<pid_t>(pid);
 }
 
+// Run-state changes, appended to the instance's event log with QEMU's own
+// timestamps: when each copy of an instance ran, and when it stopped.
+void LogRunStateEvent(const std::string& run_dir, const QmpEvent& e) {
+  static const std::set<std::string> kLogged = {"STOP", "RESUME", "SHUTDOWN", "RESET", "MIGRATION"};
+  if (!kLogged.contains(e.name)) return;
+  std::ofstream out(QmpEventLogPath(run_dir), std::ios::app);
+  out << fmt::format("{}.{:06d} {} {}\n", e.seconds, e.microseconds, e.name, e.data.dump());
+}
+
 }  // namespace
 
 QemuProcess::QemuProcess(Executor ex, std::string name, pid_t pid, std::string run_dir,
@@ -145,6 +154,7 @@ Task<void> QemuProcess::Watch() {
   for (;;) {
     std::optional<QmpEvent> e = co_await qmp_->NextEvent();
     if (!e || released_) break;
+    LogRunStateEvent(run_dir_, *e);
     if (e->name == "SHUTDOWN") {
       shutdown_reason_ = e->data.value("reason", std::string("unknown"));
     } else if (e->name == "DEVICE_DELETED") {
@@ -202,6 +212,14 @@ Task<Status> QemuProcess::PowerDown(Duration grace) {
 Task<Status> QemuProcess::Quit() {
   if (!running()) co_return Status::Ok();
   stopping_ = true;
+  if (frozen_) {
+    // It cannot answer; and what it holds is not to be kept.
+    ::kill(pid_, SIGKILL);
+    ::kill(pid_, SIGCONT);
+    auto gone = co_await (exited_.Wait() || SleepFor(10s));
+    if (gone.index() == 1 && running()) co_return Internal("QEMU pid {} does not go", pid_);
+    co_return Status::Ok();
+  }
   (void)co_await qmp_->Execute("quit", nullptr, 5s);  // the reply may not outrun the exit
   auto ended = co_await (exited_.Wait() || SleepFor(10s));
   if (ended.index() == 1 && running()) {
@@ -216,6 +234,49 @@ Task<Status> QemuProcess::Quit() {
 Task<Status> QemuProcess::Reset() {
   auto r = co_await qmp_->Execute("system_reset");
   co_return r.status();
+}
+
+Task<Status> QemuProcess::Pause() {
+  auto r = co_await qmp_->Execute("stop");
+  co_return r.status().Annotate("QMP stop");
+}
+
+Task<Status> QemuProcess::Resume() {
+  auto r = co_await qmp_->Execute("cont");
+  co_return r.status().Annotate("QMP cont");
+}
+
+namespace {
+void NoteInRunStateLog(const std::string& run_dir, std::string_view what) {
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  std::ofstream out(QmpEventLogPath(run_dir), std::ios::app);
+  out << fmt::format("{}.{:06d} {} {{}}\n", now / 1000000, now % 1000000, what);
+}
+}  // namespace
+
+Status QemuProcess::Freeze() {
+  if (!running() || frozen_) return Status::Ok();
+  if (::kill(pid_, SIGSTOP) != 0) return Internal("SIGSTOP to QEMU pid {}: {}", pid_, errno);
+  frozen_ = true;
+  NoteInRunStateLog(run_dir_, "FROZEN");
+  return Status::Ok();
+}
+
+Status QemuProcess::Thaw() {
+  if (!frozen_) return Status::Ok();
+  if (::kill(pid_, SIGCONT) != 0) return Internal("SIGCONT to QEMU pid {}: {}", pid_, errno);
+  frozen_ = false;
+  NoteInRunStateLog(run_dir_, "THAWED");
+  return Status::Ok();
+}
+
+Task<Result<std::string>> QemuProcess::RunState() {
+  TG_CO_ASSIGN_OR_RETURN(nlohmann::json r, co_await qmp_->Execute("query-status"));
+  if (!r.is_object() || !r.contains("status") || !r["status"].is_string())
+    co_return InvalidArgument("query-status answered {}", r.dump());
+  co_return r["status"].get<std::string>();
 }
 
 Task<Result<std::set<std::string>>> QemuProcess::Devices() {

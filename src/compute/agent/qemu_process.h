@@ -51,6 +51,20 @@ class QemuProcess {
   Task<Status> Quit();
   // A hard reset (system_reset).
   Task<Status> Reset();
+  // Stops the guest's vCPUs (QMP stop), or lets them run again (cont). QEMU
+  // starts paused: nothing runs until the agent resumes it.
+  Task<Status> Pause();
+  Task<Status> Resume();
+  // QEMU's run state (query-status): "running", "paused", "prelaunch", ...
+  Task<Result<std::string>> RunState();
+  // The self-fence: SIGSTOP to the whole process, at once. Unlike QMP stop
+  // it waits for nothing (QEMU's stop drains the vhost-user rings first,
+  // which a backend cut off from its storage cannot finish). Each is noted
+  // in the run-state log ("FROZEN", "THAWED", with this host's time). A
+  // frozen QEMU answers no QMP: Quit kills it.
+  Status Freeze();
+  Status Thaw();
+  bool frozen() const { return frozen_; }
 
   // The ids of the devices QEMU has now (qom /machine/peripheral): what a
   // restarted agent finds plugged.
@@ -82,6 +96,7 @@ class QemuProcess {
   std::string shutdown_reason_;    // from the last SHUTDOWN event
   bool stopping_ = false;          // the agent asked for the stop
   bool released_ = false;          // the agent let go (QEMU runs on)
+  bool frozen_ = false;            // SIGSTOPped
   std::set<std::string> deleted_;  // DEVICE_DELETED device ids seen
   Broadcast events_;               // each DEVICE_DELETED
   TaskGroup watch_;

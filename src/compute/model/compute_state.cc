@@ -38,6 +38,16 @@ Status Add(ComputeState& st, std::string_view key, std::string_view value, int64
     return Put(st.allocations, key, value, revision, DecodeNodeAllocation, AllocationKey,
                &NodeAllocation::node);
   }
+  if (key.starts_with(kEventsPrefix)) {
+    TG_ASSIGN_OR_RETURN(InstanceEvent v, DecodeInstanceEvent(value));
+    if (const std::string expected = EventKey(v.instance, v.id); key != expected)
+      return InvalidArgument("the record belongs under {}", expected);
+    std::string id = v.id;
+    st.events[std::move(id)] = {std::move(v), revision};
+    return Status::Ok();
+  }
+  if (key.starts_with(kNodeLossesPrefix))
+    return Put(st.node_losses, key, value, revision, DecodeNodeLoss, NodeLossKey, &NodeLoss::node);
   return Status::Ok();  // a kind this binary does not know
 }
 

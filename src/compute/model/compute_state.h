@@ -30,6 +30,8 @@ struct ComputeState {
   std::map<std::string, Entry<DeploymentSet>> deployment_sets;
   std::map<std::string, Entry<ComputeNode>> nodes;
   std::map<std::string, Entry<NodeAllocation>> allocations;
+  std::map<std::string, Entry<InstanceEvent>> events;  // by event id
+  std::map<std::string, Entry<NodeLoss>> node_losses;
   int64_t revision = 0;
 
   std::vector<InstanceType> OperatorTypes() const;

@@ -39,6 +39,16 @@ Result<PowerState> ParsePowerState(std::string_view name) {
   return InvalidArgument("unknown power state '{}'", name);
 }
 
+std::string_view FailureActionName(FailureAction a) {
+  return a == FailureAction::kRestart ? "AutoRecover" : "Stop";
+}
+
+Result<FailureAction> ParseFailureAction(std::string_view name) {
+  for (FailureAction a : {FailureAction::kRestart, FailureAction::kStop})
+    if (name == FailureActionName(a)) return a;
+  return InvalidArgument("unknown action on host failure '{}' (AutoRecover or Stop)", name);
+}
+
 Status ValidateInstanceName(std::string_view name) {
   return ValidateName("instance name", name, /*chinese=*/true);
 }

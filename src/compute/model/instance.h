@@ -30,6 +30,14 @@ enum class PowerState { kRunning, kStopped };  // what the user wants
 std::string_view PowerStateName(PowerState s);
 Result<PowerState> ParsePowerState(std::string_view name);
 
+// What becomes of a running instance when its host fails (Alibaba's
+// ActionOnMaintenance): restarted on another host from the same disks
+// ("AutoRecover", the default), or left Stopped ("Stop").
+enum class FailureAction { kRestart, kStop };
+std::string_view FailureActionName(FailureAction a);
+Result<FailureAction> ParseFailureAction(std::string_view name);
+inline constexpr uint32_t kMaxRestartPriority = 100;
+
 struct InstanceDisk {
   std::string id;       // d-...: the disk's id (Alibaba's DiskId)
   std::string volume;   // the distributed volume that holds it
@@ -58,6 +66,8 @@ struct Instance {
   std::string deployment_set;       // ds-..., or ""
   std::map<std::string, std::string> tags;
   int64_t created_at = 0;  // unix seconds
+  FailureAction on_host_failure = FailureAction::kRestart;
+  uint32_t restart_priority = 0;  // 0-100: higher ones restart first after a host failure
 
   // The user's side.
   PowerState desired = PowerState::kRunning;
@@ -65,8 +75,12 @@ struct Instance {
   uint64_t reboot_requests = 0;  // raised by each reboot request
   bool deleting = false;         // delete requested: the agent tears it down
 
-  // The scheduler's side: the node it is bound to ("" while Pending).
+  // The scheduler's side: the node it is bound to ("" while Pending), and
+  // how many times it has been moved to another host after a failure. A
+  // QEMU started for an older incarnation is never resumed: its disks have
+  // been written from elsewhere since.
   std::string host;
+  uint64_t incarnation = 0;
 
   // The agent's side (the scheduler's while unbound).
   InstanceStatus status = InstanceStatus::kPending;

@@ -26,6 +26,16 @@ struct ComputeNode {
   bool schedulable = true;
 };
 
+// A node whose lease lapsed while instances were bound to it: kept by the
+// scheduler (not on any lease) to show the operator a lost or fenced host,
+// and to keep a flapping one from being given instances at once.
+struct NodeLoss {
+  std::string node;
+  int64_t lost_at = 0;      // unix milliseconds: when the scheduler saw it gone
+  int64_t returned_at = 0;  // when it registered again (0: still gone)
+  uint32_t losses = 1;      // times it was lost while this record lived
+};
+
 // What is bound to one node: each instance's share, by instance id.
 struct NodeAllocation {
   std::string node;

@@ -32,6 +32,12 @@ std::string NodeKey(std::string_view name) {
 std::string AllocationKey(std::string_view node) {
   return fmt::format("{}{}", kAllocationsPrefix, node);
 }
+std::string EventKey(std::string_view instance, std::string_view event) {
+  return fmt::format("{}{}/{}", kEventsPrefix, instance, event);
+}
+std::string NodeLossKey(std::string_view node) {
+  return fmt::format("{}{}", kNodeLossesPrefix, node);
+}
 
 namespace {
 
@@ -53,6 +59,16 @@ class Fields {
 
   std::string Str(std::string_view key) const { return StrOr(key, std::nullopt); }
   std::string OptStr(std::string_view key) const { return StrOr(key, std::string()); }
+  // The field, or `missing` when it is not there.
+  std::string StrOr(std::string_view key, std::optional<std::string> missing) const {
+    const auto it = j_.find(key);
+    if (it == j_.end()) {
+      if (missing) return *missing;
+      Fail(key, "is missing");
+    }
+    if (!it->is_string()) Fail(key, "is not a string");
+    return it->get<std::string>();
+  }
 
   // A field that must be there (of any type).
   const json& At(std::string_view key) const {
@@ -103,16 +119,6 @@ class Fields {
   }
 
  private:
-  std::string StrOr(std::string_view key, std::optional<std::string> missing) const {
-    const auto it = j_.find(key);
-    if (it == j_.end()) {
-      if (missing) return *missing;
-      Fail(key, "is missing");
-    }
-    if (!it->is_string()) Fail(key, "is not a string");
-    return it->get<std::string>();
-  }
-
   const json& j_;
   std::string prefix_;
 };
@@ -237,11 +243,14 @@ std::string EncodeInstance(const Instance& v) {
                   {"deployment_set", v.deployment_set},
                   {"tags", v.tags},
                   {"created_at", v.created_at},
+                  {"on_host_failure", FailureActionName(v.on_host_failure)},
+                  {"restart_priority", v.restart_priority},
                   {"desired", PowerStateName(v.desired)},
                   {"force_stop", v.force_stop},
                   {"reboot_requests", v.reboot_requests},
                   {"deleting", v.deleting},
                   {"host", v.host},
+                  {"incarnation", v.incarnation},
                   {"status", InstanceStatusName(v.status)},
                   {"status_reason", v.status_reason},
                   {"status_changed_at", v.status_changed_at},
@@ -269,11 +278,18 @@ Result<Instance> DecodeInstance(std::string_view text) {
     v.deployment_set = f.OptStr("deployment_set");
     v.tags = DecodeTags(f);
     v.created_at = f.Unsigned<int64_t>("created_at");
+    // Records made before host-failure recovery have neither field.
+    v.on_host_failure = ValueOrThrow(ParseFailureAction(
+        f.StrOr("on_host_failure", std::string(FailureActionName(FailureAction::kRestart)))));
+    v.restart_priority = f.Unsigned<uint32_t>("restart_priority", 0u);
+    if (v.restart_priority > kMaxRestartPriority)
+      f.Fail("restart_priority", fmt::format("is above {}", kMaxRestartPriority));
     v.desired = ValueOrThrow(ParsePowerState(f.Str("desired")));
     v.force_stop = f.Bool("force_stop");
     v.reboot_requests = f.Unsigned<uint64_t>("reboot_requests");
     v.deleting = f.Bool("deleting");
     v.host = f.OptStr("host");
+    v.incarnation = f.Unsigned<uint64_t>("incarnation", 0u);
     v.status = ValueOrThrow(ParseInstanceStatus(f.Str("status")));
     v.status_reason = f.OptStr("status_reason");
     v.status_changed_at = f.Unsigned<int64_t>("status_changed_at");
@@ -336,6 +352,53 @@ Result<NodeAllocation> DecodeNodeAllocation(std::string_view text) {
         for (const auto& [id, r] : f.OptObject("instances").items())
           v.instances[id] = DecodeResources(r, fmt::format("instances.{}.", id));
       });
+}
+
+std::string EncodeInstanceEvent(const InstanceEvent& v) {
+  return Stamped({{"id", v.id},
+                  {"instance", v.instance},
+                  {"type", v.type},
+                  {"status", v.status},
+                  {"reason", v.reason},
+                  {"from_host", v.from_host},
+                  {"to_host", v.to_host},
+                  {"incarnation", v.incarnation},
+                  {"created_at", v.created_at},
+                  {"finished_at", v.finished_at}});
+}
+
+Result<InstanceEvent> DecodeInstanceEvent(std::string_view text) {
+  return DecodeJsonRecord<InstanceEvent>(text, "instance event",
+                                         [](const json& j, InstanceEvent& v) {
+                                           const Fields f(j, "");
+                                           v.id = f.Str("id");
+                                           v.instance = f.Str("instance");
+                                           v.type = f.Str("type");
+                                           v.status = f.Str("status");
+                                           v.reason = f.OptStr("reason");
+                                           v.from_host = f.OptStr("from_host");
+                                           v.to_host = f.OptStr("to_host");
+                                           v.incarnation = f.Unsigned<uint64_t>("incarnation");
+                                           v.created_at = f.Unsigned<int64_t>("created_at");
+                                           v.finished_at = f.Unsigned<int64_t>("finished_at");
+                                         });
+}
+
+std::string EncodeNodeLoss(const NodeLoss& v) {
+  return Stamped({{"node", v.node},
+                  {"lost_at", v.lost_at},
+                  {"returned_at", v.returned_at},
+                  {"losses", v.losses}});
+}
+
+Result<NodeLoss> DecodeNodeLoss(std::string_view text) {
+  return DecodeJsonRecord<NodeLoss>(text, "node loss", [](const json& j, NodeLoss& v) {
+    const Fields f(j, "");
+    v.node = f.Str("node");
+    v.lost_at = f.Unsigned<int64_t>("lost_at");
+    v.returned_at = f.Unsigned<int64_t>("returned_at");
+    v.losses = f.Unsigned<uint32_t>("losses");
+  });
 }
 
 }  // namespace tg::compute

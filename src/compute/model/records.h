@@ -9,6 +9,7 @@
 #include "base/status.h"
 #include "compute/model/image.h"
 #include "compute/model/instance.h"
+#include "compute/model/instance_event.h"
 #include "compute/model/instance_type.h"
 #include "compute/model/key_pair.h"
 #include "compute/model/node.h"
@@ -24,6 +25,9 @@ inline constexpr std::string_view kDeploymentSetsPrefix = "/tiangong/compute/dep
 // On the node's lease.
 inline constexpr std::string_view kNodesPrefix = "/tiangong/compute/nodes/";
 inline constexpr std::string_view kAllocationsPrefix = "/tiangong/compute/allocations/";
+// events/<instance>/<event id>
+inline constexpr std::string_view kEventsPrefix = "/tiangong/compute/events/";
+inline constexpr std::string_view kNodeLossesPrefix = "/tiangong/compute/lost-nodes/";
 
 std::string TypeKey(std::string_view name);
 std::string ImageKey(std::string_view id);
@@ -32,6 +36,8 @@ std::string InstanceKey(std::string_view id);
 std::string DeploymentSetKey(std::string_view id);
 std::string NodeKey(std::string_view name);
 std::string AllocationKey(std::string_view node);
+std::string EventKey(std::string_view instance, std::string_view event);
+std::string NodeLossKey(std::string_view node);
 
 std::string EncodeInstanceType(const InstanceType& v);
 Result<InstanceType> DecodeInstanceType(std::string_view text);
@@ -47,5 +53,9 @@ std::string EncodeComputeNode(const ComputeNode& v);
 Result<ComputeNode> DecodeComputeNode(std::string_view text);
 std::string EncodeNodeAllocation(const NodeAllocation& v);
 Result<NodeAllocation> DecodeNodeAllocation(std::string_view text);
+std::string EncodeInstanceEvent(const InstanceEvent& v);
+Result<InstanceEvent> DecodeInstanceEvent(std::string_view text);
+std::string EncodeNodeLoss(const NodeLoss& v);
+Result<NodeLoss> DecodeNodeLoss(std::string_view text);
 
 }  // namespace tg::compute

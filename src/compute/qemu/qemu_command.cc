@@ -151,6 +151,9 @@ std::string ConsoleLogPath(const std::string& run_dir) {
 std::string PidFilePath(const std::string& run_dir) {
   return run_dir + "/qemu.pid";
 }
+std::string QmpEventLogPath(const std::string& run_dir) {
+  return run_dir + "/qmp-events.log";
+}
 
 Result<std::vector<std::string>> BuildQemuCommand(const QemuSpec& s) {
   TG_RETURN_IF_ERROR(CheckSpec(s));
@@ -174,6 +177,9 @@ Result<std::vector<std::string>> BuildQemuCommand(const QemuSpec& s) {
       "none",
       "-display",
       "none",
+      // Paused until the agent says `cont`: it runs only once its node is
+      // known to hold the instance (and its lease).
+      "-S",
       "-daemonize",
       "-pidfile",
       PidFilePath(s.run_dir),

@@ -46,6 +46,9 @@ std::string QmpSocketPath(const std::string& run_dir);
 std::string SerialSocketPath(const std::string& run_dir);
 std::string ConsoleLogPath(const std::string& run_dir);
 std::string PidFilePath(const std::string& run_dir);
+// The run states QEMU reported (STOP, RESUME, SHUTDOWN...), one line each
+// with QEMU's own timestamp: the instance's power history on this host.
+std::string QmpEventLogPath(const std::string& run_dir);
 
 // argv for the spec: -machine pc (ACPI PCI hot-plug on the root bus, so
 // disks and NICs can be added later without pre-made ports), RAM as a shared

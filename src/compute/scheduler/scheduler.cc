@@ -3,6 +3,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <chrono>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -15,12 +17,6 @@ namespace {
 auto Log() {
   static auto log = log::Get("scheduler");
   return log;
-}
-
-etcd::Compare Unchanged(std::string key, int64_t revision) {
-  return revision == 0
-             ? etcd::Compare::Missing(std::move(key))
-             : etcd::Compare::ModRevision(std::move(key), etcd::Compare::Op::kEqual, revision);
 }
 
 }  // namespace
@@ -93,28 +89,59 @@ Task<Status> Scheduler::Pass() {
         state_.revision()));
   }
   ComputeState& st = *parsed;
-  PlacementView view(st, options_.policy);
-
-  std::vector<ComputeState::Entry<Instance>*> pending;
-  for (auto& [id, e] : st.instances) {
-    const Instance& i = e.value;
-    if (i.host.empty() && !i.deleting && i.status == InstanceStatus::kPending)
-      pending.push_back(&e);
-  }
-  std::sort(pending.begin(), pending.end(), [](const auto* a, const auto* b) {
-    return std::tie(a->value.created_at, a->value.id) < std::tie(b->value.created_at, b->value.id);
-  });
-
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   Status result;
   auto note = [&](const Status& s) {
     if (!s.ok() && result.ok()) result = s;
   };
+  note(co_await RecoverLostNodes(st, now));
+  if (term_over_) co_return result;
+  Quarantine(st, now);
+  PlacementView view(st, options_.policy);
+
+  // Restarts after a host failure: the instance's latest event is an
+  // Executing redeploy of its incarnation.
+  std::set<std::string> restarting;
+  for (const auto& [id, e] : st.events) {
+    const auto inst = st.instances.find(e.value.instance);
+    if (e.value.type == kEventRedeploy && e.value.status == kEventExecuting &&
+        inst != st.instances.end() && inst->second.value.incarnation == e.value.incarnation)
+      restarting.insert(e.value.instance);
+  }
+  // Unbound deleting instances are those a failed host held: the host that
+  // takes them finishes the delete.
+  std::vector<ComputeState::Entry<Instance>*> pending;
+  for (auto& [id, e] : st.instances) {
+    const Instance& i = e.value;
+    if (i.host.empty() && i.status == InstanceStatus::kPending) pending.push_back(&e);
+  }
+  auto order = [&](const ComputeState::Entry<Instance>* e) {
+    const Instance& i = e->value;
+    return std::make_tuple(!restarting.contains(i.id), -static_cast<int64_t>(i.restart_priority),
+                           i.created_at, i.id);
+  };
+  std::sort(pending.begin(), pending.end(),
+            [&](const auto* a, const auto* b) { return order(a) < order(b); });
+
+  size_t in_flight = RestartsInFlight(st);
   for (auto* e : pending) {
+    const bool restart = restarting.contains(e->value.id);
+    if (restart && in_flight >= options_.max_concurrent_restarts) {
+      const std::string reason =
+          fmt::format("waiting to restart: {} restarts under way (at most {} at once)", in_flight,
+                      options_.max_concurrent_restarts);
+      note(co_await WriteReason(*e, reason));
+      if (term_over_) co_return result;
+      continue;
+    }
     auto node = view.Choose(e->value);
     // Not one conditional of two co_awaits: GCC 12 frees its Status twice.
     Status s;
     if (node.ok()) {
       s = co_await BindInstance(st, view, *e, *node);
+      if (s.ok() && restart) ++in_flight;
     } else {
       const std::string reason = node.status().message();
       s = co_await WriteReason(*e, reason);
@@ -122,6 +149,10 @@ Task<Status> Scheduler::Pass() {
     if (term_over_) co_return s;
     note(s);
   }
+  note(co_await KeepNodeLosses(st, now));
+  if (term_over_) co_return result;
+  note(co_await FinishEvents(st, now));
+  if (term_over_) co_return result;
   const Status s = co_await CollectAllocations(st);
   if (term_over_) co_return s;
   note(s);
@@ -141,8 +172,8 @@ Task<Status> Scheduler::BindInstance(ComputeState& st, PlacementView& view,
   next.instances[inst.id] = inst.resources;
 
   etcd::Txn txn;
-  txn.compares.push_back(Unchanged(InstanceKey(inst.id), entry.revision));
-  txn.compares.push_back(Unchanged(AllocationKey(node), alloc.revision));
+  txn.compares.push_back(etcd::Compare::Unchanged(InstanceKey(inst.id), entry.revision));
+  txn.compares.push_back(etcd::Compare::Unchanged(AllocationKey(node), alloc.revision));
   txn.compares.push_back(etcd::Compare::ModRevision(NodeKey(node), etcd::Compare::Op::kEqual,
                                                     st.nodes.at(node).revision));
   txn.then.push_back(etcd::TxnOp::Put(InstanceKey(inst.id), EncodeInstance(bound)));
@@ -166,7 +197,7 @@ Task<Status> Scheduler::WriteReason(const ComputeState::Entry<Instance>& entry,
   Instance next = entry.value;
   next.status_reason = reason;
   etcd::Txn txn;
-  txn.compares.push_back(Unchanged(InstanceKey(next.id), entry.revision));
+  txn.compares.push_back(etcd::Compare::Unchanged(InstanceKey(next.id), entry.revision));
   txn.then.push_back(etcd::TxnOp::Put(InstanceKey(next.id), EncodeInstance(next)));
   TG_CO_ASSIGN_OR_RETURN(int64_t revision, co_await Commit(std::move(txn)));
   if (revision == 0) co_return Aborted("{} changed while its reason was written", next.id);
@@ -179,7 +210,7 @@ Task<Status> Scheduler::CollectAllocations(const ComputeState& st) {
   for (const auto& [node, e] : st.allocations) {
     NodeAllocation next = e.value;
     etcd::Txn txn;
-    txn.compares.push_back(Unchanged(AllocationKey(node), e.revision));
+    txn.compares.push_back(etcd::Compare::Unchanged(AllocationKey(node), e.revision));
     std::vector<std::string> gone;
     for (const auto& [id, r] : e.value.instances) {
       const auto inst = st.instances.find(id);
@@ -188,7 +219,8 @@ Task<Status> Scheduler::CollectAllocations(const ComputeState& st) {
       // Conditioned on the instance being as read (absent, or not bound
       // here): a create of the same id, or a bind here, in between keeps its
       // share.
-      txn.compares.push_back(Unchanged(InstanceKey(id), exists ? inst->second.revision : 0));
+      txn.compares.push_back(
+          etcd::Compare::Unchanged(InstanceKey(id), exists ? inst->second.revision : 0));
       next.instances.erase(id);
       gone.push_back(id);
     }

@@ -13,7 +13,17 @@
 //   - an instance that fits nowhere keeps Pending with the reason in
 //     `status_reason`, written only when it changes;
 //   - allocation entries whose instance record is gone, or that is not
-//     bound to that node, are dropped (the capacity is free again).
+//     bound to that node, are dropped (the capacity is free again);
+//   - host failures (recovery.cc): the instances bound to a node whose
+//     record is gone (its lease lapsed: the agent died, or was cut off from
+//     etcd and has paused its guests) are unbound, one transaction each,
+//     conditioned on the node's record still being absent, with their
+//     incarnation raised and an event; those to restart are then placed
+//     like new ones (highest restart priority first, at most
+//     `max_concurrent_restarts` at once), and the new host's agent fences
+//     the old incarnation (new volume epochs, ENIs rebound) before its QEMU
+//     starts. The lost node is remembered, and one that comes back gets no
+//     new instances for `flap_quarantine`.
 // A pass acts only on a whole read: if any compute record does not decode it
 // changes nothing and logs the key (binding on a view without an
 // allocation would over-commit its node). Every write carries the election's
@@ -37,6 +47,13 @@ struct SchedulerOptions {
   // A pass at least this often, even with no change seen (a failed write
   // or an etcd outage is retried then).
   Duration tick = 1s;
+  // A node that lost its lease and came back is given no instances for
+  // this long (a flapping host would otherwise take instances and lose
+  // them again).
+  Duration flap_quarantine = std::chrono::seconds(60);
+  // Restarts after host failures under way at once (placed, not yet
+  // Running), over the whole cluster.
+  size_t max_concurrent_restarts = 16;
 };
 
 class Scheduler {
@@ -65,6 +82,17 @@ class Scheduler {
                             ComputeState::Entry<Instance>& entry, const std::string& node);
   Task<Status> WriteReason(const ComputeState::Entry<Instance>& entry, const std::string& reason);
   Task<Status> CollectAllocations(const ComputeState& st);
+  // recovery.cc
+  Task<Status> RecoverLostNodes(ComputeState& st, int64_t now_ms);
+  Task<Status> RecoverInstance(ComputeState& st, ComputeState::Entry<Instance>& entry,
+                               int64_t now_ms);
+  Task<Status> KeepNodeLosses(ComputeState& st, int64_t now_ms);
+  Task<Status> FinishEvents(const ComputeState& st, int64_t now_ms);
+  // Nodes in their quarantine are made unschedulable in `st` (this pass's
+  // copy): placement passes them over.
+  void Quarantine(ComputeState& st, int64_t now_ms) const;
+  // Restarts placed and not yet Running.
+  size_t RestartsInFlight(const ComputeState& st) const;
   void ReportFailedPass(const Status& s);
 
   etcd::Client& client_;

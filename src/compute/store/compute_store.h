@@ -89,6 +89,8 @@ struct CreateInstanceRequest {
   std::string deployment_set;
   std::map<std::string, std::string> tags;
   bool start = true;  // desired Running (else created Stopped, as CreateInstance does)
+  FailureAction on_host_failure = FailureAction::kRestart;
+  uint32_t restart_priority = 0;  // 0-100
 };
 
 struct ComputeStoreOptions {
@@ -130,6 +132,10 @@ class ComputeStore {
   // Unbound: the record and its resources go at once. Bound: `deleting` is
   // set and the host's agent tears it down, then calls FinishDelete.
   Task<Status> DeleteInstance(std::string id, bool force);
+  // What becomes of it when its host fails; the priority (0-100) orders
+  // restarts after a failure. Unset: unchanged.
+  Task<Status> SetFailureAction(std::string id, std::optional<FailureAction> action,
+                                std::optional<uint32_t> restart_priority);
   // Hot-plug: a volume (by name) or a new ENI on a vSwitch; the agent plugs it.
   // `disk_id` names the disk in the record ("": a new d-... id).
   Task<Result<InstanceDisk>> AttachDisk(std::string instance_id, std::string volume,

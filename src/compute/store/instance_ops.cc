@@ -66,6 +66,9 @@ Status ValidateRequest(const CreateInstanceRequest& r) {
   if (!r.name.empty()) TG_RETURN_IF_ERROR(ValidateInstanceName(r.name));
   if (!r.hostname.empty()) TG_RETURN_IF_ERROR(ValidateHostname(r.hostname));
   TG_RETURN_IF_ERROR(ValidateText("description", r.description));
+  if (r.restart_priority > kMaxRestartPriority)
+    return InvalidArgument("restart priority {} is above {}", r.restart_priority,
+                           kMaxRestartPriority);
   if (r.description.size() > 256) return InvalidArgument("description: at most 256 bytes");
   if (r.type.empty()) return InvalidArgument("an instance needs a type");
   if (r.image.empty()) return InvalidArgument("an instance needs an image");
@@ -227,6 +230,8 @@ Task<Result<Instance>> ComputeStore::CreateInstance(CreateInstanceRequest reques
   inst.key_pair = request.key_pair;
   inst.user_data = request.user_data;
   inst.deployment_set = request.deployment_set;
+  inst.on_host_failure = request.on_host_failure;
+  inst.restart_priority = request.restart_priority;
   inst.tags = request.tags;
   inst.created_at = NowMs() / 1000;
   inst.desired = request.start ? PowerState::kRunning : PowerState::kStopped;
@@ -311,6 +316,8 @@ Task<Status> ComputeStore::StartInstance(std::string id) {
       return FailedPrecondition("IncorrectInstanceStatus: instance {} is still Stopping", id);
     v.desired = PowerState::kRunning;
     v.force_stop = false;
+    // Unbound (its host failed while it was stopped): placed again.
+    if (v.host.empty()) v.status = InstanceStatus::kPending;
     return Status::Ok();
   };
   co_return (co_await UpdateInstance(id, start)).status();
@@ -378,6 +385,19 @@ Task<Status> ComputeStore::DeleteInstance(std::string id, bool force) {
     if (r.succeeded) co_return Status::Ok();
   }
   co_return Raced("delete instance");
+}
+
+Task<Status> ComputeStore::SetFailureAction(std::string id, std::optional<FailureAction> action,
+                                            std::optional<uint32_t> restart_priority) {
+  if (restart_priority && *restart_priority > kMaxRestartPriority)
+    co_return InvalidArgument("restart priority {} is above {}", *restart_priority,
+                              kMaxRestartPriority);
+  std::function<Status(Instance&)> set = [&](Instance& v) {
+    if (action) v.on_host_failure = *action;
+    if (restart_priority) v.restart_priority = *restart_priority;
+    return Status::Ok();
+  };
+  co_return (co_await UpdateInstance(id, set)).status();
 }
 
 Task<Status> ComputeStore::FinishDelete(const std::string& id) {

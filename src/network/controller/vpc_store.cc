@@ -532,6 +532,18 @@ Task<Status> VpcStore::BindInterface(std::string eni, std::string host) {
       });
 }
 
+Task<Status> VpcStore::UnbindInterface(std::string eni, std::string host) {
+  NetworkReads only_it;
+  co_return co_await ChangeRecord<NetworkInterface>(
+      *this, eni, &NetworkState::interfaces, &InterfaceKey, "interface", std::move(only_it),
+      [&](const NetworkState&, NetworkInterface& e, etcd::Txn&) {
+        if (e.host != host && !e.host.empty())
+          return FailedPrecondition("interface {} is bound to {}, not {}", eni, e.host, host);
+        e.host.clear();
+        return Status::Ok();
+      });
+}
+
 namespace {
 Task<Status> ChangeEip(VpcStore& store, const std::string& id, NetworkReads reads,
                        std::function<Status(const NetworkState&, Eip&, etcd::Txn&)> change) {

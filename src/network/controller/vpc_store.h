@@ -74,6 +74,10 @@ class VpcStore {
   // agent, before it runs the instance); "" unbinds it. Conditioned on the
   // interface's revision.
   Task<Status> BindInterface(std::string eni, std::string host);
+  // Unbinds the interface if it is bound to `host`; FailedPrecondition if
+  // another host holds it now (a host that lost an instance to another must
+  // not take its interface away from there).
+  Task<Status> UnbindInterface(std::string eni, std::string host);
   // A custom route of the VPC to an interface of it. Destinations inside a
   // vSwitch's block are the system's and are refused, as is a second route
   // for the same destination.

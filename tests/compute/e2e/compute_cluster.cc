@@ -43,21 +43,25 @@ ComputeCluster::~ComputeCluster() {
   for (auto& n : nodes_) {
     if (n) (void)n->Stop(std::chrono::seconds(20));
   }
-  // The guests outlive their agents by design: end the ones the test made
-  // (their pid files name them; each is checked to be that instance's QEMU
-  // by its command line).
-  for (size_t i = 1; i < nodes_.size(); ++i) {
-    std::error_code ec;
-    for (const auto& d : std::filesystem::directory_iterator(InstanceDir(i), ec)) {
-      const std::string pidfile = compute::PidFilePath(d.path().string());
-      const std::string pid = ReadFile(pidfile);
-      if (pid.empty()) continue;
-      const std::string cmdline = ReadFile(fmt::format("/proc/{}/cmdline", std::stoi(pid)));
-      if (cmdline.find(d.path().filename().string()) != std::string::npos)
-        ::kill(std::stoi(pid), SIGKILL);
-    }
-  }
+  // The guests outlive their agents by design: end the ones the test made.
+  for (size_t i = 1; i < nodes_.size(); ++i) KillQemus(static_cast<int>(i));
   storage_.reset();
+}
+
+int ComputeCluster::KillQemus(int i) {
+  // Each pid is checked to be that instance's QEMU by its command line.
+  int killed = 0;
+  std::error_code ec;
+  for (const auto& d : std::filesystem::directory_iterator(InstanceDir(i), ec)) {
+    const std::string pidfile = compute::PidFilePath(d.path().string());
+    const std::string pid = ReadFile(pidfile);
+    if (pid.empty()) continue;
+    const std::string cmdline = ReadFile(fmt::format("/proc/{}/cmdline", std::stoi(pid)));
+    if (cmdline.find(d.path().filename().string()) != std::string::npos &&
+        ::kill(std::stoi(pid), SIGKILL) == 0)
+      ++killed;
+  }
+  return killed;
 }
 
 std::string ComputeCluster::etcd_url() const {

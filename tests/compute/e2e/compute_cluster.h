@@ -33,6 +33,9 @@ class ComputeCluster {
   // `tiangong node` of host i (1-based), named h<i>, in its namespace.
   Status StartNode(int i, std::vector<std::string> more = {});
   void KillNode(int i);  // SIGKILL: its guests (QEMU) run on
+  // SIGKILL to every QEMU under host i's instance directory (the ones the
+  // test made: their pid files name them); how many.
+  int KillQemus(int i);
   std::string NodeLog(int i) const;
   std::string InstanceDir(int host) const;
   // Where an instance's run directory is on its host.

@@ -50,7 +50,7 @@ TEST(QemuCommand, TcgSpecBecomesTheDocumentedArgv) {
   EXPECT_EQ(ValuesOf(*argv, "-object"),
             std::vector<std::string>{"memory-backend-memfd,id=ram0,size=512M,share=on"});
   EXPECT_TRUE(ValuesOf(*argv, "-cpu").empty()) << "TCG keeps QEMU's default CPU model";
-  for (const char* flag : {"-nodefaults", "-daemonize"})
+  for (const char* flag : {"-nodefaults", "-daemonize", "-S"})
     EXPECT_NE(std::find(argv->begin(), argv->end(), flag), argv->end()) << flag;
   EXPECT_EQ(ValuesOf(*argv, "-vga"), std::vector<std::string>{"none"});
   EXPECT_EQ(ValuesOf(*argv, "-display"), std::vector<std::string>{"none"});

@@ -219,6 +219,16 @@ TEST_F(QemuRealTest, BootsAnswersQmpHotPlugsAndQuits) {
   EXPECT_TRUE(qemu.alive());
   EXPECT_TRUE(std::filesystem::exists(ConsoleLogPath(spec.run_dir)));
   EXPECT_TRUE(Accepts(SerialSocketPath(spec.run_dir)));
+  // It starts paused (-S): the agent lets it run.
+  RunTask(io_, [&]() -> Task<void> {
+    auto qmp = co_await QmpClient::Connect(io_.get_executor(), QmpSocketPath(spec.run_dir), 20s);
+    CO_ASSERT_TRUE(qmp.ok());
+    auto status = co_await (*qmp)->Execute("query-status");
+    CO_ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->value("status", std::string()), "prelaunch");
+    EXPECT_TRUE((co_await (*qmp)->Execute("cont")).ok());
+    (*qmp)->Close();
+  }());
   // SeaBIOS under TCG takes a few seconds to reach the boot sector.
   EXPECT_TRUE(WaitFor(
       [&] { return ReadAll(ConsoleLogPath(spec.run_dir)).find(kBootBanner) != std::string::npos; },

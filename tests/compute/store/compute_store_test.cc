@@ -338,7 +338,11 @@ TEST_F(ClusterTest, InstancesGetTheirDisksAndInterfaceAndLeaveNothingWhenDeleted
     CO_ASSERT_OK(StatusOf(co_await store_->AttachDisk(other->id, "extra", true)));
 
     // A bound one is torn down by its agent: delete marks it, and only
-    // with force while it is not Stopped.
+    // with force while it is not Stopped. (Its node has a record: the
+    // cluster's scheduler would take an instance off a node without one.)
+    const ComputeNode node_a{.name = "node-a", .zone = "z9", .host = "node-a"};
+    const std::string node_record = EncodeComputeNode(node_a);
+    CO_ASSERT_TRUE((co_await cluster_.client().Put(NodeKey("node-a"), node_record)).ok());
     std::function<Status(Instance&)> bind = [](Instance& v) {
       v.host = "node-a";
       v.status = InstanceStatus::kRunning;
