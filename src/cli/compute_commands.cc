@@ -28,7 +28,7 @@ struct ComputeCommands::Flags {
   CLI::App *key_import, *key_list, *key_delete;
   CLI::App *inst_create, *inst_list, *inst_show, *inst_start, *inst_stop, *inst_reboot,
       *inst_delete, *attach_disk, *detach_disk, *attach_nic, *detach_nic, *console_log, *console,
-      *inst_events, *inst_failure;
+      *inst_events, *inst_failure, *inst_migrate;
   std::string instance_dir = compute::AgentOptions{}.run_dir;
   CLI::App *ds_create, *ds_list, *ds_delete;
   CLI::App* host_list;
@@ -49,6 +49,9 @@ struct ComputeCommands::Flags {
   std::optional<uint32_t> restart_priority;
   // deployment-set create
   std::string domain = "host";
+  // instance migrate
+  compute::MigrateRequest migrate;
+  bool no_auto_converge = false, cancel = false;
 };
 
 namespace {
@@ -292,12 +295,28 @@ ComputeCommands::ComputeCommands(CLI::App& app, std::string& etcd_list)
   f.inst_delete = f.instance->add_subcommand(
       "delete", "Delete an instance with its disks and interfaces (stopped, or with --force)");
   f.inst_events = f.instance->add_subcommand(
-      "events", "What the cloud did to the instance by itself (restarts after host failures)");
+      "events", "What the cloud did to the instance (restarts after host failures, migrations)");
   f.inst_failure = f.instance->add_subcommand("set-failure-action",
                                               "What becomes of the instance when its host fails");
   failure_options(f.inst_failure);
+  f.inst_migrate = f.instance->add_subcommand(
+      "migrate", "Move a running instance to another host without stopping it (live migration)");
+  f.inst_migrate->add_option("--to", f.migrate.target,
+                             "A compute node (default: the scheduler's choice)");
+  f.inst_migrate
+      ->add_option("--downtime-ms", f.migrate.downtime_ms,
+                   "The longest the guest may be paused at the switch-over")
+      ->capture_default_str();
+  f.inst_migrate
+      ->add_option("--bandwidth-mib", f.migrate.bandwidth_mib,
+                   "MiB/s the migration may use (0: unlimited)")
+      ->capture_default_str();
+  f.inst_migrate->add_flag("--no-auto-converge", f.no_auto_converge,
+                           "Never slow a busy guest's vCPUs to let the migration finish");
+  f.inst_migrate->add_flag("--cancel", f.cancel,
+                           "Cancel the migration under way (the instance stays where it was)");
   for (auto* s : {f.inst_show, f.inst_start, f.inst_stop, f.inst_reboot, f.inst_delete,
-                  f.inst_events, f.inst_failure})
+                  f.inst_events, f.inst_failure, f.inst_migrate})
     s->add_option("id", f.id, "an instance id (i-...)")->required();
   f.inst_stop->add_flag("--force", f.force, "At once, without an ACPI power-down first");
   f.inst_reboot->add_flag("--force", f.force, "A hard reset");
@@ -345,12 +364,12 @@ ComputeCommands::ComputeCommands(CLI::App& app, std::string& etcd_list)
   f.host->require_subcommand(1);
   f.host_list = f.host->add_subcommand("list", "Compute nodes: capacity, used, free, instances");
 
-  for (auto* s :
-       {f.image_import, f.image_list,  f.image_show, f.image_delete, f.type_list,   f.type_add,
-        f.type_delete,  f.key_import,  f.key_list,   f.key_delete,   f.inst_create, f.inst_list,
-        f.inst_show,    f.inst_start,  f.inst_stop,  f.inst_reboot,  f.inst_delete, f.attach_disk,
-        f.detach_disk,  f.attach_nic,  f.detach_nic, f.ds_create,    f.ds_list,     f.ds_delete,
-        f.host_list,    f.console_log, f.console,    f.inst_events,  f.inst_failure})
+  for (auto* s : {f.image_import, f.image_list,  f.image_show,  f.image_delete, f.type_list,
+                  f.type_add,     f.type_delete, f.key_import,  f.key_list,     f.key_delete,
+                  f.inst_create,  f.inst_list,   f.inst_show,   f.inst_start,   f.inst_stop,
+                  f.inst_reboot,  f.inst_delete, f.attach_disk, f.detach_disk,  f.attach_nic,
+                  f.detach_nic,   f.ds_create,   f.ds_list,     f.ds_delete,    f.host_list,
+                  f.console_log,  f.console,     f.inst_events, f.inst_failure, f.inst_migrate})
     AddEtcd(s, etcd_list);
 }
 
@@ -438,6 +457,15 @@ Task<Status> ComputeCommands::Run(etcd::Client& client) {
       TG_CO_ASSIGN_OR_RETURN(action, ParseFailureAction(f.on_host_failure));
     }
     co_return co_await store.SetFailureAction(f.id, action, f.restart_priority);
+  }
+  if (*f.inst_migrate && f.cancel) co_return co_await store.CancelMigration(f.id);
+  if (*f.inst_migrate) {
+    MigrateRequest r = f.migrate;
+    r.auto_converge = !f.no_auto_converge;
+    TG_CO_ASSIGN_OR_RETURN(Migration m, co_await store.MigrateInstance(f.id, r));
+    fmt::print("{} {} -> {}\n", m.event, m.source,
+               m.target.empty() ? "(scheduler's choice)" : m.target);
+    co_return Status::Ok();
   }
   if (*f.attach_disk) {
     TG_CO_ASSIGN_OR_RETURN(InstanceDisk d,

@@ -14,7 +14,7 @@ auto Log() {
 
 }  // namespace
 
-struct BlockPlane::Export {
+struct BlockPlane::Exported {
   std::unique_ptr<volume::Volume> volume;
   std::unique_ptr<vhost_blk::BlkDevice> device;
   std::unique_ptr<vhost::Server> server;
@@ -32,19 +32,37 @@ bool BlockPlane::Attached(const std::string& volume) const {
 
 Task<Status> BlockPlane::Attach(const std::string& volume, const std::string& socket,
                                 uint16_t queues) {
+  co_return co_await Export(volume, socket, queues, /*incoming=*/false);
+}
+
+Task<Status> BlockPlane::AttachIncoming(const std::string& volume, const std::string& socket,
+                                        uint16_t queues) {
+  co_return co_await Export(volume, socket, queues, /*incoming=*/true);
+}
+
+Task<Status> BlockPlane::Export(const std::string& volume, const std::string& socket,
+                                uint16_t queues, bool incoming) {
   if (exports_.contains(volume)) co_return Status::Ok();
   if (queues == 0 || queues > 16) co_return InvalidArgument("{} queues for {}", queues, volume);
-  // The instance is bound to this node: this node is the volume's rightful
-  // writer, so it takes the attachment over (a restarted agent's own old
-  // one, or a dead host's) and the new epoch fences whoever wrote before.
+  // The instance is bound to this node (or is migrating to it): this node
+  // is the volume's rightful writer, so it takes the attachment over (a
+  // restarted agent's own old one, a dead host's, a migration's source) and
+  // the new epoch fences whoever wrote before. A migration's destination
+  // does that at its guest's first request, after the source has stopped.
   storage::DistributedVolumeOptions options{.volume = volume,
                                             .holder = holder_,
                                             .lease_ttl_seconds = 5,
                                             .take_over = true,
                                             .replica_wait_seconds = 30};
-  TG_CO_ASSIGN_OR_RETURN(auto opened, co_await storage::OpenDistributedVolume(client_, options));
-  auto e = std::make_unique<Export>();
-  e->volume = std::move(opened);
+  Result<std::unique_ptr<volume::Volume>> opened = Internal("{} not opened", volume);
+  if (incoming) {
+    opened = co_await storage::OpenDistributedVolumeOnFirstUse(client_, options);
+  } else {
+    opened = co_await storage::OpenDistributedVolume(client_, options);
+  }
+  TG_CO_RETURN_IF_ERROR(opened.status());
+  auto e = std::make_unique<Exported>();
+  e->volume = std::move(*opened);
   e->device = std::make_unique<vhost_blk::BlkDevice>(*e->volume, queues, volume);
   e->server = std::make_unique<vhost::Server>(ex_, *e->device, socket);
   if (Status s = e->server->Listen(); !s.ok()) {
@@ -57,7 +75,8 @@ Task<Status> BlockPlane::Attach(const std::string& volume, const std::string& so
                    co_await server.Run();
                    served.Set();
                  }(*e->server, *e->served));
-  Log()->info("volume attached name={} socket={} size={}", volume, socket, e->volume->size());
+  Log()->info("volume attached name={} socket={} size={}{}", volume, socket, e->volume->size(),
+              incoming ? " (opened at its first request: a migration's destination)" : "");
   exports_[volume] = std::move(e);
   co_return Status::Ok();
 }
@@ -65,7 +84,7 @@ Task<Status> BlockPlane::Attach(const std::string& volume, const std::string& so
 Task<Status> BlockPlane::Detach(const std::string& volume) {
   auto it = exports_.find(volume);
   if (it == exports_.end()) co_return Status::Ok();
-  std::unique_ptr<Export> e = std::move(it->second);
+  std::unique_ptr<Exported> e = std::move(it->second);
   exports_.erase(it);
   co_await e->server->Stop();
   // The connection's requests finish before Run ends; only then may the

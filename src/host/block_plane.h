@@ -28,17 +28,21 @@ class BlockPlane final : public compute::DiskPlane {
 
   Task<Status> Attach(const std::string& volume, const std::string& socket,
                       uint16_t queues) override;
+  Task<Status> AttachIncoming(const std::string& volume, const std::string& socket,
+                              uint16_t queues) override;
   Task<Status> Detach(const std::string& volume) override;
   bool Attached(const std::string& volume) const override;
   // Detaches everything (the node is stopping).
   Task<void> DetachAll();
 
  private:
-  struct Export;
+  struct Exported;
+  Task<Status> Export(const std::string& volume, const std::string& socket, uint16_t queues,
+                      bool incoming);
   Executor ex_;
   etcd::Client& client_;
   std::string holder_;
-  std::map<std::string, std::unique_ptr<Export>> exports_;
+  std::map<std::string, std::unique_ptr<Exported>> exports_;
   TaskGroup serving_;
 };
 

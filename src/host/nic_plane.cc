@@ -6,6 +6,15 @@ namespace tg::host {
 
 Task<Result<std::string>> NicPlane::Plug(const std::string& eni, Duration timeout) {
   TG_CO_RETURN_IF_ERROR(co_await vpcs_.BindInterface(eni, host_));
+  co_return co_await WaitForPort(eni, timeout);
+}
+
+Task<Result<std::string>> NicPlane::PlugStandby(const std::string& eni, Duration timeout) {
+  TG_CO_RETURN_IF_ERROR(co_await vpcs_.StandbyInterface(eni, host_));
+  co_return co_await WaitForPort(eni, timeout);
+}
+
+Task<Result<std::string>> NicPlane::WaitForPort(const std::string& eni, Duration timeout) {
   // The vSwitch makes the port when it applies the record: wait for it to
   // listen (a QEMU started before would fail to connect).
   const std::string socket = fmt::format("{}/{}.sock", dir_, eni);

@@ -17,9 +17,11 @@ class NicPlane final : public compute::NicPlane {
       : vpcs_(vpcs), host_(std::move(host)), dir_(std::move(vhost_net_dir)) {}
 
   Task<Result<std::string>> Plug(const std::string& eni, Duration timeout) override;
+  Task<Result<std::string>> PlugStandby(const std::string& eni, Duration timeout) override;
   Task<Status> Unplug(const std::string& eni) override;
 
  private:
+  Task<Result<std::string>> WaitForPort(const std::string& eni, Duration timeout);
   network::VpcStore& vpcs_;
   std::string host_;
   std::string dir_;

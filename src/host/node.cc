@@ -163,6 +163,8 @@ Task<Status> RunNode(Runtime& rt, const NodeOptions& options) {
     compute_store = std::make_unique<compute::ComputeStore>(*etcd, *volume_store, *vpcs);
     compute::AgentOptions agent_options = options.compute_options;
     agent_options.node = options.name;
+    // Incoming migrations come over the underlay, like the guests' frames.
+    if (!options.tunnel_ip.empty()) agent_options.migration_address = options.tunnel_ip;
     metadata_feed = std::make_unique<MetadataFeed>(metadata, options.name, agent_options.region);
     agent = std::make_unique<compute::ComputeAgent>(*etcd, *compute_store, *vpcs, *block_plane,
                                                     *nic_plane, agent_options, metadata_feed.get());

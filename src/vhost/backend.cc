@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "vhost/message.h"
 #include "virtio/blk.h"
+#include "virtio/dirty_log.h"
 #include "virtio/shared_mapping.h"
 
 namespace tg::vhost {
@@ -115,6 +116,9 @@ class Connection {
     bool notify_scheduled = false;
     uint64_t counter = 0;
     std::unique_ptr<Event> idle;
+    // Per descriptor head: the guest ranges its chain lets us write, marked
+    // in the dirty log when it completes (logging may start while it runs).
+    std::vector<std::vector<std::pair<uint64_t, uint32_t>>> writable;
   };
 
   // ---- messages ----------------------------------------------------------
@@ -205,7 +209,7 @@ class Connection {
 
   uint64_t AllFeatures() const {
     return device_.Features() | virtio::kFVersion1 | virtio::kFRingIndirectDesc |
-           virtio::kFRingEventIdx | kFeatureProtocolFeatures;
+           virtio::kFRingEventIdx | kFeatureProtocolFeatures | kFeatureLogAll;
   }
 
   Task<Status> Handle(Message& m) {
@@ -228,7 +232,7 @@ class Connection {
       }
       case kGetProtocolFeatures:
         s = Send(m.header.request,
-                 EncodeU64(kProtocolMq | kProtocolReplyAck |
+                 EncodeU64(kProtocolMq | kProtocolReplyAck | kProtocolLogShmfd |
                            (device_.ServesConfig() ? uint64_t{kProtocolConfig} : 0) |
                            (device_.TracksInflight() ? uint64_t{kProtocolInflightShmfd} : 0)));
         replied = true;
@@ -247,6 +251,23 @@ class Connection {
           TG_CO_ASSIGN_OR_RETURN(Ring * r, RingFor(v & kVringIndexMask));
           if (!m.fds.empty()) r->err = std::move(m.fds[0]);
         }
+        break;
+      case kSetLogBase: {
+        TG_CO_ASSIGN_OR_RETURN(LogArea area, ParseLogArea(p));
+        if (m.fds.size() != 1) {
+          s = InvalidArgument("SET_LOG_BASE with {} fds", m.fds.size());
+          break;
+        }
+        TG_CO_ASSIGN_OR_RETURN(
+            log_, virtio::DirtyLog::Map(m.fds[0].get(), area.mmap_offset, area.mmap_size));
+        Log()->info("dirty log of {} KiB: logging guest writes for a migration",
+                    area.mmap_size / 1024);
+        // LOG_SHMFD: the frontend waits for this reply.
+        s = Send(m.header.request, EncodeU64(0));
+        replied = true;
+        break;
+      }
+      case kSetLogFd:  // a notification fd: we never need to tell it anything
         break;
       case kGetQueueNum:
         s = Send(m.header.request, EncodeU64(device_.NumQueues()));
@@ -299,6 +320,11 @@ class Connection {
           co_await r->idle->Wait();
         }
         uint16_t last = r->started ? r->queue.last_avail_idx() : r->base;
+        // The used ring's event index may have moved since the last
+        // completion marked it: the destination must see it as we left it.
+        if (r->started && (features_ & kFeatureLogAll) && log_.active() &&
+            (r->addr.flags & kVringFlagLog))
+          log_.Mark(r->addr.log, virtio::UsedRingBytes(r->num));
         r->started = false;
         r->kick.Reset();
         s = Send(m.header.request, EncodeVringState({st.index, last}));
@@ -494,6 +520,7 @@ class Connection {
     TG_ASSIGN_OR_RETURN(r.queue, MapRing(index, *memory_));
     r.started = true;
     r.broken = false;
+    r.writable.resize(r.num);
     if (!(features_ & kFeatureProtocolFeatures)) r.enabled = true;  // no SET_VRING_ENABLE then
     if (!r.idle) r.idle = std::make_unique<Event>(ex_);
     int dup = ::dup(r.kick.get());
@@ -642,6 +669,14 @@ class Connection {
       d.counter = ++r.counter;
       d.inflight = 1;
     }
+    if (chain.head < r.writable.size()) {
+      auto& ranges = r.writable[chain.head];
+      ranges.clear();
+      if (chain.writable_bytes > 0) {
+        for (const auto& b : chain.buffers)
+          if (b.writable) ranges.emplace_back(b.gpa, b.len);
+      }
+    }
     ++r.in_progress;
     if (uint32_t written = 0; device_.ProcessNow(static_cast<uint16_t>(index), chain, &written)) {
       Complete(index, chain.head, written);
@@ -665,7 +700,14 @@ class Connection {
     if (r.started && !r.broken) {
       InflightHeader* h = InflightFor(index);
       if (h) h->last_batch_head = head;
+      const bool logging = (features_ & kFeatureLogAll) && log_.active();
+      if (logging && head < r.writable.size()) {
+        // After the device's writes, before the driver may see them used.
+        for (const auto& [gpa, len] : r.writable[head]) log_.Mark(gpa, len);
+      }
       r.queue.Push(head, written);
+      if (logging && (r.addr.flags & kVringFlagLog))
+        log_.Mark(r.addr.log, virtio::UsedRingBytes(r.num));
       if (h) {
         InflightDescs(h)[head].inflight = 0;
         h->used_idx = r.queue.used_idx();
@@ -704,6 +746,7 @@ class Connection {
   uint64_t features_ = 0;
   uint64_t protocol_features_ = 0;
   virtio::SharedMapping inflight_;
+  virtio::DirtyLog log_;
   uint16_t inflight_queue_size_ = 0;
   uint16_t inflight_queues_ = 0;
 };

@@ -40,6 +40,11 @@ Result<uint64_t> ParseU64(std::span<const uint8_t> p) {
   return Load<uint64_t>(p.data());
 }
 
+Result<LogArea> ParseLogArea(std::span<const uint8_t> p) {
+  TG_RETURN_IF_ERROR(ExpectSize("log area", p, 16));
+  return LogArea{Load<uint64_t>(p.data()), Load<uint64_t>(p.data() + 8)};
+}
+
 Result<VringState> ParseVringState(std::span<const uint8_t> p) {
   TG_RETURN_IF_ERROR(ExpectSize("vring state", p, 8));
   return VringState{Load<uint32_t>(p.data()), Load<uint32_t>(p.data() + 4)};

@@ -32,6 +32,7 @@ enum Request : uint32_t {
   kSetProtocolFeatures = 16,
   kGetQueueNum = 17,
   kSetVringEnable = 18,
+  kSendRarp = 19,
   kSetBackendReqFd = 21,
   kGetConfig = 24,
   kSetConfig = 25,
@@ -39,17 +40,25 @@ enum Request : uint32_t {
   kSetInflightFd = 32,
   kResetDevice = 34,
   kGetMaxMemSlots = 36,
+  kAddMemReg = 37,
+  kRemMemReg = 38,
 };
 
 // Protocol feature bits.
 enum ProtocolFeature : uint64_t {
   kProtocolMq = 1ull << 0,
+  kProtocolLogShmfd = 1ull << 1,
+  kProtocolRarp = 1ull << 2,
   kProtocolReplyAck = 1ull << 3,
   kProtocolConfig = 1ull << 9,
   kProtocolInflightShmfd = 1ull << 12,
   kProtocolResetDevice = 1ull << 13,
 };
 inline constexpr uint64_t kFeatureProtocolFeatures = 1ull << 30;
+// VHOST_F_LOG_ALL: the backend logs its writes to guest memory (migration).
+inline constexpr uint64_t kFeatureLogAll = 1ull << 26;
+// In a vring address's flags: log the used ring's writes at its `log` address.
+inline constexpr uint32_t kVringFlagLog = 0x1;
 
 inline constexpr uint32_t kHeaderSize = 12;
 inline constexpr uint32_t kFlagVersion = 0x1;
@@ -93,7 +102,14 @@ struct InflightInfo {
   uint16_t queue_size = 0;
 };
 
+// SET_LOG_BASE's payload (with LOG_SHMFD): where the bitmap is in its fd.
+struct LogArea {
+  uint64_t mmap_size = 0;
+  uint64_t mmap_offset = 0;
+};
+
 Result<uint64_t> ParseU64(std::span<const uint8_t> payload);
+Result<LogArea> ParseLogArea(std::span<const uint8_t> payload);
 Result<VringState> ParseVringState(std::span<const uint8_t> payload);
 Result<VringAddr> ParseVringAddr(std::span<const uint8_t> payload);
 // SET_MEM_TABLE: the regions; exactly one fd per region must have come with it.

@@ -41,7 +41,8 @@ Result<BlkRequest> ParseBlkRequest(const Chain& chain) {
       skip -= b.len;
       continue;
     }
-    r.data.push_back(Buffer{b.data + skip, static_cast<uint32_t>(b.len - skip), false});
+    r.data.push_back(
+        Buffer{b.data + skip, static_cast<uint32_t>(b.len - skip), false, b.gpa + skip});
     skip = 0;
   }
   // The status byte is the last byte of the last writable buffer; an empty
@@ -50,7 +51,7 @@ Result<BlkRequest> ParseBlkRequest(const Chain& chain) {
   if (last.len == 0) return InvalidArgument("virtio-blk request ends with an empty descriptor");
   r.status = last.data + last.len - 1;
   for (size_t i = 0; i + 1 < writable.size(); ++i) r.data.push_back(writable[i]);
-  if (last.len > 1) r.data.push_back(Buffer{last.data, last.len - 1, true});
+  if (last.len > 1) r.data.push_back(Buffer{last.data, last.len - 1, true, last.gpa});
   for (const auto& b : r.data) r.data_bytes += b.len;
 
   // Data direction must match the request type.

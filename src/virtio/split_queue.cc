@@ -91,7 +91,7 @@ Status SplitQueue::WalkChain(const GuestMemory& mem, uint16_t head, Chain& chain
       return InvalidArgument("readable descriptor after a writable one in chain {}", head);
     }
     writable_seen |= writable;
-    chain.buffers.push_back(Buffer{data, d.len, writable});
+    chain.buffers.push_back(Buffer{data, d.len, writable, d.addr});
     (writable ? chain.writable_bytes : chain.readable_bytes) += d.len;
     if (!(d.flags & kDescFlagNext)) return Status::Ok();
     index = d.next;

@@ -40,7 +40,8 @@ inline constexpr uint64_t UsedRingBytes(uint16_t size) {
 struct Buffer {
   uint8_t* data;
   uint32_t len;
-  bool writable;  // device-writable (the driver reads it)
+  bool writable;     // device-writable (the driver reads it)
+  uint64_t gpa = 0;  // its guest-physical address (the dirty log marks by it)
 };
 
 struct Chain {

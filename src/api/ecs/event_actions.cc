@@ -31,7 +31,7 @@ int CycleStatusCode(const std::string& status) {
   if (status == compute::kEventExecuting) return 32;
   if (status == compute::kEventExecuted) return 34;
   if (status == compute::kEventCanceled) return 16;
-  if (status == "Failed") return 33;
+  if (status == compute::kEventFailed) return 33;
   return 0;
 }
 

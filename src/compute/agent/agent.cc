@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "compute/agent/agent_runtime.h"
 #include "compute/agent/console_log.h"
 #include "compute/model/console_exchange.h"
 #include "compute/qemu/accelerator.h"
@@ -45,34 +46,7 @@ Resources MachineResources() {
   return r;
 }
 
-// The instance incarnation a QEMU was started for, beside its pid file.
-std::string IncarnationPath(const std::string& run_dir) {
-  return run_dir + "/incarnation";
-}
-
-uint64_t ReadIncarnation(const std::string& run_dir) {
-  std::ifstream in(IncarnationPath(run_dir));
-  uint64_t n = 0;
-  return in >> n ? n : 0;  // none: a QEMU started before incarnations
-}
-
 }  // namespace
-
-// What the agent holds of one instance it runs.
-struct ComputeAgent::Runtime {
-  std::unique_ptr<QemuProcess> qemu;
-  std::map<std::string, std::string> disks;  // plugged disk id -> its volume (attached)
-  std::set<std::string> nics;                // interfaces bound here (and plugged)
-  bool adopt_tried = false;
-  bool paused = false;       // its QEMU's vCPUs are stopped (started so, or fenced)
-  uint64_t incarnation = 0;  // of the instance its QEMU was started for
-  // The store's revision after this agent's last write: the records it acts
-  // on must be at least that new, or it would undo its own change (restart
-  // what it just marked stopped).
-  int64_t written_at = 0;
-  bool done = false;  // the worker has finished with it
-  std::string last_error;
-};
 
 ComputeAgent::ComputeAgent(etcd::Client& client, ComputeStore& store, network::VpcStore& vpcs,
                            DiskPlane& disks, NicPlane& nics, AgentOptions options,
@@ -90,6 +64,10 @@ ComputeAgent::ComputeAgent(etcd::Client& client, ComputeStore& store, network::V
       wake_(client.executor()) {}
 
 ComputeAgent::~ComputeAgent() = default;
+
+bool ComputeAgent::HeldHere(const Instance& i) const {
+  return i.host == options_.node || (i.migration && i.migration->target == options_.node);
+}
 
 std::string ComputeAgent::RunDir(const std::string& id) const {
   return options_.run_dir + "/" + id;
@@ -174,7 +152,7 @@ Task<Status> ComputeAgent::Run(Event& stop) {
           Log()->warn("compute node {} registered again and caught up: fence lifted", node.name);
         }
         for (const auto& [id, e] : state_->instances) {
-          if (e.value.host != options_.node || runtimes_.contains(id)) continue;
+          if (!HeldHere(e.value) || runtimes_.contains(id)) continue;
           runtimes_[id] = std::make_unique<Runtime>();
           workers.Spawn("instance " + id, Worker(id));
         }
@@ -271,7 +249,7 @@ void ComputeAgent::SpawnOrphanWorkers(TaskGroup& workers) {
     const std::string id = d.path().filename().string();
     if (!id.starts_with("i-") || !d.is_directory() || runtimes_.contains(id)) continue;
     auto it = state_->instances.find(id);
-    if (it != state_->instances.end() && it->second.value.host == options_.node) continue;
+    if (it != state_->instances.end() && HeldHere(it->second.value)) continue;
     runtimes_[id] = std::make_unique<Runtime>();
     workers.Spawn("leftover " + id, Worker(id));
   }
@@ -286,7 +264,9 @@ Task<void> ComputeAgent::Worker(std::string id) {
     rt.last_error = s.ok() ? "" : s.message();
     if (stopping_) break;
     if (rt.qemu) {
-      co_await (wake_.Wait() || SleepFor(1s) || rt.qemu->exited().Wait());
+      // Its events too: a migration's steps follow QEMU's MIGRATION and RESUME.
+      co_await (wake_.Wait() || SleepFor(1s) || rt.qemu->exited().Wait() ||
+                rt.qemu->changes().Wait());
     } else {
       co_await (wake_.Wait() || SleepFor(1s));
     }
@@ -342,6 +322,10 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
     if (it != state_->instances.end()) rec = &it->second.value;
   }
   const bool mine = rec && rec->host == options_.node;
+  if (rec && !mine && rec->migration && rec->migration->target == options_.node) {
+    const Instance incoming = *rec;  // a copy, as below
+    co_return co_await ReconcileIncoming(incoming, rt);
+  }
   // A copy: the record may be replaced by a newer parse at any suspension.
   const std::optional<Instance> inst = mine ? std::optional<Instance>(*rec) : std::nullopt;
 
@@ -355,8 +339,11 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
     if (!asked && inst && !inst->deleting) {
       // Not restarted: the user decides (HA restart is a later feature).
       // The record read before this write is stale now: the next pass acts.
-      co_return co_await SetStatus(id, InstanceStatus::kStopped, reason,
-                                   [](Instance& i) { i.desired = PowerState::kStopped; });
+      // A migration it was in ends with it (the scheduler fails its event).
+      co_return co_await SetStatus(id, InstanceStatus::kStopped, reason, [](Instance& i) {
+        i.desired = PowerState::kStopped;
+        i.migration.reset();
+      });
     }
   }
   if (!inst) co_return co_await Clear(id, rt, rec != nullptr);
@@ -427,6 +414,8 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
       TG_CO_RETURN_IF_ERROR(co_await SetStatus(id, InstanceStatus::kRunning, "",
                                                [done](Instance& i) { i.reboots_done = done; }));
     }
+    // Its devices stay as they are while it migrates (the store refuses changes).
+    if (inst->migration) co_return co_await ReconcileOutgoing(*inst, rt);
     TG_CO_RETURN_IF_ERROR(co_await HotPlug(*inst, rt));
     if (inst->status != InstanceStatus::kRunning)
       TG_CO_RETURN_IF_ERROR(co_await SetStatus(id, InstanceStatus::kRunning, ""));
@@ -447,8 +436,8 @@ Task<Status> ComputeAgent::Reconcile(const std::string& id, Runtime& rt) {
   co_return Status::Ok();
 }
 
-Task<Status> ComputeAgent::StartInstance(const Instance& inst, Runtime& rt) {
-  TG_CO_RETURN_IF_ERROR(co_await SetStatus(inst.id, InstanceStatus::kStarting, ""));
+Task<Result<QemuSpec>> ComputeAgent::AttachDevices(const Instance& inst, Runtime& rt,
+                                                   const Migration* incoming) {
   if (inst.disks.empty()) co_return InvalidArgument("{} has no system disk", inst.id);
   QemuSpec spec{.name = inst.id,
                 .binary = options_.qemu_binary,
@@ -456,39 +445,70 @@ Task<Status> ComputeAgent::StartInstance(const Instance& inst, Runtime& rt) {
                 .vcpus = inst.resources.vcpus,
                 .memory_mib = inst.resources.memory_mib,
                 .run_dir = RunDir(inst.id),
-                .serial = inst.id};
+                .serial = inst.id,
+                .incoming = incoming != nullptr};
   std::error_code ec;
   std::filesystem::create_directories(spec.run_dir, ec);
   if (ec) co_return Internal("run directory {}: {}", spec.run_dir, ec.message());
+  // A migration's destination puts each device where the source has it:
+  // the guest's state refers to them by slot.
+  auto slot_of = [&](const std::string& id) -> Result<int> {
+    if (!incoming) return -1;
+    auto it = incoming->pci_slots.find(id);
+    if (it == incoming->pci_slots.end())
+      return FailedPrecondition("the source did not say which PCI slot {} is in", id);
+    return static_cast<int>(it->second);
+  };
   for (size_t i = 0; i < inst.disks.size(); ++i) {
     const InstanceDisk& d = inst.disks[i];
     const std::string socket = DiskSocket(inst.id, d.id);
-    TG_CO_RETURN_IF_ERROR(
-        (co_await disks_.Attach(d.volume, socket, DiskQueues(inst))).Annotate("disk " + d.id));
+    TG_CO_ASSIGN_OR_RETURN(int slot, slot_of(d.id));
+    Status attached;
+    if (incoming) {
+      attached = co_await disks_.AttachIncoming(d.volume, socket, DiskQueues(inst));
+    } else {
+      attached = co_await disks_.Attach(d.volume, socket, DiskQueues(inst));
+    }
+    TG_CO_RETURN_IF_ERROR(attached.Annotate("disk " + d.id));
     rt.disks[d.id] = d.volume;
-    spec.disks.push_back(
-        {.id = d.id, .socket = socket, .queues = DiskQueues(inst), .bootindex = i == 0 ? 1 : -1});
+    spec.disks.push_back({.id = d.id,
+                          .socket = socket,
+                          .queues = DiskQueues(inst),
+                          .bootindex = i == 0 ? 1 : -1,
+                          .pci_slot = slot});
   }
   if (!inst.nics.empty()) {
     TG_CO_ASSIGN_OR_RETURN(network::NetworkState net, co_await vpcs_.Read());
     for (const InstanceNic& n : inst.nics) {
       auto eni = net.interfaces.find(n.eni);
       if (eni == net.interfaces.end()) co_return NotFound("interface {} is gone", n.eni);
-      TG_CO_ASSIGN_OR_RETURN(std::string socket, co_await nics_.Plug(n.eni, 30s));
+      TG_CO_ASSIGN_OR_RETURN(int slot, slot_of(n.eni));
+      Result<std::string> socket = NotFound("no port for {}", n.eni);
+      if (incoming) {
+        socket = co_await nics_.PlugStandby(n.eni, 30s);
+      } else {
+        socket = co_await nics_.Plug(n.eni, 30s);
+      }
+      TG_CO_RETURN_IF_ERROR(socket.status());
       rt.nics.insert(n.eni);
-      spec.nics.push_back({.id = n.eni, .socket = socket, .mac = eni->second.value.mac.ToString()});
+      spec.nics.push_back({.id = n.eni,
+                           .socket = *socket,
+                           .mac = eni->second.value.mac.ToString(),
+                           .pci_slot = slot});
     }
   }
+  co_return spec;
+}
+
+Task<Status> ComputeAgent::StartInstance(const Instance& inst, Runtime& rt) {
+  TG_CO_RETURN_IF_ERROR(co_await SetStatus(inst.id, InstanceStatus::kStarting, ""));
+  TG_CO_ASSIGN_OR_RETURN(QemuSpec spec, co_await AttachDevices(inst, rt, nullptr));
   TG_CO_ASSIGN_OR_RETURN(
       rt.qemu, co_await QemuProcess::Launch(client_.executor(), spec, options_.start_timeout));
   // QEMU starts paused; it runs once it is known to be this incarnation's.
   rt.paused = true;
   rt.incarnation = inst.incarnation;
-  {
-    std::ofstream out(IncarnationPath(spec.run_dir), std::ios::trunc);
-    out << inst.incarnation << "\n";
-    if (!out.flush()) co_return Internal("{}: could not be written", IncarnationPath(spec.run_dir));
-  }
+  TG_CO_RETURN_IF_ERROR(WriteIncarnation(spec.run_dir, inst.incarnation));
   if (!fenced_) {
     TG_CO_RETURN_IF_ERROR(co_await rt.qemu->Resume());
     rt.paused = false;

@@ -13,7 +13,7 @@
 // Self-fencing: the node's record lives on the agent's lease, and the
 // scheduler restarts elsewhere the instances of a node whose record is gone.
 // So before the lease can lapse (by this node's own clock: the keeper's
-// margin) every guest here is paused (QMP stop), and none runs again until
+// margin) every guest here is frozen (SIGSTOP), and none runs again until
 // the node is registered again and the records read after that say the
 // instance is still this node's, at the same incarnation. A QEMU of another
 // host's instance, or of an older incarnation, is quit and its run
@@ -54,6 +54,9 @@ struct AgentOptions {
   Duration start_timeout = std::chrono::seconds(60);
   Duration unplug_timeout = std::chrono::seconds(30);
   int lease_ttl_seconds = 5;
+  // Where this node's QEMUs take incoming live migrations (an address the
+  // other nodes reach: the underlay's).
+  std::string migration_address = "127.0.0.1";
   std::string region = "cn-tiangong";  // what the metadata service says
 };
 
@@ -79,6 +82,17 @@ class ComputeAgent {
   Task<void> Worker(std::string id);
   Task<Status> Reconcile(const std::string& id, Runtime& rt);
   Task<Status> StartInstance(const Instance& inst, Runtime& rt);
+  // The disks attached and the interfaces plugged for a QEMU of `inst`, and
+  // its spec; for a migration's destination (`incoming`), served but not
+  // yet written (AttachIncoming, PlugStandby), in the source's PCI slots.
+  Task<Result<QemuSpec>> AttachDevices(const Instance& inst, Runtime& rt,
+                                       const Migration* incoming);
+  // migration.cc: the two ends of a live migration.
+  Task<Status> ReconcileOutgoing(const Instance& inst, Runtime& rt);
+  Task<Status> ReconcileIncoming(const Instance& inst, Runtime& rt);
+  Task<Status> StartIncoming(const Instance& inst, Runtime& rt);
+  // Bound here, or migrating here.
+  bool HeldHere(const Instance& i) const;
   Task<Status> StopInstance(const Instance& inst, Runtime& rt, bool force);
   Task<void> ReleaseResources(Runtime& rt, bool unplug_nics);
   Task<Status> HotPlug(const Instance& inst, Runtime& rt);

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -18,6 +19,23 @@
 #include "compute/qemu/qmp_client.h"
 
 namespace tg::compute {
+
+// What QEMU says of an outgoing migration (query-migrate).
+struct MigrationInfo {
+  std::string status;  // "none", "setup", "active", "completed", "failed", "cancelled", ...
+  uint64_t total_ms = 0;
+  uint64_t downtime_ms = 0;
+  uint64_t transferred_bytes = 0;
+  uint64_t remaining_bytes = 0;
+  uint64_t dirty_syncs = 0;
+  std::string error;  // why it failed
+};
+
+struct MigrationLimits {
+  uint32_t downtime_ms = 300;
+  uint64_t bandwidth_mib = 0;  // 0: unlimited
+  bool auto_converge = true;
+};
 
 class QemuProcess {
  public:
@@ -66,6 +84,22 @@ class QemuProcess {
   Status Thaw();
   bool frozen() const { return frozen_; }
 
+  // Live migration. The destination (started with QemuSpec::incoming)
+  // listens on `uri` ("tcp:ADDRESS:PORT"); the source sends its state there
+  // under `limits`, and follows it with QueryMigration (the MIGRATION
+  // events wake changes()). A cancel leaves the source running.
+  Task<Status> Incoming(const std::string& uri);
+  Task<Status> Migrate(const std::string& uri, const MigrationLimits& limits);
+  Task<Result<MigrationInfo>> QueryMigration();
+  Task<Status> CancelMigration();
+  // Whether QEMU has reported RESUME since it started (a destination: it
+  // runs the guest now).
+  bool resumed() const { return resumed_; }
+  // Woken by each run-state, migration or device event, and by the exit.
+  Broadcast& changes() { return events_; }
+  // The PCI slot of each device on the root bus (query-pci), by device id.
+  Task<Result<std::map<std::string, uint32_t>>> PciSlots();
+
   // The ids of the devices QEMU has now (qom /machine/peripheral): what a
   // restarted agent finds plugged.
   Task<Result<std::set<std::string>>> Devices();
@@ -97,6 +131,7 @@ class QemuProcess {
   bool stopping_ = false;          // the agent asked for the stop
   bool released_ = false;          // the agent let go (QEMU runs on)
   bool frozen_ = false;            // SIGSTOPped
+  bool resumed_ = false;           // a RESUME event came
   std::set<std::string> deleted_;  // DEVICE_DELETED device ids seen
   Broadcast events_;               // each DEVICE_DELETED
   TaskGroup watch_;

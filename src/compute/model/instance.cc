@@ -49,6 +49,30 @@ Result<FailureAction> ParseFailureAction(std::string_view name) {
   return InvalidArgument("unknown action on host failure '{}' (AutoRecover or Stop)", name);
 }
 
+std::string_view MigrationPhaseName(MigrationPhase p) {
+  switch (p) {
+    case MigrationPhase::kRequested:
+      return "Requested";
+    case MigrationPhase::kPlaced:
+      return "Placed";
+    case MigrationPhase::kPrepared:
+      return "Prepared";
+    case MigrationPhase::kListening:
+      return "Listening";
+    case MigrationPhase::kCancelling:
+      return "Cancelling";
+  }
+  return "?";
+}
+
+Result<MigrationPhase> ParseMigrationPhase(std::string_view name) {
+  for (MigrationPhase p :
+       {MigrationPhase::kRequested, MigrationPhase::kPlaced, MigrationPhase::kPrepared,
+        MigrationPhase::kListening, MigrationPhase::kCancelling})
+    if (name == MigrationPhaseName(p)) return p;
+  return InvalidArgument("unknown migration phase '{}'", name);
+}
+
 Status ValidateInstanceName(std::string_view name) {
   return ValidateName("instance name", name, /*chinese=*/true);
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,34 @@ struct InstanceNic {
   std::string eni;  // eni-...: the VPC interface (its vSwitch, address, MAC, groups)
 };
 
+// A live migration under way, in the instance's record. Each phase is
+// written by the one party that acts next (docs/compute.md draws it):
+//   Requested  by the store (the user asked; `target` if they named one);
+//   Placed     by the scheduler (target chosen, its resources reserved there);
+//   Prepared   by the source's agent (the PCI slots its devices sit in);
+//   Listening  by the destination's agent (its QEMU waits on `incoming`);
+// then the source's agent migrates, and the destination's, once its QEMU
+// runs, makes the instance its own (host = target) and clears the
+// migration in one transaction. Cancelling: by the store; the source's agent
+// cancels and clears it. A failure clears it with the reason in its event.
+enum class MigrationPhase { kRequested, kPlaced, kPrepared, kListening, kCancelling };
+std::string_view MigrationPhaseName(MigrationPhase p);
+Result<MigrationPhase> ParseMigrationPhase(std::string_view name);
+
+struct Migration {
+  std::string event;   // e-...: the instance event that tells the user
+  std::string source;  // the host it leaves
+  std::string target;  // the host it goes to ("" until placed, unless asked for)
+  MigrationPhase phase = MigrationPhase::kRequested;
+  std::map<std::string, uint32_t> pci_slots;  // the source's device ids -> PCI slots
+  std::string incoming;                       // "tcp:ADDRESS:PORT" once Listening
+  uint32_t downtime_ms = 300;                 // the most the guest may be stopped
+  uint64_t bandwidth_mib = 0;                 // MiB/s; 0: as fast as the link goes
+  bool auto_converge = true;                  // slow a busy guest's vCPUs until it converges
+  int64_t requested_at = 0;                   // unix milliseconds
+};
+inline constexpr uint32_t kMaxMigrationDowntimeMs = 60000;
+
 struct Instance {
   std::string id;  // i-...
   std::string name;
@@ -81,6 +110,7 @@ struct Instance {
   // been written from elsewhere since.
   std::string host;
   uint64_t incarnation = 0;
+  std::optional<Migration> migration;  // a live migration under way
 
   // The agent's side (the scheduler's while unbound).
   InstanceStatus status = InstanceStatus::kPending;

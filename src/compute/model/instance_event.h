@@ -16,11 +16,14 @@ inline constexpr std::string_view kEventIdPrefix = "e";
 // Alibaba's event type codes.
 inline constexpr std::string_view kEventRedeploy = "SystemFailure.Redeploy";
 inline constexpr std::string_view kEventFailureStop = "SystemFailure.Stop";
+// A live migration to another host (asked for, or a host's drain).
+inline constexpr std::string_view kEventLiveMigrate = "SystemMaintenance.LiveMigrate";
 
 // Alibaba's EventCycleStatus values used here.
 inline constexpr std::string_view kEventExecuting = "Executing";
 inline constexpr std::string_view kEventExecuted = "Executed";
 inline constexpr std::string_view kEventCanceled = "Canceled";
+inline constexpr std::string_view kEventFailed = "Failed";
 
 struct InstanceEvent {
   std::string id;        // e-...
@@ -33,6 +36,10 @@ struct InstanceEvent {
   uint64_t incarnation = 0;  // the instance's incarnation the event made
   int64_t created_at = 0;    // unix milliseconds
   int64_t finished_at = 0;   // 0 while Executing
+  // A live migration's figures, from the source QEMU once it completed.
+  uint64_t migration_total_ms = 0;
+  uint64_t migration_downtime_ms = 0;
+  uint64_t migration_transferred_bytes = 0;
 };
 
 // The events an instance keeps (the oldest finished ones go first).

@@ -217,6 +217,42 @@ Result<KeyPair> DecodeKeyPair(std::string_view text) {
   });
 }
 
+json EncodeMigration(const Migration& m) {
+  json slots = json::object();
+  for (const auto& [id, slot] : m.pci_slots) slots[id] = slot;
+  return {{"event", m.event},
+          {"source", m.source},
+          {"target", m.target},
+          {"phase", MigrationPhaseName(m.phase)},
+          {"pci_slots", slots},
+          {"incoming", m.incoming},
+          {"downtime_ms", m.downtime_ms},
+          {"bandwidth_mib", m.bandwidth_mib},
+          {"auto_converge", m.auto_converge},
+          {"requested_at", m.requested_at}};
+}
+
+Migration DecodeMigration(const Fields& f) {
+  Migration m;
+  m.event = f.Str("event");
+  m.source = f.Str("source");
+  m.target = f.OptStr("target");
+  m.phase = ValueOrThrow(ParseMigrationPhase(f.Str("phase")));
+  for (const auto& [id, slot] : f.OptObject("pci_slots").items()) {
+    if (!slot.is_number_unsigned() || slot.get<uint64_t>() > 31)
+      f.Fail("pci_slots." + id, "is not a PCI slot (0-31)");
+    m.pci_slots[id] = slot.get<uint32_t>();
+  }
+  m.incoming = f.OptStr("incoming");
+  m.downtime_ms = f.Unsigned<uint32_t>("downtime_ms");
+  if (m.downtime_ms == 0 || m.downtime_ms > kMaxMigrationDowntimeMs)
+    f.Fail("downtime_ms", fmt::format("is not in 1-{}", kMaxMigrationDowntimeMs));
+  m.bandwidth_mib = f.Unsigned<uint64_t>("bandwidth_mib");
+  m.auto_converge = f.Bool("auto_converge");
+  m.requested_at = f.Unsigned<int64_t>("requested_at");
+  return m;
+}
+
 std::string EncodeInstance(const Instance& v) {
   json disks = json::array();
   for (const auto& d : v.disks) {
@@ -228,33 +264,35 @@ std::string EncodeInstance(const Instance& v) {
   }
   json nics = json::array();
   for (const auto& n : v.nics) nics.push_back({{"eni", n.eni}});
-  return Stamped({{"id", v.id},
-                  {"name", v.name},
-                  {"hostname", v.hostname},
-                  {"description", v.description},
-                  {"type", v.type},
-                  {"resources", EncodeResources(v.resources)},
-                  {"image", v.image},
-                  {"zone", v.zone},
-                  {"disks", disks},
-                  {"nics", nics},
-                  {"key_pair", v.key_pair},
-                  {"user_data", v.user_data},
-                  {"deployment_set", v.deployment_set},
-                  {"tags", v.tags},
-                  {"created_at", v.created_at},
-                  {"on_host_failure", FailureActionName(v.on_host_failure)},
-                  {"restart_priority", v.restart_priority},
-                  {"desired", PowerStateName(v.desired)},
-                  {"force_stop", v.force_stop},
-                  {"reboot_requests", v.reboot_requests},
-                  {"deleting", v.deleting},
-                  {"host", v.host},
-                  {"incarnation", v.incarnation},
-                  {"status", InstanceStatusName(v.status)},
-                  {"status_reason", v.status_reason},
-                  {"status_changed_at", v.status_changed_at},
-                  {"reboots_done", v.reboots_done}});
+  json record = {{"id", v.id},
+                 {"name", v.name},
+                 {"hostname", v.hostname},
+                 {"description", v.description},
+                 {"type", v.type},
+                 {"resources", EncodeResources(v.resources)},
+                 {"image", v.image},
+                 {"zone", v.zone},
+                 {"disks", disks},
+                 {"nics", nics},
+                 {"key_pair", v.key_pair},
+                 {"user_data", v.user_data},
+                 {"deployment_set", v.deployment_set},
+                 {"tags", v.tags},
+                 {"created_at", v.created_at},
+                 {"on_host_failure", FailureActionName(v.on_host_failure)},
+                 {"restart_priority", v.restart_priority},
+                 {"desired", PowerStateName(v.desired)},
+                 {"force_stop", v.force_stop},
+                 {"reboot_requests", v.reboot_requests},
+                 {"deleting", v.deleting},
+                 {"host", v.host},
+                 {"incarnation", v.incarnation},
+                 {"status", InstanceStatusName(v.status)},
+                 {"status_reason", v.status_reason},
+                 {"status_changed_at", v.status_changed_at},
+                 {"reboots_done", v.reboots_done}};
+  if (v.migration) record["migration"] = EncodeMigration(*v.migration);
+  return Stamped(std::move(record));
 }
 
 Result<Instance> DecodeInstance(std::string_view text) {
@@ -294,6 +332,8 @@ Result<Instance> DecodeInstance(std::string_view text) {
     v.status_reason = f.OptStr("status_reason");
     v.status_changed_at = f.Unsigned<int64_t>("status_changed_at");
     v.reboots_done = f.Unsigned<uint64_t>("reboots_done");
+    if (j.contains("migration"))
+      v.migration = DecodeMigration(Fields(f.At("migration"), "migration."));
   });
 }
 
@@ -364,24 +404,30 @@ std::string EncodeInstanceEvent(const InstanceEvent& v) {
                   {"to_host", v.to_host},
                   {"incarnation", v.incarnation},
                   {"created_at", v.created_at},
-                  {"finished_at", v.finished_at}});
+                  {"finished_at", v.finished_at},
+                  {"migration_total_ms", v.migration_total_ms},
+                  {"migration_downtime_ms", v.migration_downtime_ms},
+                  {"migration_transferred_bytes", v.migration_transferred_bytes}});
 }
 
 Result<InstanceEvent> DecodeInstanceEvent(std::string_view text) {
-  return DecodeJsonRecord<InstanceEvent>(text, "instance event",
-                                         [](const json& j, InstanceEvent& v) {
-                                           const Fields f(j, "");
-                                           v.id = f.Str("id");
-                                           v.instance = f.Str("instance");
-                                           v.type = f.Str("type");
-                                           v.status = f.Str("status");
-                                           v.reason = f.OptStr("reason");
-                                           v.from_host = f.OptStr("from_host");
-                                           v.to_host = f.OptStr("to_host");
-                                           v.incarnation = f.Unsigned<uint64_t>("incarnation");
-                                           v.created_at = f.Unsigned<int64_t>("created_at");
-                                           v.finished_at = f.Unsigned<int64_t>("finished_at");
-                                         });
+  return DecodeJsonRecord<InstanceEvent>(
+      text, "instance event", [](const json& j, InstanceEvent& v) {
+        const Fields f(j, "");
+        v.id = f.Str("id");
+        v.instance = f.Str("instance");
+        v.type = f.Str("type");
+        v.status = f.Str("status");
+        v.reason = f.OptStr("reason");
+        v.from_host = f.OptStr("from_host");
+        v.to_host = f.OptStr("to_host");
+        v.incarnation = f.Unsigned<uint64_t>("incarnation");
+        v.created_at = f.Unsigned<int64_t>("created_at");
+        v.finished_at = f.Unsigned<int64_t>("finished_at");
+        v.migration_total_ms = f.Unsigned<uint64_t>("migration_total_ms", 0u);
+        v.migration_downtime_ms = f.Unsigned<uint64_t>("migration_downtime_ms", 0u);
+        v.migration_transferred_bytes = f.Unsigned<uint64_t>("migration_transferred_bytes", 0u);
+      });
 }
 
 std::string EncodeNodeLoss(const NodeLoss& v) {

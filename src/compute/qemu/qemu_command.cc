@@ -63,6 +63,13 @@ std::string NetdevId(const std::string& id) {
   return "net-" + id;
 }
 
+// Slots 0 and 1 of the pc machine's root bus are its host and ISA bridges.
+Status CheckSlot(const std::string& id, int slot) {
+  if (slot != -1 && (slot < 2 || slot > 31))
+    return InvalidArgument("qemu: device {} in PCI slot {} (2-31)", id, slot);
+  return Status::Ok();
+}
+
 Status CheckSpec(const QemuSpec& s) {
   TG_RETURN_IF_ERROR(CheckOptionValue("binary", s.binary));
   TG_RETURN_IF_ERROR(CheckId("instance name", s.name));
@@ -85,6 +92,7 @@ Status CheckSpec(const QemuSpec& s) {
     TG_RETURN_IF_ERROR(CheckSocketPath("disk socket", d.socket));
     if (d.queues < 1) return InvalidArgument("qemu: disk {} has {} queues", d.id, d.queues);
     if (d.bootindex >= 0) ++boot_disks;
+    TG_RETURN_IF_ERROR(CheckSlot(d.id, d.pci_slot));
     if (!ids.insert(d.id).second) return InvalidArgument("qemu: device id {} is used twice", d.id);
   }
   if (boot_disks > 1) return InvalidArgument("qemu: {} disks have a boot index", boot_disks);
@@ -92,6 +100,7 @@ Status CheckSpec(const QemuSpec& s) {
     TG_RETURN_IF_ERROR(CheckId("NIC id", n.id));
     TG_RETURN_IF_ERROR(CheckSocketPath("NIC socket", n.socket));
     TG_RETURN_IF_ERROR(CheckMac(n.mac));
+    TG_RETURN_IF_ERROR(CheckSlot(n.id, n.pci_slot));
     if (!ids.insert(n.id).second) return InvalidArgument("qemu: device id {} is used twice", n.id);
   }
   return Status::Ok();
@@ -101,6 +110,7 @@ std::string DiskDevice(const QemuDisk& d) {
   std::string device = fmt::format("vhost-user-blk-pci,chardev={},id={},num-queues={}",
                                    ChardevId(d.id), d.id, d.queues);
   if (d.bootindex >= 0) device += fmt::format(",bootindex={}", d.bootindex);
+  if (d.pci_slot >= 0) device += fmt::format(",addr={:#x}", d.pci_slot);
   return device;
 }
 
@@ -110,6 +120,7 @@ std::string NicDevice(const QemuNic& n, Accelerator accelerator) {
   // QEMU 7.2 under TCG segfaults in msix_set_vector_notifiers when the
   // guest's driver starts a vhost-user NIC; INTx works.
   if (accelerator == Accelerator::kTcg) device += ",vectors=0";
+  if (n.pci_slot >= 0) device += fmt::format(",addr={:#x}", n.pci_slot);
   return device;
 }
 
@@ -177,9 +188,6 @@ Result<std::vector<std::string>> BuildQemuCommand(const QemuSpec& s) {
       "none",
       "-display",
       "none",
-      // Paused until the agent says `cont`: it runs only once its node is
-      // known to hold the instance (and its lease).
-      "-S",
       "-daemonize",
       "-pidfile",
       PidFilePath(s.run_dir),
@@ -193,6 +201,15 @@ Result<std::vector<std::string>> BuildQemuCommand(const QemuSpec& s) {
       "-smbios",
       Smbios(s),
   };
+  if (s.incoming) {
+    // Runs the moment the source's state is in: the guest's pause is the
+    // migration's downtime, not that plus a round trip to the agent.
+    argv.insert(argv.end(), {"-incoming", "defer"});
+  } else {
+    // Paused until the agent says `cont`: it runs only once its node is
+    // known to hold the instance (and its lease).
+    argv.push_back("-S");
+  }
   // A stock guest kernel wants the host's CPU under KVM; TCG keeps QEMU's
   // default model.
   if (kvm) argv.insert(argv.end(), {"-cpu", "host"});

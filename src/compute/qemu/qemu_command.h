@@ -18,12 +18,14 @@ struct QemuDisk {
   std::string socket;  // the vhost-user-blk socket
   int queues = 1;
   int bootindex = -1;  // the system disk: 1
+  int pci_slot = -1;   // a fixed slot (a migration's destination matches its source), -1: next free
 };
 
 struct QemuNic {
   std::string id;      // device id ("net-" + id for the netdev, "chr-" + id for the chardev)
   std::string socket;  // the vhost-user-net socket
   std::string mac;     // "02:..."
+  int pci_slot = -1;   // as for a disk
 };
 
 struct QemuSpec {
@@ -39,6 +41,9 @@ struct QemuSpec {
   std::string smbios_manufacturer = "Alibaba Cloud";
   std::string smbios_product = "Alibaba Cloud ECS";
   std::string serial;  // SMBIOS serial number (the instance id)
+  // A live migration's destination: waits for the source's state
+  // (-incoming defer, then migrate-incoming) and runs as soon as it has it.
+  bool incoming = false;
 };
 
 // Paths inside run_dir.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "compute/scheduler/event_trim.h"
 #include "compute/scheduler/scheduler.h"
 #include "network/model/ids.h"
 
@@ -27,25 +28,6 @@ auto Log() {
 
 int64_t Millis(Duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-
-// The events of `instance` to delete so that, with one more, it keeps at
-// most kMaxEventsPerInstance: the oldest finished ones.
-std::vector<const InstanceEvent*> EventsToTrim(const ComputeState& st,
-                                               const std::string& instance) {
-  std::vector<const InstanceEvent*> finished;
-  size_t count = 0;
-  for (const auto& [id, e] : st.events) {
-    if (e.value.instance != instance) continue;
-    ++count;
-    if (e.value.status != kEventExecuting) finished.push_back(&e.value);
-  }
-  std::sort(finished.begin(), finished.end(), [](const auto* a, const auto* b) {
-    return std::tie(a->created_at, a->id) < std::tie(b->created_at, b->id);
-  });
-  const size_t over = count + 1 > kMaxEventsPerInstance ? count + 1 - kMaxEventsPerInstance : 0;
-  finished.resize(std::min(over, finished.size()));
-  return finished;
 }
 
 }  // namespace
@@ -129,6 +111,7 @@ Task<Status> Scheduler::RecoverInstance(ComputeState& st, ComputeState::Entry<In
   const std::string from = inst.host;
   Instance next = inst;
   next.host.clear();
+  next.migration.reset();  // a migration it was in ends with its host (its event: Failed)
   ++next.incarnation;
   next.status_changed_at = now_ms;
   InstanceEvent event{.id = network::NewId(kEventIdPrefix),
@@ -237,7 +220,15 @@ Task<Status> Scheduler::FinishEvents(const ComputeState& st, int64_t now_ms) {
     if (ev.status != kEventExecuting) continue;
     InstanceEvent next = ev;
     const auto inst = st.instances.find(ev.instance);
-    if (inst == st.instances.end()) {
+    if (ev.type == kEventLiveMigrate && inst != st.instances.end()) {
+      // The agents end a migration and its event together; one whose
+      // migration is gone without that ended with its host or its QEMU.
+      const auto& m = inst->second.value.migration;
+      if (m && m->event == ev.id) continue;
+      next.status = kEventFailed;
+      next.reason += "; it ended without an outcome (its host or its QEMU went)";
+      next.finished_at = now_ms;
+    } else if (inst == st.instances.end()) {
       next.status = std::string(kEventCanceled);
       next.reason += "; the instance was deleted";
       next.finished_at = now_ms;
@@ -252,7 +243,7 @@ Task<Status> Scheduler::FinishEvents(const ComputeState& st, int64_t now_ms) {
         next.to_host = i.host;
         next.finished_at = std::max(i.status_changed_at, ev.created_at);
       } else if (!i.host.empty() && i.status == InstanceStatus::kStopped) {
-        next.status = "Failed";
+        next.status = kEventFailed;
         next.to_host = i.host;
         next.reason += "; " + i.status_reason;
         next.finished_at = std::max(i.status_changed_at, ev.created_at);

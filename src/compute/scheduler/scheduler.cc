@@ -149,6 +149,8 @@ Task<Status> Scheduler::Pass() {
     if (term_over_) co_return s;
     note(s);
   }
+  note(co_await PlaceMigrations(st, now));
+  if (term_over_) co_return result;
   note(co_await KeepNodeLosses(st, now));
   if (term_over_) co_return result;
   note(co_await FinishEvents(st, now));
@@ -216,6 +218,9 @@ Task<Status> Scheduler::CollectAllocations(const ComputeState& st) {
       const auto inst = st.instances.find(id);
       const bool exists = inst != st.instances.end();
       if (exists && inst->second.value.host == node) continue;
+      // Reserved for a migration here that has not ended.
+      if (exists && inst->second.value.migration && inst->second.value.migration->target == node)
+        continue;
       // Conditioned on the instance being as read (absent, or not bound
       // here): a create of the same id, or a bind here, in between keeps its
       // share.

@@ -14,6 +14,8 @@
 //     `status_reason`, written only when it changes;
 //   - allocation entries whose instance record is gone, or that is not
 //     bound to that node, are dropped (the capacity is free again);
+//   - live migrations (migrations.cc): a requested one gets its target,
+//     and the instance's resources are reserved there until it ends;
 //   - host failures (recovery.cc): the instances bound to a node whose
 //     record is gone (its lease lapsed: the agent died, or was cut off from
 //     etcd and has paused its guests) are unbound, one transaction each,
@@ -88,6 +90,8 @@ class Scheduler {
                                int64_t now_ms);
   Task<Status> KeepNodeLosses(ComputeState& st, int64_t now_ms);
   Task<Status> FinishEvents(const ComputeState& st, int64_t now_ms);
+  // migrations.cc
+  Task<Status> PlaceMigrations(ComputeState& st, int64_t now_ms);
   // Nodes in their quarantine are made unschedulable in `st` (this pass's
   // copy): placement passes them over.
   void Quarantine(ComputeState& st, int64_t now_ms) const;

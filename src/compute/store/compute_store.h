@@ -93,6 +93,20 @@ struct CreateInstanceRequest {
   uint32_t restart_priority = 0;  // 0-100
 };
 
+struct MigrateRequest {
+  std::string target;  // a node; "": the scheduler chooses
+  uint32_t downtime_ms = 300;
+  uint64_t bandwidth_mib = 0;  // MiB/s; 0: unlimited
+  bool auto_converge = true;
+};
+
+// How a live migration ended.
+enum class MigrationEnd { kSwitched, kCanceled, kFailed };
+
+// FailedPrecondition (IncorrectInstanceStatus) while `v` is being migrated:
+// what would change its devices or power under the migration waits for it.
+Status RefuseWhileMigrating(const Instance& v);
+
 struct ComputeStoreOptions {
   std::string qemu_img = "qemu-img";  // looked up in PATH
   // Where an import's NBD socket and tool output go ("": the system's
@@ -136,6 +150,22 @@ class ComputeStore {
   // restarts after a failure. Unset: unchanged.
   Task<Status> SetFailureAction(std::string id, std::optional<FailureAction> action,
                                 std::optional<uint32_t> restart_priority);
+  // Live migration (migration_ops.cc): the request (a Running instance,
+  // with its event), and its cancel (the source's agent carries it out).
+  Task<Result<Migration>> MigrateInstance(std::string id, MigrateRequest request);
+  Task<Status> CancelMigration(std::string id);
+  // The agents' steps: `change` applied if migration `event` is still at
+  // phase `from`; the end (kSwitched: the instance is its target's now),
+  // with its event finished in the same transaction.
+  Task<Status> AdvanceMigration(const std::string& id, const std::string& event,
+                                MigrationPhase from, std::function<void(Migration&)> change);
+  Task<Status> EndMigration(const std::string& id, const std::string& event, MigrationEnd end,
+                            std::string reason);
+  // The source QEMU's figures, kept in the event.
+  Task<Status> NoteMigrationFigures(const std::string& id, const std::string& event,
+                                    uint64_t total_ms, uint64_t downtime_ms,
+                                    uint64_t transferred_bytes);
+
   // Hot-plug: a volume (by name) or a new ENI on a vSwitch; the agent plugs it.
   // `disk_id` names the disk in the record ("": a new d-... id).
   Task<Result<InstanceDisk>> AttachDisk(std::string instance_id, std::string volume,

@@ -325,6 +325,7 @@ Task<Status> ComputeStore::StartInstance(std::string id) {
 
 Task<Status> ComputeStore::StopInstance(std::string id, bool force) {
   std::function<Status(Instance&)> stop = [&](Instance& v) {
+    TG_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     if (v.deleting) return FailedPrecondition("instance {} is being deleted", id);
     if (v.desired == PowerState::kStopped) {
       const bool escalate = force && !v.force_stop && v.status != InstanceStatus::kStopped;
@@ -341,6 +342,7 @@ Task<Status> ComputeStore::StopInstance(std::string id, bool force) {
 
 Task<Status> ComputeStore::RebootInstance(std::string id, bool force) {
   std::function<Status(Instance&)> reboot = [&](Instance& v) {
+    TG_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     if (v.deleting || v.desired != PowerState::kRunning || v.status != InstanceStatus::kRunning)
       return FailedPrecondition(
           "IncorrectInstanceStatus: instance {} is {}: only a Running one "
@@ -371,6 +373,7 @@ Task<Status> ComputeStore::DeleteInstance(std::string id, bool force) {
       if (done) co_return Status::Ok();
       continue;  // bound (or changed) meanwhile
     }
+    TG_CO_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     if (v.status != InstanceStatus::kStopped && !force && !v.deleting)
       co_return FailedPrecondition(
           "IncorrectInstanceStatus: instance {} is {}: stop it first, or delete with force", id,
@@ -429,6 +432,7 @@ Task<Result<InstanceDisk>> ComputeStore::AttachDisk(std::string instance_id, std
                     .delete_with_instance = delete_with_instance};
   std::function<Status(Instance&, etcd::Txn&)> attach = [&](Instance& v, etcd::Txn& txn) {
     if (v.deleting) return FailedPrecondition("instance {} is being deleted", instance_id);
+    TG_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     if (v.disks.size() > kMaxDataDisks)
       return FailedPrecondition("instance {} has {} data disks already", instance_id,
                                 kMaxDataDisks);
@@ -456,6 +460,7 @@ Task<Result<InstanceDisk>> ComputeStore::AttachDisk(std::string instance_id, std
 Task<Status> ComputeStore::DetachDisk(std::string instance_id, std::string disk_id) {
   std::function<Status(Instance&, etcd::Txn&)> detach = [&](Instance& v, etcd::Txn& txn) {
     if (v.deleting) return FailedPrecondition("instance {} is being deleted", instance_id);
+    TG_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     auto it = std::find_if(v.disks.begin(), v.disks.end(),
                            [&](const InstanceDisk& d) { return d.id == disk_id; });
     if (it == v.disks.end()) return NotFound("instance {} has no disk {}", instance_id, disk_id);
@@ -480,6 +485,7 @@ Task<Status> ComputeStore::ReplaceDiskVolume(std::string instance_id, std::strin
   std::string old_volume;
   std::function<Status(Instance&, etcd::Txn&)> swap = [&](Instance& v, etcd::Txn& txn) {
     if (v.deleting) return FailedPrecondition("instance {} is being deleted", instance_id);
+    TG_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     // Stopped and asked to stay so: no QEMU has the old volume open.
     if (v.status != InstanceStatus::kStopped || v.desired != PowerState::kStopped)
       return FailedPrecondition("IncorrectInstanceStatus: instance {} is {}", instance_id,
@@ -530,6 +536,7 @@ Task<Result<network::NetworkInterface>> ComputeStore::AttachNewInterface(
                                      std::string(network::kPortVhostUser), 1));
   std::function<Status(Instance&)> attach = [&](Instance& v) {
     if (v.deleting) return FailedPrecondition("instance {} is being deleted", instance_id);
+    TG_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     if (v.nics.size() >= kMaxInterfaces)
       return FailedPrecondition("instance {} has {} interfaces already", instance_id,
                                 kMaxInterfaces);
@@ -548,6 +555,7 @@ Task<Result<network::NetworkInterface>> ComputeStore::AttachNewInterface(
 Task<Status> ComputeStore::DetachInterface(std::string instance_id, std::string eni) {
   std::function<Status(Instance&)> detach = [&](Instance& v) {
     if (v.deleting) return FailedPrecondition("instance {} is being deleted", instance_id);
+    TG_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     auto it = std::find_if(v.nics.begin(), v.nics.end(),
                            [&](const InstanceNic& n) { return n.eni == eni; });
     if (it == v.nics.end()) return NotFound("instance {} has no interface {}", instance_id, eni);

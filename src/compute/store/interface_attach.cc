@@ -84,6 +84,7 @@ Task<Status> AttachExistingInterface(etcd::Client& client, ComputeStore& compute
     co_return FailedPrecondition("InvalidEniState: interface {} was attached meanwhile", eni_id);
   std::function<Status(Instance&)> attach = [&](Instance& v) {
     if (v.deleting) return FailedPrecondition("instance {} is being deleted", instance_id);
+    TG_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     if (v.status != InstanceStatus::kRunning && v.status != InstanceStatus::kStopped)
       return FailedPrecondition("IncorrectInstanceStatus: instance {} is {}", instance_id,
                                 InstanceStatusName(v.status));
@@ -106,6 +107,7 @@ Task<Status> DetachInterfaceKeeping(etcd::Client& client, ComputeStore& compute,
                                     std::string eni_id) {
   std::function<Status(Instance&)> detach = [&](Instance& v) {
     if (v.deleting) return FailedPrecondition("instance {} is being deleted", instance_id);
+    TG_RETURN_IF_ERROR(RefuseWhileMigrating(v));
     auto it = std::find_if(v.nics.begin(), v.nics.end(),
                            [&](const InstanceNic& n) { return n.eni == eni_id; });
     if (it == v.nics.end()) return NotFound("instance {} has no interface {}", instance_id, eni_id);

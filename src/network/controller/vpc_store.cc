@@ -528,6 +528,19 @@ Task<Status> VpcStore::BindInterface(std::string eni, std::string host) {
       *this, eni, &NetworkState::interfaces, &InterfaceKey, "interface", std::move(only_it),
       [&](const NetworkState&, NetworkInterface& e, etcd::Txn&) {
         e.host = host;
+        if (e.standby_host == host) e.standby_host.clear();
+        return Status::Ok();
+      });
+}
+
+Task<Status> VpcStore::StandbyInterface(std::string eni, std::string host) {
+  NetworkReads only_it;
+  co_return co_await ChangeRecord<NetworkInterface>(
+      *this, eni, &NetworkState::interfaces, &InterfaceKey, "interface", std::move(only_it),
+      [&](const NetworkState&, NetworkInterface& e, etcd::Txn&) {
+        if (e.host.empty() || e.host == host)
+          return FailedPrecondition("interface {} is not bound to another host", eni);
+        e.standby_host = host;
         return Status::Ok();
       });
 }
@@ -537,8 +550,12 @@ Task<Status> VpcStore::UnbindInterface(std::string eni, std::string host) {
   co_return co_await ChangeRecord<NetworkInterface>(
       *this, eni, &NetworkState::interfaces, &InterfaceKey, "interface", std::move(only_it),
       [&](const NetworkState&, NetworkInterface& e, etcd::Txn&) {
-        if (e.host != host && !e.host.empty())
+        const bool standby = e.standby_host == host;
+        if (standby) e.standby_host.clear();
+        if (e.host != host && !e.host.empty()) {
+          if (standby) return Status::Ok();
           return FailedPrecondition("interface {} is bound to {}, not {}", eni, e.host, host);
+        }
         e.host.clear();
         return Status::Ok();
       });

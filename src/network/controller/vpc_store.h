@@ -77,7 +77,14 @@ class VpcStore {
   // Unbinds the interface if it is bound to `host`; FailedPrecondition if
   // another host holds it now (a host that lost an instance to another must
   // not take its interface away from there).
+  // Also ends a standby on `host` (a migration to it that did not happen):
+  // that alone is Ok even though another host holds the interface.
   Task<Status> UnbindInterface(std::string eni, std::string host);
+  // A live migration's destination: `host`'s vSwitch opens the interface's
+  // port too while frames still go where it is bound. BindInterface to
+  // `host` at the switch-over ends the standby. FailedPrecondition unless
+  // it is bound to another host.
+  Task<Status> StandbyInterface(std::string eni, std::string host);
   // A custom route of the VPC to an interface of it. Destinations inside a
   // vSwitch's block are the system's and are refused, as is a second route
   // for the same destination.

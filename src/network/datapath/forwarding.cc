@@ -68,6 +68,8 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
     if (e.value.host == host) {
       v.local[id] = ep;
       v.local_by_mac[ep.mac] = id;
+    } else if (e.value.standby_host == host) {
+      v.standby.insert(id);
     }
   }
   // Gateways: where a VPC's traffic leaves it.

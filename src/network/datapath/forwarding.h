@@ -48,6 +48,7 @@ struct HostView {
   std::string host;
   std::map<std::string, Endpoint> local;    // eni id -> endpoint served here
   std::map<Mac, std::string> local_by_mac;  // frames from the tunnel find their port by MAC
+  std::set<std::string> standby;            // ports opened here for a migration, no traffic yet
   std::map<std::string, VpcView> vpcs;      // vpc id -> view
   std::map<uint32_t, std::string> vpc_by_vni;
   std::map<std::string, Ipv4> tunnels;  // host -> underlay address

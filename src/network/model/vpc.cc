@@ -157,6 +157,7 @@ std::string Encode(const NetworkInterface& v) {
          {"ip", v.ip.ToString()},
          {"security_groups", v.security_groups},
          {"host", v.host},
+         {"standby_host", v.standby_host},
          {"instance", v.instance},
          {"source_check", v.source_check},
          {"port", v.port},
@@ -228,6 +229,7 @@ Result<NetworkInterface> DecodeInterface(std::string_view text) {
         v.ip = ValueOrThrow(ParseIpv4(j.at("ip").get<std::string>()));
         v.security_groups = j.at("security_groups").get<std::vector<std::string>>();
         v.host = j.at("host").get<std::string>();
+        v.standby_host = j.value("standby_host", "");
         v.instance = j.value("instance", "");
         v.source_check = j.value("source_check", true);
         v.port = j.value("port", std::string(kPortTap));

@@ -91,7 +91,11 @@ struct NetworkInterface {
   Mac mac;
   Ipv4 ip;
   std::vector<std::string> security_groups;
-  std::string host;      // the node whose vSwitch serves it ("" until bound)
+  std::string host;  // the node whose vSwitch serves it ("" until bound)
+  // A live migration's destination: its vSwitch opens the port too (the
+  // incoming QEMU connects to it), but frames go to `host` until the
+  // migration switches over and `host` becomes this.
+  std::string standby_host;
   std::string instance;  // what it is attached to, free text
   // Frames must come from its own address (off for a router instance that
   // forwards other sources' packets).

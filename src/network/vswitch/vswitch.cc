@@ -105,8 +105,12 @@ Status VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t re
   }
   view_ = BuildHostView(state, state.tunnels, options_.host);
   if (gateway_) gateway_->Update(BuildGatewayView(state, view_));
-  // A port for each interface served here; ports of interfaces gone close.
-  for (const auto& [id, ep] : view_.local) {
+  // A port for each interface served here, or to be (a migration's
+  // destination); ports of interfaces gone close.
+  std::vector<std::string> wanted;
+  for (const auto& [id, ep] : view_.local) wanted.push_back(id);
+  wanted.insert(wanted.end(), view_.standby.begin(), view_.standby.end());
+  for (const auto& id : wanted) {
     if (ports_.count(id)) continue;
     auto record = state.interfaces.find(id);
     if (record == state.interfaces.end()) continue;
@@ -118,11 +122,12 @@ Status VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t re
       continue;
     }
     ports_[id] = *port;
-    Log()->info("port {} for interface {} ({} {})", (*port)->name(), id, ep.ip.ToString(),
-                ep.mac.ToString());
+    Log()->info("port {} for interface {} ({} {}{})", (*port)->name(), id,
+                record->second.value.ip.ToString(), record->second.value.mac.ToString(),
+                view_.standby.count(id) ? ", standby for a migration" : "");
   }
   for (auto it = ports_.begin(); it != ports_.end();) {
-    if (view_.local.count(it->first)) {
+    if (view_.local.count(it->first) || view_.standby.count(it->first)) {
       ++it;
       continue;
     }

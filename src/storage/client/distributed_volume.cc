@@ -12,6 +12,7 @@
 #include "storage/common/crc32c.h"
 #include "storage/common/metadata.h"
 #include "storage/common/protocol.h"
+#include "volume/open_on_first_use.h"
 
 namespace tg::storage {
 
@@ -23,7 +24,6 @@ auto Log() {
 }
 
 constexpr uint32_t kPiece = 1 << 20;  // largest request sent to a chunkserver
-constexpr uint32_t kVolumeBlockSize = 4096;
 
 // One request of a volume I/O at [offset, offset + length), the part after
 // `done` bytes: requests cross no chunk boundary and carry at most kPiece.
@@ -626,6 +626,21 @@ Task<Result<std::unique_ptr<volume::Volume>>> OpenDistributedVolume(
     co_return s;
   }
   co_return std::unique_ptr<volume::Volume>(std::move(v));
+}
+
+Task<Result<std::unique_ptr<volume::Volume>>> OpenDistributedVolumeOnFirstUse(
+    etcd::Client& client, DistributedVolumeOptions options) {
+  TG_CO_RETURN_IF_ERROR(CheckVolumeName(options.volume));
+  auto got = co_await client.Get(VolumeKey(options.volume));
+  TG_CO_RETURN_IF_ERROR(got.status());
+  if (got->kvs.empty()) co_return NotFound("volume {} does not exist", options.volume);
+  TG_CO_ASSIGN_OR_RETURN(VolumeInfo info, DecodeVolume(got->kvs[0].value));
+  Executor ex = co_await asio::this_coro::executor;
+  co_return volume::OpenOnFirstUse(
+      ex, info.size, kVolumeBlockSize,
+      [&client, options]() -> Task<Result<std::unique_ptr<volume::Volume>>> {
+        co_return co_await OpenDistributedVolume(client, options);
+      });
 }
 
 }  // namespace tg::storage

@@ -36,7 +36,15 @@ struct DistributedVolumeOptions {
   int request_timeout_ms = 5000;  // a replica silent this long has failed
 };
 
+inline constexpr uint32_t kVolumeBlockSize = 4096;  // what every distributed volume advertises
+
 Task<Result<std::unique_ptr<volume::Volume>>> OpenDistributedVolume(
+    etcd::Client& client, DistributedVolumeOptions options);
+
+// The volume as a live migration's destination needs it: its size known
+// now, the open (attach, new epoch, fence) done by its first request, which
+// comes only after the source has stopped. `client` must outlive it.
+Task<Result<std::unique_ptr<volume::Volume>>> OpenDistributedVolumeOnFirstUse(
     etcd::Client& client, DistributedVolumeOptions options);
 
 }  // namespace tg::storage
