@@ -5,6 +5,10 @@
 // vSwitch, QEMU started, stopped, reset and hot-plugged through QMP, and the
 // status written back. docs/compute.md draws the loop.
 //
+// Live migration (migration.cc): the agent of the instance's host is the
+// source, the agent of its migration's target the destination; each acts on
+// the phase the other wrote (instance.h).
+//
 // QEMU runs outside the agent's lifetime: a stopping or killed agent leaves
 // its guests running, and a restarted one adopts them from their run
 // directories (pid file, QMP socket) and attaches their disks again (the

@@ -241,11 +241,6 @@ Task<Status> QemuProcess::Reset() {
   co_return r.status();
 }
 
-Task<Status> QemuProcess::Pause() {
-  auto r = co_await qmp_->Execute("stop");
-  co_return r.status().Annotate("QMP stop");
-}
-
 Task<Status> QemuProcess::Resume() {
   auto r = co_await qmp_->Execute("cont");
   co_return r.status().Annotate("QMP cont");

@@ -69,9 +69,8 @@ class QemuProcess {
   Task<Status> Quit();
   // A hard reset (system_reset).
   Task<Status> Reset();
-  // Stops the guest's vCPUs (QMP stop), or lets them run again (cont). QEMU
-  // starts paused: nothing runs until the agent resumes it.
-  Task<Status> Pause();
+  // Lets the guest's vCPUs run (QMP cont). QEMU starts paused: nothing runs
+  // until the agent resumes it.
   Task<Status> Resume();
   // QEMU's run state (query-status): "running", "paused", "prelaunch", ...
   Task<Result<std::string>> RunState();

@@ -23,14 +23,9 @@ class HaEndToEnd : public MovingInstanceEndToEnd {
 };
 
 TEST_F(HaEndToEnd, HostKilledItsInstanceRestartsElsewhereWithEveryAcknowledgedWrite) {
-  auto ds = RunTask(io_, cluster_.CliId({"deployment-set", "create", "apart"}));
-  ASSERT_OK(ds.status());
-  const std::string a = Create({"--deployment-set", *ds, "--data-disk", "64M"});
-  const std::string b = Create({"--deployment-set", *ds});
-  const compute::Instance ia = Boot(a);
-  const compute::Instance ib = Boot(b);
+  const auto [ia, ib] = BootApart();
   ASSERT_FALSE(HasFailure());
-  ASSERT_NE(ia.host, ib.host);
+  const std::string a = ia.id, b = ib.id;
   const std::string ip_a = IpOf(ia);
   ASSERT_TRUE(WaitForConsole(RunDirOf(ia), "TG-GUEST: eth0 " + ip_a + "/", 60s)) << Diagnose(ia);
   ASSERT_TRUE(WaitForConsole(RunDirOf(ib), "TG-GUEST: eth0 ", 60s)) << Diagnose(ib);

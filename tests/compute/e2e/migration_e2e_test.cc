@@ -101,14 +101,9 @@ class MigrationEndToEnd : public MovingInstanceEndToEnd {
 };
 
 TEST_F(MigrationEndToEnd, ARunningGuestMovesLosingAtMostOnePingKeepingItsTcpStreamAndWrites) {
-  auto ds = RunTask(io_, cluster_.CliId({"deployment-set", "create", "apart"}));
-  ASSERT_OK(ds.status());
-  const std::string a = Create({"--deployment-set", *ds, "--data-disk", "64M"});
-  const std::string b = Create({"--deployment-set", *ds});
-  const compute::Instance ia = Boot(a);
-  const compute::Instance ib = Boot(b);
+  const auto [ia, ib] = BootApart();
   ASSERT_FALSE(HasFailure());
-  ASSERT_NE(ia.host, ib.host);
+  const std::string a = ia.id, b = ib.id;
   const std::string ip_a = IpOf(ia), ip_b = IpOf(ib);
   ASSERT_TRUE(WaitForConsole(RunDirOf(ia), "TG-GUEST: eth0 " + ip_a + "/", 60s)) << Diagnose(ia);
   ASSERT_TRUE(WaitForConsole(RunDirOf(ib), "TG-GUEST: eth0 " + ip_b + "/", 60s)) << Diagnose(ib);

@@ -73,6 +73,19 @@ class MovingInstanceEndToEnd : public InstanceEndToEnd {
  protected:
   explicit MovingInstanceEndToEnd(int hosts) : InstanceEndToEnd(hosts) {}
 
+  // Two running instances kept apart by a deployment set (on distinct
+  // hosts), the first with a 64 MiB data disk for the writer.
+  std::pair<compute::Instance, compute::Instance> BootApart() {
+    auto ds = RunTask(io_, cluster_.CliId({"deployment-set", "create", "apart"}));
+    EXPECT_OK(ds.status());
+    if (!ds.ok()) return {};
+    const std::string a = Create({"--deployment-set", *ds, "--data-disk", "64M"});
+    const std::string b = Create({"--deployment-set", *ds});
+    const compute::Instance ia = Boot(a);
+    const compute::Instance ib = Boot(b);
+    EXPECT_NE(ia.host, ib.host);
+    return {ia, ib};
+  }
   // Until the instance runs on a host other than `from`, at incarnation
   // `incarnation` or later: the record then.
   compute::Instance WaitMoved(const std::string& id, const std::string& from, Duration timeout,
