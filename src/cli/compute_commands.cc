@@ -31,7 +31,7 @@ struct ComputeCommands::Flags {
       *inst_events, *inst_failure, *inst_migrate;
   std::string instance_dir = compute::AgentOptions{}.run_dir;
   CLI::App *ds_create, *ds_list, *ds_delete;
-  CLI::App* host_list;
+  CLI::App *host_list, *host_drain, *host_undrain;
   // What the commands name.
   std::string id, name, file, target;
   bool force = false;
@@ -363,13 +363,22 @@ ComputeCommands::ComputeCommands(CLI::App& app, std::string& etcd_list)
   f.host = app.add_subcommand("host", "Compute nodes");
   f.host->require_subcommand(1);
   f.host_list = f.host->add_subcommand("list", "Compute nodes: capacity, used, free, instances");
+  f.host_drain = f.host->add_subcommand(
+      "drain",
+      "Take a node out for maintenance: it gets no new instances, its running ones migrate away "
+      "(those that cannot restart elsewhere or stop, as their failure action says), its stopped "
+      "ones start elsewhere next; `host list` shows draining, then drained");
+  f.host_drain->add_option("name", f.name, "a compute node's name")->required();
+  f.host_undrain = f.host->add_subcommand("undrain", "Give a drained node instances again");
+  f.host_undrain->add_option("name", f.name, "a compute node's name")->required();
 
-  for (auto* s : {f.image_import, f.image_list,  f.image_show,  f.image_delete, f.type_list,
-                  f.type_add,     f.type_delete, f.key_import,  f.key_list,     f.key_delete,
-                  f.inst_create,  f.inst_list,   f.inst_show,   f.inst_start,   f.inst_stop,
-                  f.inst_reboot,  f.inst_delete, f.attach_disk, f.detach_disk,  f.attach_nic,
-                  f.detach_nic,   f.ds_create,   f.ds_list,     f.ds_delete,    f.host_list,
-                  f.console_log,  f.console,     f.inst_events, f.inst_failure, f.inst_migrate})
+  for (auto* s :
+       {f.image_import, f.image_list,  f.image_show,   f.image_delete, f.type_list,   f.type_add,
+        f.type_delete,  f.key_import,  f.key_list,     f.key_delete,   f.inst_create, f.inst_list,
+        f.inst_show,    f.inst_start,  f.inst_stop,    f.inst_reboot,  f.inst_delete, f.attach_disk,
+        f.detach_disk,  f.attach_nic,  f.detach_nic,   f.ds_create,    f.ds_list,     f.ds_delete,
+        f.host_list,    f.host_drain,  f.host_undrain, f.console_log,  f.console,     f.inst_events,
+        f.inst_failure, f.inst_migrate})
     AddEtcd(s, etcd_list);
 }
 
@@ -458,6 +467,12 @@ Task<Status> ComputeCommands::Run(etcd::Client& client) {
     }
     co_return co_await store.SetFailureAction(f.id, action, f.restart_priority);
   }
+  if (*f.host_drain) {
+    TG_CO_ASSIGN_OR_RETURN(NodeDrain d, co_await store.DrainHost(f.name));
+    fmt::print("{} draining\n", d.node);
+    co_return Status::Ok();
+  }
+  if (*f.host_undrain) co_return co_await store.UndrainHost(f.name);
   if (*f.inst_migrate && f.cancel) co_return co_await store.CancelMigration(f.id);
   if (*f.inst_migrate) {
     MigrateRequest r = f.migrate;

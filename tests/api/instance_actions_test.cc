@@ -461,6 +461,9 @@ TEST_F(InstanceActionsTest, RunDescribeModifyDeleteAndTenancy) {
     ev.id = "e-test2";
     ev.status = std::string(compute::kEventExecuting);
     ev.finished_at = 0;
+    // Of the instance's own incarnation, or the server's scheduler would
+    // cancel it at once as superseded.
+    ev.incarnation = 0;
     CO_ASSERT_TRUE(
         (co_await client().Put(compute::EventKey(i1, ev.id), compute::EncodeInstanceEvent(ev)))
             .ok());
@@ -481,6 +484,14 @@ TEST_F(InstanceActionsTest, RunDescribeModifyDeleteAndTenancy) {
     events = co_await Ecs("DescribeInstanceHistoryEvents", all, &b_);
     CO_ASSERT_API_OK(events);
     EXPECT_TRUE((*events)["InstanceSystemEventSet"]["InstanceSystemEventType"].empty());
+    // RedeployInstance moves a Running instance live: one no host runs
+    // yet is refused, and another tenant's is not found.
+    Params redeploy = {{"InstanceId", i1}, {"ForceStop", "false"}};
+    EXPECT_EQ(CodeOf(co_await Ecs("RedeployInstance", redeploy, &b_)),
+              "InvalidInstanceId.NotFound");
+    EXPECT_EQ(CodeOf(co_await Ecs("RedeployInstance", redeploy)), "IncorrectInstanceStatus");
+    Params no_id = {};
+    EXPECT_EQ(CodeOf(co_await Ecs("RedeployInstance", no_id)), "MissingParameter");
     Params p79 = {{"InstanceIds", "[\"" + i1 + "\"]"}};
     auto none = co_await Ecs("DescribeInstanceRamRole", p79, &b_);
     CO_ASSERT_API_OK(none);
@@ -547,7 +558,7 @@ TEST_F(InstanceActionsTest, ConsoleOutputComesFromTheHostsAnswer) {
     bool answered = false;
     auto responder = [&]() -> Task<void> {
       asio::steady_timer timer(co_await asio::this_coro::executor);
-      for (int i = 0; i < 100 && !answered; ++i) {
+      for (int i = 0; i < 400 && !answered; ++i) {
         auto req = co_await client().Get(compute::ConsoleRequestKey(id));
         if (req.ok() && !req->kvs.empty()) {
           auto j = nlohmann::json::parse(req->kvs[0].value);
@@ -563,7 +574,15 @@ TEST_F(InstanceActionsTest, ConsoleOutputComesFromTheHostsAnswer) {
     };
     asio::co_spawn(io_, responder(), asio::detached);
     Params p93 = {{"InstanceId", id}};
+    // The bind was written by another client: the API's records show it a
+    // moment later, and until then the instance has no host to ask.
     auto got = co_await Ecs("GetInstanceConsoleOutput", p93);
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    for (int i = 0; i < 100 && got.ok() && (*got)["ConsoleOutput"] == ""; ++i) {
+      pause.expires_after(std::chrono::milliseconds(50));
+      co_await pause.async_wait(asio::use_awaitable);
+      got = co_await Ecs("GetInstanceConsoleOutput", p93);
+    }
     CO_ASSERT_API_OK(got);
     EXPECT_TRUE(answered);
     EXPECT_EQ((*got)["ConsoleOutput"], compute::EncodeBase64(log));

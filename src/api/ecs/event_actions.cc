@@ -2,7 +2,8 @@
 // DescribeInstanceHistoryEvents (restarts after host failures, read from
 // the scheduler's event records) and ModifyInstanceMaintenanceAttributes
 // (ActionOnMaintenance: AutoRecover restarts the instance on another host,
-// Stop leaves it stopped).
+// Stop leaves it stopped; a host's drain does the same with an instance that
+// cannot move live), and RedeployInstance (a live migration here).
 #include <set>
 
 #include "api/core/json.h"
@@ -157,6 +158,39 @@ Task<ApiResult<Json>> RunModifyMaintenance(CallContext& ctx, MaintenanceCommand 
   co_return Json::object();
 }
 
+// RedeployInstance: on Alibaba, moves an instance a system event names to
+// another host. Here a Running instance moves live (it keeps running); its
+// TaskId is the migration's event id (DescribeInstanceHistoryEvents shows
+// it, SystemMaintenance.LiveMigrate, and its outcome).
+struct RedeployCommand {
+  std::string id;
+};
+
+ApiResult<RedeployCommand> ParseRedeploy(Params& p) {
+  RedeployCommand c;
+  TG_API_ASSIGN_OR_RETURN(c.id, p.Required("InstanceId"));
+  TG_API_ASSIGN_OR_RETURN(auto force, p.Bool("ForceStop"));
+  (void)force;  // a live migration stops nothing
+  return c;
+}
+
+Task<ApiResult<Json>> RunRedeploy(CallContext& ctx, RedeployCommand c) {
+  TG_API_CO_RETURN_IF_ERROR(co_await OwnedBy(ctx, c.id, kind::kInstance, "Instance"));
+  compute::MigrateRequest anywhere;  // named: no temporaries in a co_await (GCC 12)
+  auto m = co_await ctx.services.compute.MigrateInstance(c.id, anywhere);
+  if (!m.ok()) {
+    StatusCodes codes;
+    codes.failed_precondition =
+        Error(403, "IncorrectInstanceStatus",
+              "The current status of the resource does not support this operation.");
+    codes.not_found = NotFound("Instance", c.id);
+    co_return FromStatus(m.status(), codes);
+  }
+  Json body = Json::object();
+  body["TaskId"] = m->event;
+  co_return body;
+}
+
 }  // namespace
 
 void RegisterEcsEventActions(ActionTable& table) {
@@ -164,6 +198,7 @@ void RegisterEcsEventActions(ActionTable& table) {
   table.Add(ecs, "DescribeInstanceHistoryEvents", &ParseHistoryEvents, &RunDescribeHistoryEvents);
   table.Add(ecs, "ModifyInstanceMaintenanceAttributes", &ParseModifyMaintenance,
             &RunModifyMaintenance);
+  table.Add(ecs, "RedeployInstance", &ParseRedeploy, &RunRedeploy);
 }
 
 }  // namespace tg::api

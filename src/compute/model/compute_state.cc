@@ -48,6 +48,8 @@ Status Add(ComputeState& st, std::string_view key, std::string_view value, int64
   }
   if (key.starts_with(kNodeLossesPrefix))
     return Put(st.node_losses, key, value, revision, DecodeNodeLoss, NodeLossKey, &NodeLoss::node);
+  if (key.starts_with(kDrainsPrefix))
+    return Put(st.drains, key, value, revision, DecodeNodeDrain, DrainKey, &NodeDrain::node);
   return Status::Ok();  // a kind this binary does not know
 }
 

@@ -32,6 +32,7 @@ struct ComputeState {
   std::map<std::string, Entry<NodeAllocation>> allocations;
   std::map<std::string, Entry<InstanceEvent>> events;  // by event id
   std::map<std::string, Entry<NodeLoss>> node_losses;
+  std::map<std::string, Entry<NodeDrain>> drains;
   int64_t revision = 0;
 
   std::vector<InstanceType> OperatorTypes() const;

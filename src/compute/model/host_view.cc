@@ -11,6 +11,7 @@ std::vector<HostView> DescribeHosts(const ComputeState& st) {
   for (const auto& [name, e] : st.nodes) names.insert(name);
   for (const auto& [name, e] : st.allocations) names.insert(name);
   for (const auto& [name, e] : st.node_losses) names.insert(name);
+  for (const auto& [name, e] : st.drains) names.insert(name);
   std::vector<HostView> out;
   for (const std::string& name : names) {
     HostView h{.name = name};
@@ -23,7 +24,14 @@ std::vector<HostView> DescribeHosts(const ComputeState& st) {
       h.lost_at = loss->second.value.lost_at;
       h.losses = loss->second.value.losses;
     }
-    if (h.node) {
+    if (h.node && st.drains.contains(name)) {
+      // Migrations away from it count until they end.
+      bool leaving = h.instances > 0;
+      for (const auto& [id, i] : st.instances) {
+        if (i.value.migration && i.value.migration->source == name) leaving = true;
+      }
+      h.state = leaving ? "draining" : "drained";
+    } else if (h.node) {
       h.state = loss != st.node_losses.end() ? "quarantined" : "up";
     } else {
       // Restarts from it still under way count as its too.

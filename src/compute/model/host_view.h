@@ -2,6 +2,8 @@
 // capacity and use, and its state, from the records alone:
 //   up           its record lives (its agent holds the lease)
 //   quarantined  back after losing its lease; given no new instances yet
+//   draining     drained by the operator: its instances are being moved away
+//   drained      drained, and nothing is left on it (given nothing until undrained)
 //   lost         its lease lapsed; instances of it are still being recovered
 //   fenced       its lease lapsed and all it held runs elsewhere now: its old
 //                copies can write nothing (new volume epochs, ENIs rebound)
@@ -25,7 +27,7 @@ struct HostView {
   uint32_t losses = 0;
 };
 
-// Every host with a record, an allocation or a loss record, by name.
+// Every host with a record, an allocation, a loss or a drain record, by name.
 std::vector<HostView> DescribeHosts(const ComputeState& st);
 
 // The instance's events, oldest first.

@@ -18,6 +18,10 @@ inline constexpr std::string_view kEventRedeploy = "SystemFailure.Redeploy";
 inline constexpr std::string_view kEventFailureStop = "SystemFailure.Stop";
 // A live migration to another host (asked for, or a host's drain).
 inline constexpr std::string_view kEventLiveMigrate = "SystemMaintenance.LiveMigrate";
+// A host's drain, for an instance that could not move live: restarted on
+// another host from the same disks, or stopped (as its action chose).
+inline constexpr std::string_view kEventMaintenanceRedeploy = "SystemMaintenance.Redeploy";
+inline constexpr std::string_view kEventMaintenanceStop = "SystemMaintenance.Stop";
 
 // Alibaba's EventCycleStatus values used here.
 inline constexpr std::string_view kEventExecuting = "Executing";

@@ -36,6 +36,14 @@ struct NodeLoss {
   uint32_t losses = 1;      // times it was lost while this record lived
 };
 
+// An operator's drain of a node (`tiangong host drain`), on no lease: the
+// node gets no new instances, and the scheduler moves away those it has
+// (live migration, or as each instance's action chose), until `undrain`.
+struct NodeDrain {
+  std::string node;
+  int64_t requested_at = 0;  // unix milliseconds
+};
+
 // What is bound to one node: each instance's share, by instance id.
 struct NodeAllocation {
   std::string node;

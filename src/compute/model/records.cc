@@ -39,6 +39,10 @@ std::string NodeLossKey(std::string_view node) {
   return fmt::format("{}{}", kNodeLossesPrefix, node);
 }
 
+std::string DrainKey(std::string_view node) {
+  return fmt::format("{}{}", kDrainsPrefix, node);
+}
+
 namespace {
 
 // Every record this binary writes says which format it is. Text that is not
@@ -444,6 +448,18 @@ Result<NodeLoss> DecodeNodeLoss(std::string_view text) {
     v.lost_at = f.Unsigned<int64_t>("lost_at");
     v.returned_at = f.Unsigned<int64_t>("returned_at");
     v.losses = f.Unsigned<uint32_t>("losses");
+  });
+}
+
+std::string EncodeNodeDrain(const NodeDrain& v) {
+  return Stamped({{"node", v.node}, {"requested_at", v.requested_at}});
+}
+
+Result<NodeDrain> DecodeNodeDrain(std::string_view text) {
+  return DecodeJsonRecord<NodeDrain>(text, "node drain", [](const json& j, NodeDrain& v) {
+    const Fields f(j, "");
+    v.node = f.Str("node");
+    v.requested_at = f.Unsigned<int64_t>("requested_at");
   });
 }
 

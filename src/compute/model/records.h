@@ -28,6 +28,7 @@ inline constexpr std::string_view kAllocationsPrefix = "/tiangong/compute/alloca
 // events/<instance>/<event id>
 inline constexpr std::string_view kEventsPrefix = "/tiangong/compute/events/";
 inline constexpr std::string_view kNodeLossesPrefix = "/tiangong/compute/lost-nodes/";
+inline constexpr std::string_view kDrainsPrefix = "/tiangong/compute/drains/";
 
 std::string TypeKey(std::string_view name);
 std::string ImageKey(std::string_view id);
@@ -38,6 +39,7 @@ std::string NodeKey(std::string_view name);
 std::string AllocationKey(std::string_view node);
 std::string EventKey(std::string_view instance, std::string_view event);
 std::string NodeLossKey(std::string_view node);
+std::string DrainKey(std::string_view node);
 
 std::string EncodeInstanceType(const InstanceType& v);
 Result<InstanceType> DecodeInstanceType(std::string_view text);
@@ -57,5 +59,7 @@ std::string EncodeInstanceEvent(const InstanceEvent& v);
 Result<InstanceEvent> DecodeInstanceEvent(std::string_view text);
 std::string EncodeNodeLoss(const NodeLoss& v);
 Result<NodeLoss> DecodeNodeLoss(std::string_view text);
+std::string EncodeNodeDrain(const NodeDrain& v);
+Result<NodeDrain> DecodeNodeDrain(std::string_view text);
 
 }  // namespace tg::compute

@@ -6,7 +6,10 @@
 // allocation pass once the migration has ended either way.
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "base/log.h"
+#include "compute/model/migration.h"
 #include "compute/scheduler/event_trim.h"
 #include "compute/scheduler/scheduler.h"
 
@@ -41,16 +44,17 @@ Task<Status> Scheduler::PlaceMigrations(ComputeState& st, int64_t now_ms) {
     etcd::Txn txn;
     txn.compares.push_back(etcd::Compare::Unchanged(InstanceKey(id), entry.revision));
     const auto event = st.events.find(m.event);
+    std::optional<InstanceEvent> failed;
     if (!node.ok()) {
       next.migration.reset();
       if (event != st.events.end()) {
-        InstanceEvent failed = event->second.value;
-        failed.status = std::string(kEventFailed);
-        failed.reason = "no host can take it: " + node.status().message();
-        failed.finished_at = now_ms;
+        failed = event->second.value;
+        failed->status = std::string(kEventFailed);
+        failed->reason = fmt::format("{}: {}", kNoHostForMigration, node.status().message());
+        failed->finished_at = now_ms;
         txn.compares.push_back(
             etcd::Compare::Unchanged(EventKey(id, m.event), event->second.revision));
-        txn.then.push_back(etcd::TxnOp::Put(EventKey(id, m.event), EncodeInstanceEvent(failed)));
+        txn.then.push_back(etcd::TxnOp::Put(EventKey(id, m.event), EncodeInstanceEvent(*failed)));
       }
     } else {
       next.migration->target = *node;
@@ -82,6 +86,9 @@ Task<Status> Scheduler::PlaceMigrations(ComputeState& st, int64_t now_ms) {
     }
     entry = {std::move(next), *revision};
     if (node.ok()) st.allocations[*node].revision = *revision;
+    // The later passes over `st` (the events' finish) see what was written.
+    // (`m` went with the old record: the event's own id.)
+    if (failed) st.events[failed->id] = {*failed, *revision};
   }
   co_return result;
 }

@@ -99,6 +99,9 @@ Task<Status> Scheduler::Pass() {
   note(co_await RecoverLostNodes(st, now));
   if (term_over_) co_return result;
   Quarantine(st, now);
+  KeepOffDrained(st);
+  note(co_await DrainNodes(st, now));
+  if (term_over_) co_return result;
   PlacementView view(st, options_.policy);
 
   // Restarts after a host failure: the instance's latest event is an

@@ -16,6 +16,9 @@
 //     bound to that node, are dropped (the capacity is free again);
 //   - live migrations (migrations.cc): a requested one gets its target,
 //     and the instance's resources are reserved there until it ends;
+//   - host drains (drains.cc): a drained node is given nothing, and its
+//     instances migrate away (or restart elsewhere, or stop, as each
+//     instance's action on maintenance says, when they cannot);
 //   - host failures (recovery.cc): the instances bound to a node whose
 //     record is gone (its lease lapsed: the agent died, or was cut off from
 //     etcd and has paused its guests) are unbound, one transaction each,
@@ -92,6 +95,11 @@ class Scheduler {
   Task<Status> FinishEvents(const ComputeState& st, int64_t now_ms);
   // migrations.cc
   Task<Status> PlaceMigrations(ComputeState& st, int64_t now_ms);
+  // drains.cc: drained nodes are made unschedulable in `st`; their
+  // instances are moved away.
+  void KeepOffDrained(ComputeState& st) const;
+  Task<Status> DrainNodes(ComputeState& st, int64_t now_ms);
+  static constexpr size_t kDrainMigrationsAtOnce = 2;  // per drained node
   // Nodes in their quarantine are made unschedulable in `st` (this pass's
   // copy): placement passes them over.
   void Quarantine(ComputeState& st, int64_t now_ms) const;

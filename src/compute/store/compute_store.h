@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "compute/model/compute_state.h"
+#include "compute/model/migration.h"  // MigrateRequest
 #include "etcd/client.h"
 #include "network/controller/vpc_store.h"
 #include "storage/control/volume_store.h"
@@ -93,13 +94,6 @@ struct CreateInstanceRequest {
   uint32_t restart_priority = 0;  // 0-100
 };
 
-struct MigrateRequest {
-  std::string target;  // a node; "": the scheduler chooses
-  uint32_t downtime_ms = 300;
-  uint64_t bandwidth_mib = 0;  // MiB/s; 0: unlimited
-  bool auto_converge = true;
-};
-
 // How a live migration ended.
 enum class MigrationEnd { kSwitched, kCanceled, kFailed };
 
@@ -165,6 +159,12 @@ class ComputeStore {
   Task<Status> NoteMigrationFigures(const std::string& id, const std::string& event,
                                     uint64_t total_ms, uint64_t downtime_ms,
                                     uint64_t transferred_bytes);
+
+  // Host maintenance (host_ops.cc): a drained node gets no new instances
+  // and the scheduler moves its instances away; undrained, it takes
+  // instances again. Draining a drained node gives its drain as it was.
+  Task<Result<NodeDrain>> DrainHost(std::string node);
+  Task<Status> UndrainHost(std::string node);  // NotFound unless drained
 
   // Hot-plug: a volume (by name) or a new ENI on a vSwitch; the agent plugs it.
   // `disk_id` names the disk in the record ("": a new d-... id).

@@ -36,9 +36,6 @@ Status RefuseWhileMigrating(const Instance& v) {
 }
 
 Task<Result<Migration>> ComputeStore::MigrateInstance(std::string id, MigrateRequest request) {
-  if (request.downtime_ms == 0 || request.downtime_ms > kMaxMigrationDowntimeMs)
-    co_return InvalidArgument("a downtime limit of {} ms (1-{})", request.downtime_ms,
-                              kMaxMigrationDowntimeMs);
   if (!request.target.empty()) {
     auto node = co_await client_.Get(NodeKey(request.target));
     TG_CO_RETURN_IF_ERROR(node.status());
@@ -46,32 +43,9 @@ Task<Result<Migration>> ComputeStore::MigrateInstance(std::string id, MigrateReq
   }
   Migration made;
   std::function<Status(Instance&, etcd::Txn&)> ask = [&](Instance& v, etcd::Txn& txn) {
-    if (v.migration) return FailedPrecondition("instance {} is already being migrated", id);
-    if (v.deleting || v.host.empty() || v.desired != PowerState::kRunning ||
-        v.status != InstanceStatus::kRunning)
-      return FailedPrecondition(
-          "IncorrectInstanceStatus: instance {} is {}: only a Running one migrates live", id,
-          InstanceStatusName(v.status));
-    if (request.target == v.host)
-      return InvalidArgument("instance {} already runs on {}", id, v.host);
-    const int64_t now = NowMillis();
-    made = Migration{.event = network::NewId(kEventIdPrefix),
-                     .source = v.host,
-                     .target = request.target,
-                     .downtime_ms = request.downtime_ms,
-                     .bandwidth_mib = request.bandwidth_mib,
-                     .auto_converge = request.auto_converge,
-                     .requested_at = now};
-    v.migration = made;
-    const InstanceEvent event{.id = made.event,
-                              .instance = id,
-                              .type = std::string(kEventLiveMigrate),
-                              .status = std::string(kEventExecuting),
-                              .reason = "live migration requested",
-                              .from_host = v.host,
-                              .to_host = request.target,
-                              .incarnation = v.incarnation,
-                              .created_at = now};
+    TG_ASSIGN_OR_RETURN(InstanceEvent event,
+                        BeginMigration(v, request, "live migration requested", NowMillis()));
+    made = *v.migration;
     txn.then.push_back(etcd::TxnOp::Put(EventKey(id, event.id), EncodeInstanceEvent(event)));
     return Status::Ok();
   };

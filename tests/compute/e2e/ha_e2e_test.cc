@@ -191,22 +191,7 @@ TEST_F(HaEndToEnd, AFlappingHostAndAHostDeadWithAChunkserverRecoverEachInstanceO
   EXPECT_EQ(LiveQemus(a), 1);
   // Its stale copy may have ended at the first heal, before it registered
   // again after the second: wait for it to be listed, then it is quarantined.
-  const std::string name = fmt::format("h{}", flapper);
-  std::string hosts, state;
-  const TimePoint listed_by = Clock::now() + 30s;
-  do {
-    auto listed = RunTask(io_, cluster_.Cli({"host", "list"}));
-    ASSERT_OK(listed.status());
-    hosts = *listed;
-    std::istringstream rows(hosts);
-    for (std::string host, line; std::getline(rows, line);) {
-      std::istringstream(line) >> host >> state;
-      if (host == name) break;
-      state.clear();
-    }
-    if (state != "fenced") break;
-    std::this_thread::sleep_for(100ms);
-  } while (Clock::now() < listed_by);
+  const auto [state, hosts] = WaitHostStateNot(fmt::format("h{}", flapper), "fenced", 30s);
   EXPECT_EQ(state, "quarantined") << hosts;
 
   // b's host dies with one of the three chunkservers: b still comes back,

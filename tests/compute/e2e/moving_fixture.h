@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,6 +107,32 @@ class MovingInstanceEndToEnd : public InstanceEndToEnd {
     }
     ADD_FAILURE() << id << " not running elsewhere in time: " << last;
     return {};
+  }
+  // The STATE column of `host list` for host `name` ("" if not listed),
+  // and the whole listing.
+  std::pair<std::string, std::string> HostState(const std::string& name) {
+    auto listed = RunTask(io_, cluster_.Cli({"host", "list"}));
+    EXPECT_OK(listed.status());
+    if (!listed.ok()) return {};
+    std::istringstream rows(*listed);
+    for (std::string host, state, line; std::getline(rows, line);) {
+      std::istringstream(line) >> host >> state;
+      if (host == name) return {state, *listed};
+    }
+    return {"", *listed};
+  }
+  // Until host `name` is listed in a state other than `not_state`, or
+  // `timeout`: the state then, and the listing.
+  std::pair<std::string, std::string> WaitHostStateNot(const std::string& name,
+                                                       const std::string& not_state,
+                                                       Duration timeout) {
+    const TimePoint deadline = Clock::now() + timeout;
+    auto seen = HostState(name);
+    while (seen.first == not_state && Clock::now() < deadline) {
+      std::this_thread::sleep_for(100ms);
+      seen = HostState(name);
+    }
+    return seen;
   }
   // Live QEMUs of the instance over every host's instance directory.
   int LiveQemus(const std::string& id) {

@@ -251,17 +251,26 @@ TEST_F(QemuRealTest, DetectAcceleratorSaysTcgOnAHostWithoutStandardKvm) {
   EXPECT_EQ(RunTask(io_, detect(io_)), Accelerator::kTcg);
 }
 
-TEST_F(QemuRealTest, TheTrialAnswersUnderTcgAndReportsWhyKvmFails) {
+TEST_F(QemuRealTest, TheTrialAnswersUnderTcgAndSaysWhyWhenKvmRefuses) {
   auto trial = [](asio::io_context& io, Accelerator a) -> Task<Status> {
     co_return co_await TrialQemu(io.get_executor(), "qemu-system-x86_64", a);
   };
   EXPECT_OK(RunTask(io_, trial(io_, Accelerator::kTcg)));
   if (CpuInfoHasVirtualization(ReadAll("/proc/cpuinfo")))
     GTEST_SKIP() << "this host has vmx or svm";
-  // Here KVM (kvm-pvm) refuses -cpu host: QEMU aborts, and the trial says so.
+  // Under kvm-pvm, QEMU with -cpu host aborts on some machines of this kind
+  // and starts (stopped by -S) on others; detection does not rely on it (the
+  // CPU flags decide first). Where it refuses, the trial says why.
   Status kvm = RunTask(io_, trial(io_, Accelerator::kKvm));
-  EXPECT_FALSE(kvm.ok());
-  EXPECT_NE(kvm.message().find("exited"), std::string::npos) << kvm;
+  if (!kvm.ok()) {
+    EXPECT_NE(kvm.message().find("exited"), std::string::npos) << kvm;
+  }
+  // A binary that is not QEMU at all is refused, with its reason.
+  Status bogus = RunTask(io_, [](asio::io_context& io) -> Task<Status> {
+    co_return co_await TrialQemu(io.get_executor(), "false", Accelerator::kTcg);
+  }(io_));
+  EXPECT_FALSE(bogus.ok());
+  EXPECT_NE(bogus.message().find("exited"), std::string::npos) << bogus;
 }
 
 }  // namespace

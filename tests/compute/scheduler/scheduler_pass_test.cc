@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "compute/model/migration.h"
 #include "compute/model/records.h"
 #include "compute/scheduler/scheduler.h"
 #include "etcd/election.h"
@@ -336,6 +337,175 @@ TEST_F(SchedulerPassTest, ANodeThatComesBackBeforeTheMoveKeepsItsInstance) {
   const Instance i = ReadInstance("i-1");
   EXPECT_EQ(i.host, "node-a");
   EXPECT_EQ(i.incarnation, 0u);
+}
+
+// A migration asked for: placed (never where it runs), its resources
+// reserved on the target until it ends; one that fits nowhere fails with
+// its event saying why, and the instance is left as it was.
+TEST_F(SchedulerPassTest, MigrationsArePlacedElsewhereWithTheirResourcesReserved) {
+  PutNode("node-a", 4, 8192);
+  PutNode("node-b", 4, 8192);
+  PutInstance("i-move", 2, "node-a");
+  ASSERT_OK(Pass());  // its allocation on node-a
+  Instance v = ReadInstance("i-move");
+  auto begun = BeginMigration(v, MigrateRequest{}, "asked", 1700000000000);
+  ASSERT_OK(begun.status());
+  Put(EventKey(v.id, begun->id), EncodeInstanceEvent(*begun));
+  Put(InstanceKey(v.id), EncodeInstance(v));
+  ASSERT_OK(Pass());
+  Instance placed = ReadInstance("i-move");
+  ASSERT_TRUE(placed.migration.has_value());
+  EXPECT_EQ(placed.migration->phase, MigrationPhase::kPlaced);
+  EXPECT_EQ(placed.migration->target, "node-b");
+  EXPECT_EQ(placed.host, "node-a");  // until the destination takes it
+  auto alloc = Read(AllocationKey("node-b"));
+  ASSERT_TRUE(alloc.ok()) << alloc.status();
+  EXPECT_TRUE(DecodeNodeAllocation(alloc->value)->instances.contains("i-move"));
+  // A pass while it is under way keeps the reservation.
+  ASSERT_OK(Pass());
+  alloc = Read(AllocationKey("node-b"));
+  ASSERT_TRUE(alloc.ok());
+  EXPECT_TRUE(DecodeNodeAllocation(alloc->value)->instances.contains("i-move"));
+  // Over: the reservation goes with it (the instance stayed on node-a).
+  placed.migration.reset();
+  Put(InstanceKey("i-move"), EncodeInstance(placed));
+  ASSERT_OK(Pass());
+  alloc = Read(AllocationKey("node-b"));
+  EXPECT_FALSE(alloc.ok() && DecodeNodeAllocation(alloc->value)->instances.contains("i-move"));
+
+  // Asked to go to a node without room: refused, with the reason.
+  PutNode("node-c", 1, 512);
+  Instance w = ReadInstance("i-move");
+  MigrateRequest to_c{.target = "node-c"};
+  auto refused = BeginMigration(w, to_c, "asked", 1700000001000);
+  ASSERT_OK(refused.status());
+  Put(EventKey(w.id, refused->id), EncodeInstanceEvent(*refused));
+  Put(InstanceKey(w.id), EncodeInstance(w));
+  ASSERT_OK(Pass());
+  const Instance after = ReadInstance("i-move");
+  EXPECT_FALSE(after.migration.has_value());
+  EXPECT_EQ(after.host, "node-a");
+  bool failed = false;
+  for (const InstanceEvent& e : Events("i-move")) {
+    if (e.id != refused->id) continue;
+    failed = e.status == kEventFailed;
+    EXPECT_NE(e.reason.find("no host can take it"), std::string::npos) << e.reason;
+  }
+  EXPECT_TRUE(failed);
+}
+
+// BeginMigration refuses what cannot move live, and bad limits.
+TEST(BeginMigrationTest, OnlyARunningBoundInstanceWithSaneLimits) {
+  Instance v{.id = "i-1", .host = "node-a"};
+  v.status = InstanceStatus::kRunning;
+  MigrateRequest r;
+  r.downtime_ms = 0;
+  EXPECT_EQ(BeginMigration(v, r, "", 0).status().code(), ErrorCode::kInvalidArgument);
+  r.downtime_ms = kMaxMigrationDowntimeMs + 1;
+  EXPECT_EQ(BeginMigration(v, r, "", 0).status().code(), ErrorCode::kInvalidArgument);
+  r.downtime_ms = 300;
+  r.target = "node-a";
+  EXPECT_EQ(BeginMigration(v, r, "", 0).status().code(), ErrorCode::kInvalidArgument);
+  r.target.clear();
+  Instance stopped = v;
+  stopped.status = InstanceStatus::kStopped;
+  EXPECT_EQ(BeginMigration(stopped, r, "", 0).status().code(), ErrorCode::kFailedPrecondition);
+  Instance unbound = v;
+  unbound.host.clear();
+  EXPECT_EQ(BeginMigration(unbound, r, "", 0).status().code(), ErrorCode::kFailedPrecondition);
+  auto ev = BeginMigration(v, r, "why", 42);
+  ASSERT_OK(ev.status());
+  EXPECT_EQ(ev->type, kEventLiveMigrate);
+  EXPECT_EQ(ev->status, kEventExecuting);
+  EXPECT_EQ(ev->from_host, "node-a");
+  EXPECT_EQ(ev->reason, "why");
+  ASSERT_TRUE(v.migration.has_value());
+  EXPECT_EQ(v.migration->event, ev->id);
+  EXPECT_EQ(v.migration->phase, MigrationPhase::kRequested);
+  EXPECT_EQ(BeginMigration(v, r, "", 0).status().code(), ErrorCode::kFailedPrecondition);
+}
+
+// A drained node: nothing new lands on it; its running instances migrate
+// away two at a time; a stopped one is unbound; one whose live migration
+// failed restarts elsewhere (or stops, as its action says); undrained, it
+// takes instances again.
+TEST_F(SchedulerPassTest, ADrainedNodeIsGivenNothingAndItsInstancesMoveAway) {
+  PutNode("node-a", 8, 16384);
+  PutNode("node-b", 8, 16384);
+  for (const char* id : {"i-1", "i-2", "i-3"}) PutInstance(id, 1, "node-a");
+  PutInstance("i-off", 1, "node-a", [](Instance& i) {
+    i.desired = PowerState::kStopped;
+    i.status = InstanceStatus::kStopped;
+  });
+  PutInstance("i-busy", 1, "node-a", [](Instance& i) { i.status = InstanceStatus::kStarting; });
+  ASSERT_OK(Pass());
+  Put(DrainKey("node-a"), EncodeNodeDrain({.node = "node-a", .requested_at = 1}));
+  PutInstance("i-new", 1);
+  ASSERT_OK(Pass());
+  EXPECT_EQ(ReadInstance("i-new").host, "node-b");
+  size_t migrating = 0;
+  for (const char* id : {"i-1", "i-2", "i-3"}) {
+    const Instance i = ReadInstance(id);
+    EXPECT_EQ(i.host, "node-a");
+    if (!i.migration) continue;
+    ++migrating;
+    EXPECT_EQ(i.migration->target, "node-b");  // placed in the same pass
+    ASSERT_EQ(Events(id).size(), 1u);
+    EXPECT_EQ(Events(id)[0].type, kEventLiveMigrate);
+    EXPECT_NE(Events(id)[0].reason.find("drained"), std::string::npos);
+  }
+  EXPECT_EQ(migrating, 2u);  // at most two at once per drained node
+  EXPECT_EQ(ReadInstance("i-off").host, "");
+  EXPECT_EQ(ReadInstance("i-busy").host, "node-a");  // waited for
+  EXPECT_FALSE(ReadInstance("i-busy").migration.has_value());
+
+  // The two migrations end: i-1 switched, i-2 failed. The third starts.
+  Instance one = ReadInstance("i-1"), two = ReadInstance("i-2");
+  ASSERT_TRUE(one.migration && two.migration);
+  for (Instance* i : {&one, &two}) {
+    auto events = Events(i->id);
+    InstanceEvent ev = events.at(0);
+    ev.status = std::string(i == &one ? kEventExecuted : kEventFailed);
+    ev.finished_at = 2;
+    Put(EventKey(i->id, ev.id), EncodeInstanceEvent(ev));
+    if (i == &one) i->host = "node-b";
+    i->migration.reset();
+    Put(InstanceKey(i->id), EncodeInstance(*i));
+  }
+  ASSERT_OK(Pass());
+  EXPECT_TRUE(ReadInstance("i-3").migration.has_value());
+  // i-2's live migration failed: it restarts elsewhere, from the same disks.
+  const Instance moved = ReadInstance("i-2");
+  EXPECT_EQ(moved.host, "node-b");
+  EXPECT_EQ(moved.incarnation, 1u);
+  EXPECT_EQ(moved.status, InstanceStatus::kPending);
+  bool redeployed = false;
+  for (const InstanceEvent& e : Events("i-2")) redeployed |= e.type == kEventMaintenanceRedeploy;
+  EXPECT_TRUE(redeployed);
+
+  // An instance whose action is Stop is stopped instead.
+  PutInstance("i-stop", 1, "node-a", [](Instance& i) { i.on_host_failure = FailureAction::kStop; });
+  const InstanceEvent failed{.id = "e-failed",
+                             .instance = "i-stop",
+                             .type = std::string(kEventLiveMigrate),
+                             .status = std::string(kEventFailed),
+                             .created_at = 5};
+  Put(EventKey("i-stop", failed.id), EncodeInstanceEvent(failed));
+  ASSERT_OK(Pass());
+  const Instance stop = ReadInstance("i-stop");
+  EXPECT_EQ(stop.desired, PowerState::kStopped);
+  EXPECT_EQ(stop.host, "node-a");  // its agent stops it; unbound once Stopped
+  bool stopped = false;
+  for (const InstanceEvent& e : Events("i-stop")) stopped |= e.type == kEventMaintenanceStop;
+  EXPECT_TRUE(stopped);
+
+  // Undrained: node-a takes instances again, and nothing more moves.
+  Delete(DrainKey("node-a"));
+  PutNode("node-b", 0, 0);  // full: the next one can only go to node-a
+  PutInstance("i-later", 1);
+  ASSERT_OK(Pass());
+  EXPECT_EQ(ReadInstance("i-later").host, "node-a");
+  EXPECT_FALSE(ReadInstance("i-busy").migration.has_value());
 }
 
 }  // namespace
