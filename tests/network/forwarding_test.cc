@@ -114,6 +114,34 @@ TEST_F(Forwarding, SameSubnetGoesThroughTheTunnelAndComesOutAtItsPort) {
   EXPECT_EQ(FromTunnel(h2, flows, now, 7, f).reason, DropReason::kUnknownVni);
 }
 
+// A live migration of eni-2 from h2 to h1 (a standby port on h1): h2 knows
+// where to forward what its stopped guest can no longer take, and h1
+// delivers what is forwarded to the standby port, in its own VPC only.
+TEST_F(Forwarding, AMigratingInterfaceIsFollowedToItsStandbyPort) {
+  NetworkState st = Records();
+  st.interfaces.at("eni-2").value.standby_host = "h1";
+  const HostView from = BuildHostView(st, tunnels, "h2");
+  const HostView to = BuildHostView(st, tunnels, "h1");
+  ASSERT_EQ(from.leaving.count("eni-2"), 1u);
+  EXPECT_EQ(from.leaving.at("eni-2"), "h1");
+  EXPECT_TRUE(from.local.count("eni-2"));  // still served there until the switch-over
+  EXPECT_TRUE(to.standby.count("eni-2"));
+  EXPECT_TRUE(to.leaving.empty());
+  EXPECT_TRUE(h2.leaving.empty() && h1.arriving.empty());  // no migration: nothing of it
+  auto f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.2"), 64);
+  Action a = FromTunnel(to, flows, now, 1001, f);
+  ASSERT_EQ(a.kind, Action::Kind::kDeliver);
+  EXPECT_EQ(a.port, "eni-2");
+  EXPECT_EQ(FromTunnel(to, flows, now, 1002, f).kind, Action::Kind::kDrop);      // another VPC
+  EXPECT_EQ(FromTunnel(h1, flows, now, 1001, f).reason, DropReason::kNotLocal);  // not standby
+  // Its guest, resumed on h1, answers at once: out as from a local port.
+  auto reply = Frame(MacFromNumber(1), MacFromNumber(2), Ip("10.0.1.2"), Ip("10.0.1.1"), 64);
+  Action back = FromPort(to, flows, now, "eni-2", reply);
+  ASSERT_EQ(back.kind, Action::Kind::kDeliver);
+  EXPECT_EQ(back.port, "eni-1");
+  EXPECT_EQ(FromPort(h1, flows, now, "eni-2", reply).reason, DropReason::kNotLocal);
+}
+
 TEST_F(Forwarding, OtherSubnetsAreRoutedHere) {
   auto f = Frame(kGatewayMac, MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.2.1"), 64);
   Action a = FromPort(h1, flows, now, "eni-1", f);

@@ -101,6 +101,12 @@ Task<Status> ComputeAgent::ReconcileOutgoing(const Instance& inst, Runtime& rt) 
     rt.figures_noted = false;
   }
   TG_CO_ASSIGN_OR_RETURN(MigrationInfo info, co_await rt.qemu->QueryMigration());
+  // QEMU says "completed" a moment before it has computed the figures
+  // (total-time and downtime still 0): ask again, briefly.
+  for (int again = 0; again < 20 && info.status == "completed" && info.total_ms == 0; ++again) {
+    if (!co_await SleepFor(10ms)) co_return Cancelled("agent stopping");
+    TG_CO_ASSIGN_OR_RETURN(info, co_await rt.qemu->QueryMigration());
+  }
   if (info.status == "completed") {
     // The guest runs on the destination now (or is about to): its agent
     // takes the instance over; this QEMU never runs it again.

@@ -68,8 +68,12 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
     if (e.value.host == host) {
       v.local[id] = ep;
       v.local_by_mac[ep.mac] = id;
+      if (!e.value.standby_host.empty() && e.value.standby_host != host)
+        v.leaving[id] = e.value.standby_host;
     } else if (e.value.standby_host == host) {
       v.standby.insert(id);
+      v.arriving[id] = ep;
+      v.arriving_by_mac[ep.mac] = id;
     }
   }
   // Gateways: where a VPC's traffic leaves it.
@@ -180,9 +184,16 @@ std::string GatewayFor(const HostView& view, const Endpoint& sender, const Route
 
 Action FromPort(const HostView& view, ConnTrack& flows, TimePoint now, const std::string& eni_id,
                 std::span<uint8_t> frame, uint16_t segment_size) {
-  auto self = view.local.find(eni_id);
-  if (self == view.local.end()) return Drop(DropReason::kNotLocal);
-  const Endpoint& me = self->second;
+  // A standby port's guest sends once it has resumed here: before the
+  // switch-over's record reaches every vSwitch.
+  const Endpoint* self = nullptr;
+  if (auto it = view.local.find(eni_id); it != view.local.end()) {
+    self = &it->second;
+  } else if (auto moving = view.arriving.find(eni_id); moving != view.arriving.end()) {
+    self = &moving->second;
+  }
+  if (!self) return Drop(DropReason::kNotLocal);
+  const Endpoint& me = *self;
   FrameView f;
   switch (ParseFrame(frame, f)) {
     case ParseError::kNone:
@@ -296,6 +307,10 @@ Action FromTunnel(const HostView& view, ConnTrack& flows, TimePoint now, uint32_
   const Endpoint* to = nullptr;
   if (auto port = view.local_by_mac.find(f.dst); port != view.local_by_mac.end()) {
     const Endpoint& ep = view.local.at(port->second);
+    if (ep.vpc_id == vpc_id->second) to = &ep;
+  } else if (auto moving = view.arriving_by_mac.find(f.dst); moving != view.arriving_by_mac.end()) {
+    // Forwarded by the host it is leaving (its guest runs here now).
+    const Endpoint& ep = view.arriving.at(moving->second);
     if (ep.vpc_id == vpc_id->second) to = &ep;
   }
   if (!to) return Drop(DropReason::kNotLocal);

@@ -49,7 +49,17 @@ struct HostView {
   std::map<std::string, Endpoint> local;    // eni id -> endpoint served here
   std::map<Mac, std::string> local_by_mac;  // frames from the tunnel find their port by MAC
   std::set<std::string> standby;            // ports opened here for a migration, no traffic yet
-  std::map<std::string, VpcView> vpcs;      // vpc id -> view
+  // A live migration's interfaces. Leaving: served here, with a standby
+  // port on another host (eni id -> that host); a frame this host's port
+  // can no longer take (its guest has stopped here) goes on to it, so
+  // traffic follows the guest the moment it resumes there, before every
+  // vSwitch has learned the new record. Arriving: the standby ports here
+  // (eni id -> endpoint): once the guest runs here, what it sends goes out
+  // as from a local port, and frames the source forwards find it by MAC.
+  std::map<std::string, std::string> leaving;
+  std::map<std::string, Endpoint> arriving;
+  std::map<Mac, std::string> arriving_by_mac;
+  std::map<std::string, VpcView> vpcs;  // vpc id -> view
   std::map<uint32_t, std::string> vpc_by_vni;
   std::map<std::string, Ipv4> tunnels;  // host -> underlay address
   std::set<uint32_t> tunnel_sources;    // those addresses: VXLAN is taken from them only

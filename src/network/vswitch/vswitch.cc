@@ -41,12 +41,10 @@ struct VSwitchDaemon::Port {
   std::unique_ptr<vhost_net::NetDevice> net;
   std::unique_ptr<vhost::Server> server;
 
-  void Write(std::span<const uint8_t> frame) {
-    if (tap) {
-      (void)tap->Write(frame);
-    } else {
-      net->Deliver(frame);
-    }
+  // False: the guest took nothing (no buffers: not reading, or stopped).
+  bool Write(std::span<const uint8_t> frame) {
+    if (tap) return tap->Write(frame).ok();
+    return net->Deliver(frame);
   }
   // Whether a large TCP segment (with its partial checksum) may be given
   // whole: a TAP always takes one, a guest's NIC if its driver said so.
@@ -158,7 +156,12 @@ void VSwitchDaemon::Act(const Action& a, std::span<const uint8_t> frame, Port* f
       auto it = ports_.find(a.port);
       if (it == ports_.end()) return;
       ++counters_.to_ports;
-      it->second->Write(frame);
+      if (!it->second->Write(frame)) {
+        ForwardLeaving(a.port, frame);
+      } else if (view_.standby.count(a.port) && told_arrived_.insert(a.port).second) {
+        Log()->info("interface {}: first frame to its guest here (migrated, before the record)",
+                    a.port);
+      }
       return;
     }
     case Action::Kind::kTunnel: {
@@ -179,6 +182,26 @@ void VSwitchDaemon::Act(const Action& a, std::span<const uint8_t> frame, Port* f
       }
       return;
   }
+}
+
+// A frame for a port here whose guest took nothing: if that interface is
+// migrating away, its guest may be running at the destination already, so
+// the frame goes there (FromTunnel there finds its standby port).
+void VSwitchDaemon::ForwardLeaving(const std::string& eni, std::span<const uint8_t> frame) {
+  const auto leaving = view_.leaving.find(eni);
+  if (leaving == view_.leaving.end()) return;
+  const auto tunnel = view_.tunnels.find(leaving->second);
+  const auto ep = view_.local.find(eni);
+  if (tunnel == view_.tunnels.end() || ep == view_.local.end()) return;
+  const auto vpc = view_.vpcs.find(ep->second.vpc_id);
+  if (vpc == view_.vpcs.end()) return;
+  ++counters_.forwarded;
+  if (told_forwarding_.insert(eni).second)
+    Log()->info("interface {}: its guest took nothing here; forwarding to {}", eni,
+                leaving->second);
+  Act({.kind = Action::Kind::kTunnel, .remote = tunnel->second, .vni = vpc->second.vni}, frame,
+      nullptr);
+  FlushTunnel();
 }
 
 // A frame a gateway here sends into a VPC: to a port here (ingress rules
@@ -334,6 +357,8 @@ Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
 // and is cut into segments the overlay carries otherwise.
 void VSwitchDaemon::FromLocalPort(Port& port, std::span<uint8_t> frame, const Offload& offload) {
   ++counters_.from_ports;
+  if (view_.standby.count(port.eni_id) && told_sent_.insert(port.eni_id).second)
+    Log()->info("interface {}: its guest sends here (migrated, before the record)", port.eni_id);
   if (!offload.tcp4_segments) {
     if (!FinishChecksum(frame, offload)) {
       ++counters_.drops[DropReason::kMalformed];
@@ -771,10 +796,11 @@ Task<Status> VSwitchDaemon::Run(Event& stop) {
   for (const auto& [reason, n] : counters_.drops)
     drops += fmt::format("{}{}={}", drops.empty() ? "" : ", ", DropReasonName(reason), n);
   Log()->info(
-      "vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in ({} reads); {} "
-      "from the uplink, {} to it; dropped: {}; record changes not applied: {}",
+      "vSwitch stopped: {} frames from ports, {} to ports, {} tunnelled out, {} in ({} reads), {} "
+      "forwarded after a migrating guest; {} from the uplink, {} to it; dropped: {}; record "
+      "changes not applied: {}",
       counters_.from_ports, counters_.to_ports, counters_.tunnel_out, counters_.tunnel_in,
-      counters_.tunnel_reads, gateway_ ? gateway_->from_uplink() : 0,
+      counters_.tunnel_reads, counters_.forwarded, gateway_ ? gateway_->from_uplink() : 0,
       gateway_ ? gateway_->to_uplink() : 0, drops.empty() ? "none" : drops,
       counters_.rejected_views);
   co_return Status::Ok();

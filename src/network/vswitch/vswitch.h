@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "base/async.h"
@@ -46,6 +47,7 @@ struct VSwitchOptions {
 struct VSwitchCounters {
   uint64_t from_ports = 0, to_ports = 0, tunnel_out = 0, tunnel_in = 0, replies = 0;
   uint64_t tunnel_reads = 0;  // buffers read: fewer than tunnel_in when the kernel joins (GRO)
+  uint64_t forwarded = 0;     // to a migrating interface's destination (its guest left here)
   std::map<DropReason, uint64_t> drops;
   // Changes of the records not applied because a record did not decode
   // (the view before them kept serving).
@@ -81,6 +83,7 @@ class VSwitchDaemon {
   bool SendSegmented(const Action& a, std::span<const uint8_t> frame, uint16_t gso_size);
   Task<void> ReceiveTunnel();
   void Act(const Action& a, std::span<const uint8_t> frame, Port* from);
+  void ForwardLeaving(const std::string& eni, std::span<const uint8_t> frame);
   void FlushTunnel();
   sockaddr_in TunnelAddress(uint32_t host) const;  // another host's VXLAN socket
   void FromGateway(uint32_t vni, const std::string& host, std::span<const uint8_t> frame);
@@ -101,11 +104,13 @@ class VSwitchDaemon {
   ConnTrack flows_;
   std::map<std::string, std::shared_ptr<Port>> ports_;  // by eni id
   std::map<std::string, uint64_t> port_namespaces_;     // saved: where each device was
-  std::vector<etcd::KeyValue> last_records_;            // what the view was built from
-  int64_t saved_revision_ = 0;                          // ... their revision in etcd
-  int64_t applied_revision_ = 0;                        // of the view serving now
-  std::string last_rejection_;                          // why the latest records were not applied
-  std::string last_save_failure_;                       // logged once while it lasts
+  std::set<std::string> told_forwarding_, told_arrived_,
+      told_sent_;                             // logged once per migrating interface
+  std::vector<etcd::KeyValue> last_records_;  // what the view was built from
+  int64_t saved_revision_ = 0;                // ... their revision in etcd
+  int64_t applied_revision_ = 0;              // of the view serving now
+  std::string last_rejection_;                // why the latest records were not applied
+  std::string last_save_failure_;             // logged once while it lasts
   bool state_dirty_ = false;
   bool flush_scheduled_ = false;  // not saved since it changed
   TimePoint last_save_{};

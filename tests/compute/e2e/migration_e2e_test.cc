@@ -37,6 +37,16 @@ int LastTcpLine(const std::string& console) {
   return last;
 }
 
+// The lines of a node's log that name the instance or its interface.
+std::string LinesAbout(const std::string& log, const std::string& id, const std::string& eni) {
+  std::istringstream lines(log);
+  std::string out;
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(id) != std::string::npos || line.find(eni) != std::string::npos)
+      out += line + "\n";
+  return out;
+}
+
 class MigrationEndToEnd : public MovingInstanceEndToEnd {
  protected:
   MigrationEndToEnd() : MovingInstanceEndToEnd(3) {}
@@ -121,13 +131,16 @@ TEST_F(MigrationEndToEnd, ARunningGuestMovesLosingAtMostOnePingKeepingItsTcpStre
   ASSERT_TRUE(WaitForConsole(RunDirOf(ib), "TG-TCP 10", 60s)) << ConsoleLog(RunDirOf(ib));
   StartWriter(RunDirOf(ia));
   ASSERT_FALSE(HasFatalFailure());
-  // b pings a five times a second throughout.
+  // b pings a twice a second throughout (a lost ping is a gap of 0.5-1 s).
   RunIn(RunDirOf(ib),
-        fmt::format("ping -i 0.2 {} > /tmp/ping.log 2>&1 & echo $! > /tmp/ping.pid", ip_a));
+        fmt::format("ping -i 0.5 {} > /tmp/ping.log 2>&1 & echo $! > /tmp/ping.pid", ip_a));
   for (int i = 0; i < 100 && RepliedSeqs(RunIn(RunDirOf(ib), "cat /tmp/ping.log")).size() < 5; ++i)
     std::this_thread::sleep_for(100ms);
 
-  const std::string event = Migrate(a);
+  // 100 ms, not the default 300: on a loaded machine the guest's real
+  // pause (source stopped to destination running) is 2-3 times QEMU's own
+  // downtime figure.
+  const std::string event = Migrate(a, {"--downtime-ms", "100"});
   ASSERT_FALSE(event.empty());
   const compute::InstanceEvent done = WaitOutcome(a, event, 300s);
   ASSERT_EQ(done.status, compute::kEventExecuted) << done.reason;
@@ -146,6 +159,8 @@ TEST_F(MigrationEndToEnd, ARunningGuestMovesLosingAtMostOnePingKeepingItsTcpStre
       if (e.id == event) figures = e;
   }
   EXPECT_GT(figures.migration_transferred_bytes, 0u);
+  EXPECT_GT(figures.migration_total_ms, 0u);
+  EXPECT_GT(figures.migration_downtime_ms, 0u);
   // The source holds nothing of it after.
   EXPECT_TRUE(WaitGoneFrom(HostOf(ia), a, 60s)) << ReadFile(cluster_.NodeLog(HostOf(ia)));
   EXPECT_EQ(LiveQemus(a), 1);
@@ -156,9 +171,12 @@ TEST_F(MigrationEndToEnd, ARunningGuestMovesLosingAtMostOnePingKeepingItsTcpStre
       << ConsoleLog(RunDirOf(ib));
   // Pings: at most one lost across the move.
   const std::string run = RunDirOf(moved);
+  // Six more replies after the switch-over, at least.
+  const std::set<int> before = RepliedSeqs(RunIn(RunDirOf(ib), "cat /tmp/ping.log"));
+  const int seen = before.empty() ? 0 : *before.rbegin();
   for (int i = 0; i < 100; ++i) {
     const std::set<int> seqs = RepliedSeqs(RunIn(RunDirOf(ib), "cat /tmp/ping.log"));
-    if (!seqs.empty() && *seqs.rbegin() > 25) break;
+    if (!seqs.empty() && *seqs.rbegin() > seen + 6) break;
     std::this_thread::sleep_for(200ms);
   }
   const std::string ping =
@@ -166,7 +184,13 @@ TEST_F(MigrationEndToEnd, ARunningGuestMovesLosingAtMostOnePingKeepingItsTcpStre
   const std::set<int> seqs = RepliedSeqs(ping);
   ASSERT_FALSE(seqs.empty()) << ping;
   const int lost = *seqs.rbegin() - *seqs.begin() + 1 - static_cast<int>(seqs.size());
-  EXPECT_LE(lost, 1) << ping;
+  EXPECT_LE(lost, 1) << ping << "\nsource:\n"
+                     << LinesAbout(ReadFile(cluster_.NodeLog(HostOf(ia))), a, ia.nics.at(0).eni)
+                     << "\ndestination:\n"
+                     << LinesAbout(ReadFile(cluster_.NodeLog(HostOf(moved))), a, ia.nics.at(0).eni)
+                     << "\ndestination QEMU's events:\n"
+                     << ReadFile(compute::QmpEventLogPath(RunDirOf(moved))) << "\npinger's host:\n"
+                     << LinesAbout(ReadFile(cluster_.NodeLog(HostOf(ib))), a, ia.nics.at(0).eni);
   std::cout << fmt::format(
       "migration: {} -> {}: total {} ms, downtime {} ms, {} MiB sent; pings lost {} of {}\n",
       ia.host, moved.host, figures.migration_total_ms, figures.migration_downtime_ms,
