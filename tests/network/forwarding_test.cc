@@ -125,7 +125,7 @@ TEST_F(Forwarding, AMigratingInterfaceIsFollowedToItsStandbyPort) {
   ASSERT_EQ(from.leaving.count("eni-2"), 1u);
   EXPECT_EQ(from.leaving.at("eni-2"), "h1");
   EXPECT_TRUE(from.local.count("eni-2"));  // still served there until the switch-over
-  EXPECT_TRUE(to.standby.count("eni-2"));
+  EXPECT_TRUE(to.arriving.count("eni-2"));
   EXPECT_TRUE(to.leaving.empty());
   EXPECT_TRUE(h2.leaving.empty() && h1.arriving.empty());  // no migration: nothing of it
   auto f = Frame(MacFromNumber(2), MacFromNumber(1), Ip("10.0.1.1"), Ip("10.0.1.2"), 64);

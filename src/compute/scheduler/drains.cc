@@ -58,6 +58,9 @@ Task<Status> Scheduler::DrainNodes(ComputeState& st, int64_t now_ms) {
   };
   for (const auto& [name, drain] : st.drains) {
     if (!st.nodes.contains(name)) continue;  // lost: recovery takes its instances
+    // Where its instances could go (nothing is bound in this pass: a
+    // restart elsewhere is placed with the pending ones, after it).
+    const PlacementView elsewhere(st, options_.policy);
     size_t moving = 0;
     for (const auto& [id, e] : st.instances)
       moving += e.value.migration && e.value.migration->source == name;
@@ -70,7 +73,7 @@ Task<Status> Scheduler::DrainNodes(ComputeState& st, int64_t now_ms) {
           inst.status == InstanceStatus::kRunning && inst.desired == PowerState::kRunning;
       // Nowhere to go yet (a one-host cloud, or all full): it keeps
       // running here, and the host stays draining.
-      if (running && !PlacementView(st, options_.policy).Choose(inst).ok()) continue;
+      if (running && !elsewhere.Choose(inst).ok()) continue;
       if (inst.status == InstanceStatus::kStopped && inst.desired == PowerState::kStopped) {
         next.host.clear();
         next.status_reason = fmt::format("host {} drained while it was stopped", name);

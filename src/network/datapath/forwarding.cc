@@ -71,7 +71,6 @@ HostView BuildHostView(const NetworkState& state, const std::map<std::string, Ip
       if (!e.value.standby_host.empty() && e.value.standby_host != host)
         v.leaving[id] = e.value.standby_host;
     } else if (e.value.standby_host == host) {
-      v.standby.insert(id);
       v.arriving[id] = ep;
       v.arriving_by_mac[ep.mac] = id;
     }

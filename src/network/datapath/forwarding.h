@@ -48,14 +48,14 @@ struct HostView {
   std::string host;
   std::map<std::string, Endpoint> local;    // eni id -> endpoint served here
   std::map<Mac, std::string> local_by_mac;  // frames from the tunnel find their port by MAC
-  std::set<std::string> standby;            // ports opened here for a migration, no traffic yet
   // A live migration's interfaces. Leaving: served here, with a standby
   // port on another host (eni id -> that host); a frame this host's port
   // can no longer take (its guest has stopped here) goes on to it, so
   // traffic follows the guest the moment it resumes there, before every
-  // vSwitch has learned the new record. Arriving: the standby ports here
-  // (eni id -> endpoint): once the guest runs here, what it sends goes out
-  // as from a local port, and frames the source forwards find it by MAC.
+  // vSwitch has learned the new record. Arriving: the standby ports opened
+  // here for a migration (eni id -> endpoint): once the guest runs here,
+  // what it sends goes out as from a local port, and frames the source
+  // forwards find it by MAC.
   std::map<std::string, std::string> leaving;
   std::map<std::string, Endpoint> arriving;
   std::map<Mac, std::string> arriving_by_mac;

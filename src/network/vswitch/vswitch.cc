@@ -102,12 +102,14 @@ Status VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t re
       Log()->info("host {} is on the underlay at {}", host, ip.ToString());
   }
   view_ = BuildHostView(state, state.tunnels, options_.host);
+  // Told once per migration: forgotten when the interface no longer leaves.
+  std::erase_if(told_forwarding_, [&](const std::string& id) { return !view_.leaving.count(id); });
   if (gateway_) gateway_->Update(BuildGatewayView(state, view_));
   // A port for each interface served here, or to be (a migration's
   // destination); ports of interfaces gone close.
   std::vector<std::string> wanted;
   for (const auto& [id, ep] : view_.local) wanted.push_back(id);
-  wanted.insert(wanted.end(), view_.standby.begin(), view_.standby.end());
+  for (const auto& [id, ep] : view_.arriving) wanted.push_back(id);
   for (const auto& id : wanted) {
     if (ports_.count(id)) continue;
     auto record = state.interfaces.find(id);
@@ -122,10 +124,10 @@ Status VSwitchDaemon::Rebuild(const std::vector<etcd::KeyValue>& all, int64_t re
     ports_[id] = *port;
     Log()->info("port {} for interface {} ({} {}{})", (*port)->name(), id,
                 record->second.value.ip.ToString(), record->second.value.mac.ToString(),
-                view_.standby.count(id) ? ", standby for a migration" : "");
+                view_.arriving.count(id) ? ", standby for a migration" : "");
   }
   for (auto it = ports_.begin(); it != ports_.end();) {
-    if (view_.local.count(it->first) || view_.standby.count(it->first)) {
+    if (view_.local.count(it->first) || view_.arriving.count(it->first)) {
       ++it;
       continue;
     }
@@ -156,12 +158,7 @@ void VSwitchDaemon::Act(const Action& a, std::span<const uint8_t> frame, Port* f
       auto it = ports_.find(a.port);
       if (it == ports_.end()) return;
       ++counters_.to_ports;
-      if (!it->second->Write(frame)) {
-        ForwardLeaving(a.port, frame);
-      } else if (view_.standby.count(a.port) && told_arrived_.insert(a.port).second) {
-        Log()->info("interface {}: first frame to its guest here (migrated, before the record)",
-                    a.port);
-      }
+      if (!it->second->Write(frame)) ForwardLeaving(a.port, frame);
       return;
     }
     case Action::Kind::kTunnel: {
@@ -357,8 +354,6 @@ Task<void> VSwitchDaemon::ServePort(std::shared_ptr<Port> port) {
 // and is cut into segments the overlay carries otherwise.
 void VSwitchDaemon::FromLocalPort(Port& port, std::span<uint8_t> frame, const Offload& offload) {
   ++counters_.from_ports;
-  if (view_.standby.count(port.eni_id) && told_sent_.insert(port.eni_id).second)
-    Log()->info("interface {}: its guest sends here (migrated, before the record)", port.eni_id);
   if (!offload.tcp4_segments) {
     if (!FinishChecksum(frame, offload)) {
       ++counters_.drops[DropReason::kMalformed];

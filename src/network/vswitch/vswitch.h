@@ -104,8 +104,7 @@ class VSwitchDaemon {
   ConnTrack flows_;
   std::map<std::string, std::shared_ptr<Port>> ports_;  // by eni id
   std::map<std::string, uint64_t> port_namespaces_;     // saved: where each device was
-  std::set<std::string> told_forwarding_, told_arrived_,
-      told_sent_;                             // logged once per migrating interface
+  std::set<std::string> told_forwarding_;     // leaving interfaces whose forwarding was logged
   std::vector<etcd::KeyValue> last_records_;  // what the view was built from
   int64_t saved_revision_ = 0;                // ... their revision in etcd
   int64_t applied_revision_ = 0;              // of the view serving now
